@@ -1,0 +1,102 @@
+#include "apps/solve_command.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+
+#include "kernels/backend.hpp"
+#include "kernels/parallel.hpp"
+#include "kernels/vtu_writer.hpp"
+#include "spec/errors.hpp"
+
+namespace doppel::app {
+
+namespace {
+nlohmann::ordered_json number(double v) {
+  // JSON has no NaN/Inf; they cannot occur for a converged solve, but never emit invalid JSON.
+  return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
+}
+}  // namespace
+
+nlohmann::ordered_json solve_result_json(const FemModel& model,
+                                         const std::vector<spec::Scenario>& scenarios,
+                                         const BatchResult& result) {
+  const auto& twin = model.twin();
+  nlohmann::ordered_json doc;
+  doc["twin"] = twin.name;
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (size_t s = 0; s < scenarios.size(); ++s) {
+    const ScenarioSolution& sol = result.scenarios[s];
+    nlohmann::ordered_json item;
+    item["id"] = scenarios[s].id;
+    nlohmann::ordered_json params = nlohmann::ordered_json::object();
+    for (size_t k = 0; k < twin.parameters.size(); ++k) params[twin.parameters[k].name] = scenarios[s].parameters[k];
+    item["parameters"] = params;
+    nlohmann::ordered_json outs = nlohmann::ordered_json::object();
+    for (size_t o = 0; o < twin.outputs.size(); ++o) {
+      if (twin.analysis.transient) {
+        nlohmann::ordered_json series = nlohmann::ordered_json::array();
+        for (const auto& at_time : sol.outputs) series.push_back(number(at_time[o]));
+        outs[twin.outputs[o].name] = series;
+      } else {
+        outs[twin.outputs[o].name] = number(sol.outputs[0][o]);
+      }
+    }
+    item["outputs"] = outs;
+    item["fidelity"] = "fem";
+    item["solver"] = {{"method", sol.method}, {"iterations", sol.iterations}, {"residual", sol.residual}};
+    list.push_back(item);
+  }
+  doc["scenarios"] = list;
+  doc["times"] = twin.analysis.transient ? nlohmann::ordered_json(result.times) : nlohmann::ordered_json(nullptr);
+  return doc;
+}
+
+int run_solve(const SolveArgs& args) {
+  if (args.threads > 0) set_host_threads(args.threads);
+  const Backend backend = select_backend(args.backend);
+  (void)backend;  // only the host backend solves in this version; select_backend refuses cuda
+  DOPPEL_VERIFY(args.scenarios.empty() || args.sets.empty(), "--set",
+                "use either --set or --scenarios, not both");
+  const auto t0 = std::chrono::steady_clock::now();
+  spec::TwinSpec twin = spec::load_twin(args.twin);
+  std::vector<spec::Scenario> scenarios =
+      args.scenarios.empty() ? std::vector<spec::Scenario>{spec::scenario_from_assignments(twin, args.sets)}
+                             : spec::load_scenarios(twin, args.scenarios);
+  FemModel model(std::move(twin));
+  const auto t1 = std::chrono::steady_clock::now();
+  BatchOptions options;
+  options.keep_first_fields = !args.vtu.empty();
+  const bool show = !args.quiet && scenarios.size() > 1;
+  if (!args.quiet)
+    std::cerr << "doppel: " << model.twin().name << ": " << model.mesh().num_nodes() << " nodes, "
+              << model.mesh().num_cells() << " cells, " << scenarios.size() << " scenario(s)\n";
+  if (show || model.transient())
+    options.progress = [&](const std::string& stage, size_t done, size_t total) {
+      if (!args.quiet) std::cerr << "doppel: " << stage << " " << done << "/" << total << "\n";
+    };
+  BatchResult result = solve_batch(model, scenarios, options);
+  const auto t2 = std::chrono::steady_clock::now();
+  if (!args.quiet)
+    std::cerr << "doppel: setup " << std::chrono::duration<double>(t1 - t0).count() << " s, solve "
+              << std::chrono::duration<double>(t2 - t1).count() << " s ("
+              << result.factorizations << " factorization(s))\n";
+  if (!args.vtu.empty() && result.first_fields) {
+    write_vtu(model, *result.first_fields, args.vtu);
+    if (!args.quiet) std::cerr << "doppel: wrote " << args.vtu << " (scenario " << scenarios[0].id << ")\n";
+  }
+  const std::string text = solve_result_json(model, scenarios, result).dump(2) + "\n";
+  if (args.output.empty()) {
+    std::cout << text;
+  } else {
+    std::ofstream out(args.output);
+    DOPPEL_VERIFY(out.good(), "--output", "cannot write " + args.output);
+    out << text;
+    DOPPEL_VERIFY(out.good(), "--output", "failed writing " + args.output);
+    if (!args.quiet) std::cerr << "doppel: wrote " << args.output << "\n";
+  }
+  return 0;
+}
+
+}  // namespace doppel::app

@@ -1,0 +1,32 @@
+// `doppel solve`: the twin's scenarios through the finite-element model, written as the
+// documented JSON document.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kernels/scenario_batch.hpp"
+
+namespace doppel::app {
+
+struct SolveArgs {
+  std::string twin;
+  std::vector<std::string> sets;
+  std::string scenarios;
+  std::string backend = "auto";
+  std::string vtu;
+  std::string output;
+  int threads = 0;
+  bool quiet = false;
+};
+
+// Formats a batch result in the public shape of `doppel solve`.
+nlohmann::ordered_json solve_result_json(const FemModel& model,
+                                         const std::vector<spec::Scenario>& scenarios,
+                                         const BatchResult& result);
+
+int run_solve(const SolveArgs& args);
+
+}  // namespace doppel::app

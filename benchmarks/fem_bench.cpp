@@ -1,0 +1,200 @@
+#include "benchmarks/fem_bench.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "kernels/backend.hpp"
+#include "kernels/fem_model.hpp"
+#include "kernels/parallel.hpp"
+#include "kernels/scenario_batch.hpp"
+#include "spec/errors.hpp"
+
+namespace doppel::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// A heat-conduction box: fixed temperature at xmin, convection at xmax, a volumetric source.
+spec::TwinSpec box_twin(int cells) {
+  const std::string c = std::to_string(cells);
+  const std::string text = R"({
+    "name": "bench-box",
+    "mesh": {"generate": "box", "size": [1, 1, 1], "cells": [)" + c + "," + c + "," + c + R"(], "order": 1},
+    "physics": {"thermal": {}},
+    "materials": {"steel": {"conductivity": "$k"}},
+    "regions": {"domain": "steel"},
+    "boundaries": {"xmin": {"thermal": {"type": "temperature", "value": "$T0"}},
+                   "xmax": {"thermal": {"type": "convection", "h": "$h", "ambient": 20}}},
+    "sources": {"domain": {"heat": "$q"}},
+    "parameters": {"k": {"default": 50, "min": 20, "max": 80},
+                   "h": {"default": 500, "min": 100, "max": 2000},
+                   "T0": {"default": 100, "min": 0, "max": 500},
+                   "q": {"default": 1e4, "min": 0, "max": 1e5}},
+    "outputs": {"T_max": {"quantity": "temperature", "reduce": "max", "region": "domain"},
+                "T_mid": {"quantity": "temperature", "at": [0.5, 0.5, 0.5]}}
+  })";
+  return spec::parse_twin(text, ".");
+}
+
+// Scenarios drawing the named parameters uniformly inside their bounds.
+std::vector<spec::Scenario> draw(const spec::TwinSpec& twin, const std::vector<std::string>& vary,
+                                 int count, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::vector<spec::Scenario> out;
+  for (int i = 0; i < count; ++i) {
+    spec::Scenario s;
+    s.id = std::to_string(i);
+    s.parameters = twin.default_parameters();
+    for (const auto& name : vary) {
+      const int k = twin.parameter_index(name);
+      if (k < 0) continue;
+      const auto& p = twin.parameters[static_cast<size_t>(k)];
+      s.parameters[static_cast<size_t>(k)] = std::uniform_real_distribution<double>(p.min, p.max)(rng);
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+struct Case {
+  std::string problem;
+  std::string regime;
+  std::vector<std::string> vary;
+  bool superposition = true;
+};
+
+}  // namespace
+
+int run_fem_bench(const FemBenchArgs& args) {
+  if (args.threads > 0) set_host_threads(args.threads);
+  const Backend backend = select_backend(args.backend);
+  (void)backend;
+  nlohmann::ordered_json doc;
+  doc["benchmark"] = "fem";
+  doc["backend"] = "cpu";
+  doc["machine"] = {{"cpu", cpu_model()}, {"hardware_threads", std::thread::hardware_concurrency()},
+                    {"threads_used", host_threads()}};
+  const char* commit = std::getenv("DOPPEL_COMMIT");
+  doc["commit"] = commit ? commit : "unknown";
+  doc["date"] = utc_now();
+  doc["results"] = nlohmann::ordered_json::array();
+
+  struct Problem {
+    std::string name;
+    std::unique_ptr<FemModel> model;
+    std::vector<std::string> loads, operators;
+  };
+  std::vector<Problem> problems;
+  auto add_problem = [&](const std::string& name, spec::TwinSpec twin, std::vector<std::string> loads,
+                         std::vector<std::string> ops) {
+    std::cerr << "bench: assembling " << name << "...\n";
+    const auto t = Clock::now();
+    auto model = std::make_unique<FemModel>(std::move(twin));
+    const double assembly = seconds_since(t);
+    const auto& m = model->mesh();
+    std::cerr << "bench: " << name << ": " << m.num_nodes() << " nodes, " << m.num_cells()
+              << " cells, model build (mesh + assembly) " << assembly << " s\n";
+    // Factorization time of the nominal operator, measured on its own.
+    const AffineOperator& op = model->thermal() ? model->thermal_operator() : model->mechanical_operator();
+    const Params theta = model->thermal() ? model->thermal_theta(model->twin().default_parameters())
+                                          : model->mechanical_theta(model->twin().default_parameters());
+    BatchedSolver solver(op);
+    const auto tf = Clock::now();
+    Eigen::MatrixXd B = Eigen::MatrixXd::Ones(op.size(), 1), X;
+    solver.solve_shared(theta, B, X);
+    const double factor = seconds_since(tf);
+    doc["problems"][name] = {{"nodes", m.num_nodes()}, {"cells", m.num_cells()},
+                             {"dofs", op.size()}, {"nnz", op.pattern().nnz()},
+                             {"model_build_seconds", assembly}, {"factorization_seconds", factor}};
+    problems.push_back({name, std::move(model), std::move(loads), std::move(ops)});
+  };
+  if (!args.twin.empty()) {
+    auto twin = spec::load_twin(args.twin);
+    std::vector<std::string> loads, ops;
+    for (const auto& p : twin.parameters) loads.push_back(p.name);
+    // Operator-varying: every parameter that enters a convection coefficient (the blade's h).
+    for (const auto& p : twin.parameters)
+      if (p.name.find("h_") == 0 || p.name.find("_h") != std::string::npos) ops.push_back(p.name);
+    std::vector<std::string> pure_loads;
+    for (const auto& l : loads)
+      if (std::find(ops.begin(), ops.end(), l) == ops.end()) pure_loads.push_back(l);
+    add_problem(twin.name, std::move(twin), pure_loads, ops);
+  }
+  if (args.box_cells > 0) add_problem("box-p1-" + std::to_string(args.box_cells), box_twin(args.box_cells), {"T0", "q"}, {"h", "k"});
+
+  std::printf("%-18s %-34s %6s %12s %14s %8s\n", "problem", "regime", "batch", "seconds", "solves/s", "iters");
+  for (auto& prob : problems) {
+    std::vector<Case> cases = {{prob.name, "shared operator, superposition", prob.loads, true},
+                               {prob.name, "shared operator, one rhs each", prob.loads, false}};
+    if (!prob.operators.empty()) cases.push_back({prob.name, "operator varies (batched PCG)", prob.operators, true});
+    for (const auto& c : cases) {
+      double per_scenario = 0;
+      for (int batch : args.batches) {
+        nlohmann::ordered_json row = {{"problem", c.problem}, {"regime", c.regime}, {"batch", batch}};
+        if (per_scenario * batch > args.max_seconds) {
+          row["skipped"] = "predicted " + std::to_string(per_scenario * batch) + " s > --max-seconds";
+          std::printf("%-18s %-34s %6d %12s\n", c.problem.c_str(), c.regime.c_str(), batch, "skipped");
+          doc["results"].push_back(row);
+          continue;
+        }
+        auto scenarios = draw(prob.model->twin(), c.vary, batch, 1234u + static_cast<unsigned>(batch));
+        BatchOptions options;
+        options.keep_first_fields = false;
+        options.allow_superposition = c.superposition;
+        const auto t = Clock::now();
+        const BatchResult r = solve_batch(*prob.model, scenarios, options);
+        const double sec = seconds_since(t);
+        per_scenario = sec / batch;
+        double iters = 0, worst = 0;
+        for (const auto& s : r.scenarios) {
+          iters += s.iterations;
+          worst = std::max(worst, s.residual);
+        }
+        iters /= batch;
+        row["seconds"] = sec;
+        row["scenario_solves_per_second"] = batch / sec;
+        row["mean_cg_iterations"] = iters;
+        row["max_relative_residual"] = worst;
+        row["factorizations"] = r.factorizations;
+        row["method"] = r.scenarios[0].method;
+        doc["results"].push_back(row);
+        std::printf("%-18s %-34s %6d %12.4f %14.1f %8.1f\n", c.problem.c_str(), c.regime.c_str(), batch,
+                    sec, batch / sec, iters);
+        std::fflush(stdout);
+      }
+    }
+  }
+  const std::string text = doc.dump(2) + "\n";
+  if (!args.output.empty()) {
+    std::ofstream out(args.output);
+    DOPPEL_VERIFY(out.good(), "--output", "cannot write " + args.output);
+    out << text;
+    std::cerr << "bench: wrote " << args.output << "\n";
+  }
+  return 0;
+}
+
+}  // namespace doppel::bench

@@ -1,0 +1,74 @@
+#include "kernels/affine_operator.hpp"
+
+#include <algorithm>
+
+#include "spec/errors.hpp"
+
+namespace doppel {
+
+AffineOperator::AffineOperator(CsrPattern pattern, std::vector<std::vector<double>> terms,
+                               const std::vector<int>& dirichlet_dofs)
+    : pattern_(std::move(pattern)), terms_(std::move(terms)), dirichlet_(dirichlet_dofs) {
+  std::sort(dirichlet_.begin(), dirichlet_.end());
+  dirichlet_.erase(std::unique(dirichlet_.begin(), dirichlet_.end()), dirichlet_.end());
+  constrained_.assign(static_cast<size_t>(pattern_.rows), 0);
+  for (int d : dirichlet_) constrained_[static_cast<size_t>(d)] = 1;
+  for (int d : dirichlet_) {
+    const long pos = pattern_.find(d, d);
+    DOPPEL_ASSERT(pos >= 0);
+    diagonal_.push_back(pos);
+  }
+  coupling_values_.resize(terms_.size());
+  for (int r = 0; r < pattern_.rows; ++r) {
+    const bool row_c = constrained_[static_cast<size_t>(r)] != 0;
+    for (int k = pattern_.row_ptr[static_cast<size_t>(r)]; k < pattern_.row_ptr[static_cast<size_t>(r) + 1]; ++k) {
+      const int c = pattern_.col[static_cast<size_t>(k)];
+      const bool col_c = constrained_[static_cast<size_t>(c)] != 0;
+      if (!row_c && col_c) {
+        couplings_.push_back({r, c});
+        for (size_t t = 0; t < terms_.size(); ++t) coupling_values_[t].push_back(terms_[t][static_cast<size_t>(k)]);
+      }
+      if (row_c || col_c)
+        for (auto& t : terms_) t[static_cast<size_t>(k)] = 0.0;
+    }
+  }
+}
+
+std::vector<double> AffineOperator::combine(const double* theta) const {
+  std::vector<double> v(pattern_.nnz(), 0.0);
+  for (size_t t = 0; t < terms_.size(); ++t) {
+    const double th = theta[t];
+    if (th == 0.0) continue;
+    const double* a = terms_[t].data();
+    for (size_t k = 0; k < v.size(); ++k) v[k] += th * a[k];
+  }
+  for (long pos : diagonal_) v[static_cast<size_t>(pos)] = 1.0;
+  return v;
+}
+
+void AffineOperator::apply(const double* theta, const double* x, double* y) const {
+  const size_t nt = terms_.size();
+  for (int r = 0; r < pattern_.rows; ++r) {
+    if (constrained_[static_cast<size_t>(r)]) { y[r] = x[r]; continue; }
+    double s = 0.0;
+    for (int k = pattern_.row_ptr[static_cast<size_t>(r)]; k < pattern_.row_ptr[static_cast<size_t>(r) + 1]; ++k) {
+      double a = 0.0;
+      for (size_t t = 0; t < nt; ++t) a += theta[t] * terms_[t][static_cast<size_t>(k)];
+      s += a * x[pattern_.col[static_cast<size_t>(k)]];
+    }
+    y[r] = s;
+  }
+}
+
+void AffineOperator::apply_free_rows(const double* theta, const double* x, double* y) const {
+  apply(theta, x, y);
+  for (int d : dirichlet_) y[d] = 0.0;
+  for (size_t t = 0; t < terms_.size(); ++t) {
+    const double th = theta[t];
+    if (th == 0.0) continue;
+    const auto& cv = coupling_values_[t];
+    for (size_t i = 0; i < couplings_.size(); ++i) y[couplings_[i].row] += th * cv[i] * x[couplings_[i].col];
+  }
+}
+
+}  // namespace doppel

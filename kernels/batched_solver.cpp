@@ -1,0 +1,191 @@
+#include "kernels/batched_solver.hpp"
+
+#include <cmath>
+#include <limits>
+
+#include <Eigen/CholmodSupport>
+#include <Eigen/SparseCore>
+
+#include "kernels/parallel.hpp"
+#include "spec/errors.hpp"
+
+namespace doppel {
+
+using SparseMatrix = Eigen::SparseMatrix<double, Eigen::ColMajor, int>;
+
+class BatchedSolver::Factor {
+ public:
+  Factor(const AffineOperator& op, const std::vector<double>& theta) {
+    const CsrPattern& p = op.pattern();
+    const std::vector<double> values = op.combine(theta.data());
+    // The operator is symmetric, so its CSR arrays are also its CSC arrays.
+    Eigen::Map<const SparseMatrix> map(p.rows, p.cols, static_cast<int>(p.nnz()), p.row_ptr.data(),
+                                       p.col.data(), values.data());
+    matrix_ = map;
+    chol_.compute(matrix_);
+    if (chol_.info() != Eigen::Success)
+      throw SolverDiverged(
+          "the operator is not positive definite: the problem is not well posed (a thermal "
+          "problem needs a temperature or convection boundary; a mechanical one must be "
+          "restrained against rigid-body motion)");
+  }
+  void solve(const Eigen::MatrixXd& B, Eigen::MatrixXd& X) const { X = chol_.solve(B); }
+
+ private:
+  SparseMatrix matrix_;
+  Eigen::CholmodDecomposition<SparseMatrix, Eigen::Lower> chol_;
+};
+
+BatchedSolver::BatchedSolver(const AffineOperator& op, SolverOptions options)
+    : op_(op), options_(options) {}
+
+BatchedSolver::~BatchedSolver() = default;
+
+BatchedSolver::Factor& BatchedSolver::factor_for(const std::vector<double>& theta) {
+  auto it = cache_.find(theta);
+  if (it != cache_.end()) return *it->second;
+  if (cache_.size() >= options_.factor_cache && !cache_order_.empty()) {
+    cache_.erase(cache_order_.front());
+    cache_order_.erase(cache_order_.begin());
+  }
+  auto f = std::make_unique<Factor>(op_, theta);
+  ++factorizations_;
+  cache_order_.push_back(theta);
+  return *cache_.emplace(theta, std::move(f)).first->second;
+}
+
+double relative_residual(const AffineOperator& op, const double* theta, const double* b,
+                         const double* x) {
+  const int n = op.size();
+  std::vector<double> r(static_cast<size_t>(n));
+  op.apply(theta, x, r.data());
+  double rr = 0, bb = 0;
+  for (int i = 0; i < n; ++i) {
+    rr += (b[i] - r[static_cast<size_t>(i)]) * (b[i] - r[static_cast<size_t>(i)]);
+    bb += b[i] * b[i];
+  }
+  return bb > 0 ? std::sqrt(rr / bb) : std::sqrt(rr);
+}
+
+void BatchedSolver::solve_shared(const std::vector<double>& theta, const Eigen::MatrixXd& B,
+                                 Eigen::MatrixXd& X) {
+  factor_for(theta).solve(B, X);
+}
+
+std::vector<SolveInfo> BatchedSolver::solve(const std::vector<std::vector<double>>& theta,
+                                            const Eigen::MatrixXd& B, Eigen::MatrixXd& X) {
+  const size_t S = static_cast<size_t>(B.cols());
+  DOPPEL_ASSERT(theta.size() == S);
+  std::vector<SolveInfo> info(S);
+  std::map<std::vector<double>, std::vector<size_t>> groups;
+  for (size_t s = 0; s < S; ++s) groups[theta[s]].push_back(s);
+
+  size_t uncached = 0;
+  for (const auto& g : groups) uncached += cache_.count(g.first) ? 0 : 1;
+  const bool direct_all = uncached <= static_cast<size_t>(options_.max_factorizations);
+
+  std::vector<size_t> iterative;
+  for (const auto& [th, cols] : groups) {
+    if (!direct_all && !cache_.count(th)) {
+      iterative.insert(iterative.end(), cols.begin(), cols.end());
+      continue;
+    }
+    Factor& f = factor_for(th);
+    Eigen::MatrixXd Bg(B.rows(), static_cast<Eigen::Index>(cols.size()));
+    for (size_t i = 0; i < cols.size(); ++i) Bg.col(static_cast<Eigen::Index>(i)) = B.col(static_cast<Eigen::Index>(cols[i]));
+    Eigen::MatrixXd Xg;
+    f.solve(Bg, Xg);
+    for (size_t i = 0; i < cols.size(); ++i) {
+      X.col(static_cast<Eigen::Index>(cols[i])) = Xg.col(static_cast<Eigen::Index>(i));
+      info[cols[i]].method = "cholesky";
+    }
+  }
+  if (!iterative.empty()) pcg(theta, iterative, B, X, info);
+
+  parallel_for(S, [&](size_t s) {
+    info[s].residual = relative_residual(op_, theta[s].data(), B.col(static_cast<Eigen::Index>(s)).data(),
+                                         X.col(static_cast<Eigen::Index>(s)).data());
+  });
+  for (size_t s = 0; s < S; ++s) {
+    if (!(info[s].residual < 1e-6))
+      throw SolverDiverged("scenario " + std::to_string(s) + ": the linear solve reached a relative "
+                           "residual of only " + std::to_string(info[s].residual) +
+                           " (the operator is singular or badly conditioned: check that the "
+                           "body is restrained and every region is connected to a boundary "
+                           "condition)");
+  }
+  return info;
+}
+
+void BatchedSolver::pcg(const std::vector<std::vector<double>>& theta,
+                        const std::vector<size_t>& columns, const Eigen::MatrixXd& B,
+                        Eigen::MatrixXd& X, std::vector<SolveInfo>& info) {
+  if (!preconditioner_) {
+    // Nominal operator: the batch-mean theta. A(mean theta) is SPD when each A(theta_s) is.
+    std::vector<double> mean(op_.num_terms(), 0.0);
+    for (size_t s : columns)
+      for (size_t k = 0; k < mean.size(); ++k) mean[k] += theta[s][k] / static_cast<double>(columns.size());
+    preconditioner_ = std::make_unique<Factor>(op_, mean);
+    ++factorizations_;
+  }
+  const Eigen::Index n = B.rows();
+  const size_t m = columns.size();
+  auto col_of = [&](size_t j) { return static_cast<Eigen::Index>(columns[j]); };
+  Eigen::MatrixXd R(n, static_cast<Eigen::Index>(m)), Z, P, Q(n, static_cast<Eigen::Index>(m));
+  std::vector<double> bnorm(m), rz(m);
+  std::vector<char> done(m, 0);
+  parallel_for(m, [&](size_t j) {
+    const auto s = col_of(j);
+    op_.apply(theta[columns[j]].data(), X.col(s).data(), Q.col(static_cast<Eigen::Index>(j)).data());
+    R.col(static_cast<Eigen::Index>(j)) = B.col(s) - Q.col(static_cast<Eigen::Index>(j));
+    bnorm[j] = B.col(s).norm();
+    if (bnorm[j] == 0) bnorm[j] = 1.0;
+    info[columns[j]].method = "pcg";
+  });
+  preconditioner_->solve(R, Z);
+  P = Z;
+  for (size_t j = 0; j < m; ++j) {
+    rz[j] = R.col(static_cast<Eigen::Index>(j)).dot(Z.col(static_cast<Eigen::Index>(j)));
+    if (R.col(static_cast<Eigen::Index>(j)).norm() <= options_.rtol * bnorm[j]) done[j] = 1;
+  }
+  std::vector<size_t> active;
+  for (int it = 1; it <= options_.max_iterations; ++it) {
+    active.clear();
+    for (size_t j = 0; j < m; ++j)
+      if (!done[j]) active.push_back(j);
+    if (active.empty()) break;
+    parallel_for(active.size(), [&](size_t a) {
+      const size_t j = active[a];
+      const auto jj = static_cast<Eigen::Index>(j);
+      op_.apply(theta[columns[j]].data(), P.col(jj).data(), Q.col(jj).data());
+      const double pq = P.col(jj).dot(Q.col(jj));
+      const double alpha = rz[j] / pq;
+      X.col(col_of(j)) += alpha * P.col(jj);
+      R.col(jj) -= alpha * Q.col(jj);
+      info[columns[j]].iterations = it;
+      if (R.col(jj).norm() <= options_.rtol * bnorm[j]) done[j] = 1;
+    });
+    // Precondition the still-active residuals as one block.
+    std::vector<size_t> still;
+    for (size_t j : active)
+      if (!done[j]) still.push_back(j);
+    if (still.empty()) break;
+    Eigen::MatrixXd Ra(n, static_cast<Eigen::Index>(still.size())), Za;
+    for (size_t a = 0; a < still.size(); ++a) Ra.col(static_cast<Eigen::Index>(a)) = R.col(static_cast<Eigen::Index>(still[a]));
+    preconditioner_->solve(Ra, Za);
+    for (size_t a = 0; a < still.size(); ++a) {
+      const auto jj = static_cast<Eigen::Index>(still[a]);
+      const double rz_new = R.col(jj).dot(Za.col(static_cast<Eigen::Index>(a)));
+      const double beta = rz_new / rz[still[a]];
+      rz[still[a]] = rz_new;
+      P.col(jj) = Za.col(static_cast<Eigen::Index>(a)) + beta * P.col(jj);
+    }
+  }
+  for (size_t j = 0; j < m; ++j)
+    if (!done[j])
+      throw SolverDiverged("scenario " + std::to_string(columns[j]) + ": preconditioned CG did not "
+                           "reach the relative tolerance " + std::to_string(options_.rtol) +
+                           " in " + std::to_string(options_.max_iterations) + " iterations");
+}
+
+}  // namespace doppel

@@ -1,0 +1,298 @@
+#include "kernels/scenario_batch.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "kernels/outputs.hpp"
+#include "kernels/parallel.hpp"
+#include "spec/errors.hpp"
+
+namespace doppel {
+namespace {
+
+using Eigen::Index;
+using Eigen::MatrixXd;
+
+std::string merge_methods(const std::string& a, const std::string& b) {
+  if (a.empty()) return b;
+  if (b.empty() || a == b) return a;
+  std::set<std::string> parts;
+  for (const std::string& s : {a, b}) {
+    size_t start = 0;
+    while (start <= s.size()) {
+      size_t end = s.find('+', start);
+      if (end == std::string::npos) end = s.size();
+      parts.insert(s.substr(start, end - start));
+      start = end + 1;
+    }
+  }
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : "+") + p;
+  return out;
+}
+
+void record(ScenarioSolution& sol, const SolveInfo& info) {
+  sol.method = merge_methods(sol.method, info.method);
+  sol.iterations += info.iterations;
+  sol.residual = std::max(sol.residual, info.residual);
+}
+
+// Superposition basis: solutions of A(theta) x = unit rhs of each term, for one theta.
+struct Basis {
+  Params theta;
+  MatrixXd X;
+};
+
+// One physics (heat or elasticity) solved for a chunk of scenarios.
+class PhysicsSolver {
+ public:
+  PhysicsSolver(const AffineOperator& op, const std::vector<RhsTerm>& terms,
+                const BatchOptions& options)
+      : op_(op), terms_(terms), options_(options), solver_(op, options.solver) {}
+
+  // Solve A(theta_s) x_s = rhs_s where rhs_s = assemble_rhs(theta_s, p_s) + extra_s.
+  // `extra` adds scenario-specific loads (the thermal strain); superposition is used only
+  // without it.
+  std::vector<SolveInfo> solve(const std::vector<Params>& theta, const std::vector<Params>& p,
+                               const std::function<void(size_t, double*)>& extra, MatrixXd& X) {
+    const size_t S = p.size();
+    const Index n = op_.size();
+    const bool shared = std::all_of(theta.begin(), theta.end(), [&](const Params& t) { return t == theta[0]; });
+    X.resize(n, static_cast<Index>(S));
+    if (options_.allow_superposition && shared && !extra && !terms_.empty() && S > terms_.size())
+      return superpose(theta[0], p, X);
+    MatrixXd B(n, static_cast<Index>(S));
+    X.setZero();
+    parallel_for(S, [&](size_t s) {
+      FemModel::assemble_rhs(op_, terms_, theta[s], p[s], B.col(static_cast<Index>(s)).data());
+      if (extra) extra(s, B.col(static_cast<Index>(s)).data());
+      FemModel::apply_dirichlet(terms_, p[s], X.col(static_cast<Index>(s)).data());
+    });
+    return solver_.solve(theta, B, X);
+  }
+
+  // Solve with given right-hand sides (transient steps); X holds initial guesses.
+  std::vector<SolveInfo> solve_rhs(const std::vector<Params>& theta, const MatrixXd& B, MatrixXd& X) {
+    return solver_.solve(theta, B, X);
+  }
+
+  int factorizations() const { return solver_.factorizations(); }
+
+ private:
+  std::vector<SolveInfo> superpose(const Params& theta, const std::vector<Params>& p, MatrixXd& X) {
+    const Index n = op_.size();
+    const size_t R = terms_.size();
+    if (!basis_ || basis_->theta != theta) {
+      MatrixXd U(n, static_cast<Index>(R));
+      for (size_t r = 0; r < R; ++r)
+        FemModel::assemble_unit_rhs(op_, terms_[r], theta, U.col(static_cast<Index>(r)).data());
+      basis_ = Basis{theta, MatrixXd()};
+      solver_.solve_shared(theta, U, basis_->X);
+    }
+    const size_t S = p.size();
+    MatrixXd coef(static_cast<Index>(R), static_cast<Index>(S));
+    for (size_t s = 0; s < S; ++s)
+      for (size_t r = 0; r < R; ++r) coef(static_cast<Index>(r), static_cast<Index>(s)) = terms_[r].coef(p[s]);
+    X.noalias() = basis_->X * coef;
+    std::vector<SolveInfo> info(S);
+    parallel_for(S, [&](size_t s) {
+      std::vector<double> b(static_cast<size_t>(n));
+      FemModel::assemble_rhs(op_, terms_, theta, p[s], b.data());
+      info[s].method = "superposition";
+      info[s].residual = relative_residual(op_, theta.data(), b.data(), X.col(static_cast<Index>(s)).data());
+    });
+    return info;
+  }
+
+  const AffineOperator& op_;
+  const std::vector<RhsTerm>& terms_;
+  const BatchOptions& options_;
+  BatchedSolver solver_;
+  std::optional<Basis> basis_;
+};
+
+// Adds scale * sum_m phi_m(p) load_m (loads are zero on constrained rows).
+void add_loads(const std::vector<RhsTerm>& terms, const Params& p, double scale, double* out, size_t n) {
+  for (const auto& t : terms) {
+    if (t.load.empty()) continue;
+    const double c = scale * t.coef(p);
+    if (c == 0.0) continue;
+    for (size_t i = 0; i < n; ++i) out[i] += c * t.load[i];
+  }
+}
+
+class BatchRunner {
+ public:
+  BatchRunner(const FemModel& model, const BatchOptions& options)
+      : model_(model), options_(options), outputs_(OutputEvaluator::for_outputs(model)) {
+    if (model.thermal())
+      thermal_ = std::make_unique<PhysicsSolver>(model.thermal_operator(), model.thermal_rhs_terms(), options);
+    if (model.mechanical())
+      mech_ = std::make_unique<PhysicsSolver>(model.mechanical_operator(), model.mechanical_rhs_terms(), options);
+  }
+
+  BatchResult run(const std::vector<spec::Scenario>& scenarios) {
+    BatchResult result;
+    result.scenarios.resize(scenarios.size());
+    const auto& an = model_.twin().analysis;
+    if (an.transient) result.times = an.output_times;
+    const size_t chunk = std::max<size_t>(1, options_.chunk);
+    for (size_t begin = 0; begin < scenarios.size(); begin += chunk) {
+      const size_t end = std::min(scenarios.size(), begin + chunk);
+      std::vector<const spec::Scenario*> part;
+      for (size_t s = begin; s < end; ++s) part.push_back(&scenarios[s]);
+      if (an.transient) run_transient(part, begin, result);
+      else run_steady(part, begin, result);
+      if (options_.progress) options_.progress("scenarios", end, scenarios.size());
+    }
+    result.factorizations = (thermal_ ? thermal_->factorizations() : 0) + (mech_ ? mech_->factorizations() : 0);
+    return result;
+  }
+
+ private:
+  // Mechanics for temperature fields T (columns; may be empty) at parameters p; then outputs.
+  void finish(const std::vector<Params>& p, const MatrixXd* T, size_t first, size_t time_index,
+              double time, BatchResult& result) {
+    const size_t S = p.size();
+    MatrixXd U;
+    if (mech_) {
+      std::vector<Params> theta(S);
+      for (size_t s = 0; s < S; ++s) theta[s] = model_.mechanical_theta(p[s]);
+      std::function<void(size_t, double*)> extra;
+      if (T)
+        extra = [&](size_t s, double* b) { model_.add_thermal_strain_load(p[s], T->col(static_cast<Index>(s)).data(), b); };
+      const auto info = mech_->solve(theta, p, extra, U);
+      for (size_t s = 0; s < S; ++s) record(result.scenarios[first + s], info[s]);
+    }
+    parallel_for(S, [&](size_t s) {
+      const double* t = T ? T->col(static_cast<Index>(s)).data() : nullptr;
+      const double* u = mech_ ? U.col(static_cast<Index>(s)).data() : nullptr;
+      result.scenarios[first + s].outputs[time_index] = outputs_.evaluate(p[s], t, u);
+    });
+    if (first == 0 && options_.keep_first_fields) {
+      FieldSnapshot snap;
+      snap.parameters = p[0];
+      snap.time = time;
+      if (T) snap.T.assign(T->col(0).data(), T->col(0).data() + T->rows());
+      if (mech_) snap.u.assign(U.col(0).data(), U.col(0).data() + U.rows());
+      result.first_fields = std::move(snap);
+    }
+  }
+
+  void run_steady(const std::vector<const spec::Scenario*>& part, size_t first, BatchResult& result) {
+    const size_t S = part.size();
+    std::vector<Params> p(S);
+    for (size_t s = 0; s < S; ++s) {
+      p[s] = part[s]->parameters;
+      result.scenarios[first + s].outputs.resize(1);
+    }
+    MatrixXd T;
+    if (thermal_) {
+      std::vector<Params> theta(S);
+      for (size_t s = 0; s < S; ++s) theta[s] = model_.thermal_theta(p[s]);
+      const auto info = thermal_->solve(theta, p, nullptr, T);
+      for (size_t s = 0; s < S; ++s) record(result.scenarios[first + s], info[s]);
+    }
+    finish(p, thermal_ ? &T : nullptr, first, 0, 0.0, result);
+  }
+
+  void run_transient(const std::vector<const spec::Scenario*>& part, size_t first, BatchResult& result) {
+    const auto& an = model_.twin().analysis;
+    const AffineOperator& op = model_.thermal_operator();
+    const auto& terms = model_.thermal_rhs_terms();
+    const size_t S = part.size();
+    const Index n = op.size();
+    const double dt = an.time_step;
+    const long steps = std::lround(an.end_time / dt);
+    for (size_t s = 0; s < S; ++s) result.scenarios[first + s].outputs.resize(an.output_times.size());
+
+    MatrixXd Tn(n, static_cast<Index>(S)), Tprev, Tnext(n, static_cast<Index>(S)), B(n, static_cast<Index>(S));
+    Tn.setConstant(an.initial_temperature);
+    for (size_t s = 0; s < S; ++s)
+      FemModel::apply_dirichlet(terms, part[s]->parameters_at(0.0), Tn.col(static_cast<Index>(s)).data());
+    size_t next_output = 0;
+    auto emit_outputs = [&](double t_lo, const MatrixXd& Tlo, double t_hi, const MatrixXd* Thi) {
+      while (next_output < an.output_times.size() &&
+             (Thi ? an.output_times[next_output] <= t_hi + 1e-9 * dt : an.output_times[next_output] <= t_lo + 1e-9 * dt)) {
+        const double tau = an.output_times[next_output];
+        MatrixXd Tout;
+        if (!Thi) {
+          Tout = Tlo;
+        } else {
+          const double w = std::clamp((tau - t_lo) / (t_hi - t_lo), 0.0, 1.0);
+          Tout = (1.0 - w) * Tlo + w * (*Thi);
+        }
+        std::vector<Params> p(S);
+        for (size_t s = 0; s < S; ++s) p[s] = part[s]->parameters_at(tau);
+        finish(p, &Tout, first, next_output, tau, result);
+        ++next_output;
+      }
+    };
+    emit_outputs(0.0, Tn, 0.0, nullptr);
+
+    for (long step = 0; step < steps; ++step) {
+      const double t0 = dt * static_cast<double>(step), t1 = dt * static_cast<double>(step + 1);
+      const bool bdf2 = an.scheme == spec::TimeScheme::bdf2 && step > 0;
+      const bool cn = an.scheme == spec::TimeScheme::crank_nicolson;
+      std::vector<Params> theta(S);
+      parallel_for(S, [&](size_t s) {
+        const Params p1 = part[s]->parameters_at(t1);
+        double* b = B.col(static_cast<Index>(s)).data();
+        std::vector<double> tmp(static_cast<size_t>(n)), hist(static_cast<size_t>(n));
+        if (cn) {
+          const Params p0 = part[s]->parameters_at(t0);
+          theta[s] = model_.thermal_theta(p1, 0.5, 1.0 / dt);
+          FemModel::assemble_rhs(op, terms, theta[s], p1, b);
+          add_loads(terms, p1, -0.5, b, static_cast<size_t>(n));
+          add_loads(terms, p0, 0.5, b, static_cast<size_t>(n));
+          const Params explicit_theta = model_.thermal_theta(p0, -0.5, 1.0 / dt);
+          op.apply_free_rows(explicit_theta.data(), Tn.col(static_cast<Index>(s)).data(), tmp.data());
+        } else if (bdf2) {
+          theta[s] = model_.thermal_theta(p1, 1.0, 1.5 / dt);
+          FemModel::assemble_rhs(op, terms, theta[s], p1, b);
+          for (Index i = 0; i < n; ++i)
+            hist[static_cast<size_t>(i)] = 4.0 * Tn(i, static_cast<Index>(s)) - Tprev(i, static_cast<Index>(s));
+          const Params mass = model_.thermal_theta(p1, 0.0, 0.5 / dt);
+          op.apply_free_rows(mass.data(), hist.data(), tmp.data());
+        } else {
+          theta[s] = model_.thermal_theta(p1, 1.0, 1.0 / dt);
+          FemModel::assemble_rhs(op, terms, theta[s], p1, b);
+          const Params mass = model_.thermal_theta(p1, 0.0, 1.0 / dt);
+          op.apply_free_rows(mass.data(), Tn.col(static_cast<Index>(s)).data(), tmp.data());
+        }
+        for (Index i = 0; i < n; ++i)
+          if (!op.is_dirichlet(static_cast<int>(i))) b[i] += tmp[static_cast<size_t>(i)];
+        Tnext.col(static_cast<Index>(s)) = Tn.col(static_cast<Index>(s));  // warm start
+        FemModel::apply_dirichlet(terms, p1, Tnext.col(static_cast<Index>(s)).data());
+      });
+      const auto info = thermal_->solve_rhs(theta, B, Tnext);
+      for (size_t s = 0; s < S; ++s) record(result.scenarios[first + s], info[s]);
+      emit_outputs(t0, Tn, t1, &Tnext);
+      Tprev = Tn;
+      Tn = Tnext;
+      if (options_.progress && S > 0 && (step + 1) % std::max<long>(1, steps / 20) == 0)
+        options_.progress("time steps", static_cast<size_t>(step + 1), static_cast<size_t>(steps));
+    }
+  }
+
+  const FemModel& model_;
+  const BatchOptions& options_;
+  OutputEvaluator outputs_;
+  std::unique_ptr<PhysicsSolver> thermal_, mech_;
+};
+
+}  // namespace
+
+BatchResult solve_batch(const FemModel& model, const std::vector<spec::Scenario>& scenarios,
+                        const BatchOptions& options) {
+  DOPPEL_VERIFY(!scenarios.empty(), "scenarios", "must hold at least one scenario");
+  for (size_t s = 0; s < scenarios.size(); ++s)
+    DOPPEL_VERIFY(scenarios[s].parameters.size() == model.twin().parameters.size(),
+                  "scenarios[" + std::to_string(s) + "].parameters", "wrong number of parameters");
+  BatchRunner runner(model, options);
+  return runner.run(scenarios);
+}
+
+}  // namespace doppel

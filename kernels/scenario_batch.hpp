@@ -1,0 +1,53 @@
+// Solving a batch of scenarios of one twin: steady or transient heat, then (quasi-static)
+// thermo-elasticity, then the twin's outputs. Strategy per physics and chunk of scenarios:
+//   - one operator for all (only loads and boundary values differ) and more scenarios than
+//     right-hand-side terms: superposition, one solve per term, then linear combinations;
+//   - one or a few operators: one Cholesky factor per operator, all right-hand sides at once;
+//   - operators that vary across many scenarios: batched preconditioned CG.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernels/batched_solver.hpp"
+#include "kernels/fem_model.hpp"
+
+namespace doppel {
+
+struct BatchOptions {
+  SolverOptions solver;
+  size_t chunk = 256;  // scenarios held in memory at once
+  // Called with (scenarios finished, total) after each chunk, and for transient analyses
+  // (step, steps) within a chunk.
+  std::function<void(const std::string& stage, size_t done, size_t total)> progress;
+  bool keep_first_fields = true;  // keep scenario 0's fields (for VTU export)
+  bool allow_superposition = true;
+};
+
+struct ScenarioSolution {
+  std::vector<std::vector<double>> outputs;  // [time][output]; one time for steady
+  std::string method;                        // thermal (and mechanical) strategy
+  int iterations = 0;                        // CG iterations, summed over physics and steps
+  double residual = 0;                       // largest relative residual of any solve
+};
+
+struct FieldSnapshot {
+  Params parameters;
+  double time = 0;
+  std::vector<double> T;  // empty without thermal physics
+  std::vector<double> u;  // empty without mechanics
+};
+
+struct BatchResult {
+  std::vector<ScenarioSolution> scenarios;
+  std::vector<double> times;  // transient output times (empty for steady)
+  std::optional<FieldSnapshot> first_fields;
+  int factorizations = 0;
+};
+
+BatchResult solve_batch(const FemModel& model, const std::vector<spec::Scenario>& scenarios,
+                        const BatchOptions& options = {});
+
+}  // namespace doppel

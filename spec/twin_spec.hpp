@@ -1,0 +1,199 @@
+// The twin definition (twin.json) and scenario files as native structs. Parsing validates
+// everything that can be checked without the mesh and names the JSON path of every error;
+// checks that need the mesh (region and boundary names, probe points) happen when the
+// finite-element model is built (kernels/fem_model.hpp), with the same kind of path.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace doppel::spec {
+
+// A number in twin.json that may be a parameter reference "$name".
+struct Value {
+  double constant = 0.0;
+  int parameter = -1;  // index into TwinSpec::parameters, or -1 for a constant
+  bool is_parameter() const { return parameter >= 0; }
+  double eval(const std::vector<double>& parameter_values) const {
+    return parameter >= 0 ? parameter_values[static_cast<size_t>(parameter)] : constant;
+  }
+};
+
+enum class ParameterRole { load, control, latent };
+
+struct Parameter {
+  std::string name;
+  double default_value = 0.0;
+  double min = 0.0;
+  double max = 0.0;
+  std::string unit;
+  ParameterRole role = ParameterRole::load;
+};
+
+struct MeshSpec {
+  enum class Kind { file, rectangle, box };
+  Kind kind = Kind::rectangle;
+  std::filesystem::path file;  // absolute, resolved against the twin file's folder
+  std::vector<double> size;    // rectangle: [lx, ly]; box: [lx, ly, lz]
+  std::vector<double> origin;  // defaults to zeros
+  std::vector<int> cells;
+  int order = 1;
+};
+
+enum class Formulation { plane_stress, plane_strain, three_d };
+
+struct MechanicalSpec {
+  Formulation formulation = Formulation::three_d;
+  double thickness = 1.0;  // plane stress only (m)
+};
+
+enum class TimeScheme { backward_euler, bdf2, crank_nicolson };
+
+struct AnalysisSpec {
+  bool transient = false;
+  double end_time = 0.0;
+  double time_step = 0.0;
+  double initial_temperature = 0.0;
+  std::vector<double> output_times;  // sorted, in (0, end_time]
+  TimeScheme scheme = TimeScheme::backward_euler;
+};
+
+struct Material {
+  std::string name;
+  std::optional<Value> conductivity;           // W/(m K)
+  std::optional<Value> density;                // kg/m3
+  std::optional<Value> specific_heat;          // J/(kg K)
+  std::optional<Value> youngs_modulus;         // Pa
+  std::optional<Value> poisson_ratio;          // -
+  std::optional<Value> thermal_expansion;      // 1/K
+  std::optional<Value> reference_temperature;  // degC
+};
+
+struct RegionAssignment {
+  std::string region;
+  int material = -1;
+};
+
+enum class ThermalBcType { temperature, flux, convection, insulated };
+
+struct ThermalBc {
+  ThermalBcType type = ThermalBcType::insulated;
+  Value value;    // temperature (degC) or flux (W/m2, positive into the body)
+  Value h;        // convection coefficient W/(m2 K)
+  Value ambient;  // degC
+};
+
+enum class MechanicalBcType { fixed, displacement, traction, pressure, free };
+
+struct MechanicalBc {
+  MechanicalBcType type = MechanicalBcType::free;
+  std::array<bool, 3> components{true, true, true};  // fixed / displacement: constrained axes
+  std::vector<Value> vector;  // displacement (m) or traction (Pa), one per axis
+  Value pressure;             // Pa, positive pushes into the body
+};
+
+struct BoundarySpec {
+  std::string name;
+  std::optional<ThermalBc> thermal;
+  std::optional<MechanicalBc> mechanical;
+};
+
+struct SourceSpec {
+  std::string region;
+  std::optional<Value> heat;               // W/m3
+  std::vector<Value> body_force;           // N/m3, one per axis (empty when absent)
+};
+
+enum class Quantity {
+  temperature,
+  heat_flux_x, heat_flux_y, heat_flux_z,
+  displacement_x, displacement_y, displacement_z, displacement_magnitude,
+  strain_xx, strain_yy, strain_zz, strain_xy, strain_yz, strain_xz,
+  stress_xx, stress_yy, stress_zz, stress_xy, stress_yz, stress_xz,
+  von_mises,
+};
+
+const char* quantity_name(Quantity q);
+std::optional<Quantity> quantity_from_name(const std::string& name);
+bool quantity_is_mechanical(Quantity q);
+bool quantity_is_thermal(Quantity q);
+
+struct Sensor {
+  std::string name;
+  Quantity quantity = Quantity::temperature;
+  std::vector<double> at;
+  double noise_std = 0.0;
+};
+
+enum class Reduction { none, max, min, mean };
+
+struct OutputSpec {
+  std::string name;
+  Quantity quantity = Quantity::temperature;
+  std::vector<double> at;          // a probe when reduce == none
+  Reduction reduce = Reduction::none;
+  std::string region;              // a reduction's region
+};
+
+enum class Severity { info, warning, critical };
+
+struct LimitSpec {
+  std::string output;
+  std::optional<double> max;
+  std::optional<double> min;
+  Severity severity = Severity::warning;
+};
+
+struct TwinSpec {
+  std::string name;
+  std::filesystem::path base_dir;
+  MeshSpec mesh;
+  bool thermal = false;
+  std::optional<MechanicalSpec> mechanical;
+  AnalysisSpec analysis;
+  std::vector<Material> materials;
+  std::vector<RegionAssignment> regions;
+  std::vector<BoundarySpec> boundaries;
+  std::vector<SourceSpec> sources;
+  std::vector<Parameter> parameters;
+  std::vector<Sensor> sensors;
+  std::vector<OutputSpec> outputs;
+  std::vector<LimitSpec> limits;
+  std::string content_hash;  // 16 hex digits over the canonical JSON and the mesh file
+
+  int parameter_index(const std::string& name) const;  // -1 when absent
+  std::vector<double> default_parameters() const;
+  // Spatial dimension implied by the definition alone, 0 when only the mesh file tells.
+  int declared_dimension() const;
+};
+
+// Parse and validate a twin definition. `base_dir` resolves a relative mesh file.
+TwinSpec parse_twin(const std::string& json_text, const std::filesystem::path& base_dir);
+TwinSpec load_twin(const std::filesystem::path& twin_file);
+
+// A scenario: one value per parameter (defaults filled in), plus optional schedules.
+struct Schedule {
+  int parameter = -1;
+  std::vector<std::pair<double, double>> points;  // (time s, value), times non-decreasing
+  double at(double t) const;                      // piecewise linear, held outside
+};
+
+struct Scenario {
+  std::string id;
+  std::vector<double> parameters;   // indexed like TwinSpec::parameters
+  std::vector<Schedule> schedules;  // transient analyses only
+  // Parameter values at time t (schedules applied).
+  std::vector<double> parameters_at(double t) const;
+};
+
+std::vector<Scenario> parse_scenarios(const TwinSpec& twin, const std::string& json_text);
+std::vector<Scenario> load_scenarios(const TwinSpec& twin, const std::filesystem::path& file);
+// "NAME=VALUE" assignments from the command line applied over the defaults.
+Scenario scenario_from_assignments(const TwinSpec& twin, const std::vector<std::string>& sets);
+
+}  // namespace doppel::spec
