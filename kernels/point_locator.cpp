@@ -15,7 +15,7 @@ double reference_coordinates(CellType t, int dim, const double* X, const double*
     if (!map_point(t, dim, X, xi, pm)) return 1e300;
     double r[3] = {x[0] - pm.x[0], x[1] - pm.x[1], dim == 3 ? x[2] - pm.x[2] : 0.0};
     shape_functions(t, xi, nullptr, dN);
-    double J[3][3] = {{0, 0, 0}, {0, 0, 0}, {0, 0, 1}};
+    double J[3][3] = {{0, 0, 0}, {0, 0, 0}, {0, 0, dim == 2 ? 1.0 : 0.0}};
     for (int i = 0; i < n; ++i)
       for (int a = 0; a < dim; ++a)
         for (int d = 0; d < dim; ++d) J[a][d] += X[i * 3 + a] * dN[i * dim + d];
