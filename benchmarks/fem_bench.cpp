@@ -106,6 +106,7 @@ int run_fem_bench(const FemBenchArgs& args) {
     std::string name;
     std::unique_ptr<FemModel> model;
     std::vector<std::string> loads, operators;
+    double factor_seconds = 0;
   };
   std::vector<Problem> problems;
   auto add_problem = [&](const std::string& name, spec::TwinSpec twin, std::vector<std::string> loads,
@@ -129,7 +130,7 @@ int run_fem_bench(const FemBenchArgs& args) {
     doc["problems"][name] = {{"nodes", m.num_nodes()}, {"cells", m.num_cells()},
                              {"dofs", op.size()}, {"nnz", op.pattern().nnz()},
                              {"model_build_seconds", assembly}, {"factorization_seconds", factor}};
-    problems.push_back({name, std::move(model), std::move(loads), std::move(ops)});
+    problems.push_back({name, std::move(model), std::move(loads), std::move(ops), factor});
   };
   if (!args.twin.empty()) {
     auto twin = spec::load_twin(args.twin);
@@ -141,7 +142,8 @@ int run_fem_bench(const FemBenchArgs& args) {
     std::vector<std::string> pure_loads;
     for (const auto& l : loads)
       if (std::find(ops.begin(), ops.end(), l) == ops.end()) pure_loads.push_back(l);
-    add_problem(twin.name, std::move(twin), pure_loads, ops);
+    const std::string name = twin.name;
+    add_problem(name, std::move(twin), pure_loads, ops);
   }
   if (args.box_cells > 0) add_problem("box-p1-" + std::to_string(args.box_cells), box_twin(args.box_cells), {"T0", "q"}, {"h", "k"});
 
@@ -151,11 +153,16 @@ int run_fem_bench(const FemBenchArgs& args) {
                                {prob.name, "shared operator, one rhs each", prob.loads, false}};
     if (!prob.operators.empty()) cases.push_back({prob.name, "operator varies (batched PCG)", prob.operators, true});
     for (const auto& c : cases) {
-      double per_scenario = 0;
+      // Predicted time of the next batch: each batch pays about one factorization F, then a
+      // cost linear in the batch size, estimated from the last batch measured.
+      double last_seconds = 0;
+      int last_batch = 0;
       for (int batch : args.batches) {
         nlohmann::ordered_json row = {{"problem", c.problem}, {"regime", c.regime}, {"batch", batch}};
-        if (per_scenario * batch > args.max_seconds) {
-          row["skipped"] = "predicted " + std::to_string(per_scenario * batch) + " s > --max-seconds";
+        const double F = std::min(prob.factor_seconds, last_seconds);
+        const double predicted = last_batch > 0 ? F + (last_seconds - F) * batch / last_batch : 0.0;
+        if (predicted > args.max_seconds) {
+          row["skipped"] = "predicted " + std::to_string(predicted) + " s > --max-seconds";
           std::printf("%-18s %-34s %6d %12s\n", c.problem.c_str(), c.regime.c_str(), batch, "skipped");
           doc["results"].push_back(row);
           continue;
@@ -167,7 +174,8 @@ int run_fem_bench(const FemBenchArgs& args) {
         const auto t = Clock::now();
         const BatchResult r = solve_batch(*prob.model, scenarios, options);
         const double sec = seconds_since(t);
-        per_scenario = sec / batch;
+        last_seconds = sec;
+        last_batch = batch;
         double iters = 0, worst = 0;
         for (const auto& s : r.scenarios) {
           iters += s.iterations;
