@@ -100,44 +100,42 @@ int quadrature_degree(const Mesh& m, int d) {
   return std::min(4, std::max(1, d + extra));
 }
 
-void add_stiffness(const Mesh& m, const CsrPattern& p, int region, double scale, double* values) {
+namespace {
+// Scalar cell matrix: local(i, j) += w * integrand(pm, i, j), scattered per cell.
+template <class Integrand>
+void add_scalar_matrix(const Mesh& m, const CsrPattern& p, int region, int degree,
+                       Integrand&& integrand, double* values) {
   const int n = m.nodes_per_cell();
-  const int dim = m.dim;
   std::vector<double> local(static_cast<size_t>(n * n));
   size_t current = static_cast<size_t>(-1);
   auto flush = [&](size_t c) {
     if (c != static_cast<size_t>(-1)) scatter(p, m.cell(c), n, m.cell(c), n, local.data(), values);
     std::fill(local.begin(), local.end(), 0.0);
   };
-  for_cell_points(m, region, quadrature_degree(m, 2 * (m.order() - 1)),
-                  [&](size_t c, const PointMap& pm, double w) {
-                    if (c != current) { flush(current); current = c; }
-                    for (int i = 0; i < n; ++i)
-                      for (int j = 0; j < n; ++j) {
-                        double g = 0;
-                        for (int a = 0; a < dim; ++a) g += pm.grad[i * dim + a] * pm.grad[j * dim + a];
-                        local[static_cast<size_t>(i * n + j)] += scale * w * g;
-                      }
-                  });
+  for_cell_points(m, region, degree, [&](size_t c, const PointMap& pm, double w) {
+    if (c != current) { flush(current); current = c; }
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) local[static_cast<size_t>(i * n + j)] += w * integrand(pm, i, j);
+  });
   flush(current);
+}
+}  // namespace
+
+void add_stiffness(const Mesh& m, const CsrPattern& p, int region, double scale, double* values) {
+  const int dim = m.dim;
+  add_scalar_matrix(m, p, region, quadrature_degree(m, 2 * (m.order() - 1)),
+                    [scale, dim](const PointMap& pm, int i, int j) {
+                      double g = 0;
+                      for (int a = 0; a < dim; ++a) g += pm.grad[i * dim + a] * pm.grad[j * dim + a];
+                      return scale * g;
+                    },
+                    values);
 }
 
 void add_mass(const Mesh& m, const CsrPattern& p, int region, double scale, double* values) {
-  const int n = m.nodes_per_cell();
-  std::vector<double> local(static_cast<size_t>(n * n));
-  size_t current = static_cast<size_t>(-1);
-  auto flush = [&](size_t c) {
-    if (c != static_cast<size_t>(-1)) scatter(p, m.cell(c), n, m.cell(c), n, local.data(), values);
-    std::fill(local.begin(), local.end(), 0.0);
-  };
-  for_cell_points(m, region, quadrature_degree(m, 2 * m.order()),
-                  [&](size_t c, const PointMap& pm, double w) {
-                    if (c != current) { flush(current); current = c; }
-                    for (int i = 0; i < n; ++i)
-                      for (int j = 0; j < n; ++j)
-                        local[static_cast<size_t>(i * n + j)] += scale * w * pm.N[i] * pm.N[j];
-                  });
-  flush(current);
+  add_scalar_matrix(m, p, region, quadrature_degree(m, 2 * m.order()),
+                    [scale](const PointMap& pm, int i, int j) { return scale * pm.N[i] * pm.N[j]; },
+                    values);
 }
 
 void add_boundary_mass(const Mesh& m, const CsrPattern& p, int boundary, double scale,
