@@ -222,9 +222,7 @@ void read_v4(Tokens& t, RawMesh& raw, const std::string& first_section) {
         t.integer();  // entity tag
         const long parametric = t.integer();
         const long n = t.integer();
-        const size_t first = raw.node_tags.size();
         for (long i = 0; i < n; ++i) raw.node_tags.push_back(t.integer());
-        (void)first;
         for (long i = 0; i < n; ++i) {
           for (int d = 0; d < 3; ++d) raw.coords.push_back(t.real());
           if (parametric) for (long k = 0; k < edim; ++k) t.real();

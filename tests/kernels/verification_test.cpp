@@ -105,7 +105,7 @@ TEST(Transient, SlabCoolingSecondOrderSchemesWithin0_2PercentAndBeatBackwardEule
 // stresses free, sigma_xx = -E alpha dT (plane stress, 3D); plane strain with eps_zz = 0 gives
 // sigma_xx = sigma_zz = -E alpha dT / (1 - nu). Free expansion gives zero stress and
 // u_x = alpha dT x.
-std::string restrained(const std::string& mesh, const std::string& form, bool restrain_x, double order) {
+std::string restrained(const std::string& mesh, const std::string& form, bool restrain_x) {
   const bool three = form == "3d";
   return R"({"name": "bar", "mesh": )" + mesh + R"(,
     "physics": {"thermal": {}, "mechanical": {"formulation": ")" + form + R"("}},
@@ -123,7 +123,6 @@ std::string restrained(const std::string& mesh, const std::string& form, bool re
                 "szz": {"quantity": "stress_zz", "at": [0.7, 0.3)" + (three ? ", 0.2" : "") + R"(]},
                 "ux":  {"quantity": "displacement_x", "at": [1.0, 0.3)" + (three ? ", 0.2" : "") + R"(]},
                 "vm":  {"quantity": "von_mises", "reduce": "mean", "region": "domain"}}})";
-  (void)order;
 }
 
 TEST(ThermoElastic, RestrainedBarClosedFormPlaneStressPlaneStrain3D) {
@@ -132,27 +131,27 @@ TEST(ThermoElastic, RestrainedBarClosedFormPlaneStressPlaneStrain3D) {
     const std::string rect = R"({"generate": "rectangle", "size": [1, 0.5], "cells": [6, 4], "order": )" + std::to_string(order) + "}";
     const std::string box = R"({"generate": "box", "size": [1, 0.5, 0.4], "cells": [3, 2, 2], "order": )" + std::to_string(order) + "}";
     {
-      FemModel m(twin_from(restrained(rect, "plane_stress", true, order)));
+      FemModel m(twin_from(restrained(rect, "plane_stress", true)));
       const auto o = test::solve_single(m);
       EXPECT_NEAR(o[0], -E * a * dT, 1e-6 * E * a * dT);
       EXPECT_NEAR(o[1], 0.0, 1e-6 * E * a * dT);
       EXPECT_NEAR(o[2], 0.0, 1e-9);
     }
     {
-      FemModel m(twin_from(restrained(rect, "plane_strain", true, order)));
+      FemModel m(twin_from(restrained(rect, "plane_strain", true)));
       const auto o = test::solve_single(m);
       EXPECT_NEAR(o[0], -E * a * dT / (1 - nu), 1e-6 * E * a * dT);
       EXPECT_NEAR(o[2], -E * a * dT / (1 - nu), 1e-6 * E * a * dT);
       EXPECT_NEAR(o[4], E * a * dT / (1 - nu), 1e-6 * E * a * dT);  // von Mises of (s, 0, s)
     }
     {
-      FemModel m(twin_from(restrained(box, "3d", true, order)));
+      FemModel m(twin_from(restrained(box, "3d", true)));
       const auto o = test::solve_single(m);
       EXPECT_NEAR(o[0], -E * a * dT, 1e-6 * E * a * dT);
       EXPECT_NEAR(o[2], 0.0, 1e-6 * E * a * dT);
     }
     {
-      FemModel m(twin_from(restrained(rect, "plane_stress", false, order)));
+      FemModel m(twin_from(restrained(rect, "plane_stress", false)));
       const auto o = test::solve_single(m);
       EXPECT_NEAR(o[0], 0.0, 1e-6 * E * a * dT);
       EXPECT_NEAR(o[3], a * dT * 1.0, 1e-9);
