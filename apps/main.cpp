@@ -41,6 +41,11 @@ int main(int argc, char** argv) {
   s->add_option("--set", solve.sets, "parameter value NAME=VALUE (repeatable)");
   s->add_option("--scenarios", solve.scenarios, "scenario file {\"scenarios\": [...]}, solved as one batch");
   s->add_option("--backend", solve.backend, "auto, cpu or cuda")->capture_default_str();
+  s->add_option("--solver", solve.solver,
+                "linear solver: auto (direct on cpu, cg on cuda), direct (CHOLMOD, cpu only) or cg "
+                "(batched Jacobi CG, the CUDA algorithm)")
+      ->capture_default_str();
+  s->add_option("--rtol", solve.rtol, "relative residual of iterative solves")->capture_default_str();
   s->add_option("--vtu", solve.vtu, "write the first scenario's fields to this VTU file");
   s->add_option("--output", solve.output, "write the JSON result here instead of stdout");
   s->add_option("--threads", solve.threads, "host threads (default: all cores)");

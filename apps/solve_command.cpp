@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "kernels/backend.hpp"
+#include "kernels/executor.hpp"
 #include "kernels/parallel.hpp"
 #include "kernels/vtu_writer.hpp"
 #include "spec/errors.hpp"
@@ -53,10 +54,31 @@ nlohmann::ordered_json solve_result_json(const FemModel& model,
   return doc;
 }
 
+BatchOptions batch_options_for(Backend backend, const std::string& solver, double rtol) {
+  DOPPEL_VERIFY(rtol > 0 && rtol < 1e-2, "--rtol", "must lie in (0, 1e-2)");
+  BatchOptions options;
+  options.backend = backend;
+  options.solver.rtol = rtol;
+  if (solver == "auto") {
+    options.linear = backend == Backend::cuda ? LinearSolver::cg : LinearSolver::direct;
+  } else if (solver == "direct") {
+    DOPPEL_VERIFY(backend == Backend::host, "--solver",
+                  "direct (CHOLMOD) runs on the host only: use --backend cpu, or --solver cg");
+    options.linear = LinearSolver::direct;
+  } else if (solver == "cg") {
+    options.linear = LinearSolver::cg;
+  } else {
+    throw InvalidInput("--solver", "must be auto, direct or cg (got \"" + solver + "\")");
+  }
+  // A GPU wants wide batches: one read of the operator serves every scenario in flight.
+  if (backend == Backend::cuda) options.chunk = 4096;
+  return options;
+}
+
 int run_solve(const SolveArgs& args) {
   if (args.threads > 0) set_host_threads(args.threads);
   const Backend backend = select_backend(args.backend);
-  (void)backend;  // only the host backend solves in this version; select_backend refuses cuda
+  BatchOptions options = batch_options_for(backend, args.solver, args.rtol);
   DOPPEL_VERIFY(args.scenarios.empty() || args.sets.empty(), "--set",
                 "use either --set or --scenarios, not both");
   const auto t0 = std::chrono::steady_clock::now();
@@ -66,12 +88,12 @@ int run_solve(const SolveArgs& args) {
                              : spec::load_scenarios(twin, args.scenarios);
   FemModel model(std::move(twin));
   const auto t1 = std::chrono::steady_clock::now();
-  BatchOptions options;
   options.keep_first_fields = !args.vtu.empty();
   const bool show = !args.quiet && scenarios.size() > 1;
   if (!args.quiet)
     std::cerr << "doppel: " << model.twin().name << ": " << model.mesh().num_nodes() << " nodes, "
-              << model.mesh().num_cells() << " cells, " << scenarios.size() << " scenario(s)\n";
+              << model.mesh().num_cells() << " cells, " << scenarios.size() << " scenario(s), "
+              << Executor::create(backend)->description() << "\n";
   if (show || model.transient())
     options.progress = [&](const std::string& stage, size_t done, size_t total) {
       if (!args.quiet) std::cerr << "doppel: " << stage << " " << done << "/" << total << "\n";
@@ -86,7 +108,9 @@ int run_solve(const SolveArgs& args) {
     write_vtu(model, *result.first_fields, args.vtu);
     if (!args.quiet) std::cerr << "doppel: wrote " << args.vtu << " (scenario " << scenarios[0].id << ")\n";
   }
-  const std::string text = solve_result_json(model, scenarios, result).dump(2) + "\n";
+  nlohmann::ordered_json doc = solve_result_json(model, scenarios, result);
+  doc["backend"] = backend_name(backend);
+  const std::string text = doc.dump(2) + "\n";
   if (args.output.empty()) {
     std::cout << text;
   } else {

@@ -16,6 +16,8 @@ struct SolveArgs {
   std::vector<std::string> sets;
   std::string scenarios;
   std::string backend = "auto";
+  std::string solver = "auto";  // auto | direct | cg
+  double rtol = 1e-10;
   std::string vtu;
   std::string output;
   int threads = 0;
@@ -28,5 +30,9 @@ nlohmann::ordered_json solve_result_json(const FemModel& model,
                                          const BatchResult& result);
 
 int run_solve(const SolveArgs& args);
+
+// The batch options a backend and a --solver / --rtol choice stand for (shared by the
+// commands that solve). Throws InvalidInput naming the option.
+BatchOptions batch_options_for(Backend backend, const std::string& solver, double rtol);
 
 }  // namespace doppel::app

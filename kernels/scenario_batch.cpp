@@ -5,6 +5,8 @@
 #include <map>
 #include <set>
 
+#include "kernels/batched_cg.hpp"
+#include "kernels/executor.hpp"
 #include "kernels/outputs.hpp"
 #include "kernels/parallel.hpp"
 #include "spec/errors.hpp"
@@ -50,7 +52,14 @@ class PhysicsSolver {
  public:
   PhysicsSolver(const AffineOperator& op, const std::vector<RhsTerm>& terms,
                 const BatchOptions& options)
-      : op_(op), terms_(terms), options_(options), solver_(op, options.solver) {}
+      : op_(op), terms_(terms), options_(options), solver_(op, options.solver) {
+    if (options.backend == Backend::cuda || options.linear == LinearSolver::cg) {
+      CgOptions cg;
+      cg.rtol = options.solver.rtol;
+      cg.max_iterations = std::max(options.solver.max_iterations, 4 * op.size());
+      executor_ = std::make_unique<ExecutorSolver>(Executor::create(options.backend), op, cg);
+    }
+  }
 
   // Solve A(theta_s) x_s = rhs_s where rhs_s = assemble_rhs(theta_s, p_s) + extra_s.
   // `extra` adds scenario-specific loads (the thermal strain); superposition is used only
@@ -70,11 +79,12 @@ class PhysicsSolver {
       if (extra) extra(s, B.col(static_cast<Index>(s)).data());
       FemModel::apply_dirichlet(terms_, p[s], X.col(static_cast<Index>(s)).data());
     });
-    return solver_.solve(theta, B, X);
+    return solve_rhs(theta, B, X);
   }
 
   // Solve with given right-hand sides (transient steps); X holds initial guesses.
   std::vector<SolveInfo> solve_rhs(const std::vector<Params>& theta, const MatrixXd& B, MatrixXd& X) {
+    if (executor_) return executor_->solve(theta, B, X);
     return solver_.solve(theta, B, X);
   }
 
@@ -84,6 +94,14 @@ class PhysicsSolver {
   std::vector<SolveInfo> superpose(const Params& theta, const std::vector<Params>& p, MatrixXd& X) {
     const Index n = op_.size();
     const size_t R = terms_.size();
+    if (executor_) {
+      MatrixXd U(n, static_cast<Index>(R)), coef(static_cast<Index>(R), static_cast<Index>(p.size()));
+      for (size_t r = 0; r < R; ++r)
+        FemModel::assemble_unit_rhs(op_, terms_[r], theta, U.col(static_cast<Index>(r)).data());
+      for (size_t s = 0; s < p.size(); ++s)
+        for (size_t r = 0; r < R; ++r) coef(static_cast<Index>(r), static_cast<Index>(s)) = terms_[r].coef(p[s]);
+      return executor_->superpose(theta, U, coef, X);
+    }
     if (!basis_ || basis_->theta != theta) {
       MatrixXd U(n, static_cast<Index>(R));
       for (size_t r = 0; r < R; ++r)
@@ -110,6 +128,7 @@ class PhysicsSolver {
   const std::vector<RhsTerm>& terms_;
   const BatchOptions& options_;
   BatchedSolver solver_;
+  std::unique_ptr<ExecutorSolver> executor_;  // the executor backends (cuda, or host "cg")
   std::optional<Basis> basis_;
 };
 

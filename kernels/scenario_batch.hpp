@@ -11,13 +11,21 @@
 #include <string>
 #include <vector>
 
+#include "kernels/backend.hpp"
 #include "kernels/batched_solver.hpp"
 #include "kernels/fem_model.hpp"
 
 namespace doppel {
 
+// Linear solvers of the host backend: "direct" is CHOLMOD (shared factors, factor-preconditioned
+// CG for operator-varying batches); "cg" is the executor algorithm of kernels/batched_cg.hpp,
+// the one the CUDA backend runs, on the host. The CUDA backend always runs "cg".
+enum class LinearSolver { direct, cg };
+
 struct BatchOptions {
   SolverOptions solver;
+  Backend backend = Backend::host;
+  LinearSolver linear = LinearSolver::direct;
   size_t chunk = 256;  // scenarios held in memory at once
   // Called with (scenarios finished, total) after each chunk, and for transient analyses
   // (step, steps) within a chunk.

@@ -1,0 +1,390 @@
+#include "kernels/batched_cg.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "kernels/batched_cg_kernels.hpp"
+#include "spec/errors.hpp"
+
+// Runs one kernel of kernels/batched_cg_kernels.hpp on the executor's backend.
+#define DOPPEL_RUN(exec, kernel, ...)                                             \
+  ((exec).backend() == ::doppel::Backend::cuda ? ::doppel::cuda::kernel((exec), __VA_ARGS__) \
+                                               : ::doppel::host::kernel((exec), __VA_ARGS__))
+
+namespace doppel {
+namespace {
+
+using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+std::vector<double> flatten(const std::vector<std::vector<double>>& theta, size_t terms) {
+  std::vector<double> out;
+  out.reserve(theta.size() * terms);
+  for (const auto& t : theta) {
+    DOPPEL_ASSERT(t.size() == terms);
+    out.insert(out.end(), t.begin(), t.end());
+  }
+  return out;
+}
+
+}  // namespace
+
+// --- OperatorData ----------------------------------------------------------------------
+
+OperatorData::OperatorData(std::shared_ptr<const Executor> exec, int rows, int terms, size_t nnz)
+    : exec_(std::move(exec)), rows_(rows), terms_(terms), nnz_(nnz) {}
+
+OperatorData::OperatorData(std::shared_ptr<const Executor> exec, const AffineOperator& op)
+    : OperatorData(std::move(exec), op.size(), static_cast<int>(op.num_terms()), op.pattern().nnz()) {
+  const CsrPattern& p = op.pattern();
+  std::vector<int> constrained(static_cast<size_t>(rows_), 0);
+  for (int d : op.dirichlet_dofs()) constrained[static_cast<size_t>(d)] = 1;
+  std::vector<double> values(static_cast<size_t>(terms_) * nnz_);
+  std::vector<double> diagonal(static_cast<size_t>(terms_) * static_cast<size_t>(rows_), 0.0);
+  for (int k = 0; k < terms_; ++k) {
+    const auto& t = op.terms()[static_cast<size_t>(k)];
+    std::copy(t.begin(), t.end(), values.begin() + static_cast<long>(static_cast<size_t>(k) * nnz_));
+    for (int i = 0; i < rows_; ++i) {
+      const long pos = p.find(i, i);
+      if (pos >= 0) diagonal[static_cast<size_t>(k) * static_cast<size_t>(rows_) + static_cast<size_t>(i)] = t[static_cast<size_t>(pos)];
+    }
+  }
+  row_ptr_ = Array<int>(exec_, p.row_ptr);
+  col_ = Array<int>(exec_, p.col);
+  constrained_ = Array<int>(exec_, constrained);
+  values_ = Array<double>(exec_, values);
+  diagonal_ = Array<double>(exec_, diagonal);
+}
+
+OperatorData OperatorData::combined(const std::vector<double>& theta) const {
+  DOPPEL_ASSERT(theta.size() == static_cast<size_t>(terms_));
+  OperatorData out(exec_, rows_, 1, nnz_);
+  out.values_ = Array<double>(exec_, nnz_);
+  out.diagonal_ = Array<double>(exec_, static_cast<size_t>(rows_));
+  const Array<double> th(exec_, theta);
+  DOPPEL_RUN(*exec_, combine_terms, view(), th.data(), out.values_.data(), out.diagonal_.data());
+  // The pattern and constraint arrays are small next to the values; a copy keeps each
+  // OperatorData the sole owner of its arrays.
+  out.row_ptr_ = Array<int>(exec_, row_ptr_.size());
+  exec_->copy(out.row_ptr_.data(), row_ptr_.data(), row_ptr_.size() * sizeof(int));
+  out.col_ = Array<int>(exec_, col_.size());
+  exec_->copy(out.col_.data(), col_.data(), col_.size() * sizeof(int));
+  out.constrained_ = Array<int>(exec_, constrained_.size());
+  exec_->copy(out.constrained_.data(), constrained_.data(), constrained_.size() * sizeof(int));
+  return out;
+}
+
+OperatorView OperatorData::view() const {
+  OperatorView v;
+  v.rows = rows_;
+  v.terms = terms_;
+  v.nnz = nnz_;
+  v.row_ptr = row_ptr_.data();
+  v.col = col_.data();
+  v.values = values_.data();
+  v.diagonal = diagonal_.data();
+  v.constrained = constrained_.data();
+  return v;
+}
+
+size_t OperatorData::bytes() const {
+  return nnz_ * (static_cast<size_t>(terms_) * sizeof(double) + sizeof(int)) +
+         static_cast<size_t>(rows_) * (sizeof(int) * 2 + static_cast<size_t>(terms_) * sizeof(double));
+}
+
+// --- BatchedCg -------------------------------------------------------------------------
+
+BatchedCg::BatchedCg(const OperatorData& op, CgOptions options) : op_(op), options_(options) {
+  DOPPEL_VERIFY(options_.rtol > 0 && options_.rtol < 1, "rtol", "must lie in (0, 1)");
+  DOPPEL_VERIFY(options_.max_iterations > 0, "max_iterations", "must be positive");
+  options_.check_every = std::max(1, options_.check_every);
+}
+
+std::vector<SolveInfo> BatchedCg::solve(const std::vector<std::vector<double>>& theta,
+                                        const Array<double>& B, Array<double>& X, int width) {
+  stats_ = CgStats{};
+  std::vector<SolveInfo> info(static_cast<size_t>(width));
+  if (width == 0) return info;
+  const auto& exec_ptr = op_.executor();
+  const Executor& exec = *exec_ptr;
+  const int n = op_.rows();
+  const size_t K = static_cast<size_t>(op_.terms());
+  DOPPEL_ASSERT(theta.size() == static_cast<size_t>(width));
+  DOPPEL_ASSERT(B.size() == static_cast<size_t>(n) * static_cast<size_t>(width) && X.size() == B.size());
+  const OperatorView opv = op_.view();
+  const double tol2 = options_.rtol * options_.rtol;
+
+  // Working block: columns `cols` of the batch.
+  std::vector<int> cols(static_cast<size_t>(width));
+  for (int j = 0; j < width; ++j) cols[static_cast<size_t>(j)] = j;
+  std::vector<double> theta_host = flatten(theta, K);
+  int w = width;
+  auto vec = [&](int width_) { return Array<double>(exec_ptr, static_cast<size_t>(n) * static_cast<size_t>(width_)); };
+  Array<double> x = vec(w), r = vec(w), p = vec(w), q = vec(w);
+  exec.copy(x.data(), X.data(), x.size() * sizeof(double));
+  Array<double> th(exec_ptr, theta_host);
+  Array<double> pq(exec_ptr, static_cast<size_t>(w)), rz(exec_ptr, static_cast<size_t>(w)),
+      rz_new(exec_ptr, static_cast<size_t>(w)), rr(exec_ptr, static_cast<size_t>(w)),
+      bb(exec_ptr, static_cast<size_t>(w)), beta(exec_ptr, static_cast<size_t>(w));
+  Array<int> state(exec_ptr, static_cast<size_t>(w)), iterations(exec_ptr, static_cast<size_t>(w));
+  for (Array<double>* a : {&pq, &rz, &rz_new, &rr, &bb, &beta}) DOPPEL_RUN(exec, fill, a->data(), a->size(), 0.0);
+  DOPPEL_RUN(exec, fill, state.data(), state.size(), kActive);
+  DOPPEL_RUN(exec, fill, iterations.data(), iterations.size(), 0);
+
+  auto batch = [&]() {
+    BatchView b;
+    b.width = w;
+    b.theta = th.data();
+    b.state = state.data();
+    return b;
+  };
+  DOPPEL_RUN(exec, affine_apply, opv, batch(), x.data(), r.data(), static_cast<double*>(nullptr));
+  DOPPEL_RUN(exec, cg_initialize, opv, batch(), B.data(), r.data(), p.data(), rz.data(), rr.data(), bb.data());
+  DOPPEL_RUN(exec, cg_start, w, tol2, bb.data(), rr.data(), state.data(), iterations.data());
+  DOPPEL_RUN(exec, fill, rr.data(), rr.size(), 0.0);
+
+  std::vector<int> final_state(static_cast<size_t>(width), kActive), final_iterations(static_cast<size_t>(width), 0);
+  // Records finished columns and writes every working column's x back into X.
+  auto retire = [&](const std::vector<int>& st, const std::vector<int>& its) {
+    for (int j = 0; j < w; ++j) {
+      const size_t c = static_cast<size_t>(cols[static_cast<size_t>(j)]);
+      final_state[c] = st[static_cast<size_t>(j)];
+      final_iterations[c] = its[static_cast<size_t>(j)];
+    }
+    const Array<int> idx(exec_ptr, cols);
+    DOPPEL_RUN(exec, scatter_columns, n, x.data(), w, idx.data(), X.data(), width);
+  };
+
+  int active = DOPPEL_RUN(exec, count_active, state.data(), w);
+  for (int it = 1; it <= options_.max_iterations && active > 0; ++it) {
+    const BatchView bv = batch();
+    DOPPEL_RUN(exec, affine_apply, opv, bv, p.data(), q.data(), pq.data());
+    DOPPEL_RUN(exec, cg_update_solution, opv, bv, pq.data(), rz.data(), p.data(), q.data(), x.data(),
+               r.data(), rz_new.data(), rr.data());
+    DOPPEL_RUN(exec, cg_update_scalars, w, it, tol2, pq.data(), bb.data(), rr.data(), rz.data(),
+               rz_new.data(), beta.data(), state.data(), iterations.data());
+    DOPPEL_RUN(exec, cg_update_directions, opv, bv, beta.data(), r.data(), p.data());
+    stats_.column_iterations += w;
+    stats_.iterations = it;
+    if (it % options_.check_every != 0 && it != options_.max_iterations) continue;
+    active = DOPPEL_RUN(exec, count_active, state.data(), w);
+    if (active == 0 || active >= options_.compact_below * w || w <= 32) continue;
+
+    // Compact to the active columns: gather x, r, p and the per-column scalars.
+    const std::vector<int> st = state.to_host(), its = iterations.to_host();
+    retire(st, its);
+    std::vector<int> keep, new_cols;
+    for (int j = 0; j < w; ++j)
+      if (st[static_cast<size_t>(j)] == kActive) {
+        keep.push_back(j);
+        new_cols.push_back(cols[static_cast<size_t>(j)]);
+      }
+    const int nw = static_cast<int>(keep.size());
+    const Array<int> keep_d(exec_ptr, keep);
+    for (Array<double>* a : {&x, &r, &p}) {
+      Array<double> b2 = vec(nw);
+      DOPPEL_RUN(exec, gather_columns, n, a->data(), w, keep_d.data(), nw, b2.data());
+      *a = std::move(b2);
+    }
+    q = vec(nw);
+    auto pick = [&](const auto& host_values) {
+      std::decay_t<decltype(host_values)> out;
+      for (int j : keep) out.push_back(host_values[static_cast<size_t>(j)]);
+      return out;
+    };
+    std::vector<double> th_new;
+    for (int j : keep)
+      th_new.insert(th_new.end(), theta_host.begin() + static_cast<long>(static_cast<size_t>(j) * K),
+                    theta_host.begin() + static_cast<long>(static_cast<size_t>(j + 1) * K));
+    theta_host = std::move(th_new);
+    th = Array<double>(exec_ptr, theta_host);
+    rz = Array<double>(exec_ptr, pick(rz.to_host()));
+    bb = Array<double>(exec_ptr, pick(bb.to_host()));
+    iterations = Array<int>(exec_ptr, pick(its));
+    state = Array<int>(exec_ptr, std::vector<int>(static_cast<size_t>(nw), kActive));
+    for (Array<double>* a : {&pq, &rz_new, &rr, &beta}) {
+      *a = Array<double>(exec_ptr, static_cast<size_t>(nw));
+      DOPPEL_RUN(exec, fill, a->data(), a->size(), 0.0);
+    }
+    cols = std::move(new_cols);
+    w = nw;
+    ++stats_.compactions;
+  }
+  retire(state.to_host(), iterations.to_host());
+
+  const std::vector<double> res = batch_residuals(op_, theta, B, X, width);
+  for (int c = 0; c < width; ++c) {
+    const size_t cs = static_cast<size_t>(c);
+    info[cs].method = "cg";
+    info[cs].iterations = final_iterations[cs];
+    info[cs].residual = res[cs];
+    if (final_state[cs] == kBreakdown)
+      throw SolverDiverged("scenario " + std::to_string(c) + ": conjugate gradients broke down after " +
+                           std::to_string(final_iterations[cs]) + " iterations (the operator is "
+                           "not positive definite for these parameters, or the values overflowed)");
+    if (final_state[cs] == kActive)
+      throw SolverDiverged("scenario " + std::to_string(c) + ": conjugate gradients did not reach the "
+                           "relative tolerance " + std::to_string(options_.rtol) + " in " +
+                           std::to_string(options_.max_iterations) + " iterations (residual " +
+                           std::to_string(res[cs]) + ")");
+  }
+  return info;
+}
+
+std::vector<double> batch_residuals(const OperatorData& op, const std::vector<std::vector<double>>& theta,
+                                    const Array<double>& B, const Array<double>& X, int width) {
+  const auto& exec_ptr = op.executor();
+  const Executor& exec = *exec_ptr;
+  const int n = op.rows();
+  const Array<double> th(exec_ptr, flatten(theta, static_cast<size_t>(op.terms())));
+  const Array<int> state(exec_ptr, std::vector<int>(static_cast<size_t>(width), kActive));
+  Array<double> q(exec_ptr, static_cast<size_t>(n) * static_cast<size_t>(width));
+  Array<double> dd(exec_ptr, std::vector<double>(static_cast<size_t>(width), 0.0));
+  Array<double> bb(exec_ptr, std::vector<double>(static_cast<size_t>(width), 0.0));
+  BatchView bv;
+  bv.width = width;
+  bv.theta = th.data();
+  bv.state = state.data();
+  DOPPEL_RUN(exec, affine_apply, op.view(), bv, X.data(), q.data(), static_cast<double*>(nullptr));
+  DOPPEL_RUN(exec, difference_norms, n, width, B.data(), q.data(), dd.data(), bb.data());
+  const std::vector<double> d = dd.to_host(), b = bb.to_host();
+  std::vector<double> out(static_cast<size_t>(width));
+  for (size_t s = 0; s < out.size(); ++s) out[s] = b[s] > 0 ? std::sqrt(d[s] / b[s]) : std::sqrt(d[s]);
+  return out;
+}
+
+// --- ExecutorSolver ---------------------------------------------------------------------
+
+ExecutorSolver::ExecutorSolver(std::shared_ptr<const Executor> exec, const AffineOperator& op,
+                               CgOptions options)
+    : exec_(std::move(exec)), op_(exec_, op), options_(options) {}
+
+int ExecutorSolver::block_width(int vectors) const {
+  const size_t per_column = static_cast<size_t>(op_.rows()) * sizeof(double) * static_cast<size_t>(vectors);
+  const size_t budget = exec_->free_memory() / 10 * 7;
+  return static_cast<int>(std::clamp<size_t>(budget / std::max<size_t>(per_column, 1), 1, 65536));
+}
+
+namespace {
+void check_residuals(const std::vector<SolveInfo>& info, size_t first) {
+  for (size_t s = 0; s < info.size(); ++s)
+    if (!(info[s].residual < 1e-6))
+      throw SolverDiverged("scenario " + std::to_string(first + s) + ": the linear solve reached a "
+                           "relative residual of only " + std::to_string(info[s].residual));
+}
+}  // namespace
+
+std::vector<SolveInfo> ExecutorSolver::solve(const std::vector<std::vector<double>>& theta,
+                                             const Eigen::MatrixXd& B, Eigen::MatrixXd& X) {
+  const Eigen::Index n = B.rows();
+  const int S = static_cast<int>(B.cols());
+  std::vector<SolveInfo> info(static_cast<size_t>(S));
+  stats_ = CgStats{};
+  // x, r, p, q in the solver plus B and X, and a residual vector.
+  const int block = block_width(7);
+  for (int first = 0; first < S; first += block) {
+    const int w = std::min(block, S - first);
+    const RowMajor b = B.middleCols(first, w), x0 = X.middleCols(first, w);
+    const Array<double> Bd(exec_, std::vector<double>(b.data(), b.data() + b.size()));
+    Array<double> Xd(exec_, std::vector<double>(x0.data(), x0.data() + x0.size()));
+    const std::vector<std::vector<double>> th(theta.begin() + first, theta.begin() + first + w);
+    // A batch whose scenarios share one operator reads a single combined value array.
+    const bool shared = std::all_of(th.begin(), th.end(), [&](const auto& t) { return t == th[0]; });
+    std::vector<SolveInfo> part;
+    if (shared && op_.terms() > 1) {
+      const OperatorData one = op_.combined(th[0]);
+      BatchedCg cg(one, options_);
+      part = cg.solve(std::vector<std::vector<double>>(static_cast<size_t>(w), {1.0}), Bd, Xd, w);
+      stats_.column_iterations += cg.stats().column_iterations;
+      stats_.iterations = std::max(stats_.iterations, cg.stats().iterations);
+    } else {
+      BatchedCg cg(op_, options_);
+      part = cg.solve(th, Bd, Xd, w);
+      stats_.column_iterations += cg.stats().column_iterations;
+      stats_.iterations = std::max(stats_.iterations, cg.stats().iterations);
+    }
+    RowMajor xs(n, w);
+    Xd.copy_to_host(xs.data(), Xd.size());
+    X.middleCols(first, w) = xs;
+    std::copy(part.begin(), part.end(), info.begin() + first);
+  }
+  check_residuals(info, 0);
+  return info;
+}
+
+struct ExecutorSolver::Basis {
+  std::vector<double> theta;
+  Eigen::MatrixXd unit_rhs;  // host copy, to recognize a repeat
+  OperatorData op;           // A(theta) as one term
+  Array<double> Ub, U;       // unit right-hand sides and their solutions, rows x R
+  int iterations = 0;
+};
+
+ExecutorSolver::~ExecutorSolver() = default;
+
+const ExecutorSolver::Basis& ExecutorSolver::basis_for(const std::vector<double>& theta,
+                                                       const Eigen::MatrixXd& unit_rhs) {
+  if (basis_ && basis_->theta == theta && basis_->unit_rhs.rows() == unit_rhs.rows() &&
+      basis_->unit_rhs.cols() == unit_rhs.cols() && basis_->unit_rhs == unit_rhs)
+    return *basis_;
+  basis_.reset();
+  const int R = static_cast<int>(unit_rhs.cols());
+  const RowMajor ub = unit_rhs;
+  auto b = std::unique_ptr<Basis>(new Basis{theta, unit_rhs, op_.combined(theta),
+                                            Array<double>(exec_, std::vector<double>(ub.data(), ub.data() + ub.size())),
+                                            Array<double>(exec_, std::vector<double>(ub.size(), 0.0)), 0});
+  // Basis columns are combined with arbitrary coefficients: solve them tighter than the
+  // scenarios need so that the combinations keep the scenario tolerance.
+  CgOptions basis_options = options_;
+  basis_options.rtol = std::min(options_.rtol, 1e-12);
+  BatchedCg cg(b->op, basis_options);
+  const std::vector<SolveInfo> info = cg.solve(std::vector<std::vector<double>>(static_cast<size_t>(R), {1.0}), b->Ub, b->U, R);
+  stats_ = cg.stats();
+  for (const auto& i : info) b->iterations = std::max(b->iterations, i.iterations);
+  basis_ = std::move(b);
+  return *basis_;
+}
+
+std::vector<SolveInfo> ExecutorSolver::superpose(const std::vector<double>& theta,
+                                                 const Eigen::MatrixXd& unit_rhs,
+                                                 const Eigen::MatrixXd& coefficients,
+                                                 Eigen::MatrixXd& X) {
+  const Eigen::Index n = unit_rhs.rows();
+  const int R = static_cast<int>(unit_rhs.cols());
+  const int S = static_cast<int>(coefficients.cols());
+  DOPPEL_ASSERT(coefficients.rows() == R);
+  stats_ = CgStats{};
+  const Basis& basis = basis_for(theta, unit_rhs);
+  const OperatorData& one = basis.op;
+  const Array<double>& Ub = basis.Ub;
+  const Array<double>& U = basis.U;
+  const int basis_iterations = basis.iterations;
+
+  X.resize(n, S);
+  std::vector<SolveInfo> info(static_cast<size_t>(S));
+  const int block = block_width(4);
+  const std::vector<std::vector<double>> ones(static_cast<size_t>(block), {1.0});
+  for (int first = 0; first < S; first += block) {
+    const int w = std::min(block, S - first);
+    const RowMajor c = coefficients.middleCols(first, w);
+    const Array<double> Cd(exec_, std::vector<double>(c.data(), c.data() + c.size()));
+    Array<double> Xd(exec_, static_cast<size_t>(n) * static_cast<size_t>(w));
+    Array<double> Bd(exec_, static_cast<size_t>(n) * static_cast<size_t>(w));
+    DOPPEL_RUN(*exec_, multiply_basis, static_cast<int>(n), R, w, U.data(), Cd.data(), Xd.data());
+    DOPPEL_RUN(*exec_, multiply_basis, static_cast<int>(n), R, w, Ub.data(), Cd.data(), Bd.data());
+    const std::vector<double> res = batch_residuals(one, std::vector<std::vector<double>>(ones.begin(), ones.begin() + w), Bd, Xd, w);
+    RowMajor xs(n, w);
+    Xd.copy_to_host(xs.data(), Xd.size());
+    X.middleCols(first, w) = xs;
+    for (int s = 0; s < w; ++s) {
+      SolveInfo& si = info[static_cast<size_t>(first + s)];
+      si.method = "superposition";
+      si.iterations = basis_iterations;
+      si.residual = res[static_cast<size_t>(s)];
+    }
+  }
+  check_residuals(info, 0);
+  return info;
+}
+
+}  // namespace doppel

@@ -1,0 +1,117 @@
+// Batched Jacobi-preconditioned conjugate gradients, written once against an Executor:
+// the same code drives the host kernels and the CUDA kernels (kernels/batched_cg_kernels.hpp).
+//
+// A(theta_s) x_s = b_s for s = 1..S with A(theta) = sum_k theta_k A_k: the operator is applied
+// from its terms, never formed per scenario, and one read of each matrix entry serves the
+// whole batch ([row][scenario] multi-vectors). Scenarios converge on their own: a finished
+// scenario stops costing work at once (its lanes skip), and when fewer than half of a block
+// still iterate the block is compacted to the active columns. The host only looks at the
+// iteration every `check_every` iterations (one integer copied back); everything else stays
+// on the executor.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "kernels/affine_operator.hpp"
+#include "kernels/batched_cg_math.hpp"
+#include "kernels/batched_solver.hpp"
+#include "kernels/executor.hpp"
+
+namespace doppel {
+
+// An AffineOperator's arrays on an executor.
+class OperatorData {
+ public:
+  OperatorData(std::shared_ptr<const Executor> exec, const AffineOperator& op);
+  // The single-term operator sum_k theta_k A_k (+ I_D): shared-operator batches read one value
+  // array instead of `terms`.
+  OperatorData combined(const std::vector<double>& theta) const;
+
+  OperatorView view() const;
+  int rows() const { return rows_; }
+  int terms() const { return terms_; }
+  size_t nnz() const { return nnz_; }
+  const std::shared_ptr<const Executor>& executor() const { return exec_; }
+  // Bytes of operator data one application reads (values, columns, row pointers, diagonals).
+  size_t bytes() const;
+
+ private:
+  OperatorData(std::shared_ptr<const Executor> exec, int rows, int terms, size_t nnz);
+  std::shared_ptr<const Executor> exec_;
+  int rows_ = 0, terms_ = 0;
+  size_t nnz_ = 0;
+  Array<int> row_ptr_, col_, constrained_;
+  Array<double> values_, diagonal_;
+};
+
+struct CgOptions {
+  double rtol = 1e-10;         // ||b - A x|| <= rtol ||b|| per scenario
+  int max_iterations = 20000;
+  int check_every = 8;         // iterations between looks from the host
+  double compact_below = 0.5;  // compact a block when fewer than this fraction iterate
+};
+
+struct CgStats {
+  int iterations = 0;            // iterations of the longest-running scenario
+  double column_iterations = 0;  // sum over iterations of the block width (work done)
+  int compactions = 0;
+};
+
+class BatchedCg {
+ public:
+  BatchedCg(const OperatorData& op, CgOptions options = {});
+
+  // B and X: rows x width multi-vectors on the operator's executor; X holds the initial
+  // guesses and receives the solutions. theta: one vector of `terms` per column. Returns, per
+  // column, the iterations and the true relative residual ||b - A x|| / ||b||; throws
+  // SolverDiverged for a breakdown or when max_iterations is reached.
+  std::vector<SolveInfo> solve(const std::vector<std::vector<double>>& theta,
+                               const Array<double>& B, Array<double>& X, int width);
+  const CgStats& stats() const { return stats_; }
+
+ private:
+  const OperatorData& op_;
+  CgOptions options_;
+  CgStats stats_;
+};
+
+// True relative residuals ||b_s - A(theta_s) x_s|| / ||b_s|| (||b - A x|| when b = 0) of a
+// block, computed on the executor.
+std::vector<double> batch_residuals(const OperatorData& op, const std::vector<std::vector<double>>& theta,
+                                    const Array<double>& B, const Array<double>& X, int width);
+
+// The batched solver behind scenario_batch for the executor backends: host Eigen matrices in,
+// blocks of scenarios sized to the executor's memory, solved by BatchedCg.
+class ExecutorSolver {
+ public:
+  ExecutorSolver(std::shared_ptr<const Executor> exec, const AffineOperator& op, CgOptions options);
+  ~ExecutorSolver();
+
+  // Same contract as BatchedSolver::solve (B, X: n x S column-major; X initial guesses).
+  std::vector<SolveInfo> solve(const std::vector<std::vector<double>>& theta,
+                               const Eigen::MatrixXd& B, Eigen::MatrixXd& X);
+  // Superposition for one operator: solves A(theta) U = unit right-hand sides (n x R), then
+  // X = U C and B = R C (C: R x S coefficients) on the executor, with the residual of every
+  // scenario checked there.
+  std::vector<SolveInfo> superpose(const std::vector<double>& theta, const Eigen::MatrixXd& unit_rhs,
+                                   const Eigen::MatrixXd& coefficients, Eigen::MatrixXd& X);
+
+  // Scenarios per block that fit in the executor's free memory with `vectors` multi-vectors.
+  int block_width(int vectors) const;
+  const CgStats& stats() const { return stats_; }
+
+ private:
+  struct Basis;
+  const Basis& basis_for(const std::vector<double>& theta, const Eigen::MatrixXd& unit_rhs);
+
+  std::shared_ptr<const Executor> exec_;
+  OperatorData op_;
+  CgOptions options_;
+  CgStats stats_;
+  std::unique_ptr<Basis> basis_;  // reused while theta and the unit right-hand sides repeat
+};
+
+}  // namespace doppel

@@ -1,0 +1,319 @@
+// Batched Jacobi CG (kernels/batched_cg.hpp) and its kernels, written once per backend.
+// Host instances run everywhere; CUDA instances skip with a message where no GPU is present.
+// References: hand-computed small systems, CHOLMOD direct solves (BatchedSolver), and the host
+// kernels for the CUDA kernels (random data on batches wider than a warp).
+#include <random>
+
+#include "kernels/batched_cg.hpp"
+#include "kernels/batched_cg_kernels.hpp"
+#include "tests/test_util.hpp"
+
+namespace doppel {
+namespace {
+
+std::string backend_label(const ::testing::TestParamInfo<Backend>& info) {
+  return info.param == Backend::cuda ? "cuda" : "host";
+}
+
+class OnBackend : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Backend::cuda) {
+      if (!cuda::compiled()) GTEST_SKIP() << "CUDA backend not compiled into this build: CUDA instance not run";
+      if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device present: CUDA instance not run";
+    }
+    exec_ = Executor::create(GetParam());
+  }
+  std::shared_ptr<const Executor> exec_;
+};
+
+// Thermal operator on a P2 rectangle: conductivity (2 regions split at x = 0.5 by cell
+// index parity would not be a region; use one region) + convection on xmax and ymax, with
+// temperature held on xmin. Terms: k, h_xmax, h_ymax.
+struct ThermalProblem {
+  Mesh mesh;
+  AffineOperator op;
+  std::vector<int> dirichlet;
+};
+
+ThermalProblem thermal_problem(int nx, int ny) {
+  ThermalProblem t;
+  t.mesh = generate_rectangle(1.0, 0.6, nx, ny, 2);
+  const CsrPattern p = cell_pattern(t.mesh, 1, 1);
+  std::vector<std::vector<double>> terms(3, std::vector<double>(p.nnz(), 0.0));
+  add_stiffness(t.mesh, p, -1, 1.0, terms[0].data());
+  add_boundary_mass(t.mesh, p, t.mesh.boundary_index("xmax"), 1.0, terms[1].data());
+  add_boundary_mass(t.mesh, p, t.mesh.boundary_index("ymax"), 1.0, terms[2].data());
+  const int xmin = t.mesh.boundary_index("xmin");
+  for (size_t f = 0; f < t.mesh.num_facets(); ++f)
+    if (t.mesh.facet_boundary[f] == xmin)
+      for (int i = 0; i < t.mesh.nodes_per_facet(); ++i) t.dirichlet.push_back(t.mesh.facet(f)[i]);
+  t.op = AffineOperator(p, terms, t.dirichlet);
+  return t;
+}
+
+std::vector<std::vector<double>> random_theta(int width, unsigned seed, double spread) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(1.0, spread);
+  std::vector<std::vector<double>> th(static_cast<size_t>(width));
+  for (auto& t : th) t = {u(rng), 10.0 * u(rng), 5.0 * u(rng)};
+  return th;
+}
+
+Eigen::MatrixXd random_matrix(Eigen::Index rows, Eigen::Index cols, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  Eigen::MatrixXd m(rows, cols);
+  for (Eigen::Index j = 0; j < cols; ++j)
+    for (Eigen::Index i = 0; i < rows; ++i) m(i, j) = u(rng);
+  return m;
+}
+
+using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+Array<double> to_device(const std::shared_ptr<const Executor>& exec, const Eigen::MatrixXd& m) {
+  const RowMajor r = m;
+  return Array<double>(exec, std::vector<double>(r.data(), r.data() + r.size()));
+}
+
+Eigen::MatrixXd from_device(const Array<double>& a, Eigen::Index rows, Eigen::Index cols) {
+  RowMajor r(rows, cols);
+  a.copy_to_host(r.data(), a.size());
+  return r;
+}
+
+// --- the host reference kernels on a system small enough to check by hand ----------------
+
+TEST(HostKernels, AffineApplyByHand) {
+  // Pattern of a 3x3 tridiagonal matrix; two terms; row 2 constrained (terms zero there).
+  CsrPattern p;
+  p.rows = p.cols = 3;
+  p.row_ptr = {0, 2, 5, 7};
+  p.col = {0, 1, 0, 1, 2, 1, 2};
+  std::vector<std::vector<double>> terms = {{2, -1, -1, 2, -1, -1, 2}, {1, 0, 0, 1, 0, 0, 1}};
+  AffineOperator op(p, terms, {2});
+  const OperatorData data(Executor::host(), op);
+  // Two scenarios: theta = (1, 0) and (2, 3); x columns (1, 2, 5) and (-1, 0, 4).
+  const std::vector<double> theta = {1, 0, 2, 3};
+  const std::vector<int> state = {kActive, kActive};
+  const std::vector<double> x = {1, -1, 2, 0, 5, 4};  // [row][scenario]
+  std::vector<double> y(6, 0.0), xy(2, 0.0);
+  BatchView b;
+  b.width = 2;
+  b.theta = theta.data();
+  b.state = state.data();
+  host::affine_apply(*Executor::host(), data.view(), b, x.data(), y.data(), xy.data());
+  // Scenario 0: rows [[2,-1,0],[-1,2,0],[0,0,1]] x (1,2,5) = (0, 3, 5).
+  EXPECT_DOUBLE_EQ(y[0], 0.0);
+  EXPECT_DOUBLE_EQ(y[2], 3.0);
+  EXPECT_DOUBLE_EQ(y[4], 5.0);
+  // Scenario 1: A = 2*[[2,-1],[-1,2]] + 3 I = [[7,-2],[-2,7]] on the free rows; x = (-1, 0, 4).
+  EXPECT_DOUBLE_EQ(y[1], -7.0);
+  EXPECT_DOUBLE_EQ(y[3], 2.0);
+  EXPECT_DOUBLE_EQ(y[5], 4.0);
+  EXPECT_DOUBLE_EQ(xy[0], 0.0 + 6.0 + 25.0);
+  EXPECT_DOUBLE_EQ(xy[1], 7.0 + 0.0 + 16.0);
+  // Jacobi: diag of scenario 1 is 7 on the free rows, 1 on the constrained row.
+  EXPECT_DOUBLE_EQ(jacobi_inverse(data.view(), theta.data() + 2, 0), 1.0 / 7.0);
+  EXPECT_DOUBLE_EQ(jacobi_inverse(data.view(), theta.data() + 2, 2), 1.0);
+}
+
+// --- the algorithm, once per backend --------------------------------------------------------
+
+TEST_P(OnBackend, BatchedCgMatchesCholeskyForVaryingOperatorsAndCompacts) {
+  const ThermalProblem t = thermal_problem(24, 14);
+  const int n = t.op.size();
+  const int width = 45;  // more than a warp, not a multiple of 32
+  const auto theta = random_theta(width, 7, 20.0);
+  Eigen::MatrixXd B = random_matrix(n, width, 8);
+  for (int d : t.dirichlet) B.row(d).setConstant(1.5);
+  // Reference: one CHOLMOD factor per scenario.
+  SolverOptions direct;
+  direct.max_factorizations = width;
+  direct.factor_cache = static_cast<size_t>(width);
+  BatchedSolver reference(t.op, direct);
+  Eigen::MatrixXd Xref = Eigen::MatrixXd::Zero(n, width);
+  reference.solve(theta, B, Xref);
+  // 28 scenarios start from the exact solution: they are done at once and the remaining 17
+  // (< half of 45) are compacted at the first look from the host.
+  Eigen::MatrixXd X0 = Eigen::MatrixXd::Zero(n, width);
+  for (int s = 0; s < 28; ++s) X0.col(s) = Xref.col(s);
+  const OperatorData data(exec_, t.op);
+  CgOptions options;
+  options.rtol = 1e-11;
+  BatchedCg cg(data, options);
+  const Array<double> Bd = to_device(exec_, B);
+  Array<double> Xd = to_device(exec_, X0);
+  const std::vector<SolveInfo> info = cg.solve(theta, Bd, Xd, width);
+  const Eigen::MatrixXd X = from_device(Xd, n, width);
+  for (int s = 0; s < width; ++s) {
+    EXPECT_LT((X.col(s) - Xref.col(s)).norm(), 1e-8 * Xref.col(s).norm()) << "scenario " << s;
+    EXPECT_LT(info[static_cast<size_t>(s)].residual, 1e-10) << "scenario " << s;
+    EXPECT_EQ(info[static_cast<size_t>(s)].method, "cg");
+    if (s < 28) EXPECT_EQ(info[static_cast<size_t>(s)].iterations, 0) << "scenario " << s;
+    else EXPECT_GT(info[static_cast<size_t>(s)].iterations, 10) << "scenario " << s;
+  }
+  EXPECT_GE(cg.stats().compactions, 1);
+  // Work counts only the columns still iterating: well under width * iterations.
+  EXPECT_LT(cg.stats().column_iterations, 0.5 * width * cg.stats().iterations);
+}
+
+TEST_P(OnBackend, ExecutorSolverSharedOperatorAndSuperpositionMatchCholesky) {
+  const ThermalProblem t = thermal_problem(16, 10);
+  const int n = t.op.size();
+  const std::vector<double> theta = {3.0, 40.0, 7.0};
+  CgOptions options;
+  options.rtol = 1e-11;
+  ExecutorSolver solver(exec_, t.op, options);
+  BatchedSolver reference(t.op);
+  // Superposition: 3 unit right-hand sides, 50 scenarios of coefficients.
+  Eigen::MatrixXd U = random_matrix(n, 3, 11);
+  for (int d : t.dirichlet) U.row(d) << 1.0, 0.0, 0.0;
+  const Eigen::MatrixXd C = random_matrix(3, 50, 12);
+  Eigen::MatrixXd X, Xref;
+  const auto info = solver.superpose(theta, U, C, X);
+  reference.solve_shared(theta, U * C, Xref);
+  ASSERT_EQ(info.size(), 50u);
+  for (int s = 0; s < 50; ++s) {
+    EXPECT_LT((X.col(s) - Xref.col(s)).norm(), 1e-8 * Xref.col(s).norm()) << "scenario " << s;
+    EXPECT_EQ(info[static_cast<size_t>(s)].method, "superposition");
+    EXPECT_LT(info[static_cast<size_t>(s)].residual, 1e-9);
+  }
+  // The same operator for every scenario, independent right-hand sides.
+  const Eigen::MatrixXd B = U * C + 0.1 * random_matrix(n, 50, 13);
+  Eigen::MatrixXd Xs = Eigen::MatrixXd::Zero(n, 50), Xsref;
+  solver.solve(std::vector<std::vector<double>>(50, theta), B, Xs);
+  reference.solve_shared(theta, B, Xsref);
+  EXPECT_LT((Xs - Xsref).norm(), 1e-8 * Xsref.norm());
+}
+
+TEST_P(OnBackend, IndefiniteOperatorIsReportedAsBreakdown) {
+  const ThermalProblem t = thermal_problem(8, 6);
+  const int n = t.op.size();
+  const OperatorData data(exec_, t.op);
+  BatchedCg cg(data);
+  const std::vector<std::vector<double>> theta = {{1.0, 1.0, 1.0}, {-1.0, -1.0, -1.0}};
+  const Array<double> B = to_device(exec_, random_matrix(n, 2, 3));
+  Array<double> X = to_device(exec_, Eigen::MatrixXd::Zero(n, 2));
+  try {
+    cg.solve(theta, B, X, 2);
+    FAIL() << "expected SolverDiverged";
+  } catch (const SolverDiverged& e) {
+    EXPECT_NE(std::string(e.what()).find("scenario 1"), std::string::npos) << e.what();
+  }
+}
+
+TEST_P(OnBackend, NonConvergenceNamesTheScenario) {
+  const ThermalProblem t = thermal_problem(12, 8);
+  const OperatorData data(exec_, t.op);
+  CgOptions options;
+  options.max_iterations = 3;
+  BatchedCg cg(data, options);
+  const int n = t.op.size();
+  const Array<double> B = to_device(exec_, random_matrix(n, 1, 4));
+  Array<double> X = to_device(exec_, Eigen::MatrixXd::Zero(n, 1));
+  EXPECT_THROW(cg.solve({{1.0, 1.0, 1.0}}, B, X, 1), SolverDiverged);
+}
+
+// --- end to end: solve_batch through the executor equals the host direct solvers ----------
+
+void expect_outputs_equal(const BatchResult& a, const BatchResult& b, double rel) {
+  ASSERT_EQ(a.scenarios.size(), b.scenarios.size());
+  for (size_t s = 0; s < a.scenarios.size(); ++s)
+    for (size_t t = 0; t < a.scenarios[s].outputs.size(); ++t)
+      for (size_t o = 0; o < a.scenarios[s].outputs[t].size(); ++o) {
+        const double x = a.scenarios[s].outputs[t][o], y = b.scenarios[s].outputs[t][o];
+        EXPECT_NEAR(x, y, rel * std::max(1.0, std::fabs(y))) << "scenario " << s << " time " << t << " output " << o;
+      }
+}
+
+std::vector<spec::Scenario> sampled(const spec::TwinSpec& twin, int n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::vector<spec::Scenario> out;
+  for (int i = 0; i < n; ++i) {
+    spec::Scenario s;
+    s.id = std::to_string(i);
+    for (const auto& p : twin.parameters) s.parameters.push_back(std::uniform_real_distribution<double>(p.min, p.max)(rng));
+    out.push_back(s);
+  }
+  return out;
+}
+
+BatchOptions executor_options(Backend b) {
+  BatchOptions o;
+  o.backend = b;
+  o.linear = LinearSolver::cg;
+  o.solver.rtol = 1e-12;
+  return o;
+}
+
+// Example blade (P2, curved, thermo-elastic plane strain): outputs to 1e-8 relative.
+TEST_P(OnBackend, BladeBatchEqualsHostDirectTo1e8) {
+  FemModel model(spec::load_twin(DOPPEL_SOURCE_DIR "/examples/blade/twin.json"));
+  // Every parameter varies: operator-varying CG. Few scenarios: Jacobi CG needs ~2000
+  // iterations on the blade's elasticity, slow on the host reference kernels.
+  const auto sc = sampled(model.twin(), 6, 21);
+  const BatchResult direct = solve_batch(model, sc);
+  const BatchResult cg = solve_batch(model, sc, executor_options(GetParam()));
+  expect_outputs_equal(cg, direct, 1e-8);
+  EXPECT_NE(cg.scenarios[0].method.find("cg"), std::string::npos) << cg.scenarios[0].method;
+  // Loads only: superposition through the executor.
+  auto loads = sampled(model.twin(), 40, 22);
+  for (size_t i = 0; i < loads.size(); ++i) {
+    loads[i].parameters = model.twin().default_parameters();
+    loads[i].parameters[0] += 5.0 * static_cast<double>(i);  // T_gas: a load parameter
+  }
+  const BatchResult sup = solve_batch(model, loads, executor_options(GetParam()));
+  expect_outputs_equal(sup, solve_batch(model, loads), 1e-8);
+  EXPECT_NE(sup.scenarios[0].method.find("superposition"), std::string::npos) << sup.scenarios[0].method;
+}
+
+const char* kBox = R"({"name": "box",
+  "mesh": {"generate": "box", "size": [0.1, 0.05, 0.04], "cells": [8, 5, 4], "order": 1},
+  "physics": {"thermal": {}, "mechanical": {"formulation": "3d"}},
+  "materials": {"steel": {"conductivity": "$k", "density": 7800, "specific_heat": 480,
+                          "youngs_modulus": 2e11, "poisson_ratio": 0.3, "thermal_expansion": 1.2e-5,
+                          "reference_temperature": 20}},
+  "regions": {"domain": "steel"},
+  "boundaries": {"xmin": {"thermal": {"type": "temperature", "value": "$T0"}, "mechanical": {"type": "fixed"}},
+                 "xmax": {"thermal": {"type": "convection", "h": "$h", "ambient": 20}},
+                 "zmax": {"thermal": {"type": "flux", "value": "$q"}}},
+  "parameters": {"k": {"default": 45, "min": 15, "max": 60},
+                 "h": {"default": 100, "min": 10, "max": 1000},
+                 "T0": {"default": 200, "min": 50, "max": 400},
+                 "q": {"default": 1000, "min": -5000, "max": 5000}},
+  "outputs": {"T_tip": {"quantity": "temperature", "at": [0.1, 0.025, 0.02]},
+              "vm": {"quantity": "von_mises", "reduce": "max", "region": "domain"},
+              "uz": {"quantity": "displacement_z", "at": [0.1, 0.025, 0.04]}}})";
+
+TEST_P(OnBackend, BoxThermoElasticBatchEqualsHostDirectTo1e8) {
+  FemModel model(test::twin_from(kBox));
+  const auto sc = sampled(model.twin(), 36, 5);
+  expect_outputs_equal(solve_batch(model, sc, executor_options(GetParam())), solve_batch(model, sc), 1e-8);
+}
+
+const char* kTransient = R"({"name": "plate",
+  "mesh": {"generate": "rectangle", "size": [0.2, 0.1], "cells": [10, 5], "order": 2},
+  "physics": {"thermal": {}},
+  "analysis": {"type": "transient", "end_time": 40, "time_step": 2, "initial_temperature": 20,
+               "output_times": [10, 31, 40], "scheme": "bdf2"},
+  "materials": {"al": {"conductivity": 160, "density": 2700, "specific_heat": 900}},
+  "regions": {"domain": "al"},
+  "boundaries": {"xmin": {"thermal": {"type": "convection", "h": "$h", "ambient": "$T_hot"}},
+                 "xmax": {"thermal": {"type": "flux", "value": "$q"}}},
+  "parameters": {"h": {"default": 500, "min": 100, "max": 2000},
+                 "T_hot": {"default": 300, "min": 20, "max": 600},
+                 "q": {"default": 0, "min": -5e4, "max": 5e4}},
+  "outputs": {"T_end": {"quantity": "temperature", "at": [0.2, 0.05]},
+              "T_mean": {"quantity": "temperature", "reduce": "mean", "region": "domain"}}})";
+
+TEST_P(OnBackend, TransientBatchEqualsHostDirectTo1e8) {
+  FemModel model(test::twin_from(kTransient));
+  const auto sc = sampled(model.twin(), 34, 9);
+  expect_outputs_equal(solve_batch(model, sc, executor_options(GetParam())), solve_batch(model, sc), 1e-8);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, OnBackend, ::testing::Values(Backend::host, Backend::cuda), backend_label);
+
+}  // namespace
+}  // namespace doppel
