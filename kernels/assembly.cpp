@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/element_matrices.hpp"
 #include "kernels/quadrature.hpp"
 #include "spec/errors.hpp"
 
@@ -100,62 +101,42 @@ int quadrature_degree(const Mesh& m, int d) {
   return std::min(4, std::max(1, d + extra));
 }
 
-namespace {
-// Scalar cell matrix: local(i, j) += w * integrand(pm, i, j), scattered per cell.
-template <class Integrand>
-void add_scalar_matrix(const Mesh& m, const CsrPattern& p, int region, int degree,
-                       Integrand&& integrand, double* values) {
-  const int n = m.nodes_per_cell();
-  std::vector<double> local(static_cast<size_t>(n * n));
-  size_t current = static_cast<size_t>(-1);
-  auto flush = [&](size_t c) {
-    if (c != static_cast<size_t>(-1)) scatter(p, m.cell(c), n, m.cell(c), n, local.data(), values);
-    std::fill(local.begin(), local.end(), 0.0);
-  };
-  for_cell_points(m, region, degree, [&](size_t c, const PointMap& pm, double w) {
-    if (c != current) { flush(current); current = c; }
+void add_term(const Mesh& m, const CsrPattern& p, TermKind kind, bool on_facets, int index,
+              double scale, double* values) {
+  const CellType t = on_facets ? m.facet_cell_type() : m.cell_type;
+  const int d = kind == TermKind::mass ? 2 * m.order() : 2 * (m.order() - 1);
+  const QuadratureRule& q = quadrature(t, quadrature_degree(m, d));
+  const int n = cell_nodes(t);
+  const int bs = is_vector_term(kind) ? m.dim : 1;
+  const int nd = n * bs;
+  std::vector<double> local(static_cast<size_t>(nd * nd));
+  std::vector<int> dofs(static_cast<size_t>(nd));
+  double x[kMaxNodes * 3];
+  const size_t count = on_facets ? m.num_facets() : m.num_cells();
+  for (size_t e = 0; e < count; ++e) {
+    if (on_facets ? m.facet_boundary[e] != index : (index >= 0 && m.cell_region[e] != index)) continue;
+    const int* nodes = on_facets ? m.facet(e) : m.cell(e);
+    if (on_facets) m.facet_coords(e, x);
+    else m.cell_coords(e, x);
+    if (!element_matrix(kind, t, m.dim, x, q.points, q.xi, q.w, scale, local.data()))
+      throw InvalidInput("mesh", (on_facets ? "boundary facet " : "cell ") + std::to_string(e) + " is degenerate");
     for (int i = 0; i < n; ++i)
-      for (int j = 0; j < n; ++j) local[static_cast<size_t>(i * n + j)] += w * integrand(pm, i, j);
-  });
-  flush(current);
+      for (int a = 0; a < bs; ++a) dofs[static_cast<size_t>(i * bs + a)] = nodes[i] * bs + a;
+    scatter(p, dofs.data(), nd, dofs.data(), nd, local.data(), values);
+  }
 }
-}  // namespace
 
 void add_stiffness(const Mesh& m, const CsrPattern& p, int region, double scale, double* values) {
-  const int dim = m.dim;
-  add_scalar_matrix(m, p, region, quadrature_degree(m, 2 * (m.order() - 1)),
-                    [scale, dim](const PointMap& pm, int i, int j) {
-                      double g = 0;
-                      for (int a = 0; a < dim; ++a) g += pm.grad[i * dim + a] * pm.grad[j * dim + a];
-                      return scale * g;
-                    },
-                    values);
+  add_term(m, p, TermKind::stiffness, false, region, scale, values);
 }
 
 void add_mass(const Mesh& m, const CsrPattern& p, int region, double scale, double* values) {
-  add_scalar_matrix(m, p, region, quadrature_degree(m, 2 * m.order()),
-                    [scale](const PointMap& pm, int i, int j) { return scale * pm.N[i] * pm.N[j]; },
-                    values);
+  add_term(m, p, TermKind::mass, false, region, scale, values);
 }
 
 void add_boundary_mass(const Mesh& m, const CsrPattern& p, int boundary, double scale,
                        double* values) {
-  const int n = m.nodes_per_facet();
-  std::vector<double> local(static_cast<size_t>(n * n));
-  size_t current = static_cast<size_t>(-1);
-  auto flush = [&](size_t f) {
-    if (f != static_cast<size_t>(-1))
-      scatter(p, m.facet(f), n, m.facet(f), n, local.data(), values);
-    std::fill(local.begin(), local.end(), 0.0);
-  };
-  for_facet_points(m, boundary, quadrature_degree(m, 2 * m.order()),
-                   [&](size_t f, const PointMap& pm, double w) {
-                     if (f != current) { flush(current); current = f; }
-                     for (int i = 0; i < n; ++i)
-                       for (int j = 0; j < n; ++j)
-                         local[static_cast<size_t>(i * n + j)] += scale * w * pm.N[i] * pm.N[j];
-                   });
-  flush(current);
+  add_term(m, p, TermKind::mass, true, boundary, scale, values);
 }
 
 void add_region_load(const Mesh& m, int region, const PointFunction& f, double* b) {
@@ -176,56 +157,13 @@ void add_boundary_load(const Mesh& m, int boundary, const BoundaryFunction& g, d
   });
 }
 
-namespace {
-template <class Integrand>
-void add_vector_matrix(const Mesh& m, const CsrPattern& p, int region, int degree,
-                       Integrand&& integrand, double* values) {
-  const int n = m.nodes_per_cell();
-  const int dim = m.dim;
-  const int nd = n * dim;
-  std::vector<double> local(static_cast<size_t>(nd * nd));
-  std::vector<int> dofs(static_cast<size_t>(nd));
-  size_t current = static_cast<size_t>(-1);
-  auto flush = [&](size_t c) {
-    if (c != static_cast<size_t>(-1)) {
-      const int* v = m.cell(c);
-      for (int i = 0; i < n; ++i)
-        for (int a = 0; a < dim; ++a) dofs[static_cast<size_t>(i * dim + a)] = v[i] * dim + a;
-      scatter(p, dofs.data(), nd, dofs.data(), nd, local.data(), values);
-    }
-    std::fill(local.begin(), local.end(), 0.0);
-  };
-  for_cell_points(m, region, degree, [&](size_t c, const PointMap& pm, double w) {
-    if (c != current) { flush(current); current = c; }
-    for (int i = 0; i < n; ++i)
-      for (int a = 0; a < dim; ++a)
-        for (int j = 0; j < n; ++j)
-          for (int b = 0; b < dim; ++b)
-            local[static_cast<size_t>((i * dim + a) * nd + j * dim + b)] +=
-                w * integrand(pm.grad + i * dim, a, pm.grad + j * dim, b, dim);
-  });
-  flush(current);
-}
-}  // namespace
-
 void add_elastic_lambda(const Mesh& m, const CsrPattern& p, int region, double scale,
                         double* values) {
-  add_vector_matrix(m, p, region, quadrature_degree(m, 2 * (m.order() - 1)),
-                    [scale](const double* gi, int a, const double* gj, int b, int) {
-                      return scale * gi[a] * gj[b];
-                    },
-                    values);
+  add_term(m, p, TermKind::elastic_lambda, false, region, scale, values);
 }
 
 void add_elastic_mu(const Mesh& m, const CsrPattern& p, int region, double scale, double* values) {
-  add_vector_matrix(m, p, region, quadrature_degree(m, 2 * (m.order() - 1)),
-                    [scale](const double* gi, int a, const double* gj, int b, int dim) {
-                      double dot = 0;
-                      if (a == b)
-                        for (int d = 0; d < dim; ++d) dot += gi[d] * gj[d];
-                      return scale * (dot + gi[b] * gj[a]);
-                    },
-                    values);
+  add_term(m, p, TermKind::elastic_mu, false, region, scale, values);
 }
 
 void add_thermal_coupling(const Mesh& m, const CsrPattern& p, int region, double scale,

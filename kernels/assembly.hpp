@@ -8,6 +8,7 @@
 #include <functional>
 #include <vector>
 
+#include "kernels/element_matrices.hpp"
 #include "kernels/mesh.hpp"
 #include "kernels/sparse.hpp"
 
@@ -16,6 +17,12 @@ namespace doppel {
 using PointFunction = std::function<double(const double* x)>;
 // Boundary integrand: x (point), n (unit outward normal).
 using BoundaryFunction = std::function<double(const double* x, const double* n)>;
+
+// One operator term (element_matrices.hpp) over the cells of region `index` (all cells when
+// index < 0) or over the facets of boundary `index` (on_facets), times `scale`, added into
+// `values`. The functions below are the named cases.
+void add_term(const Mesh& m, const CsrPattern& p, TermKind kind, bool on_facets, int index,
+              double scale, double* values);
 
 // Scalar problems.
 //   conductivity:  int_region grad N_i . grad N_j

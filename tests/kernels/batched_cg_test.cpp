@@ -9,6 +9,9 @@
 #include "tests/test_util.hpp"
 
 namespace doppel {
+
+void PrintTo(Backend b, std::ostream* os) { *os << backend_name(b); }
+
 namespace {
 
 std::string backend_label(const ::testing::TestParamInfo<Backend>& info) {

@@ -1,0 +1,187 @@
+// Every CUDA kernel of kernels/batched_cg_kernels.hpp against the host reference kernels, on
+// random data, for batch widths wider than a warp and not multiples of it (37, 70), on a P2
+// thermal operator with 3 terms and Dirichlet rows. Tolerance: 1e-12 relative (the kernels
+// sum in different orders). Skipped with a message where no GPU is present.
+#include <random>
+
+#include "kernels/batched_cg.hpp"
+#include "kernels/batched_cg_kernels.hpp"
+#include "tests/test_util.hpp"
+
+namespace doppel {
+namespace {
+
+struct Both {
+  std::vector<double> host;
+  Array<double> dev;
+};
+
+class CudaKernels : public ::testing::TestWithParam<int> {
+ protected:
+  void SetUp() override {
+    if (!cuda::compiled()) GTEST_SKIP() << "CUDA backend not compiled into this build: CUDA kernels not tested";
+    if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device present: CUDA kernels not tested";
+    dev_ = Executor::cuda(0);
+    mesh_ = generate_rectangle(1.0, 0.5, 14, 9, 2);
+    const CsrPattern p = cell_pattern(mesh_, 1, 1);
+    std::vector<std::vector<double>> terms(3, std::vector<double>(p.nnz(), 0.0));
+    add_stiffness(mesh_, p, -1, 1.0, terms[0].data());
+    add_mass(mesh_, p, -1, 1.0, terms[1].data());
+    add_boundary_mass(mesh_, p, mesh_.boundary_index("xmax"), 1.0, terms[2].data());
+    std::vector<int> dir;
+    for (size_t f = 0; f < mesh_.num_facets(); ++f)
+      if (mesh_.facet_boundary[f] == mesh_.boundary_index("xmin")) dir.push_back(mesh_.facet(f)[0]);
+    op_ = AffineOperator(p, terms, dir);
+    host_op_ = std::make_unique<OperatorData>(Executor::host(), op_);
+    dev_op_ = std::make_unique<OperatorData>(dev_, op_);
+  }
+
+  std::vector<double> random(size_t n, double lo, double hi) {
+    std::uniform_real_distribution<double> u(lo, hi);
+    std::vector<double> v(n);
+    for (double& x : v) x = u(rng_);
+    return v;
+  }
+  Both both(const std::vector<double>& v) { return {v, Array<double>(dev_, v)}; }
+  static void expect_near(const std::vector<double>& host, const Array<double>& dev, const char* what) {
+    const std::vector<double> d = dev.to_host();
+    ASSERT_EQ(host.size(), d.size()) << what;
+    double scale = 0;
+    for (double h : host) scale = std::max(scale, std::fabs(h));
+    for (size_t i = 0; i < host.size(); ++i)
+      ASSERT_NEAR(d[i], host[i], 1e-12 * std::max(scale, 1.0)) << what << " entry " << i;
+  }
+
+  std::mt19937 rng_{1234};
+  std::shared_ptr<const Executor> dev_;
+  Mesh mesh_;
+  AffineOperator op_;
+  std::unique_ptr<OperatorData> host_op_, dev_op_;
+};
+
+TEST_P(CudaKernels, MatchHostReference) {
+  const int w = GetParam();
+  const int n = op_.size();
+  const size_t N = static_cast<size_t>(n) * static_cast<size_t>(w);
+  const Executor& H = *Executor::host();
+  const Executor& D = *dev_;
+  Both theta = both(random(static_cast<size_t>(w) * 3, 0.5, 4.0));
+  std::vector<int> st(static_cast<size_t>(w), kActive);
+  for (int s = 0; s < w; s += 5) st[static_cast<size_t>(s)] = kConverged;  // some columns finished
+  const Array<int> st_dev(dev_, st);
+  BatchView hb, db;
+  hb.width = db.width = w;
+  hb.theta = theta.host.data();
+  db.theta = theta.dev.data();
+  hb.state = st.data();
+  db.state = st_dev.data();
+
+  // affine_apply with the fused dot product.
+  Both x = both(random(N, -1, 1)), y = both(std::vector<double>(N, 0.0)), xy = both(std::vector<double>(static_cast<size_t>(w), 0.0));
+  host::affine_apply(H, host_op_->view(), hb, x.host.data(), y.host.data(), xy.host.data());
+  cuda::affine_apply(D, dev_op_->view(), db, x.dev.data(), y.dev.data(), xy.dev.data());
+  expect_near(y.host, y.dev, "affine_apply y");
+  expect_near(xy.host, xy.dev, "affine_apply x.y");
+
+  // cg_initialize (r holds A x on entry).
+  Both b = both(random(N, -1, 1)), r = both(y.host), p = both(std::vector<double>(N, 0.0));
+  Both rz = both(std::vector<double>(static_cast<size_t>(w), 0.0)), rr = both(rz.host), bb = both(rz.host);
+  host::cg_initialize(H, host_op_->view(), hb, b.host.data(), r.host.data(), p.host.data(), rz.host.data(), rr.host.data(), bb.host.data());
+  cuda::cg_initialize(D, dev_op_->view(), db, b.dev.data(), r.dev.data(), p.dev.data(), rz.dev.data(), rr.dev.data(), bb.dev.data());
+  expect_near(r.host, r.dev, "cg_initialize r");
+  expect_near(p.host, p.dev, "cg_initialize p");
+  expect_near(rz.host, rz.dev, "cg_initialize rz");
+  expect_near(rr.host, rr.dev, "cg_initialize rr");
+  expect_near(bb.host, bb.dev, "cg_initialize bb");
+
+  // cg_update_solution.
+  Both pq = both(random(static_cast<size_t>(w), 1, 2)), q = both(random(N, -1, 1));
+  Both rzn = both(std::vector<double>(static_cast<size_t>(w), 0.0)), rr2 = both(rzn.host);
+  host::cg_update_solution(H, host_op_->view(), hb, pq.host.data(), rz.host.data(), p.host.data(), q.host.data(), x.host.data(), r.host.data(), rzn.host.data(), rr2.host.data());
+  cuda::cg_update_solution(D, dev_op_->view(), db, pq.dev.data(), rz.dev.data(), p.dev.data(), q.dev.data(), x.dev.data(), r.dev.data(), rzn.dev.data(), rr2.dev.data());
+  expect_near(x.host, x.dev, "cg_update_solution x");
+  expect_near(r.host, r.dev, "cg_update_solution r");
+  expect_near(rzn.host, rzn.dev, "cg_update_solution rz_new");
+  expect_near(rr2.host, rr2.dev, "cg_update_solution rr");
+
+  // cg_update_scalars, including a breakdown (pq < 0) and a converged column.
+  pq.host[1] = -1.0;
+  rr2.host[2] = 0.0;
+  pq.dev.copy_from_host(pq.host.data(), pq.host.size());
+  rr2.dev.copy_from_host(rr2.host.data(), rr2.host.size());
+  std::vector<int> st_h = st, its_h(static_cast<size_t>(w), 0);
+  Array<int> st_d(dev_, st), its_d(dev_, its_h);
+  Both beta = both(std::vector<double>(static_cast<size_t>(w), 0.0));
+  host::cg_update_scalars(H, w, 7, 1e-20, pq.host.data(), bb.host.data(), rr2.host.data(), rz.host.data(), rzn.host.data(), beta.host.data(), st_h.data(), its_h.data());
+  cuda::cg_update_scalars(D, w, 7, 1e-20, pq.dev.data(), bb.dev.data(), rr2.dev.data(), rz.dev.data(), rzn.dev.data(), beta.dev.data(), st_d.data(), its_d.data());
+  expect_near(beta.host, beta.dev, "cg_update_scalars beta");
+  expect_near(rz.host, rz.dev, "cg_update_scalars rz");
+  EXPECT_EQ(st_h, st_d.to_host());
+  EXPECT_EQ(its_h, its_d.to_host());
+  EXPECT_EQ(st_h[1], kBreakdown);
+  EXPECT_EQ(st_h[2], kConverged);
+  EXPECT_EQ(host::count_active(H, st_h.data(), w), cuda::count_active(D, st_d.data(), w));
+
+  // cg_update_directions.
+  host::cg_update_directions(H, host_op_->view(), hb, beta.host.data(), r.host.data(), p.host.data());
+  cuda::cg_update_directions(D, dev_op_->view(), db, beta.dev.data(), r.dev.data(), p.dev.data());
+  expect_near(p.host, p.dev, "cg_update_directions p");
+
+  // gather / scatter.
+  const std::vector<int> cols = {w - 1, 0, 3, w / 2};
+  const Array<int> cols_d(dev_, cols);
+  Both g = both(std::vector<double>(static_cast<size_t>(n) * cols.size(), 0.0));
+  host::gather_columns(H, n, x.host.data(), w, cols.data(), 4, g.host.data());
+  cuda::gather_columns(D, n, x.dev.data(), w, cols_d.data(), 4, g.dev.data());
+  expect_near(g.host, g.dev, "gather_columns");
+  host::scatter_columns(H, n, g.host.data(), 4, cols.data(), y.host.data(), w);
+  cuda::scatter_columns(D, n, g.dev.data(), 4, cols_d.data(), y.dev.data(), w);
+  expect_near(y.host, y.dev, "scatter_columns");
+
+  // difference_norms, multiply_basis, combine_terms, fill.
+  Both dd = both(std::vector<double>(static_cast<size_t>(w), 0.0)), aa = both(dd.host);
+  host::difference_norms(H, n, w, x.host.data(), y.host.data(), dd.host.data(), aa.host.data());
+  cuda::difference_norms(D, n, w, x.dev.data(), y.dev.data(), dd.dev.data(), aa.dev.data());
+  expect_near(dd.host, dd.dev, "difference_norms dd");
+  expect_near(aa.host, aa.dev, "difference_norms aa");
+  Both U = both(random(static_cast<size_t>(n) * 5, -1, 1)), C = both(random(5 * static_cast<size_t>(w), -1, 1));
+  host::multiply_basis(H, n, 5, w, U.host.data(), C.host.data(), y.host.data());
+  cuda::multiply_basis(D, n, 5, w, U.dev.data(), C.dev.data(), y.dev.data());
+  expect_near(y.host, y.dev, "multiply_basis");
+  Both values = both(std::vector<double>(op_.pattern().nnz(), 0.0)), diag = both(std::vector<double>(static_cast<size_t>(n), 0.0));
+  host::combine_terms(H, host_op_->view(), theta.host.data(), values.host.data(), diag.host.data());
+  cuda::combine_terms(D, dev_op_->view(), theta.dev.data(), values.dev.data(), diag.dev.data());
+  expect_near(values.host, values.dev, "combine_terms values");
+  expect_near(diag.host, diag.dev, "combine_terms diagonal");
+  cuda::fill(D, x.dev.data(), N, 2.5);
+  expect_near(std::vector<double>(N, 2.5), x.dev, "fill");
+}
+
+// An operator with more terms than the register-specialized kernels (8) takes the generic path.
+TEST_P(CudaKernels, ManyTermsTakeTheGenericPath) {
+  const int w = GetParam();
+  std::vector<std::vector<double>> terms(11, op_.terms()[0]);
+  for (size_t k = 0; k < terms.size(); ++k)
+    for (double& v : terms[k]) v *= 1.0 + 0.1 * static_cast<double>(k);
+  const AffineOperator big(op_.pattern(), terms, op_.dirichlet_dofs());
+  const OperatorData h(Executor::host(), big), d(dev_, big);
+  const size_t N = static_cast<size_t>(big.size()) * static_cast<size_t>(w);
+  Both theta = both(random(static_cast<size_t>(w) * 11, 0.1, 1.0));
+  const std::vector<int> st(static_cast<size_t>(w), kActive);
+  const Array<int> st_d(dev_, st);
+  BatchView hb, db;
+  hb.width = db.width = w;
+  hb.theta = theta.host.data();
+  db.theta = theta.dev.data();
+  hb.state = st.data();
+  db.state = st_d.data();
+  Both x = both(random(N, -1, 1)), y = both(std::vector<double>(N, 0.0));
+  host::affine_apply(*Executor::host(), h.view(), hb, x.host.data(), y.host.data(), nullptr);
+  cuda::affine_apply(*dev_, d.view(), db, x.dev.data(), y.dev.data(), nullptr);
+  expect_near(y.host, y.dev, "affine_apply (11 terms)");
+}
+
+INSTANTIATE_TEST_SUITE_P(Widths, CudaKernels, ::testing::Values(37, 70));
+
+}  // namespace
+}  // namespace doppel
