@@ -56,8 +56,13 @@ int main(int argc, char** argv) {
   doppel::bench::FemBenchArgs fem;
   auto* bf = bench->add_subcommand("fem", "finite-element assembly, factorization and batched solves");
   bf->add_option("--twin", fem.twin, "example twin to include")->capture_default_str();
-  bf->add_option("--box-cells", fem.box_cells, "cells per side of the 3D P1 box (46 gives ~10^5 nodes)")
+  bf->add_option("--box-cells", fem.box_cells,
+                 "cells per side of each 3D P1 box (46: ~10^5 nodes, 99: ~10^6 nodes; 0: none)")
+      ->delimiter(',')
       ->capture_default_str();
+  bf->add_option("--rtol", fem.rtol, "relative residual of the iterative solves")->capture_default_str();
+  bf->add_option("--export", fem.export_dir, "write each problem's linear system as .npy (benchmarks/peers)");
+  bf->add_flag("!--no-end-to-end", fem.end_to_end, "skip the end-to-end solve_batch timings");
   bf->add_option("--batches", fem.batches, "batch sizes")->delimiter(',')->capture_default_str();
   bf->add_option("--max-seconds", fem.max_seconds, "skip a case predicted to take longer")->capture_default_str();
   bf->add_option("--backend", fem.backend, "auto, cpu or cuda")->capture_default_str();

@@ -10,7 +10,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "benchmarks/linear_bench.hpp"
+#include "kernels/assembly.hpp"
+#include "kernels/assembly_kernels.hpp"
 #include "kernels/backend.hpp"
+#include "kernels/executor.hpp"
 #include "kernels/fem_model.hpp"
 #include "kernels/parallel.hpp"
 #include "kernels/scenario_batch.hpp"
@@ -91,12 +95,23 @@ struct Case {
 int run_fem_bench(const FemBenchArgs& args) {
   if (args.threads > 0) set_host_threads(args.threads);
   const Backend backend = select_backend(args.backend);
-  (void)backend;
+  DOPPEL_VERIFY(args.rtol > 0 && args.rtol < 1e-2, "--rtol", "must lie in (0, 1e-2)");
+  for (int b : args.batches) DOPPEL_VERIFY(b >= 1 && b <= 1 << 20, "--batches", "each batch size must lie in [1, 2^20]");
+  for (int c : args.box_cells) DOPPEL_VERIFY(c >= 0 && c <= 400, "--box-cells", "must lie in [0, 400]");
+  const auto exec = Executor::create(backend);
   nlohmann::ordered_json doc;
   doc["benchmark"] = "fem";
-  doc["backend"] = "cpu";
+  doc["backend"] = backend_name(backend);
   doc["machine"] = {{"cpu", cpu_model()}, {"hardware_threads", std::thread::hardware_concurrency()},
-                    {"threads_used", host_threads()}};
+                    {"threads_used", host_threads()}, {"executor", exec->description()}};
+  if (backend == Backend::cuda)
+    doc["machine"]["gpu"] = {{"name", cuda::device_name(0)}, {"driver", cuda::driver_version()}};
+  doc["rtol"] = args.rtol;
+  // Copy bandwidth of the executor, measured in this run: the roofline of the CG iterations.
+  const size_t copy_bytes = backend == Backend::cuda ? size_t{1} << 30 : size_t{256} << 20;
+  const double bandwidth = copy_bandwidth(exec, copy_bytes, backend == Backend::cuda ? 20 : 4);
+  doc["copy_bandwidth_bytes_per_second"] = bandwidth;
+  std::cerr << "bench: " << exec->description() << ": copy bandwidth " << bandwidth / 1e9 << " GB/s\n";
   const char* commit = std::getenv("DOPPEL_COMMIT");
   doc["commit"] = commit ? commit : "unknown";
   doc["date"] = utc_now();
@@ -130,6 +145,29 @@ int run_fem_bench(const FemBenchArgs& args) {
     doc["problems"][name] = {{"nodes", m.num_nodes()}, {"cells", m.num_cells()},
                              {"dofs", op.size()}, {"nnz", op.pattern().nnz()},
                              {"model_build_seconds", assembly}, {"factorization_seconds", factor}};
+    // Assembly of the stiffness and mass terms alone, on the host and on the executor.
+    {
+      const CsrPattern& pat = op.pattern();
+      const bool vec = !model->thermal();
+      const std::vector<TermSpec> terms =
+          vec ? std::vector<TermSpec>{{TermKind::elastic_lambda, false, -1, 1.0}, {TermKind::elastic_mu, false, -1, 1.0}}
+              : std::vector<TermSpec>{{TermKind::stiffness, false, -1, 1.0}, {TermKind::mass, false, -1, 1.0}};
+      auto time_assembly = [&](const std::shared_ptr<const Executor>& e) {
+        assemble_terms(e, m, pat, terms);  // warm-up (module load, first allocation)
+        e->synchronize();
+        const auto ta = Clock::now();
+        const Array<double> v = assemble_terms(e, m, pat, terms);
+        e->synchronize();
+        return seconds_since(ta);
+      };
+      const double host_assembly = time_assembly(Executor::host());
+      doc["problems"][name]["assembly_seconds_host"] = host_assembly;
+      if (backend == Backend::cuda) {
+        const double dev_assembly = time_assembly(exec);
+        doc["problems"][name]["assembly_seconds_device"] = dev_assembly;
+        doc["problems"][name]["assembly_speedup"] = host_assembly / dev_assembly;
+      }
+    }
     problems.push_back({name, std::move(model), std::move(loads), std::move(ops), factor});
   };
   if (!args.twin.empty()) {
@@ -145,10 +183,20 @@ int run_fem_bench(const FemBenchArgs& args) {
     const std::string name = twin.name;
     add_problem(name, std::move(twin), pure_loads, ops);
   }
-  if (args.box_cells > 0) add_problem("box-p1-" + std::to_string(args.box_cells), box_twin(args.box_cells), {"T0", "q"}, {"h", "k"});
+  for (int cells : args.box_cells)
+    if (cells > 0) add_problem("box-p1-" + std::to_string(cells), box_twin(cells), {"T0", "q"}, {"h", "k"});
 
-  std::printf("%-18s %-34s %6s %12s %14s %8s\n", "problem", "regime", "batch", "seconds", "solves/s", "iters");
+  LinearBenchOptions linear;
+  linear.batches = args.batches;
+  linear.rtol = args.rtol;
+  linear.max_seconds = args.max_seconds;
+  linear.export_dir = args.export_dir;
+  doc["linear"] = nlohmann::ordered_json::array();
+  for (auto& prob : problems) run_linear_bench(prob.name, *prob.model, prob.operators, exec, bandwidth, linear, doc);
+
+  std::printf("\n%-18s %-34s %6s %12s %14s %8s\n", "problem", "regime (end to end)", "batch", "seconds", "solves/s", "iters");
   for (auto& prob : problems) {
+    if (!args.end_to_end) break;
     std::vector<Case> cases = {{prob.name, "shared operator, superposition", prob.loads, true},
                                {prob.name, "shared operator, one rhs each", prob.loads, false}};
     if (!prob.operators.empty()) cases.push_back({prob.name, "operator varies (batched PCG)", prob.operators, true});
@@ -169,6 +217,10 @@ int run_fem_bench(const FemBenchArgs& args) {
         }
         auto scenarios = draw(prob.model->twin(), c.vary, batch, 1234u + static_cast<unsigned>(batch));
         BatchOptions options;
+        options.backend = backend;
+        options.linear = backend == Backend::cuda ? LinearSolver::cg : LinearSolver::direct;
+        if (backend == Backend::cuda) options.chunk = 4096;
+        options.solver.rtol = args.rtol;
         options.keep_first_fields = false;
         options.allow_superposition = c.superposition;
         const auto t = Clock::now();

@@ -1,5 +1,6 @@
 // Host-only builds link these in place of kernels/cuda/*.cu: every entry point of the CUDA
 // backend reports that it was not compiled.
+#include "kernels/assembly_kernels.hpp"
 #include "kernels/backend.hpp"
 #include "kernels/batched_cg_kernels.hpp"
 #include "kernels/cuda/cuda_api.hpp"
@@ -18,6 +19,8 @@ std::string driver_version() { not_compiled(); }
 double self_test(int) { not_compiled(); }
 std::shared_ptr<const Executor> make_executor(int) { not_compiled(); }
 
+Array<double> assemble_terms(const std::shared_ptr<const Executor>&, const Mesh&, const CsrPattern&,
+                             const std::vector<TermSpec>&) { not_compiled(); }
 void fill(const Executor&, double*, size_t, double) { not_compiled(); }
 void fill(const Executor&, int*, size_t, int) { not_compiled(); }
 void affine_apply(const Executor&, const OperatorView&, const BatchView&, const double*, double*,

@@ -4,6 +4,7 @@
 // sum in different orders). Skipped with a message where no GPU is present.
 #include <random>
 
+#include "kernels/assembly_kernels.hpp"
 #include "kernels/batched_cg.hpp"
 #include "kernels/batched_cg_kernels.hpp"
 #include "tests/test_util.hpp"
@@ -182,6 +183,37 @@ TEST_P(CudaKernels, ManyTermsTakeTheGenericPath) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Widths, CudaKernels, ::testing::Values(37, 70));
+
+}  // namespace
+}  // namespace doppel
+
+namespace doppel {
+namespace {
+
+// CUDA assembly of every term kind (P1 3D box; P2 2D rectangle with its boundary mass)
+// against the host assembly, 1e-12 relative to the largest entry.
+TEST(CudaAssembly, EveryTermKindMatchesHost) {
+  if (!cuda::compiled()) GTEST_SKIP() << "CUDA backend not compiled into this build: CUDA assembly not tested";
+  if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device present: CUDA assembly not tested";
+  for (const Mesh& m : {generate_box(1.0, 0.5, 0.4, 6, 4, 3, 1), generate_rectangle(1.0, 0.5, 9, 5, 2)}) {
+    for (int block : {1, m.dim}) {
+      const CsrPattern p = cell_pattern(m, block, block);
+      std::vector<TermSpec> terms;
+      if (block == 1) {
+        terms = {{TermKind::stiffness, false, -1, 2.0}, {TermKind::mass, false, 0, 1.0},
+                 {TermKind::mass, true, m.boundary_index("xmax"), 3.0}};
+      } else {
+        terms = {{TermKind::elastic_lambda, false, -1, 1.0}, {TermKind::elastic_mu, false, 0, 0.5}};
+      }
+      const std::vector<double> h = assemble_terms(Executor::host(), m, p, terms).to_host();
+      const std::vector<double> d = assemble_terms(Executor::cuda(0), m, p, terms).to_host();
+      ASSERT_EQ(h.size(), d.size());
+      double scale = 0;
+      for (double v : h) scale = std::max(scale, std::fabs(v));
+      for (size_t i = 0; i < h.size(); ++i) ASSERT_NEAR(d[i], h[i], 1e-12 * scale) << "entry " << i;
+    }
+  }
+}
 
 }  // namespace
 }  // namespace doppel
