@@ -1,6 +1,7 @@
 // The doppel executable: exit codes, error messages naming paths, output shape. Starts the
 // real binary.
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -79,6 +80,46 @@ TEST(Cli, BadCommandLineValues) {
   const CmdResult r = run("solve --quiet " + twin + " --scenarios " + sc);
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("scenarios[0].parameters.h"), std::string::npos) << r.out;
+}
+
+TEST(Cli, SolverAndToleranceOptions) {
+  const std::string twin = write_temp("good.json", doppel::test::good_twin());
+  CmdResult r = run("solve --quiet " + twin + " --solver lu");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("--solver"), std::string::npos) << r.out;
+  r = run("solve --quiet " + twin + " --rtol 0");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("--rtol"), std::string::npos) << r.out;
+  EXPECT_EQ(run("solve --quiet " + twin + " --rtol 0.5").code, 2);
+  // The CUDA backend has no direct solver: refused by name on a GPU machine, and the
+  // backend itself is refused (exit 3) where no GPU is present.
+  r = run("solve --quiet " + twin + " --backend cuda --solver direct");
+  EXPECT_TRUE(r.code == 2 || r.code == 3) << r.out;
+  // The executor CG on the host equals the direct solve.
+  const auto a = nlohmann::json::parse(run("solve --quiet " + twin + " --set h=20 --solver cg --rtol 1e-12").out);
+  const auto b = nlohmann::json::parse(run("solve --quiet " + twin + " --set h=20 --solver direct").out);
+  EXPECT_EQ(a["scenarios"][0]["solver"]["method"].get<std::string>().find("cg") != std::string::npos, true);
+  EXPECT_NEAR(a["scenarios"][0]["outputs"]["T"].get<double>(), b["scenarios"][0]["outputs"]["T"].get<double>(), 1e-8 * 50);
+  EXPECT_EQ(a["backend"], "cpu");
+}
+
+// `doppel solve --backend cuda` equals `--backend cpu` to 1e-8 relative on the example twin's
+// scenario file (runs where a GPU is present).
+TEST(Cli, CudaBackendEqualsCpuOnTheExampleScenarios) {
+  if (run("solve --quiet " + write_temp("good.json", doppel::test::good_twin()) + " --backend cuda").code == 3)
+    GTEST_SKIP() << "no CUDA device (or no CUDA build): the CUDA end-to-end comparison did not run";
+  const std::string args = "solve --quiet " DOPPEL_SOURCE_DIR "/examples/blade/twin.json --scenarios " DOPPEL_SOURCE_DIR
+                           "/examples/blade/scenarios.json --rtol 1e-12";
+  const CmdResult gpu = run(args + " --backend cuda"), cpu = run(args + " --backend cpu");
+  ASSERT_EQ(gpu.code, 0) << gpu.out;
+  ASSERT_EQ(cpu.code, 0) << cpu.out;
+  const auto g = nlohmann::json::parse(gpu.out), c = nlohmann::json::parse(cpu.out);
+  ASSERT_EQ(g["scenarios"].size(), c["scenarios"].size());
+  for (size_t s = 0; s < g["scenarios"].size(); ++s)
+    for (const auto& [name, value] : c["scenarios"][s]["outputs"].items()) {
+      const double x = g["scenarios"][s]["outputs"][name].get<double>(), y = value.get<double>();
+      EXPECT_NEAR(x, y, 1e-8 * std::max(1.0, std::fabs(y))) << "scenario " << s << " " << name;
+    }
 }
 
 TEST(Cli, VtuIsWrittenAndWellFormed) {
