@@ -25,11 +25,6 @@ Coefficient value_fn(const spec::Value& v) {
   return [v](const Params& p) { return v.eval(p); };
 }
 
-Coefficient optional_fn(const std::optional<spec::Value>& v) {
-  if (!v) return [](const Params&) { return 0.0; };
-  return value_fn(*v);
-}
-
 std::vector<int> boundary_nodes(const Mesh& m, int boundary) {
   std::vector<int> nodes;
   for (size_t f = 0; f < m.num_facets(); ++f) {

@@ -13,9 +13,6 @@ using spec::Quantity;
 namespace {
 
 bool is_flux(Quantity q) { return q >= Quantity::heat_flux_x && q <= Quantity::heat_flux_z; }
-bool is_displacement(Quantity q) {
-  return q >= Quantity::displacement_x && q <= Quantity::displacement_magnitude;
-}
 bool is_recovered_mech(Quantity q) { return q >= Quantity::strain_xx && q <= Quantity::von_mises; }
 
 // Value of a recovered quantity from flux (3) / strain (6) / stress (6) at one point.

@@ -10,8 +10,14 @@ TEST(Backend, SelectionWords) {
   EXPECT_EQ(select_backend("cpu"), Backend::host);
   EXPECT_NO_THROW(select_backend("auto"));
   EXPECT_THROW(select_backend("gpu"), InvalidInput);
-  if (!cuda::compiled()) EXPECT_THROW(select_backend("cuda"), NotCompiled);
-  else if (cuda::device_count() == 0) EXPECT_THROW(select_backend("cuda"), Unavailable);
+  if (!cuda::compiled()) {
+    EXPECT_THROW(select_backend("cuda"), NotCompiled);
+  } else if (cuda::device_count() == 0) {
+    EXPECT_THROW(select_backend("cuda"), Unavailable);
+  } else {
+    EXPECT_EQ(select_backend("cuda"), Backend::cuda);
+    EXPECT_EQ(select_backend("auto"), Backend::cuda);  // auto picks CUDA when a device is present
+  }
 }
 
 TEST(CudaDevice, SelfTestKernelMatchesHostOnMoreThanAWarp) {

@@ -36,7 +36,9 @@ TEST(GeneratedMesh, BoxVolumeOutwardNormalsConformingP2) {
       for (double x : v) s += x;
       EXPECT_NEAR(s, b == 0 ? -6.0 : 6.0, 1e-12);
     }
-    if (order == 2) EXPECT_EQ(m.num_nodes(), static_cast<size_t>(5 * 7 * 5));
+    if (order == 2) {
+      EXPECT_EQ(m.num_nodes(), static_cast<size_t>(5 * 7 * 5));
+    }
   }
 }
 
