@@ -49,9 +49,8 @@ OperatorData::OperatorData(std::shared_ptr<const Executor> exec, const AffineOpe
       if (pos >= 0) diagonal[static_cast<size_t>(k) * static_cast<size_t>(rows_) + static_cast<size_t>(i)] = t[static_cast<size_t>(pos)];
     }
   }
-  row_ptr_ = Array<int>(exec_, p.row_ptr);
-  col_ = Array<int>(exec_, p.col);
-  constrained_ = Array<int>(exec_, constrained);
+  structure_ = std::make_shared<const Structure>(
+      Structure{Array<int>(exec_, p.row_ptr), Array<int>(exec_, p.col), Array<int>(exec_, constrained)});
   values_ = Array<double>(exec_, values);
   diagonal_ = Array<double>(exec_, diagonal);
 }
@@ -62,15 +61,8 @@ OperatorData OperatorData::combined(const std::vector<double>& theta) const {
   out.values_ = Array<double>(exec_, nnz_);
   out.diagonal_ = Array<double>(exec_, static_cast<size_t>(rows_));
   const Array<double> th(exec_, theta);
+  out.structure_ = structure_;
   DOPPEL_RUN(*exec_, combine_terms, view(), th.data(), out.values_.data(), out.diagonal_.data());
-  // The pattern and constraint arrays are small next to the values; a copy keeps each
-  // OperatorData the sole owner of its arrays.
-  out.row_ptr_ = Array<int>(exec_, row_ptr_.size());
-  exec_->copy(out.row_ptr_.data(), row_ptr_.data(), row_ptr_.size() * sizeof(int));
-  out.col_ = Array<int>(exec_, col_.size());
-  exec_->copy(out.col_.data(), col_.data(), col_.size() * sizeof(int));
-  out.constrained_ = Array<int>(exec_, constrained_.size());
-  exec_->copy(out.constrained_.data(), constrained_.data(), constrained_.size() * sizeof(int));
   return out;
 }
 
@@ -79,11 +71,11 @@ OperatorView OperatorData::view() const {
   v.rows = rows_;
   v.terms = terms_;
   v.nnz = nnz_;
-  v.row_ptr = row_ptr_.data();
-  v.col = col_.data();
+  v.row_ptr = structure_->row_ptr.data();
+  v.col = structure_->col.data();
   v.values = values_.data();
   v.diagonal = diagonal_.data();
-  v.constrained = constrained_.data();
+  v.constrained = structure_->constrained.data();
   return v;
 }
 
@@ -292,8 +284,7 @@ std::vector<SolveInfo> ExecutorSolver::solve(const std::vector<std::vector<doubl
     const bool shared = std::all_of(th.begin(), th.end(), [&](const auto& t) { return t == th[0]; });
     std::vector<SolveInfo> part;
     if (shared && op_.terms() > 1) {
-      const OperatorData one = op_.combined(th[0]);
-      BatchedCg cg(one, options_);
+      BatchedCg cg(combined_for(th[0]), options_);
       part = cg.solve(std::vector<std::vector<double>>(static_cast<size_t>(w), {1.0}), Bd, Xd, w);
       stats_.column_iterations += cg.stats().column_iterations;
       stats_.iterations = std::max(stats_.iterations, cg.stats().iterations);
@@ -315,12 +306,19 @@ std::vector<SolveInfo> ExecutorSolver::solve(const std::vector<std::vector<doubl
 struct ExecutorSolver::Basis {
   std::vector<double> theta;
   Eigen::MatrixXd unit_rhs;  // host copy, to recognize a repeat
-  OperatorData op;           // A(theta) as one term
   Array<double> Ub, U;       // unit right-hand sides and their solutions, rows x R
   int iterations = 0;
 };
 
 ExecutorSolver::~ExecutorSolver() = default;
+
+const OperatorData& ExecutorSolver::combined_for(const std::vector<double>& theta) {
+  if (!combined_ || combined_theta_ != theta) {
+    combined_ = std::make_unique<OperatorData>(op_.combined(theta));
+    combined_theta_ = theta;
+  }
+  return *combined_;
+}
 
 const ExecutorSolver::Basis& ExecutorSolver::basis_for(const std::vector<double>& theta,
                                                        const Eigen::MatrixXd& unit_rhs) {
@@ -330,14 +328,14 @@ const ExecutorSolver::Basis& ExecutorSolver::basis_for(const std::vector<double>
   basis_.reset();
   const int R = static_cast<int>(unit_rhs.cols());
   const RowMajor ub = unit_rhs;
-  auto b = std::unique_ptr<Basis>(new Basis{theta, unit_rhs, op_.combined(theta),
+  auto b = std::unique_ptr<Basis>(new Basis{theta, unit_rhs,
                                             Array<double>(exec_, std::vector<double>(ub.data(), ub.data() + ub.size())),
                                             Array<double>(exec_, std::vector<double>(ub.size(), 0.0)), 0});
   // Basis columns are combined with arbitrary coefficients: solve them tighter than the
   // scenarios need so that the combinations keep the scenario tolerance.
   CgOptions basis_options = options_;
   basis_options.rtol = std::min(options_.rtol, 1e-12);
-  BatchedCg cg(b->op, basis_options);
+  BatchedCg cg(combined_for(theta), basis_options);
   const std::vector<SolveInfo> info = cg.solve(std::vector<std::vector<double>>(static_cast<size_t>(R), {1.0}), b->Ub, b->U, R);
   stats_ = cg.stats();
   for (const auto& i : info) b->iterations = std::max(b->iterations, i.iterations);
@@ -355,7 +353,7 @@ std::vector<SolveInfo> ExecutorSolver::superpose(const std::vector<double>& thet
   DOPPEL_ASSERT(coefficients.rows() == R);
   stats_ = CgStats{};
   const Basis& basis = basis_for(theta, unit_rhs);
-  const OperatorData& one = basis.op;
+  const OperatorData& one = combined_for(theta);
   const Array<double>& Ub = basis.Ub;
   const Array<double>& U = basis.U;
   const int basis_iterations = basis.iterations;

@@ -39,11 +39,15 @@ class OperatorData {
   size_t bytes() const;
 
  private:
+  // Pattern and constraint flags, shared by an operator and its combined forms.
+  struct Structure {
+    Array<int> row_ptr, col, constrained;
+  };
   OperatorData(std::shared_ptr<const Executor> exec, int rows, int terms, size_t nnz);
   std::shared_ptr<const Executor> exec_;
   int rows_ = 0, terms_ = 0;
   size_t nnz_ = 0;
-  Array<int> row_ptr_, col_, constrained_;
+  std::shared_ptr<const Structure> structure_;
   Array<double> values_, diagonal_;
 };
 
@@ -106,12 +110,16 @@ class ExecutorSolver {
  private:
   struct Basis;
   const Basis& basis_for(const std::vector<double>& theta, const Eigen::MatrixXd& unit_rhs);
+  // A(theta) as one term, kept while theta repeats (transient steps, superposition batches).
+  const OperatorData& combined_for(const std::vector<double>& theta);
 
   std::shared_ptr<const Executor> exec_;
   OperatorData op_;
   CgOptions options_;
   CgStats stats_;
   std::unique_ptr<Basis> basis_;  // reused while theta and the unit right-hand sides repeat
+  std::vector<double> combined_theta_;
+  std::unique_ptr<OperatorData> combined_;
 };
 
 }  // namespace doppel

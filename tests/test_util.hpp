@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <functional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,27 @@ namespace doppel::test {
 
 inline spec::TwinSpec twin_from(const std::string& json, const std::string& dir = DOPPEL_SOURCE_DIR) {
   return spec::parse_twin(json, dir);
+}
+
+// n scenarios at the default parameters with the named ones drawn uniformly inside their
+// bounds (every parameter when `vary` is empty).
+inline std::vector<spec::Scenario> random_scenarios(const spec::TwinSpec& twin, std::vector<std::string> vary,
+                                                    int n, unsigned seed) {
+  if (vary.empty())
+    for (const auto& p : twin.parameters) vary.push_back(p.name);
+  std::mt19937 rng(seed);
+  std::vector<spec::Scenario> out;
+  for (int i = 0; i < n; ++i) {
+    spec::Scenario s;
+    s.id = std::to_string(i);
+    s.parameters = twin.default_parameters();
+    for (const auto& v : vary) {
+      const auto& p = twin.parameters[static_cast<size_t>(twin.parameter_index(v))];
+      s.parameters[static_cast<size_t>(twin.parameter_index(v))] = std::uniform_real_distribution<double>(p.min, p.max)(rng);
+    }
+    out.push_back(s);
+  }
+  return out;
 }
 
 inline std::vector<double> solve_single(const FemModel& model, const std::vector<std::pair<std::string, double>>& set = {}) {

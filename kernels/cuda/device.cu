@@ -47,19 +47,18 @@ std::string driver_version() {
 }
 
 double self_test(int n) {
-  std::vector<double> x(static_cast<size_t>(n)), y(static_cast<size_t>(n)), out(static_cast<size_t>(n));
+  std::vector<double> x(static_cast<size_t>(n)), y(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
     x[static_cast<size_t>(i)] = std::sin(0.1 * i);
     y[static_cast<size_t>(i)] = std::cos(0.3 * i);
   }
-  DeviceBuffer<double> dx(static_cast<size_t>(n)), dy(static_cast<size_t>(n));
-  dx.upload(x.data());
-  dy.upload(y.data());
+  const auto exec = make_executor(0);
+  const Array<double> dx(exec, x);
+  Array<double> dy(exec, y);
   const int block = 256;
-  axpy_kernel<<<(n + block - 1) / block, block>>>(n, 2.5, dx.data(), dy.data());
-  DOPPEL_CUDA_CHECK(cudaGetLastError());
-  DOPPEL_CUDA_CHECK(cudaDeviceSynchronize());
-  dy.download(out.data());
+  launch(as_cuda(*exec), dim3(static_cast<unsigned>((n + block - 1) / block)), dim3(block), 0, axpy_kernel,
+         n, 2.5, dx.data(), dy.data());
+  const std::vector<double> out = dy.to_host();
   double err = 0;
   for (int i = 0; i < n; ++i)
     err = std::fmax(err, std::fabs(out[static_cast<size_t>(i)] - (y[static_cast<size_t>(i)] + 2.5 * x[static_cast<size_t>(i)])));

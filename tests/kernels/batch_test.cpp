@@ -7,23 +7,6 @@
 namespace doppel {
 namespace {
 
-std::vector<spec::Scenario> random_scenarios(const spec::TwinSpec& twin, const std::vector<std::string>& vary,
-                                             int n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::vector<spec::Scenario> out;
-  for (int i = 0; i < n; ++i) {
-    spec::Scenario s;
-    s.id = std::to_string(i);
-    s.parameters = twin.default_parameters();
-    for (const auto& v : vary) {
-      const auto& p = twin.parameters[static_cast<size_t>(twin.parameter_index(v))];
-      s.parameters[static_cast<size_t>(twin.parameter_index(v))] = std::uniform_real_distribution<double>(p.min, p.max)(rng);
-    }
-    out.push_back(s);
-  }
-  return out;
-}
-
 void expect_batch_equals_single(const FemModel& model, const std::vector<spec::Scenario>& sc,
                                 const std::string& expected_method) {
   const BatchResult batch = solve_batch(model, sc);
@@ -44,19 +27,19 @@ void expect_batch_equals_single(const FemModel& model, const std::vector<spec::S
 TEST(Batch, BladeLoadsOnlyUsesSuperpositionAndEqualsSingleSolves) {
   const spec::TwinSpec twin = spec::load_twin(DOPPEL_SOURCE_DIR "/examples/blade/twin.json");
   FemModel model(twin);
-  expect_batch_equals_single(model, random_scenarios(twin, {"T_gas", "T_cool"}, 12, 1), "superposition");
+  expect_batch_equals_single(model, test::random_scenarios(twin, {"T_gas", "T_cool"}, 12, 1), "superposition");
 }
 
 TEST(Batch, BladeVaryingConvectionUsesPcgAndEqualsSingleSolves) {
   const spec::TwinSpec twin = spec::load_twin(DOPPEL_SOURCE_DIR "/examples/blade/twin.json");
   FemModel model(twin);
-  expect_batch_equals_single(model, random_scenarios(twin, {"T_gas", "h_gas", "T_cool", "h_cool"}, 10, 2), "pcg");
+  expect_batch_equals_single(model, test::random_scenarios(twin, {"T_gas", "h_gas", "T_cool", "h_cool"}, 10, 2), "pcg");
 }
 
 TEST(Batch, FewDistinctOperatorsAreFactoredDirectly) {
   const spec::TwinSpec twin = spec::load_twin(DOPPEL_SOURCE_DIR "/examples/blade/twin.json");
   FemModel model(twin);
-  auto sc = random_scenarios(twin, {"T_gas"}, 6, 3);
+  auto sc = test::random_scenarios(twin, {"T_gas"}, 6, 3);
   for (size_t i = 0; i < sc.size(); ++i) sc[i].parameters[static_cast<size_t>(twin.parameter_index("h_gas"))] = i % 2 ? 800 : 2000;
   expect_batch_equals_single(model, sc, "cholesky");
 }
@@ -81,7 +64,7 @@ const char* kTransient = R"({"name": "plate",
 TEST(Batch, TransientSchedulesBatchEqualsSingle) {
   const spec::TwinSpec twin = test::twin_from(kTransient);
   FemModel model(twin);
-  auto sc = random_scenarios(twin, {"T_hot", "q"}, 5, 4);
+  auto sc = test::random_scenarios(twin, {"T_hot", "q"}, 5, 4);
   // Scheduled convection coefficient (operator varies in time) in some scenarios.
   for (size_t i = 0; i < sc.size(); i += 2) {
     spec::Schedule s;

@@ -230,18 +230,6 @@ void expect_outputs_equal(const BatchResult& a, const BatchResult& b, double rel
       }
 }
 
-std::vector<spec::Scenario> sampled(const spec::TwinSpec& twin, int n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::vector<spec::Scenario> out;
-  for (int i = 0; i < n; ++i) {
-    spec::Scenario s;
-    s.id = std::to_string(i);
-    for (const auto& p : twin.parameters) s.parameters.push_back(std::uniform_real_distribution<double>(p.min, p.max)(rng));
-    out.push_back(s);
-  }
-  return out;
-}
-
 BatchOptions executor_options(Backend b) {
   BatchOptions o;
   o.backend = b;
@@ -255,17 +243,13 @@ TEST_P(OnBackend, BladeBatchEqualsHostDirectTo1e8) {
   FemModel model(spec::load_twin(DOPPEL_SOURCE_DIR "/examples/blade/twin.json"));
   // Every parameter varies: operator-varying CG. Few scenarios: Jacobi CG needs ~2000
   // iterations on the blade's elasticity, slow on the host reference kernels.
-  const auto sc = sampled(model.twin(), 6, 21);
+  const auto sc = test::random_scenarios(model.twin(), {}, 6, 21);
   const BatchResult direct = solve_batch(model, sc);
   const BatchResult cg = solve_batch(model, sc, executor_options(GetParam()));
   expect_outputs_equal(cg, direct, 1e-8);
   EXPECT_NE(cg.scenarios[0].method.find("cg"), std::string::npos) << cg.scenarios[0].method;
   // Loads only: superposition through the executor.
-  auto loads = sampled(model.twin(), 40, 22);
-  for (size_t i = 0; i < loads.size(); ++i) {
-    loads[i].parameters = model.twin().default_parameters();
-    loads[i].parameters[0] += 5.0 * static_cast<double>(i);  // T_gas: a load parameter
-  }
+  const auto loads = test::random_scenarios(model.twin(), {"T_gas", "T_cool"}, 40, 22);  // loads only
   const BatchResult sup = solve_batch(model, loads, executor_options(GetParam()));
   expect_outputs_equal(sup, solve_batch(model, loads), 1e-8);
   EXPECT_NE(sup.scenarios[0].method.find("superposition"), std::string::npos) << sup.scenarios[0].method;
@@ -291,7 +275,7 @@ const char* kBox = R"({"name": "box",
 
 TEST_P(OnBackend, BoxThermoElasticBatchEqualsHostDirectTo1e8) {
   FemModel model(test::twin_from(kBox));
-  const auto sc = sampled(model.twin(), 36, 5);
+  const auto sc = test::random_scenarios(model.twin(), {}, 36, 5);
   expect_outputs_equal(solve_batch(model, sc, executor_options(GetParam())), solve_batch(model, sc), 1e-8);
 }
 
@@ -312,7 +296,7 @@ const char* kTransient = R"({"name": "plate",
 
 TEST_P(OnBackend, TransientBatchEqualsHostDirectTo1e8) {
   FemModel model(test::twin_from(kTransient));
-  const auto sc = sampled(model.twin(), 34, 9);
+  const auto sc = test::random_scenarios(model.twin(), {}, 34, 9);
   expect_outputs_equal(solve_batch(model, sc, executor_options(GetParam())), solve_batch(model, sc), 1e-8);
 }
 
