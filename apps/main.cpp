@@ -5,7 +5,9 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/solve_command.hpp"
+#include "apps/train_command.hpp"
 #include "benchmarks/fem_bench.hpp"
+#include "benchmarks/surrogate_bench.hpp"
 #include "spec/errors.hpp"
 
 namespace {
@@ -50,6 +52,31 @@ int main(int argc, char** argv) {
   s->add_option("--output", solve.output, "write the JSON result here instead of stdout");
   s->add_option("--threads", solve.threads, "host threads (default: all cores)");
   s->add_flag("--quiet", solve.quiet, "no progress on stderr");
+  s->add_option("--bundle", solve.bundle, "surrogate bundle (from doppel train)");
+  s->add_option("--fidelity", solve.fidelity,
+                "fem, surrogate or auto (surrogate where its error estimate is within --tolerance, "
+                "FEM for the rest); default auto with --bundle, else fem");
+  s->add_option("--tolerance", solve.tolerance, "auto: largest accepted error estimate (relative L2 of the field)")
+      ->capture_default_str();
+  s->add_option("--device", solve.device, "surrogate inference device: auto, cpu or cuda")->capture_default_str();
+
+  doppel::app::TrainArgs train;
+  auto* t = app.add_subcommand("train", "train a twin's surrogate from finite-element solves and write a bundle");
+  t->add_option("twin", train.twin, "twin definition (twin.json)")->required();
+  t->add_option("--out", train.out, "bundle directory to write")->required();
+  t->add_option("--samples", train.samples, "training solves (Halton sequence)")->capture_default_str();
+  t->add_option("--calibration", train.calibration, "held-out solves calibrating the error estimate")->capture_default_str();
+  t->add_option("--test", train.test, "held-out solves reported in validation.json")->capture_default_str();
+  t->add_option("--seed", train.seed, "sampling and initialisation seed")->capture_default_str();
+  t->add_option("--backend", train.backend, "FE solves: auto, cpu or cuda")->capture_default_str();
+  t->add_option("--solver", train.solver, "FE linear solver: auto, direct or cg")->capture_default_str();
+  t->add_option("--device", train.device, "network inference device: auto, cpu or cuda")->capture_default_str();
+  t->add_option("--epochs", train.epochs, "largest number of training epochs")->capture_default_str();
+  t->add_option("--members", train.members, "networks in the ensemble")->capture_default_str();
+  t->add_option("--hidden", train.hidden, "hidden layer widths")->delimiter(',')->capture_default_str();
+  t->add_option("--max-rank", train.max_rank, "largest POD rank per field")->capture_default_str();
+  t->add_option("--threads", train.threads, "host threads (default: all cores)");
+  t->add_flag("--quiet", train.quiet, "no progress on stderr");
 
   auto* bench = app.add_subcommand("bench", "benchmarks");
   bench->require_subcommand(1);
@@ -68,6 +95,18 @@ int main(int argc, char** argv) {
   bf->add_option("--backend", fem.backend, "auto, cpu or cuda")->capture_default_str();
   bf->add_option("--output", fem.output, "write the JSON results here");
   bf->add_option("--threads", fem.threads, "host threads (default: all cores)");
+  doppel::bench::SurrogateBenchArgs sb;
+  auto* bs = bench->add_subcommand("surrogate", "surrogate throughput against FE solves of the same scenarios");
+  bs->add_option("--twin", sb.twin, "twin definition")->capture_default_str();
+  bs->add_option("--bundle", sb.bundle, "the twin's bundle (doppel train)")->required();
+  bs->add_option("--batches", sb.batches, "batch sizes")->delimiter(',')->capture_default_str();
+  bs->add_option("--fem-max", sb.fem_max, "FE solves per batch size at most")->capture_default_str();
+  bs->add_option("--fields-max", sb.fields_max, "largest batch also timed with full fields")->capture_default_str();
+  bs->add_option("--backend", sb.backend, "FE backend: auto, cpu or cuda")->capture_default_str();
+  bs->add_option("--device", sb.device, "surrogate device: auto, cpu or cuda")->capture_default_str();
+  bs->add_option("--repeats", sb.repeats, "timings per batch (best kept)")->capture_default_str();
+  bs->add_option("--output", sb.output, "write the JSON results here");
+  bs->add_option("--threads", sb.threads, "host threads (default: all cores)");
 
   try {
     app.parse(argc, argv);
@@ -77,6 +116,8 @@ int main(int argc, char** argv) {
   try {
     if (s->parsed()) return doppel::app::run_solve(solve);
     if (bf->parsed()) return doppel::bench::run_fem_bench(fem);
+    if (t->parsed()) return doppel::app::run_train(train);
+    if (bs->parsed()) return doppel::bench::run_surrogate_bench(sb);
   } catch (const std::exception& e) {
     return report(e);
   }

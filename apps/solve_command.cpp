@@ -9,7 +9,9 @@
 #include "kernels/executor.hpp"
 #include "kernels/parallel.hpp"
 #include "kernels/vtu_writer.hpp"
+#include "apps/train_command.hpp"
 #include "spec/errors.hpp"
+#include "surrogate/surrogate.hpp"
 
 namespace doppel::app {
 
@@ -19,6 +21,10 @@ nlohmann::ordered_json number(double v) {
   return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
 }
 }  // namespace
+
+nlohmann::ordered_json solve_with_surrogate(const FemModel& model, const std::vector<spec::Scenario>& scenarios,
+                                            BatchOptions options, const SolveArgs& args,
+                                            const std::string& fidelity);
 
 nlohmann::ordered_json solve_result_json(const FemModel& model,
                                          const std::vector<spec::Scenario>& scenarios,
@@ -46,6 +52,7 @@ nlohmann::ordered_json solve_result_json(const FemModel& model,
     }
     item["outputs"] = outs;
     item["fidelity"] = "fem";
+    item["error_estimate"] = sol.residual;  // algebraic: the solve's relative residual
     item["solver"] = {{"method", sol.method}, {"iterations", sol.iterations}, {"residual", sol.residual}};
     list.push_back(item);
   }
@@ -98,17 +105,27 @@ int run_solve(const SolveArgs& args) {
     options.progress = [&](const std::string& stage, size_t done, size_t total) {
       if (!args.quiet) std::cerr << "doppel: " << stage << " " << done << "/" << total << "\n";
     };
-  BatchResult result = solve_batch(model, scenarios, options);
-  const auto t2 = std::chrono::steady_clock::now();
-  if (!args.quiet)
-    std::cerr << "doppel: setup " << std::chrono::duration<double>(t1 - t0).count() << " s, solve "
-              << std::chrono::duration<double>(t2 - t1).count() << " s ("
-              << result.factorizations << " factorization(s))\n";
-  if (!args.vtu.empty() && result.first_fields) {
-    write_vtu(model, *result.first_fields, args.vtu);
-    if (!args.quiet) std::cerr << "doppel: wrote " << args.vtu << " (scenario " << scenarios[0].id << ")\n";
+  std::string fidelity = args.fidelity.empty() ? (args.bundle.empty() ? "fem" : "auto") : args.fidelity;
+  DOPPEL_VERIFY(fidelity == "fem" || fidelity == "surrogate" || fidelity == "auto", "--fidelity",
+                "must be fem, surrogate or auto (got \"" + fidelity + "\")");
+  DOPPEL_VERIFY(fidelity == "fem" || !args.bundle.empty(), "--fidelity", fidelity + " needs --bundle");
+  DOPPEL_VERIFY(args.tolerance > 0 && std::isfinite(args.tolerance), "--tolerance", "must be a positive number");
+  nlohmann::ordered_json doc;
+  if (fidelity == "fem") {
+    BatchResult result = solve_batch(model, scenarios, options);
+    const auto t2 = std::chrono::steady_clock::now();
+    if (!args.quiet)
+      std::cerr << "doppel: setup " << std::chrono::duration<double>(t1 - t0).count() << " s, solve "
+                << std::chrono::duration<double>(t2 - t1).count() << " s ("
+                << result.factorizations << " factorization(s))\n";
+    if (!args.vtu.empty() && result.first_fields) {
+      write_vtu(model, *result.first_fields, args.vtu);
+      if (!args.quiet) std::cerr << "doppel: wrote " << args.vtu << " (scenario " << scenarios[0].id << ")\n";
+    }
+    doc = solve_result_json(model, scenarios, result);
+  } else {
+    doc = solve_with_surrogate(model, scenarios, options, args, fidelity);
   }
-  nlohmann::ordered_json doc = solve_result_json(model, scenarios, result);
   doc["backend"] = backend_name(backend);
   const std::string text = doc.dump(2) + "\n";
   if (args.output.empty()) {
@@ -121,6 +138,92 @@ int run_solve(const SolveArgs& args) {
     if (!args.quiet) std::cerr << "doppel: wrote " << args.output << "\n";
   }
   return 0;
+}
+
+nlohmann::ordered_json solve_with_surrogate(const FemModel& model, const std::vector<spec::Scenario>& scenarios,
+                                            BatchOptions options, const SolveArgs& args,
+                                            const std::string& fidelity) {
+  const auto& twin = model.twin();
+  DOPPEL_VERIFY(!twin.analysis.transient, "--fidelity", "surrogate answers cover steady analyses only");
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto sur = Surrogate::load(args.bundle, model, inference_device(args.device, options.backend == Backend::cuda));
+  std::vector<Params> params;
+  for (const auto& sc : scenarios) {
+    DOPPEL_VERIFY(sc.schedules.empty(), "scenarios[" + std::to_string(params.size()) + "].schedules",
+                  "schedules apply to transient analyses only");
+    params.push_back(sc.parameters);
+  }
+  const SurrogateBatch b = sur->evaluate(params);
+  const auto t1 = std::chrono::steady_clock::now();
+  // Scenarios the surrogate may not answer alone: outside its training bounds, or (auto) an
+  // estimate above the tolerance. They are solved with FEM in one batch.
+  std::vector<size_t> fem;
+  std::vector<std::string> reason(scenarios.size());
+  for (size_t s = 0; s < scenarios.size(); ++s) {
+    if (!b.in_bounds[s]) reason[s] = "outside_training_bounds";
+    else if (fidelity == "auto" && !(b.estimate[s] <= args.tolerance)) reason[s] = "estimate_above_tolerance";
+    if (!reason[s].empty()) fem.push_back(s);
+  }
+  std::vector<spec::Scenario> fem_scenarios;
+  for (size_t s : fem) fem_scenarios.push_back(scenarios[s]);
+  options.keep_first_fields = !args.vtu.empty() && !fem.empty() && fem.front() == 0;
+  BatchResult fr;
+  nlohmann::ordered_json fem_doc;
+  if (!fem_scenarios.empty()) {
+    fr = solve_batch(model, fem_scenarios, options);
+    fem_doc = solve_result_json(model, fem_scenarios, fr);
+  }
+  const auto t2 = std::chrono::steady_clock::now();
+  if (!args.quiet)
+    std::cerr << "doppel: surrogate (" << sur->device() << ") " << scenarios.size() - fem.size() << " scenario(s) in "
+              << std::chrono::duration<double>(t1 - t0).count() << " s; fem " << fem.size() << " scenario(s) in "
+              << std::chrono::duration<double>(t2 - t1).count() << " s\n";
+  nlohmann::ordered_json doc;
+  doc["twin"] = twin.name;
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  size_t next_fem = 0;
+  for (size_t s = 0; s < scenarios.size(); ++s) {
+    if (!reason[s].empty()) {
+      nlohmann::ordered_json item = fem_doc["scenarios"][next_fem++];
+      item["fallback"] = reason[s];
+      item["surrogate_estimate"] = number(b.estimate[s]);
+      list.push_back(item);
+      continue;
+    }
+    nlohmann::ordered_json item;
+    item["id"] = scenarios[s].id;
+    nlohmann::ordered_json ps = nlohmann::ordered_json::object();
+    for (size_t k = 0; k < twin.parameters.size(); ++k) ps[twin.parameters[k].name] = params[s][k];
+    item["parameters"] = ps;
+    nlohmann::ordered_json outs = nlohmann::ordered_json::object(), spread = nlohmann::ordered_json::object();
+    for (size_t o = 0; o < twin.outputs.size(); ++o) {
+      outs[twin.outputs[o].name] = number(b.output(s, o));
+      spread[twin.outputs[o].name] = number(b.spread[s * b.outputs_per_scenario + o]);
+    }
+    item["outputs"] = outs;
+    item["fidelity"] = "surrogate";
+    item["error_estimate"] = number(b.estimate[s]);
+    item["spread"] = spread;
+    list.push_back(item);
+  }
+  doc["scenarios"] = list;
+  doc["times"] = nullptr;
+  doc["surrogate"] = {{"bundle", args.bundle}, {"fidelity", fidelity}, {"tolerance", args.tolerance},
+                      {"answered", scenarios.size() - fem.size()}, {"fem", fem.size()}};
+  if (!args.vtu.empty()) {
+    if (options.keep_first_fields && fr.first_fields) {
+      write_vtu(model, *fr.first_fields, args.vtu);
+    } else {
+      const SurrogateBatch f = sur->evaluate({params[0]}, true);
+      FieldSnapshot snap;
+      snap.parameters = params[0];
+      snap.T = f.T;
+      snap.u = f.u;
+      write_vtu(model, snap, args.vtu);
+    }
+    if (!args.quiet) std::cerr << "doppel: wrote " << args.vtu << " (scenario " << scenarios[0].id << ")\n";
+  }
+  return doc;
 }
 
 }  // namespace doppel::app

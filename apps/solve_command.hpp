@@ -22,6 +22,11 @@ struct SolveArgs {
   std::string output;
   int threads = 0;
   bool quiet = false;
+  // Surrogate (a bundle from doppel train).
+  std::string bundle;
+  std::string fidelity;          // fem | surrogate | auto; default auto with a bundle, else fem
+  double tolerance = 5e-3;       // auto: largest accepted error estimate (relative L2)
+  std::string device = "auto";   // surrogate inference: auto | cpu | cuda
 };
 
 // Formats a batch result in the public shape of `doppel solve`.

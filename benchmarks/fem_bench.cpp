@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "benchmarks/bench_util.hpp"
 #include "benchmarks/linear_bench.hpp"
 #include "kernels/assembly.hpp"
 #include "kernels/assembly_kernels.hpp"
@@ -22,24 +23,6 @@
 
 namespace doppel::bench {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
-}
-
-std::string utc_now() {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
 
 // A heat-conduction box: fixed temperature at xmin, convection at xmax, a volumetric source.
 spec::TwinSpec box_twin(int cells) {

@@ -7,42 +7,17 @@
 #include <iostream>
 #include <random>
 
+#include "benchmarks/bench_util.hpp"
 #include "kernels/batched_cg.hpp"
 #include "kernels/batched_solver.hpp"
+#include "kernels/npy.hpp"
 #include "kernels/parallel.hpp"
 #include "spec/errors.hpp"
 
 namespace doppel::bench {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
-template <class T>
-void write_npy_impl(const std::string& path, const T* data, const std::vector<size_t>& shape,
-                    const char* descr) {
-  std::string dims;
-  size_t count = 1;
-  for (size_t d : shape) {
-    dims += std::to_string(d) + ", ";
-    count *= d;
-  }
-  if (shape.size() > 1) dims.erase(dims.size() - 2);
-  std::string header = "{'descr': '" + std::string(descr) + "', 'fortran_order': False, 'shape': (" + dims + "), }";
-  const size_t total = 10 + header.size() + 1;
-  header.append((64 - total % 64) % 64, ' ');
-  header += '\n';
-  std::ofstream out(path, std::ios::binary);
-  DOPPEL_VERIFY(out.good(), "--export", "cannot write " + path);
-  out.write("\x93NUMPY\x01\x00", 8);
-  const uint16_t len = static_cast<uint16_t>(header.size());
-  out.put(static_cast<char>(len & 0xff));
-  out.put(static_cast<char>(len >> 8));
-  out << header;
-  out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(count * sizeof(T)));
-  DOPPEL_VERIFY(out.good(), "--export", "failed writing " + path);
-}
 
 // Right-hand sides b = U c for random coefficients c: the loads a twin's parameters span.
 Eigen::MatrixXd coefficients(int R, int batch, unsigned seed) {
@@ -66,13 +41,6 @@ struct Row {
 };
 
 }  // namespace
-
-void write_npy(const std::string& path, const double* data, const std::vector<size_t>& shape) {
-  write_npy_impl(path, data, shape, "<f8");
-}
-void write_npy(const std::string& path, const int* data, const std::vector<size_t>& shape) {
-  write_npy_impl(path, data, shape, "<i4");
-}
 
 double copy_bandwidth(const std::shared_ptr<const Executor>& exec, size_t bytes, int repeats) {
   Array<char> a(exec, bytes), b(exec, bytes);

@@ -33,8 +33,4 @@ void run_linear_bench(const std::string& name, const FemModel& model,
                       const std::shared_ptr<const Executor>& exec, double bandwidth,
                       const LinearBenchOptions& options, nlohmann::ordered_json& doc);
 
-// Writes a little-endian float64 / int32 .npy file (numpy format 1.0).
-void write_npy(const std::string& path, const double* data, const std::vector<size_t>& shape);
-void write_npy(const std::string& path, const int* data, const std::vector<size_t>& shape);
-
 }  // namespace doppel::bench

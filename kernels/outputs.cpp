@@ -14,52 +14,105 @@ namespace {
 
 bool is_flux(Quantity q) { return q >= Quantity::heat_flux_x && q <= Quantity::heat_flux_z; }
 bool is_recovered_mech(Quantity q) { return q >= Quantity::strain_xx && q <= Quantity::von_mises; }
+bool is_recovered(Quantity q) { return is_flux(q) || is_recovered_mech(q); }
 
-// Value of a recovered quantity from flux (3) / strain (6) / stress (6) at one point.
-double recovered_value(Quantity q, const double* flux, const double* strain, const double* stress) {
-  if (is_flux(q)) return flux[static_cast<int>(q) - static_cast<int>(Quantity::heat_flux_x)];
-  if (q >= Quantity::strain_xx && q <= Quantity::strain_xz)
-    return strain[static_cast<int>(q) - static_cast<int>(Quantity::strain_xx)];
-  if (q >= Quantity::stress_xx && q <= Quantity::stress_xz)
-    return stress[static_cast<int>(q) - static_cast<int>(Quantity::stress_xx)];
-  return von_mises(stress);
-}
-
-double nodal_value(Quantity q, int node, int dim, const double* T, const double* u) {
-  if (q == Quantity::temperature) return T[node];
-  if (q == Quantity::displacement_magnitude) {
-    double s = 0;
-    for (int a = 0; a < dim; ++a) s += u[node * dim + a] * u[node * dim + a];
-    return std::sqrt(s);
+// Components of quantity q at one node: from the nodal fields, or from the recovered flux (3),
+// strain (6) and stress (6) at that node (any may be null when not recovered).
+void node_components(Quantity q, int node, int dim, const double* T, const double* u,
+                     const double* flux, const double* strain, const double* stress, double* out) {
+  if (q == Quantity::temperature) {
+    out[0] = T[node];
+  } else if (q == Quantity::displacement_magnitude) {
+    for (int a = 0; a < dim; ++a) out[a] = u[node * dim + a];
+  } else if (q >= Quantity::displacement_x && q <= Quantity::displacement_z) {
+    const int a = static_cast<int>(q) - static_cast<int>(Quantity::displacement_x);
+    out[0] = a < dim ? u[node * dim + a] : 0.0;
+  } else if (is_flux(q)) {
+    out[0] = flux[static_cast<int>(q) - static_cast<int>(Quantity::heat_flux_x)];
+  } else if (q >= Quantity::strain_xx && q <= Quantity::strain_xz) {
+    out[0] = strain[static_cast<int>(q) - static_cast<int>(Quantity::strain_xx)];
+  } else if (q >= Quantity::stress_xx && q <= Quantity::stress_xz) {
+    out[0] = stress[static_cast<int>(q) - static_cast<int>(Quantity::stress_xx)];
+  } else {
+    std::copy(stress, stress + 6, out);  // von Mises
   }
-  const int a = static_cast<int>(q) - static_cast<int>(Quantity::displacement_x);
-  return a < dim ? u[node * dim + a] : 0.0;
 }
 
 }  // namespace
 
+double site_function_value(SiteFunction f, const double* c, int components) {
+  if (f == SiteFunction::identity) return c[0];
+  if (f == SiteFunction::von_mises) return von_mises(c);
+  double s = 0;
+  for (int a = 0; a < components; ++a) s += c[a] * c[a];
+  return std::sqrt(s);
+}
+
 OutputEvaluator::OutputEvaluator(const FemModel& model, std::vector<OutputRequest> requests)
     : model_(model), requests_(std::move(requests)), recovery_(model) {
   const Mesh& m = model.mesh();
-  region_weights_.resize(m.region_names.size());
   for (const auto& r : requests_) {
     need_flux_ = need_flux_ || is_flux(r.quantity);
     need_mech_ = need_mech_ || is_recovered_mech(r.quantity);
-    Probe probe;
+    Output out;
+    if (r.quantity == Quantity::von_mises) {
+      out.components = 6;
+      out.function = SiteFunction::von_mises;
+    } else if (r.quantity == Quantity::displacement_magnitude) {
+      out.components = m.dim;
+      out.function = SiteFunction::norm;
+    }
     if (r.reduce == spec::Reduction::none) {
       double x[3] = {r.at[0], r.at[1], r.at.size() > 2 ? r.at[2] : 0.0};
       auto loc = model.locator().locate(x);
       if (!loc) throw InvalidInput("", "probe point lies outside the mesh");
-      probe.cell = loc->cell;
-      shape_functions(m.cell_type, loc->xi, probe.N, nullptr);
-    } else if (r.reduce == spec::Reduction::mean && region_weights_[static_cast<size_t>(r.region)].empty()) {
-      const std::vector<double> w = node_weights(m, r.region);
+      Site site;
+      site.cell = loc->cell;
+      shape_functions(m.cell_type, loc->xi, site.N, nullptr);
+      out.sites.push_back(site);
+    } else {
       const auto& nodes = recovery_.region_nodes(r.region);
-      auto& rw = region_weights_[static_cast<size_t>(r.region)];
-      for (int node : nodes) rw.push_back(w[static_cast<size_t>(node)]);
+      for (size_t l = 0; l < nodes.size(); ++l) {
+        Site site;
+        site.node = nodes[l];
+        site.local = static_cast<int>(l);
+        out.sites.push_back(site);
+      }
+      if (r.reduce == spec::Reduction::mean) {
+        const std::vector<double> w = node_weights(m, r.region);
+        for (int node : nodes) out.weights.push_back(w[static_cast<size_t>(node)]);
+      }
     }
-    probes_.push_back(probe);
+    outputs_.push_back(std::move(out));
   }
+  update_offsets();
+}
+
+void OutputEvaluator::update_offsets() {
+  total_ = 0;
+  for (auto& o : outputs_) {
+    o.offset = total_;
+    total_ += o.sites.size() * static_cast<size_t>(o.components);
+  }
+}
+
+std::vector<int> OutputEvaluator::site_nodes(size_t k) const {
+  std::vector<int> nodes;
+  for (const Site& s : outputs_[k].sites)
+    if (s.node >= 0) nodes.push_back(s.node);
+  return nodes;
+}
+
+void OutputEvaluator::restrict_sites(size_t k, const std::vector<size_t>& keep) {
+  Output& o = outputs_[k];
+  const auto reduce = requests_[k].reduce;
+  if (reduce != spec::Reduction::max && reduce != spec::Reduction::min)
+    throw std::logic_error("restrict_sites: only max and min reductions may drop sites");
+  if (keep.empty()) throw std::logic_error("restrict_sites: at least one site must remain");
+  std::vector<Site> sites;
+  for (size_t i : keep) sites.push_back(o.sites.at(i));
+  o.sites = std::move(sites);
+  update_offsets();
 }
 
 namespace {
@@ -94,80 +147,90 @@ OutputEvaluator OutputEvaluator::for_sensors(const FemModel& model) {
   return OutputEvaluator(model, requests_from(model, true));
 }
 
-std::vector<double> OutputEvaluator::evaluate(const Params& p, const double* T,
-                                              const double* u) const {
+std::vector<double> OutputEvaluator::site_components(const Params& p, const double* T,
+                                                     const double* u) const {
   const Mesh& m = model_.mesh();
   const int dim = m.dim;
   std::vector<RegionFields> rec;
   if (need_flux_ || need_mech_) rec = recovery_.recover(p, T, u, need_flux_, need_mech_);
-  std::vector<double> values;
-  values.reserve(requests_.size());
-  double flux[3], strain[6], stress[6];
+  std::vector<double> out(total_, 0.0);
+  double flux[3], strain[6], stress[6], c[6];
   for (size_t k = 0; k < requests_.size(); ++k) {
-    const OutputRequest& r = requests_[k];
-    const bool recovered = is_flux(r.quantity) || is_recovered_mech(r.quantity);
-    if (r.reduce == spec::Reduction::none) {
-      const Probe& pr = probes_[k];
-      const int* v = m.cell(static_cast<size_t>(pr.cell));
-      const int region = m.cell_region[static_cast<size_t>(pr.cell)];
-      if (!recovered) {
-        if (r.quantity == Quantity::displacement_magnitude) {
-          double s = 0;
-          for (int a = 0; a < dim; ++a) {
-            double ua = 0;
-            for (int i = 0; i < m.nodes_per_cell(); ++i) ua += pr.N[i] * u[v[i] * dim + a];
-            s += ua * ua;
+    const Quantity q = requests_[k].quantity;
+    const Output& o = outputs_[k];
+    const bool recovered = is_recovered(q);
+    double* dst = out.data() + o.offset;
+    for (const Site& site : o.sites) {
+      if (site.cell < 0) {  // a region node
+        const RegionFields* f = recovered ? &rec[static_cast<size_t>(requests_[k].region)] : nullptr;
+        const size_t l = static_cast<size_t>(site.local);
+        node_components(q, site.node, dim, T, u,
+                        f && !f->flux.empty() ? &f->flux[l * 3] : nullptr,
+                        f && !f->strain.empty() ? &f->strain[l * 6] : nullptr,
+                        f && !f->stress.empty() ? &f->stress[l * 6] : nullptr, dst);
+      } else {  // a probe: interpolate the components over the cell's nodes
+        const int* v = m.cell(static_cast<size_t>(site.cell));
+        const int region = m.cell_region[static_cast<size_t>(site.cell)];
+        std::fill(dst, dst + o.components, 0.0);
+        for (int i = 0; i < m.nodes_per_cell(); ++i) {
+          const double* fl = nullptr;
+          const double* st = nullptr;
+          const double* ss = nullptr;
+          if (recovered) {
+            const RegionFields& f = rec[static_cast<size_t>(region)];
+            const size_t l = static_cast<size_t>(recovery_.local_index(region, v[i]));
+            if (!f.flux.empty()) fl = &f.flux[l * 3];
+            if (!f.strain.empty()) st = &f.strain[l * 6];
+            if (!f.stress.empty()) ss = &f.stress[l * 6];
           }
-          values.push_back(std::sqrt(s));
-        } else {
-          double s = 0;
-          for (int i = 0; i < m.nodes_per_cell(); ++i) s += pr.N[i] * nodal_value(r.quantity, v[i], dim, T, u);
-          values.push_back(s);
-        }
-        continue;
-      }
-      std::fill(flux, flux + 3, 0.0);
-      std::fill(strain, strain + 6, 0.0);
-      std::fill(stress, stress + 6, 0.0);
-      const RegionFields& f = rec[static_cast<size_t>(region)];
-      for (int i = 0; i < m.nodes_per_cell(); ++i) {
-        const size_t l = static_cast<size_t>(recovery_.local_index(region, v[i]));
-        for (int a = 0; a < 3 && !f.flux.empty(); ++a) flux[a] += pr.N[i] * f.flux[l * 3 + a];
-        for (int a = 0; a < 6 && !f.stress.empty(); ++a) {
-          strain[a] += pr.N[i] * f.strain[l * 6 + a];
-          stress[a] += pr.N[i] * f.stress[l * 6 + a];
+          std::fill(flux, flux + 3, 0.0);
+          std::fill(strain, strain + 6, 0.0);
+          std::fill(stress, stress + 6, 0.0);
+          node_components(q, v[i], dim, T, u, fl ? fl : flux, st ? st : strain, ss ? ss : stress, c);
+          for (int a = 0; a < o.components; ++a) dst[a] += site.N[i] * c[a];
         }
       }
-      values.push_back(recovered_value(r.quantity, flux, strain, stress));
-      continue;
+      dst += o.components;
     }
-    const auto& nodes = recovery_.region_nodes(r.region);
-    const RegionFields* f = recovered ? &rec[static_cast<size_t>(r.region)] : nullptr;
-    auto value_at = [&](size_t l) {
-      if (!recovered) return nodal_value(r.quantity, nodes[l], dim, T, u);
-      return recovered_value(r.quantity, f->flux.empty() ? nullptr : &f->flux[l * 3],
-                             f->strain.empty() ? nullptr : &f->strain[l * 6],
-                             f->stress.empty() ? nullptr : &f->stress[l * 6]);
-    };
-    double result = 0;
-    if (r.reduce == spec::Reduction::max) {
-      result = -INFINITY;
-      for (size_t l = 0; l < nodes.size(); ++l) result = std::max(result, value_at(l));
-    } else if (r.reduce == spec::Reduction::min) {
-      result = INFINITY;
-      for (size_t l = 0; l < nodes.size(); ++l) result = std::min(result, value_at(l));
-    } else {
-      const auto& w = region_weights_[static_cast<size_t>(r.region)];
-      double sw = 0, s = 0;
-      for (size_t l = 0; l < nodes.size(); ++l) {
-        s += w[l] * value_at(l);
-        sw += w[l];
+  }
+  return out;
+}
+
+std::vector<double> OutputEvaluator::site_values(size_t k, const double* components) const {
+  const Output& o = outputs_[k];
+  std::vector<double> v(o.sites.size());
+  const double* c = components + o.offset;
+  for (size_t s = 0; s < o.sites.size(); ++s)
+    v[s] = site_function_value(o.function, c + s * static_cast<size_t>(o.components), o.components);
+  return v;
+}
+
+std::vector<double> OutputEvaluator::reduce(const double* components) const {
+  std::vector<double> values(requests_.size());
+  for (size_t k = 0; k < requests_.size(); ++k) {
+    const std::vector<double> v = site_values(k, components);
+    switch (requests_[k].reduce) {
+      case spec::Reduction::none: values[k] = v[0]; break;
+      case spec::Reduction::max: values[k] = *std::max_element(v.begin(), v.end()); break;
+      case spec::Reduction::min: values[k] = *std::min_element(v.begin(), v.end()); break;
+      case spec::Reduction::mean: {
+        const auto& w = outputs_[k].weights;
+        double s = 0, sw = 0;
+        for (size_t l = 0; l < v.size(); ++l) {
+          s += w[l] * v[l];
+          sw += w[l];
+        }
+        values[k] = s / sw;
+        break;
       }
-      result = s / sw;
     }
-    values.push_back(result);
   }
   return values;
+}
+
+std::vector<double> OutputEvaluator::evaluate(const Params& p, const double* T,
+                                              const double* u) const {
+  return reduce(site_components(p, T, u).data());
 }
 
 }  // namespace doppel

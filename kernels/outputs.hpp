@@ -1,6 +1,14 @@
 // Output quantities of a twin: probes at points (interpolated from nodal and recovered nodal
 // fields of the cell that contains the point) and max / min / mean reductions over regions
 // (max and min over the region's nodes; mean = integral / measure of the interpolated field).
+//
+// Every output is evaluated in two steps, so that the surrogate can replace the first one:
+//   1. site components: at each of the output's sites (its probe point, or each node of its
+//      region) the components the quantity needs (1 for a scalar, dim for a displacement
+//      magnitude, 6 stress components for von Mises). They are affine in the fields (T, u)
+//      for fixed parameters.
+//   2. reduction: the quantity at each site from its components (identity, norm, von Mises),
+//      then max / min / weighted mean over the sites (a probe has one site).
 #pragma once
 
 #include <vector>
@@ -17,6 +25,9 @@ struct OutputRequest {
   int region = -1;         // reductions: mesh region
 };
 
+// How a site's components become the quantity's value.
+enum class SiteFunction { identity, norm, von_mises };
+
 class OutputEvaluator {
  public:
   OutputEvaluator(const FemModel& model, std::vector<OutputRequest> requests);
@@ -25,21 +36,57 @@ class OutputEvaluator {
   static OutputEvaluator for_sensors(const FemModel& model);
 
   size_t size() const { return requests_.size(); }
+  const OutputRequest& request(size_t k) const { return requests_[k]; }
+
   // T: nodal temperatures (null without thermal physics); u: nodal displacements
   // (node * dim + component; null without mechanics).
   std::vector<double> evaluate(const Params& p, const double* T, const double* u) const;
 
+  // --- the two steps -----------------------------------------------------------------------
+  int components(size_t k) const { return outputs_[k].components; }
+  SiteFunction site_function(size_t k) const { return outputs_[k].function; }
+  size_t num_sites(size_t k) const { return outputs_[k].sites.size(); }
+  // Mesh node of each site of a reduction (empty for a probe).
+  std::vector<int> site_nodes(size_t k) const;
+  // Weight of each site of a mean reduction (integral of the node's shape function).
+  const std::vector<double>& site_weights(size_t k) const { return outputs_[k].weights; }
+  // Offset of output k's first component in the concatenated site components.
+  size_t offset(size_t k) const { return outputs_[k].offset; }
+  size_t total_components() const { return total_; }
+  // Keeps only the given sites of a max or min reduction (the surrogate's hot-spot candidates).
+  void restrict_sites(size_t k, const std::vector<size_t>& keep);
+
+  // Step 1: all site components, output by output, site by site.
+  std::vector<double> site_components(const Params& p, const double* T, const double* u) const;
+  // Step 2: the outputs from the site components.
+  std::vector<double> reduce(const double* components) const;
+  // The quantity at each site of output k.
+  std::vector<double> site_values(size_t k, const double* components) const;
+
  private:
-  struct Probe {
-    int cell = -1;
+  struct Site {
+    int cell = -1;  // probes: the cell holding the point
+    int node = -1;  // reductions: the region node
+    int local = -1; // reductions: index among the region's nodes
     double N[kMaxNodes];
   };
+  struct Output {
+    std::vector<Site> sites;
+    std::vector<double> weights;
+    int components = 1;
+    SiteFunction function = SiteFunction::identity;
+    size_t offset = 0;
+  };
+  void update_offsets();
+
   const FemModel& model_;
   std::vector<OutputRequest> requests_;
-  std::vector<Probe> probes_;
-  std::vector<std::vector<double>> region_weights_;  // per mesh region: int N_i (region nodes)
+  std::vector<Output> outputs_;
+  size_t total_ = 0;
   FieldRecovery recovery_;
   bool need_flux_ = false, need_mech_ = false;
 };
+
+double site_function_value(SiteFunction f, const double* c, int components);
 
 }  // namespace doppel

@@ -190,6 +190,10 @@ class BatchRunner {
       const double* u = mech_ ? U.col(static_cast<Index>(s)).data() : nullptr;
       result.scenarios[first + s].outputs[time_index] = outputs_.evaluate(p[s], t, u);
     });
+    if (options_.field_sink)
+      for (size_t s = 0; s < S; ++s)
+        options_.field_sink(first + s, time_index, T ? T->col(static_cast<Index>(s)).data() : nullptr,
+                            mech_ ? U.col(static_cast<Index>(s)).data() : nullptr);
     if (first == 0 && options_.keep_first_fields) {
       FieldSnapshot snap;
       snap.parameters = p[0];

@@ -31,6 +31,9 @@ struct BatchOptions {
   // (step, steps) within a chunk.
   std::function<void(const std::string& stage, size_t done, size_t total)> progress;
   bool keep_first_fields = true;  // keep scenario 0's fields (for VTU export)
+  // Called (from one thread) with every scenario's fields at every output time: the snapshots
+  // of surrogate training. T or u is null when the twin lacks that physics.
+  std::function<void(size_t scenario, size_t time_index, const double* T, const double* u)> field_sink;
   bool allow_superposition = true;
 };
 

@@ -1,0 +1,61 @@
+#include "apps/train_command.hpp"
+
+#include <chrono>
+#include <iostream>
+
+#include "apps/solve_command.hpp"
+#include "kernels/backend.hpp"
+#include "kernels/parallel.hpp"
+#include "spec/errors.hpp"
+#include "surrogate/engine.hpp"
+#include "training_export/trainer.hpp"
+
+namespace doppel::app {
+
+std::string inference_device(const std::string& choice, bool cuda_backend) {
+  if (choice == "auto") return cuda_backend && InferenceEngine::cuda_available() ? "cuda" : "cpu";
+  DOPPEL_VERIFY(choice == "cpu" || choice == "cuda", "--device", "must be auto, cpu or cuda (got \"" + choice + "\")");
+  return choice;
+}
+
+int run_train(const TrainArgs& args) {
+  if (args.threads > 0) set_host_threads(args.threads);
+  DOPPEL_VERIFY(!args.out.empty(), "--out", "is required");
+  DOPPEL_VERIFY(args.epochs >= 1, "--epochs", "must be at least 1");
+  DOPPEL_VERIFY(args.members >= 1 && args.members <= 64, "--members", "must lie in [1, 64]");
+  DOPPEL_VERIFY(!args.hidden.empty(), "--hidden", "needs at least one layer width");
+  for (int w : args.hidden) DOPPEL_VERIFY(w >= 1 && w <= 4096, "--hidden", "layer widths must lie in [1, 4096]");
+  DOPPEL_VERIFY(args.max_rank >= 1, "--max-rank", "must be at least 1");
+  const Backend backend = select_backend(args.backend);
+  TrainOptions opt;
+  opt.samples = args.samples;
+  opt.calibration = args.calibration;
+  opt.test = args.test;
+  opt.seed = args.seed;
+  opt.batch = batch_options_for(backend, args.solver, 1e-12);
+  opt.device = inference_device(args.device, backend == Backend::cuda);
+  opt.network.hidden = args.hidden;
+  opt.network.members = args.members;
+  opt.fit.max_epochs = args.epochs;
+  opt.pod.max_rank = args.max_rank;
+  if (!args.quiet) opt.log = [](const std::string& line) { std::cerr << "doppel train: " << line << "\n"; };
+  const auto t0 = std::chrono::steady_clock::now();
+  FemModel model(spec::load_twin(args.twin));
+  if (!args.quiet)
+    std::cerr << "doppel train: " << model.twin().name << ": " << model.mesh().num_nodes() << " nodes, "
+              << args.samples << " training + " << args.calibration << " calibration + " << args.test
+              << " test solves on " << backend_name(backend) << ", network on " << opt.device << "\n";
+  TrainResult r = train_surrogate(model, opt);
+  r.surrogate->save(args.out, r.training, r.validation);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto& s = r.validation["summary"];
+  std::cerr << "doppel train: wrote " << args.out << " in " << seconds << " s\n"
+            << "  held-out " << s["scenarios"] << " scenarios: field relative L2 error p95 "
+            << s["field_relative_l2_p95"].get<double>() << ", worst output relative error p95 "
+            << s["worst_output_relative_p95"].get<double>() << "\n"
+            << "  error estimate >= true error in " << 100.0 * s["estimate_bounds_fraction"].get<double>()
+            << " % of them, mean effectivity " << s["estimate_effectivity_mean"].get<double>() << "\n";
+  return 0;
+}
+
+}  // namespace doppel::app

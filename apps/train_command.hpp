@@ -1,0 +1,32 @@
+// `doppel train`: train a twin's surrogate and write its bundle.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace doppel::app {
+
+struct TrainArgs {
+  std::string twin;
+  std::string out;
+  int samples = 512;
+  int calibration = 128;
+  int test = 128;
+  unsigned long seed = 2026;
+  std::string backend = "auto";
+  std::string solver = "auto";
+  std::string device = "auto";  // inference device of the calibration and validation passes
+  int epochs = 4000;
+  int members = 5;
+  std::vector<int> hidden = {64, 64, 64};
+  int max_rank = 40;
+  int threads = 0;
+  bool quiet = false;
+};
+
+int run_train(const TrainArgs& args);
+
+// "auto" -> "cuda" when LibTorch sees a CUDA device and the backend is CUDA, else "cpu".
+std::string inference_device(const std::string& choice, bool cuda_backend);
+
+}  // namespace doppel::app

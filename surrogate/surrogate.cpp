@@ -1,0 +1,451 @@
+#include "surrogate/surrogate.hpp"
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "kernels/npy.hpp"
+#include "kernels/parallel.hpp"
+#include "spec/errors.hpp"
+#include "surrogate/engine.hpp"
+#include "surrogate/output_map.hpp"
+#include "surrogate/reduced_space.hpp"
+#include "surrogate/residual_estimator.hpp"
+
+namespace doppel {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+namespace {
+
+uint64_t fnv1a(const void* data, size_t bytes, uint64_t h) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < bytes; ++i) {
+    h ^= p[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+std::string hex(uint64_t h) {
+  std::ostringstream s;
+  s << std::hex;
+  s.width(16);
+  s.fill('0');
+  s << h;
+  return s.str();
+}
+
+Eigen::MatrixXd rows_to_matrix(const NpyArray& a, const std::string& name) {
+  DOPPEL_VERIFY(a.shape.size() == 2, name, "expected a 2-D array");
+  Eigen::MatrixXd m(static_cast<Eigen::Index>(a.shape[0]), static_cast<Eigen::Index>(a.shape[1]));
+  for (size_t i = 0; i < a.shape[0]; ++i)
+    for (size_t j = 0; j < a.shape[1]; ++j) m(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = a.values[i * a.shape[1] + j];
+  return m;
+}
+
+void write_matrix(const std::string& path, const Eigen::MatrixXd& m) {
+  std::vector<double> rows(static_cast<size_t>(m.size()));
+  for (Eigen::Index i = 0; i < m.rows(); ++i)
+    for (Eigen::Index j = 0; j < m.cols(); ++j) rows[static_cast<size_t>(i * m.cols() + j)] = m(i, j);
+  write_npy(path, rows.data(), {static_cast<size_t>(m.rows()), static_cast<size_t>(m.cols())});
+}
+
+void write_vector(const std::string& path, const std::vector<double>& v) { write_npy(path, v.data(), {v.size()}); }
+
+const char* field_name(bool thermal) { return thermal ? "temperature" : "displacement"; }
+
+}  // namespace
+
+std::string Surrogate::mesh_hash(const Mesh& m) {
+  uint64_t h = 1469598103934665603ULL;
+  h = fnv1a(&m.dim, sizeof(m.dim), h);
+  h = fnv1a(m.coords.data(), m.coords.size() * sizeof(double), h);
+  h = fnv1a(m.cells.data(), m.cells.size() * sizeof(int), h);
+  h = fnv1a(m.cell_region.data(), m.cell_region.size() * sizeof(int), h);
+  h = fnv1a(m.facets.data(), m.facets.size() * sizeof(int), h);
+  h = fnv1a(m.facet_boundary.data(), m.facet_boundary.size() * sizeof(int), h);
+  return hex(h);
+}
+
+Surrogate::Surrogate(const FemModel& model, SurrogateParts parts, const std::string& device)
+    : model_(model), parts_(std::move(parts)), device_(device) {
+  build();
+}
+
+Surrogate::~Surrogate() = default;
+
+const std::string& Surrogate::device() const { return device_; }
+bool Surrogate::linear_outputs() const { return linear_; }
+
+void Surrogate::build() {
+  const size_t P = model_.twin().parameters.size();
+  DOPPEL_VERIFY(parts_.lower.size() == P && parts_.upper.size() == P, "bundle",
+                "holds bounds for " + std::to_string(parts_.lower.size()) + " parameters, the twin has " + std::to_string(P));
+  DOPPEL_VERIFY(model_.thermal() == parts_.T.has_value() && model_.mechanical() == parts_.u.has_value(), "bundle",
+                "its fields do not match the twin's physics");
+  M_ = std::make_unique<MassMatrix>(model_.mesh());
+  const int dim = model_.mesh().dim;
+  if (parts_.T) {
+    space_T_ = std::make_unique<ReducedSpace>(model_.thermal_operator(), model_.thermal_rhs_terms(), 1);
+    DOPPEL_VERIFY(parts_.T->mean.size() == space_T_->size(), "bundle", "temperature basis size does not match the mesh");
+    space_T_->set_basis(*parts_.T);
+  }
+  if (parts_.u) {
+    space_u_ = std::make_unique<ReducedSpace>(model_.mechanical_operator(), model_.mechanical_rhs_terms(), dim);
+    DOPPEL_VERIFY(parts_.u->mean.size() == space_u_->size(), "bundle", "displacement basis size does not match the mesh");
+    space_u_->set_basis(*parts_.u);
+  }
+  const int R = rank_T() + rank_u();
+  DOPPEL_VERIFY(parts_.net.shape.outputs == R && static_cast<int>(parts_.coef_mean.size()) == R &&
+                    static_cast<int>(parts_.coef_std.size()) == R && parts_.net.shape.inputs == static_cast<int>(P),
+                "bundle", "network shape does not match the bases and parameters");
+  evaluator_ = std::make_unique<OutputEvaluator>(OutputEvaluator::for_outputs(model_));
+  if (parts_.sites.empty()) parts_.sites.resize(evaluator_->size());
+  DOPPEL_VERIFY(parts_.sites.size() == evaluator_->size(), "bundle", "output list does not match the twin");
+  for (size_t k = 0; k < parts_.sites.size(); ++k) {
+    if (parts_.sites[k].empty()) continue;
+    for (size_t i : parts_.sites[k])
+      DOPPEL_VERIFY(i < evaluator_->num_sites(k), "bundle", "output site index out of range");
+    evaluator_->restrict_sites(k, parts_.sites[k]);
+  }
+  linear_ = outputs_linear_in_fields(model_, *evaluator_);
+  if (linear_) map_ = std::make_unique<OutputMap>(model_, *evaluator_, space_T_.get(), space_u_.get());
+  const bool onT = model_.thermal();
+  const ReducedSpace& primary = onT ? *space_T_ : *space_u_;
+  const Params p0 = model_.twin().default_parameters();
+  const Params theta0 = onT ? model_.thermal_theta(p0) : model_.mechanical_theta(p0);
+  if (parts_.gram.size() == 0) {
+    estimator_ = std::make_unique<ResidualEstimator>(primary, theta0, *M_);
+    parts_.gram = estimator_->gram();
+  } else {
+    estimator_ = std::make_unique<ResidualEstimator>(primary, theta0, *M_, parts_.gram);
+  }
+
+  auto em = std::make_shared<EngineModel>();
+  em->net = parts_.net;
+  em->coef_mean = parts_.coef_mean;
+  em->coef_std = parts_.coef_std;
+  em->thermal = model_.thermal();
+  em->mechanical = model_.mechanical();
+  em->rank_T = rank_T();
+  em->rank_u = rank_u();
+  em->lift_T = space_T_ ? static_cast<int>(space_T_->lift_terms().size()) : 0;
+  em->lift_u = space_u_ ? static_cast<int>(space_u_->lift_terms().size()) : 0;
+  em->linear_outputs = linear_;
+  if (linear_) {
+    em->output_map = map_->matrix();
+    for (size_t k = 0; k < evaluator_->size(); ++k) {
+      EngineOutput o;
+      o.offset = evaluator_->offset(k);
+      o.sites = static_cast<int>(evaluator_->num_sites(k));
+      o.components = evaluator_->components(k);
+      o.function = evaluator_->site_function(k);
+      o.reduce = evaluator_->request(k).reduce;
+      o.weights = evaluator_->site_weights(k);
+      em->outputs.push_back(std::move(o));
+    }
+  }
+  em->gram = parts_.gram;
+  em->est_terms = static_cast<int>(primary.op().num_terms());
+  em->est_loads = static_cast<int>(estimator_->size() - primary.op().num_terms() * (primary.lift_terms().size() + 1 + static_cast<size_t>(primary.rank())));
+  auto columns = [&](const ReducedSpace& s) {
+    Eigen::MatrixXd F(s.size(), static_cast<Eigen::Index>(s.lift_terms().size()) + 1 + s.rank());
+    Eigen::Index j = 0;
+    for (size_t i = 0; i < s.lift_terms().size(); ++i) F.col(j++) = s.lift_vector(i);
+    F.col(j++) = s.basis().mean;
+    for (int m = 0; m < s.rank(); ++m) F.col(j++) = s.basis().modes.col(m);
+    return F;
+  };
+  if (space_T_) em->field_T = columns(*space_T_);
+  if (space_u_) em->field_u = columns(*space_u_);
+  const Eigen::MatrixXd& Fp = onT ? em->field_T : em->field_u;
+  em->norm_gram = Fp.transpose() * M_->apply(Fp, primary.components());
+  em->calibration = parts_.calibration;
+  engine_model_ = em;
+  engine_ = std::make_unique<InferenceEngine>(engine_model_, device_);
+}
+
+void Surrogate::set_calibration(double c) {
+  parts_.calibration = c;
+  engine_model_->calibration = c;
+}
+
+bool Surrogate::in_bounds(const Params& p) const {
+  for (size_t i = 0; i < p.size(); ++i) {
+    const double lo = parts_.lower[i], hi = parts_.upper[i];
+    const double tol = 1e-12 * std::max({1.0, std::abs(lo), std::abs(hi)});
+    if (!(p[i] >= lo - tol && p[i] <= hi + tol)) return false;
+  }
+  return true;
+}
+
+Eigen::VectorXd Surrogate::temperature(const Params& p, const double* c) const { return space_T_->reconstruct(p, c); }
+Eigen::VectorXd Surrogate::displacement(const Params& p, const double* c) const { return space_u_->reconstruct(p, c); }
+
+double Surrogate::relative_l2(const double* ref, const double* approx, bool thermal) const {
+  const int comps = thermal ? 1 : model_.mesh().dim;
+  const size_t n = model_.mesh().num_nodes() * static_cast<size_t>(comps);
+  std::vector<double> e(n);
+  for (size_t i = 0; i < n; ++i) e[i] = ref[i] - approx[i];
+  const double den = M_->inner(ref, ref, comps);
+  return std::sqrt(M_->inner(e.data(), e.data(), comps) / std::max(den, 1e-300));
+}
+
+double Surrogate::explicit_eta(const Params& p, const double* field) const {
+  const bool onT = model_.thermal();
+  return estimator_->explicit_norm(onT ? model_.thermal_theta(p) : model_.mechanical_theta(p), p, field);
+}
+
+SurrogateBatch Surrogate::evaluate(const std::vector<Params>& params, bool fields, size_t chunk) const {
+  const size_t S = params.size(), P = parts_.lower.size(), O = evaluator_->size();
+  const size_t R = static_cast<size_t>(rank_T() + rank_u());
+  const bool onT = model_.thermal();
+  const ReducedSpace& primary = onT ? *space_T_ : *space_u_;
+  SurrogateBatch out;
+  out.S = S;
+  out.outputs_per_scenario = O;
+  out.outputs.resize(S * O);
+  out.spread.resize(S * O);
+  out.estimate.resize(S);
+  out.in_bounds.resize(S);
+  out.coefficients.resize(S * R);
+  const size_t nT = space_T_ ? static_cast<size_t>(space_T_->size()) : 0, nu = space_u_ ? static_cast<size_t>(space_u_->size()) : 0;
+  if (fields) {
+    out.T.resize(S * nT);
+    out.u.resize(S * nu);
+  }
+  const size_t K = primary.op().num_terms();
+  std::vector<size_t> load_terms;
+  for (size_t m = 0; m < primary.terms().size(); ++m)
+    if (!primary.terms()[m].load.empty()) load_terms.push_back(m);
+  const size_t LT = space_T_ ? space_T_->lift_terms().size() : 0, LU = space_u_ ? space_u_->lift_terms().size() : 0;
+  for (size_t begin = 0; begin < S; begin += std::max<size_t>(1, chunk)) {
+    const size_t end = std::min(S, begin + std::max<size_t>(1, chunk)), n = end - begin;
+    EngineInputs in;
+    in.S = n;
+    in.x.resize(n * P);
+    in.loads.resize(n * load_terms.size());
+    in.theta.resize(n * K);
+    in.lift_T.resize(n * LT);
+    in.lift_u.resize(n * LU);
+    parallel_for(n, [&](size_t i) {
+      const Params& p = params[begin + i];
+      DOPPEL_VERIFY(p.size() == P, "scenarios[" + std::to_string(begin + i) + "].parameters", "wrong number of parameters");
+      out.in_bounds[begin + i] = in_bounds(p);
+      for (size_t j = 0; j < P; ++j) {
+        const double lo = parts_.lower[j], hi = parts_.upper[j];
+        in.x[i * P + j] = hi > lo ? 2.0 * (p[j] - lo) / (hi - lo) - 1.0 : 0.0;
+      }
+      for (size_t m = 0; m < load_terms.size(); ++m) in.loads[i * load_terms.size() + m] = primary.terms()[load_terms[m]].coef(p);
+      const Params theta = onT ? model_.thermal_theta(p) : model_.mechanical_theta(p);
+      std::copy(theta.begin(), theta.end(), in.theta.begin() + static_cast<long>(i * K));
+      if (space_T_) {
+        const auto phi = space_T_->lift_coefficients(p);
+        std::copy(phi.begin(), phi.end(), in.lift_T.begin() + static_cast<long>(i * LT));
+      }
+      if (space_u_) {
+        const auto phi = space_u_->lift_coefficients(p);
+        std::copy(phi.begin(), phi.end(), in.lift_u.begin() + static_cast<long>(i * LU));
+      }
+    });
+    const EngineResult r = engine_->run(in, fields);
+    std::copy(r.coefficients.begin(), r.coefficients.end(), out.coefficients.begin() + static_cast<long>(begin * R));
+    std::copy(r.estimate.begin(), r.estimate.end(), out.estimate.begin() + static_cast<long>(begin));
+    if (fields) {
+      std::copy(r.T.begin(), r.T.end(), out.T.begin() + static_cast<long>(begin * nT));
+      std::copy(r.u.begin(), r.u.end(), out.u.begin() + static_cast<long>(begin * nu));
+    }
+    if (linear_) {
+      std::copy(r.outputs.begin(), r.outputs.end(), out.outputs.begin() + static_cast<long>(begin * O));
+      std::copy(r.spread.begin(), r.spread.end(), out.spread.begin() + static_cast<long>(begin * O));
+      continue;
+    }
+    // Outputs from reconstructed fields (materials depend on parameters).
+    const size_t E = static_cast<size_t>(parts_.net.shape.members);
+    parallel_for(n, [&](size_t i) {
+      const Params& p = params[begin + i];
+      auto outputs_of = [&](const double* c) {
+        Eigen::VectorXd T, u;
+        if (space_T_) T = space_T_->reconstruct(p, c);
+        if (space_u_) u = space_u_->reconstruct(p, c + rank_T());
+        return evaluator_->evaluate(p, space_T_ ? T.data() : nullptr, space_u_ ? u.data() : nullptr);
+      };
+      const std::vector<double> mean = outputs_of(&r.coefficients[i * R]);
+      std::vector<double> s2(O, 0.0), m2(O, 0.0);
+      std::vector<std::vector<double>> members;
+      for (size_t e = 0; e < E; ++e) members.push_back(outputs_of(&r.member_coefficients[(e * n + i) * R]));
+      for (size_t k = 0; k < O; ++k) {
+        double mu = 0;
+        for (size_t e = 0; e < E; ++e) mu += members[e][k] / static_cast<double>(E);
+        for (size_t e = 0; e < E; ++e) s2[k] += (members[e][k] - mu) * (members[e][k] - mu) / static_cast<double>(E);
+        out.outputs[(begin + i) * O + k] = mean[k];
+        out.spread[(begin + i) * O + k] = std::sqrt(s2[k]);
+      }
+    });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bundle I/O
+
+void Surrogate::save(const std::string& dir, const Json& training, const Json& validation) const {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  DOPPEL_VERIFY(!ec && fs::is_directory(dir), "--out", "cannot create the bundle directory " + dir);
+  const auto& twin = model_.twin();
+  const Mesh& mesh = model_.mesh();
+  Json meta;
+  meta["format"] = kBundleFormat;
+  meta["kind"] = "doppel-surrogate";
+  meta["twin"] = {{"name", twin.name}, {"content_hash", twin.content_hash}};
+  meta["mesh"] = {{"hash", mesh_hash(mesh)}, {"nodes", mesh.num_nodes()}, {"cells", mesh.num_cells()},
+                  {"dim", mesh.dim}, {"order", mesh.order()}};
+  Json params = Json::array();
+  for (size_t i = 0; i < twin.parameters.size(); ++i) {
+    const auto& p = twin.parameters[i];
+    params.push_back({{"name", p.name}, {"min", parts_.lower[i]}, {"max", parts_.upper[i]}, {"default", p.default_value}});
+  }
+  meta["parameters"] = params;
+  meta["normalization"] = "x = 2 (p - min) / (max - min) - 1; 0 where min == max";
+  Json fields = Json::object();
+  auto write_field = [&](const PodBasis& b, bool thermal) {
+    const std::string name = field_name(thermal);
+    write_vector(dir + "/" + name + "_mean.npy", std::vector<double>(b.mean.data(), b.mean.data() + b.mean.size()));
+    write_matrix(dir + "/" + name + "_modes.npy", b.modes.transpose());
+    write_vector(dir + "/" + name + "_eigenvalues.npy", b.eigenvalues);
+    fields[name] = {{"rank", b.rank()}, {"captured_energy", b.captured}, {"components", b.components},
+                    {"dofs", b.mean.size()}, {"snapshot_modes", b.eigenvalues.size()},
+                    {"inner_product", "mass matrix"},
+                    {"files", {name + "_mean.npy", name + "_modes.npy", name + "_eigenvalues.npy"}}};
+  };
+  if (parts_.T) write_field(*parts_.T, true);
+  if (parts_.u) write_field(*parts_.u, false);
+  meta["fields"] = fields;
+  const std::vector<int> widths = parts_.net.shape.widths();
+  Json files = Json::array();
+  for (size_t l = 0; l + 1 < widths.size(); ++l) {
+    const size_t E = static_cast<size_t>(parts_.net.shape.members), in = static_cast<size_t>(widths[l]), o = static_cast<size_t>(widths[l + 1]);
+    write_npy(dir + "/network_W" + std::to_string(l) + ".npy", parts_.net.W[l].data(), {E, in, o});
+    write_npy(dir + "/network_b" + std::to_string(l) + ".npy", parts_.net.b[l].data(), {E, o});
+    files.push_back("network_W" + std::to_string(l) + ".npy");
+    files.push_back("network_b" + std::to_string(l) + ".npy");
+  }
+  write_vector(dir + "/coefficients_mean.npy", parts_.coef_mean);
+  write_vector(dir + "/coefficients_std.npy", parts_.coef_std);
+  meta["network"] = {{"kind", "mlp ensemble"}, {"widths", widths}, {"activation", "tanh"}, {"members", parts_.net.shape.members},
+                     {"dtype", "float32"}, {"inputs", "normalized parameters"},
+                     {"outputs", "standardized POD coefficients [temperature | displacement]"},
+                     {"files", files}, {"standardization", {"coefficients_mean.npy", "coefficients_std.npy"}}};
+  write_matrix(dir + "/estimator_gram.npy", parts_.gram);
+  meta["error_estimate"] = {{"field", field_name(model_.thermal())},
+                            {"kind", "residual ||A0^-1 r||_M / ||x||_M, calibrated"},
+                            {"calibration", parts_.calibration}, {"gram", "estimator_gram.npy"}};
+  Json outs = Json::array();
+  for (size_t k = 0; k < twin.outputs.size(); ++k) {
+    Json o = {{"name", twin.outputs[k].name}};
+    if (!parts_.sites[k].empty()) o["sites"] = parts_.sites[k];
+    outs.push_back(o);
+  }
+  meta["outputs"] = outs;
+  meta["outputs_from"] = linear_ ? "output map (no field reconstruction)" : "reconstructed fields";
+  meta["versions"] = {{"doppel", DOPPEL_VERSION}, {"libtorch", torch_version()},
+                      {"eigen", std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) + "." +
+                                    std::to_string(EIGEN_MINOR_VERSION)}};
+  meta["training"] = training;
+  meta["validation"] = validation.contains("summary") ? validation["summary"] : Json::object();
+  std::ofstream(dir + "/meta.json") << meta.dump(2) << "\n";
+  std::ofstream(dir + "/validation.json") << validation.dump(2) << "\n";
+}
+
+std::unique_ptr<Surrogate> Surrogate::load(const std::string& dir, const FemModel& model, const std::string& device) {
+  const std::string meta_path = dir + "/meta.json";
+  DOPPEL_VERIFY(fs::is_regular_file(meta_path), "bundle", dir + " is not a doppel bundle (no meta.json)");
+  Json meta;
+  try {
+    std::ifstream in(meta_path);
+    meta = Json::parse(in);
+  } catch (const std::exception& e) {
+    throw InvalidInput("bundle", meta_path + " is not valid JSON: " + e.what());
+  }
+  auto get = [&](const Json& j, const char* key, const std::string& where) -> const Json& {
+    DOPPEL_VERIFY(j.is_object() && j.contains(key), "bundle", "meta.json lacks " + where);
+    return j[key];
+  };
+  try {
+    DOPPEL_VERIFY(get(meta, "format", "format").get<int>() == kBundleFormat, "bundle",
+                  "format " + meta["format"].dump() + " is not supported (this doppel reads format " + std::to_string(kBundleFormat) + ")");
+    const auto& twin = model.twin();
+    const std::string name = get(get(meta, "twin", "twin"), "name", "twin.name").get<std::string>();
+    const std::string hash = meta["twin"]["content_hash"].get<std::string>();
+    DOPPEL_VERIFY(name == twin.name, "bundle", "was trained for twin '" + name + "', not '" + twin.name + "'");
+    DOPPEL_VERIFY(hash == twin.content_hash, "bundle",
+                  "was trained for another version of twin '" + name + "' (content hash " + hash + ", this twin.json has " +
+                      twin.content_hash + "); retrain with doppel train");
+    const std::string mh = get(get(meta, "mesh", "mesh"), "hash", "mesh.hash").get<std::string>();
+    DOPPEL_VERIFY(mh == mesh_hash(model.mesh()), "bundle",
+                  "was trained on another mesh (mesh hash " + mh + ", this mesh " + mesh_hash(model.mesh()) + ")");
+    SurrogateParts parts;
+    const Json& params = get(meta, "parameters", "parameters");
+    DOPPEL_VERIFY(params.size() == twin.parameters.size(), "bundle", "parameter list does not match the twin");
+    for (size_t i = 0; i < params.size(); ++i) {
+      DOPPEL_VERIFY(params[i]["name"] == twin.parameters[i].name, "bundle",
+                    "parameter " + std::to_string(i) + " is '" + params[i]["name"].get<std::string>() + "', the twin has '" +
+                        twin.parameters[i].name + "'");
+      parts.lower.push_back(params[i]["min"].get<double>());
+      parts.upper.push_back(params[i]["max"].get<double>());
+    }
+    auto read_field = [&](bool thermal) {
+      const std::string n = field_name(thermal);
+      PodBasis b;
+      b.components = thermal ? 1 : model.mesh().dim;
+      const NpyArray mean = read_npy(dir + "/" + n + "_mean.npy");
+      b.mean = Eigen::Map<const Eigen::VectorXd>(mean.values.data(), static_cast<Eigen::Index>(mean.size()));
+      b.modes = rows_to_matrix(read_npy(dir + "/" + n + "_modes.npy"), n + "_modes.npy").transpose();
+      DOPPEL_VERIFY(b.modes.rows() == b.mean.size(), "bundle", n + "_modes.npy does not match " + n + "_mean.npy");
+      b.eigenvalues = read_npy(dir + "/" + n + "_eigenvalues.npy").values;
+      b.captured = meta["fields"][n].value("captured_energy", 1.0);
+      return b;
+    };
+    if (model.thermal()) parts.T = read_field(true);
+    if (model.mechanical()) parts.u = read_field(false);
+    const Json& net = get(meta, "network", "network");
+    const std::vector<int> widths = net["widths"].get<std::vector<int>>();
+    DOPPEL_VERIFY(widths.size() >= 2, "bundle", "network.widths needs at least two entries");
+    parts.net.shape.inputs = widths.front();
+    parts.net.shape.outputs = widths.back();
+    parts.net.shape.hidden.assign(widths.begin() + 1, widths.end() - 1);
+    parts.net.shape.members = net["members"].get<int>();
+    for (size_t l = 0; l + 1 < widths.size(); ++l) {
+      const NpyArray W = read_npy(dir + "/network_W" + std::to_string(l) + ".npy");
+      const NpyArray b = read_npy(dir + "/network_b" + std::to_string(l) + ".npy");
+      const size_t E = static_cast<size_t>(parts.net.shape.members);
+      DOPPEL_VERIFY(W.size() == E * static_cast<size_t>(widths[l] * widths[l + 1]) && b.size() == E * static_cast<size_t>(widths[l + 1]),
+                    "bundle", "network layer " + std::to_string(l) + " does not match network.widths");
+      parts.net.W.emplace_back(W.values.begin(), W.values.end());
+      parts.net.b.emplace_back(b.values.begin(), b.values.end());
+    }
+    parts.coef_mean = read_npy(dir + "/coefficients_mean.npy").values;
+    parts.coef_std = read_npy(dir + "/coefficients_std.npy").values;
+    parts.gram = rows_to_matrix(read_npy(dir + "/estimator_gram.npy"), "estimator_gram.npy");
+    parts.calibration = get(get(meta, "error_estimate", "error_estimate"), "calibration", "error_estimate.calibration").get<double>();
+    const Json& outs = get(meta, "outputs", "outputs");
+    DOPPEL_VERIFY(outs.size() == twin.outputs.size(), "bundle", "output list does not match the twin");
+    for (size_t k = 0; k < outs.size(); ++k) {
+      DOPPEL_VERIFY(outs[k]["name"] == twin.outputs[k].name, "bundle", "output " + std::to_string(k) + " does not match the twin");
+      parts.sites.push_back(outs[k].contains("sites") ? outs[k]["sites"].get<std::vector<size_t>>() : std::vector<size_t>());
+    }
+    auto s = std::make_unique<Surrogate>(model, std::move(parts), device);
+    s->meta_ = meta;
+    return s;
+  } catch (const Json::exception& e) {
+    throw InvalidInput("bundle", "meta.json is malformed: " + std::string(e.what()));
+  }
+}
+
+}  // namespace doppel

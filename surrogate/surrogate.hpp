@@ -1,0 +1,107 @@
+// The surrogate of one twin: parameter normalization, reduced spaces (POD bases) of the
+// temperature and displacement fields, the network ensemble, the output map and the residual
+// error estimate, evaluated in batches on the CPU or a CUDA device (LibTorch).
+//
+// A bundle (a directory; docs/bundle.md) stores it: meta.json, the bases and network weights
+// as .npy, the estimator's Gram matrix, validation.json. Loading checks that the bundle was
+// trained for this twin (name and content hash) and this mesh (mesh hash), by name.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kernels/fem_model.hpp"
+#include "kernels/outputs.hpp"
+#include "surrogate/mlp.hpp"
+#include "surrogate/pod.hpp"
+
+namespace doppel {
+
+class InferenceEngine;
+class ReducedSpace;
+class ResidualEstimator;
+class OutputMap;
+struct EngineModel;
+
+inline constexpr int kBundleFormat = 1;
+
+// What training produces (and a bundle stores).
+struct SurrogateParts {
+  std::vector<double> lower, upper;           // training bounds per parameter
+  std::optional<PodBasis> T, u;               // per physics present
+  std::vector<std::vector<size_t>> sites;     // per output: kept sites (empty = all)
+  MlpWeights net;
+  std::vector<double> coef_mean, coef_std;    // c = [c_T | c_u]
+  Eigen::MatrixXd gram;                       // empty: built from the model
+  double calibration = 1.0;
+};
+
+struct SurrogateBatch {
+  size_t S = 0, outputs_per_scenario = 0;
+  std::vector<double> outputs, spread;  // S x O (ensemble mean answer, ensemble std)
+  std::vector<double> estimate;         // S: estimated relative L2 error of the primary field
+  std::vector<char> in_bounds;          // S
+  std::vector<double> coefficients;     // S x R
+  std::vector<double> T, u;             // S x n when fields were asked for
+  double output(size_t s, size_t k) const { return outputs[s * outputs_per_scenario + k]; }
+};
+
+class Surrogate {
+ public:
+  Surrogate(const FemModel& model, SurrogateParts parts, const std::string& device = "cpu");
+  ~Surrogate();
+  Surrogate(const Surrogate&) = delete;
+  Surrogate& operator=(const Surrogate&) = delete;
+
+  // Loads a bundle for `model`; InvalidInput (path "bundle") when it is malformed or was
+  // trained for another twin or mesh.
+  static std::unique_ptr<Surrogate> load(const std::string& dir, const FemModel& model,
+                                         const std::string& device = "cpu");
+  // Writes the bundle (meta.json gets `training` and `validation` summaries merged in).
+  void save(const std::string& dir, const nlohmann::json& training, const nlohmann::json& validation) const;
+
+  const FemModel& model() const { return model_; }
+  const SurrogateParts& parts() const { return parts_; }
+  const std::string& device() const;
+  const nlohmann::json& meta() const { return meta_; }  // as loaded (empty when built)
+  bool linear_outputs() const;
+  bool in_bounds(const Params& p) const;
+  void set_calibration(double c);
+  int rank_T() const { return parts_.T ? parts_.T->rank() : 0; }
+  int rank_u() const { return parts_.u ? parts_.u->rank() : 0; }
+
+  // Evaluates scenarios (in chunks of `chunk`); fields adds the reconstructed T and u.
+  SurrogateBatch evaluate(const std::vector<Params>& p, bool fields = false, size_t chunk = 8192) const;
+  // Reconstructions from coefficients (host).
+  Eigen::VectorXd temperature(const Params& p, const double* c) const;
+  Eigen::VectorXd displacement(const Params& p, const double* c) const;
+  // Relative L2 (mass-norm) difference of two fields of the primary physics / of either.
+  double relative_l2(const double* reference, const double* approx, bool thermal) const;
+  // Reference implementation of the unscaled estimate (one operator application).
+  double explicit_eta(const Params& p, const double* field) const;
+  const ResidualEstimator& estimator() const { return *estimator_; }
+  const OutputEvaluator& evaluator() const { return *evaluator_; }
+
+  static std::string mesh_hash(const Mesh& mesh);
+
+ private:
+  void build();
+  const FemModel& model_;
+  SurrogateParts parts_;
+  std::string device_;
+  nlohmann::json meta_;
+  std::unique_ptr<MassMatrix> M_;
+  std::unique_ptr<ReducedSpace> space_T_, space_u_;
+  std::unique_ptr<OutputEvaluator> evaluator_;
+  std::unique_ptr<OutputMap> map_;
+  std::unique_ptr<ResidualEstimator> estimator_;
+  std::shared_ptr<EngineModel> engine_model_;
+  std::unique_ptr<InferenceEngine> engine_;
+  bool linear_ = false;
+};
+
+}  // namespace doppel

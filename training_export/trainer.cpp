@@ -1,0 +1,316 @@
+#include "training_export/trainer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <iostream>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "kernels/outputs.hpp"
+#include "kernels/parallel.hpp"
+#include "spec/errors.hpp"
+#include "surrogate/output_map.hpp"
+#include "surrogate/reduced_space.hpp"
+
+namespace doppel {
+
+using Json = nlohmann::json;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+Json stats(std::vector<double> v) {
+  if (v.empty()) return Json::object();
+  std::sort(v.begin(), v.end());
+  const double mean = std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+  const size_t i95 = static_cast<size_t>(std::ceil(0.95 * static_cast<double>(v.size()))) - 1;
+  return {{"mean", mean}, {"median", v[v.size() / 2]}, {"p95", v[std::min(i95, v.size() - 1)]}, {"max", v.back()}};
+}
+
+bool is_prime(size_t n) {
+  for (size_t d = 2; d * d <= n; ++d)
+    if (n % d == 0) return false;
+  return n >= 2;
+}
+
+std::string fmt(double v, int digits = 3) {
+  std::ostringstream s;
+  s.precision(digits);
+  s << v;
+  return s.str();
+}
+
+}  // namespace
+
+std::vector<std::vector<double>> halton(size_t count, size_t dim, uint64_t seed) {
+  std::vector<size_t> primes;
+  for (size_t n = 2; primes.size() < dim; ++n)
+    if (is_prime(n)) primes.push_back(n);
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::vector<double> shift(dim);
+  for (double& s : shift) s = u(rng);
+  std::vector<std::vector<double>> pts(count, std::vector<double>(dim));
+  for (size_t i = 0; i < count; ++i) {
+    for (size_t d = 0; d < dim; ++d) {
+      double f = 1.0, r = 0.0;
+      for (size_t k = i + 1; k > 0; k /= primes[d]) {
+        f /= static_cast<double>(primes[d]);
+        r += f * static_cast<double>(k % primes[d]);
+      }
+      pts[i][d] = std::fmod(r + shift[d], 1.0);
+    }
+  }
+  return pts;
+}
+
+Json validate_surrogate(const Surrogate& sur, const std::vector<Params>& params,
+                        const std::vector<std::vector<double>>& ref_outputs,
+                        const std::vector<std::vector<double>>& ref_T,
+                        const std::vector<std::vector<double>>& ref_u) {
+  const FemModel& model = sur.model();
+  const SurrogateBatch b = sur.evaluate(params, true);
+  const size_t S = params.size(), O = b.outputs_per_scenario;
+  const size_t nT = model.thermal() ? model.mesh().num_nodes() : 0;
+  const size_t nu = model.mechanical() ? model.mesh().num_nodes() * static_cast<size_t>(model.mesh().dim) : 0;
+  std::vector<double> eT(S, 0.0), eu(S, 0.0);
+  parallel_for(S, [&](size_t s) {
+    if (nT) eT[s] = sur.relative_l2(ref_T[s].data(), &b.T[s * nT], true);
+    if (nu) eu[s] = sur.relative_l2(ref_u[s].data(), &b.u[s * nu], false);
+  });
+  Json v;
+  v["scenarios"] = S;
+  Json fields = Json::object();
+  if (nT) fields["temperature"] = {{"relative_l2", stats(eT)}};
+  if (nu) fields["displacement"] = {{"relative_l2", stats(eu)}};
+  v["fields"] = fields;
+  Json outs = Json::object();
+  double worst_p95 = 0;
+  for (size_t k = 0; k < O; ++k) {
+    std::vector<double> abs_e, rel_e, spread, ratio;
+    for (size_t s = 0; s < S; ++s) {
+      const double ref = ref_outputs[s][k], got = b.output(s, k);
+      abs_e.push_back(std::abs(got - ref));
+      if (std::abs(ref) > 0) rel_e.push_back(std::abs(got - ref) / std::abs(ref));
+      spread.push_back(b.spread[s * O + k]);
+    }
+    Json o = {{"absolute", stats(abs_e)}, {"relative", stats(rel_e)}, {"ensemble_spread", stats(spread)}};
+    if (!rel_e.empty()) worst_p95 = std::max(worst_p95, o["relative"]["p95"].get<double>());
+    outs[model.twin().outputs[k].name] = o;
+  }
+  v["outputs"] = outs;
+  // The estimate against the true error of the primary field.
+  const std::vector<double>& truth = nT ? eT : eu;
+  std::vector<double> eff;
+  size_t bounded = 0;
+  for (size_t s = 0; s < S; ++s) {
+    if (b.estimate[s] >= truth[s]) ++bounded;
+    if (truth[s] > 0) eff.push_back(b.estimate[s] / truth[s]);
+  }
+  const double frac = S ? static_cast<double>(bounded) / static_cast<double>(S) : 0.0;
+  v["error_estimate"] = {{"field", nT ? "temperature" : "displacement"},
+                         {"quantity", "relative L2 (mass-norm) error of the field"},
+                         {"bounds_true_error_fraction", frac},
+                         {"effectivity", stats(eff)},
+                         {"calibration", sur.parts().calibration},
+                         {"estimate", stats(b.estimate)}};
+  v["summary"] = {{"scenarios", S},
+                  {"field_relative_l2_p95", stats(truth).value("p95", 0.0)},
+                  {"worst_output_relative_p95", worst_p95},
+                  {"estimate_bounds_fraction", frac},
+                  {"estimate_effectivity_mean", stats(eff).value("mean", 0.0)}};
+  return v;
+}
+
+TrainResult train_surrogate(const FemModel& model, const TrainOptions& opt) {
+  const auto t_all = Clock::now();
+  const auto& twin = model.twin();
+  auto log = [&](const std::string& s) { if (opt.log) opt.log(s); };
+  DOPPEL_VERIFY(!twin.analysis.transient, "analysis.type",
+                "doppel train builds surrogates of steady analyses; this twin is transient");
+  DOPPEL_VERIFY(opt.samples >= 8, "--samples", "must be at least 8");
+  DOPPEL_VERIFY(opt.calibration >= 8, "--calibration", "must be at least 8");
+  DOPPEL_VERIFY(opt.test >= 1, "--test", "must be at least 1");
+  const size_t P = twin.parameters.size();
+  std::vector<double> lo(P), hi(P);
+  std::vector<size_t> varying;
+  for (size_t i = 0; i < P; ++i) {
+    lo[i] = twin.parameters[i].min;
+    hi[i] = twin.parameters[i].max;
+    if (hi[i] > lo[i]) varying.push_back(i);
+  }
+  DOPPEL_VERIFY(!varying.empty(), "parameters", "no parameter has a range (min < max) to train over");
+
+  // --- samples --------------------------------------------------------------------------
+  const Params p0 = twin.default_parameters();
+  std::vector<Params> all;
+  for (const auto& x : halton(static_cast<size_t>(opt.samples), varying.size(), opt.seed)) {
+    Params p = p0;
+    for (size_t d = 0; d < varying.size(); ++d) p[varying[d]] = lo[varying[d]] + x[d] * (hi[varying[d]] - lo[varying[d]]);
+    all.push_back(p);
+  }
+  std::mt19937_64 rng(opt.seed + 1);
+  std::uniform_real_distribution<double> u01(0.0, 1.0);
+  for (int s = 0; s < opt.calibration + opt.test; ++s) {
+    Params p = p0;
+    for (size_t i : varying) p[i] = lo[i] + u01(rng) * (hi[i] - lo[i]);
+    all.push_back(p);
+  }
+  const size_t N = static_cast<size_t>(opt.samples), C = static_cast<size_t>(opt.calibration), Tn = static_cast<size_t>(opt.test);
+
+  // --- finite-element snapshots ------------------------------------------------------------
+  const auto t_solve = Clock::now();
+  std::vector<spec::Scenario> scenarios(all.size());
+  for (size_t s = 0; s < all.size(); ++s) {
+    scenarios[s].id = "sample" + std::to_string(s);
+    scenarios[s].parameters = all[s];
+  }
+  const size_t nT = model.thermal() ? model.mesh().num_nodes() : 0;
+  const size_t nu = model.mechanical() ? model.mesh().num_nodes() * static_cast<size_t>(model.mesh().dim) : 0;
+  std::vector<std::vector<double>> Ts(all.size()), us(all.size());
+  BatchOptions batch = opt.batch;
+  batch.keep_first_fields = false;
+  batch.chunk = std::min<size_t>(batch.chunk, 128);
+  batch.field_sink = [&](size_t s, size_t, const double* T, const double* u) {
+    if (T) Ts[s].assign(T, T + nT);
+    if (u) us[s].assign(u, u + nu);
+  };
+  batch.progress = [&](const std::string& stage, size_t done, size_t total) {
+    if (stage == "scenarios") log("solved " + std::to_string(done) + "/" + std::to_string(total) + " finite-element snapshots");
+  };
+  const BatchResult fe = solve_batch(model, scenarios, batch);
+  const double solve_seconds = since(t_solve);
+  std::vector<std::vector<double>> outputs(all.size());
+  for (size_t s = 0; s < all.size(); ++s) outputs[s] = fe.scenarios[s].outputs[0];
+
+  // --- POD ----------------------------------------------------------------------------------
+  const auto t_pod = Clock::now();
+  MassMatrix M(model.mesh());
+  SurrogateParts parts;
+  parts.lower = lo;
+  parts.upper = hi;
+  auto pod_of = [&](const std::vector<std::vector<double>>& fields, size_t n, const ReducedSpace& space) {
+    Eigen::MatrixXd D(static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(N));
+    for (size_t s = 0; s < N; ++s) {
+      std::copy(fields[s].begin(), fields[s].end(), D.col(static_cast<Eigen::Index>(s)).data());
+      space.remove_lift(all[s], D.col(static_cast<Eigen::Index>(s)).data());
+    }
+    return compute_pod(D, M, space.components(), opt.pod);
+  };
+  std::unique_ptr<ReducedSpace> sT, su;
+  if (nT) {
+    sT = std::make_unique<ReducedSpace>(model.thermal_operator(), model.thermal_rhs_terms(), 1);
+    parts.T = pod_of(Ts, nT, *sT);
+    sT->set_basis(*parts.T);
+    log("temperature POD: rank " + std::to_string(parts.T->rank()) + ", captured energy 1 - " + fmt(1 - parts.T->captured));
+  }
+  if (nu) {
+    su = std::make_unique<ReducedSpace>(model.mechanical_operator(), model.mechanical_rhs_terms(), model.mesh().dim);
+    parts.u = pod_of(us, nu, *su);
+    su->set_basis(*parts.u);
+    log("displacement POD: rank " + std::to_string(parts.u->rank()) + ", captured energy 1 - " + fmt(1 - parts.u->captured));
+  }
+  const size_t R = static_cast<size_t>((parts.T ? parts.T->rank() : 0) + (parts.u ? parts.u->rank() : 0));
+  std::vector<std::vector<double>> coef(N, std::vector<double>(R));
+  parallel_for(N, [&](size_t s) {
+    size_t j = 0;
+    for (const ReducedSpace* sp : {sT.get(), su.get()}) {
+      if (!sp) continue;
+      std::vector<double> x = sp == sT.get() ? Ts[s] : us[s];
+      sp->remove_lift(all[s], x.data());
+      const Eigen::VectorXd c = sp->basis().project(M, x.data());
+      for (Eigen::Index i = 0; i < c.size(); ++i) coef[s][j++] = c(i);
+    }
+  });
+  parts.coef_mean.assign(R, 0.0);
+  parts.coef_std.assign(R, 0.0);
+  for (size_t j = 0; j < R; ++j) {
+    for (size_t s = 0; s < N; ++s) parts.coef_mean[j] += coef[s][j] / static_cast<double>(N);
+    for (size_t s = 0; s < N; ++s) parts.coef_std[j] += std::pow(coef[s][j] - parts.coef_mean[j], 2) / static_cast<double>(N);
+  }
+  double max_std = 0;
+  for (double& v : parts.coef_std) max_std = std::max(max_std, v = std::sqrt(v));
+  for (double& v : parts.coef_std) v = std::max(v, 1e-12 * max_std + 1e-300);
+  const double pod_seconds = since(t_pod);
+
+  // --- network ------------------------------------------------------------------------------
+  const auto t_net = Clock::now();
+  std::vector<float> X(N * P), Y(N * R);
+  for (size_t s = 0; s < N; ++s) {
+    for (size_t i = 0; i < P; ++i) X[s * P + i] = hi[i] > lo[i] ? static_cast<float>(2.0 * (all[s][i] - lo[i]) / (hi[i] - lo[i]) - 1.0) : 0.0f;
+    for (size_t j = 0; j < R; ++j) Y[s * R + j] = static_cast<float>((coef[s][j] - parts.coef_mean[j]) / parts.coef_std[j]);
+  }
+  MlpShape shape = opt.network;
+  shape.inputs = static_cast<int>(P);
+  shape.outputs = static_cast<int>(R);
+  MlpTrainOptions fit = opt.fit;
+  fit.seed = opt.seed;
+  if (!fit.progress)
+    fit.progress = [&](int epoch, double train, double val) {
+      log("epoch " + std::to_string(epoch) + ": training loss " + fmt(train) + ", validation loss " + fmt(val));
+    };
+  MlpTrainReport report;
+  parts.net = train_mlp_ensemble(X, Y, N, shape, fit, &report);
+  const double net_seconds = since(t_net);
+
+  // --- hot spots, output map, estimator ------------------------------------------------------
+  const auto t_build = Clock::now();
+  {
+    const OutputEvaluator full = OutputEvaluator::for_outputs(model);
+    std::vector<std::vector<double>> comps(N);
+    parallel_for(N, [&](size_t s) {
+      comps[s] = full.site_components(all[s], nT ? Ts[s].data() : nullptr, nu ? us[s].data() : nullptr);
+    });
+    parts.sites = select_hot_spots(full, comps, opt.hot_spot_margin);
+  }
+  auto sur = std::make_unique<Surrogate>(model, std::move(parts), opt.device);
+  const double build_seconds = since(t_build);
+
+  // --- calibration ---------------------------------------------------------------------------
+  std::vector<Params> cal(all.begin() + static_cast<long>(N), all.begin() + static_cast<long>(N + C));
+  const SurrogateBatch cb = sur->evaluate(cal, true);
+  std::vector<double> ratio;
+  for (size_t s = 0; s < C; ++s) {
+    const size_t g = N + s;
+    const double truth = nT ? sur->relative_l2(Ts[g].data(), &cb.T[s * nT], true) : sur->relative_l2(us[g].data(), &cb.u[s * nu], false);
+    if (cb.estimate[s] > 0) ratio.push_back(truth / cb.estimate[s]);
+  }
+  std::sort(ratio.begin(), ratio.end());
+  double calib = 1.0;
+  if (!ratio.empty()) {
+    const size_t k = static_cast<size_t>(std::ceil((static_cast<double>(ratio.size()) + 1) * opt.coverage));
+    calib = k <= ratio.size() ? ratio[k - 1] : ratio.back() * 1.25;
+  }
+  sur->set_calibration(calib);
+  log("error estimate calibrated on " + std::to_string(C) + " held-out solves: factor " + fmt(calib));
+
+  // --- validation ----------------------------------------------------------------------------
+  std::vector<Params> test(all.begin() + static_cast<long>(N + C), all.end());
+  std::vector<std::vector<double>> ro(outputs.begin() + static_cast<long>(N + C), outputs.end());
+  std::vector<std::vector<double>> rT(Ts.begin() + static_cast<long>(N + C), Ts.end()), ru(us.begin() + static_cast<long>(N + C), us.end());
+  Json validation = validate_surrogate(*sur, test, ro, rT, ru);
+  validation["samples"] = {{"training", N}, {"calibration", C}, {"test", Tn},
+                           {"test_distribution", "uniform random inside the training bounds, never trained on"}};
+
+  TrainResult result;
+  result.training = {{"samples", N}, {"calibration_samples", C}, {"test_samples", Tn},
+                     {"sampling", "scrambled Halton sequence inside the parameter bounds"},
+                     {"seed", opt.seed},
+                     {"backend", opt.batch.backend == Backend::cuda ? "cuda" : "cpu"},
+                     {"device", opt.device},
+                     {"epochs", report.epochs}, {"best_epochs", report.best_epoch},
+                     {"validation_mse", report.validation}, {"training_mse", report.train},
+                     {"seconds", {{"finite_element_solves", solve_seconds}, {"pod", pod_seconds},
+                                  {"network", net_seconds}, {"estimator_and_outputs", build_seconds},
+                                  {"total", since(t_all)}}},
+                     {"threads", host_threads()}};
+  result.surrogate = std::move(sur);
+  result.validation = std::move(validation);
+  return result;
+}
+
+}  // namespace doppel
