@@ -3,6 +3,8 @@
 // build stays fast. Stable C++ frontend only (LibTorch 1.13 and 2.x).
 #include <torch/torch.h>
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -38,6 +40,10 @@ std::vector<double> to_host(const torch::Tensor& t) {
 void use_all_cores() {
   static const bool once = [] {
     torch::set_num_threads(std::max(1, host_threads()));
+    // Batched inference allocates and frees tensors of a few MB per chunk: keep them in the
+    // heap instead of fresh zero-filled pages from mmap on every call (glibc).
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);  // the largest glibc accepts
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
     return true;
   }();
   (void)once;

@@ -138,17 +138,37 @@ void Surrogate::build() {
   em->lift_u = space_u_ ? static_cast<int>(space_u_->lift_terms().size()) : 0;
   em->linear_outputs = linear_;
   if (linear_) {
-    em->output_map = map_->matrix();
+    // The engine's map: a mean of a linear quantity (identity site function) is itself one
+    // linear row, so its sites collapse into their weighted average.
+    const Eigen::MatrixXd& L = map_->matrix();
+    std::vector<Eigen::RowVectorXd> rows;
     for (size_t k = 0; k < evaluator_->size(); ++k) {
       EngineOutput o;
-      o.offset = evaluator_->offset(k);
-      o.sites = static_cast<int>(evaluator_->num_sites(k));
+      o.offset = rows.size();
       o.components = evaluator_->components(k);
       o.function = evaluator_->site_function(k);
       o.reduce = evaluator_->request(k).reduce;
-      o.weights = evaluator_->site_weights(k);
+      const Eigen::Index first = static_cast<Eigen::Index>(evaluator_->offset(k));
+      const auto& w = evaluator_->site_weights(k);
+      if (o.reduce == spec::Reduction::mean && o.function == SiteFunction::identity) {
+        Eigen::RowVectorXd row = Eigen::RowVectorXd::Zero(L.cols());
+        double sw = 0;
+        for (size_t l = 0; l < w.size(); ++l) {
+          row += w[l] * L.row(first + static_cast<Eigen::Index>(l));
+          sw += w[l];
+        }
+        rows.push_back(row / sw);
+        o.sites = 1;
+        o.reduce = spec::Reduction::none;
+      } else {
+        o.sites = static_cast<int>(evaluator_->num_sites(k));
+        o.weights = w;
+        for (Eigen::Index i = 0; i < o.sites * o.components; ++i) rows.push_back(L.row(first + i));
+      }
       em->outputs.push_back(std::move(o));
     }
+    em->output_map.resize(static_cast<Eigen::Index>(rows.size()), L.cols());
+    for (size_t i = 0; i < rows.size(); ++i) em->output_map.row(static_cast<Eigen::Index>(i)) = rows[i];
   }
   em->gram = parts_.gram;
   em->est_terms = static_cast<int>(primary.op().num_terms());
@@ -202,6 +222,8 @@ double Surrogate::explicit_eta(const Params& p, const double* field) const {
 }
 
 SurrogateBatch Surrogate::evaluate(const std::vector<Params>& params, bool fields, size_t chunk) const {
+  // A GPU wants wide launches; the CPU wants the chunk's tensors to stay cache- and heap-sized.
+  if (chunk == 0) chunk = device_ == "cuda" ? 65536 : 2048;
   const size_t S = params.size(), P = parts_.lower.size(), O = evaluator_->size();
   const size_t R = static_cast<size_t>(rank_T() + rank_u());
   const bool onT = model_.thermal();
