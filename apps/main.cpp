@@ -75,6 +75,7 @@ int main(int argc, char** argv) {
   t->add_option("--members", train.members, "networks in the ensemble")->capture_default_str();
   t->add_option("--hidden", train.hidden, "hidden layer widths")->delimiter(',')->capture_default_str();
   t->add_option("--max-rank", train.max_rank, "largest POD rank per field")->capture_default_str();
+  t->add_option("--range", train.ranges, "train over NAME=MIN:MAX inside the parameter's bounds (repeatable)");
   t->add_option("--threads", train.threads, "host threads (default: all cores)");
   t->add_flag("--quiet", train.quiet, "no progress on stderr");
 

@@ -38,6 +38,21 @@ int run_train(const TrainArgs& args) {
   opt.network.members = args.members;
   opt.fit.max_epochs = args.epochs;
   opt.pod.max_rank = args.max_rank;
+  for (const std::string& r : args.ranges) {
+    const size_t eq = r.find('='), colon = r.find(':', eq == std::string::npos ? 0 : eq);
+    DOPPEL_VERIFY(eq != std::string::npos && colon != std::string::npos, "--range", "expected NAME=MIN:MAX, got \"" + r + "\"");
+    try {
+      size_t used = 0;
+      const std::string a = r.substr(eq + 1, colon - eq - 1), b = r.substr(colon + 1);
+      const double lo = std::stod(a, &used);
+      DOPPEL_VERIFY(used == a.size(), "--range", "bad number \"" + a + "\"");
+      const double hi = std::stod(b, &used);
+      DOPPEL_VERIFY(used == b.size(), "--range", "bad number \"" + b + "\"");
+      opt.ranges[r.substr(0, eq)] = {lo, hi};
+    } catch (const std::logic_error&) {
+      throw InvalidInput("--range", "expected NAME=MIN:MAX with numbers, got \"" + r + "\"");
+    }
+  }
   if (!args.quiet) opt.log = [](const std::string& line) { std::cerr << "doppel train: " << line << "\n"; };
   const auto t0 = std::chrono::steady_clock::now();
   FemModel model(spec::load_twin(args.twin));

@@ -20,6 +20,7 @@ struct TrainArgs {
   int members = 5;
   std::vector<int> hidden = {64, 64, 64};
   int max_rank = 40;
+  std::vector<std::string> ranges;  // NAME=MIN:MAX
   int threads = 0;
   bool quiet = false;
 };

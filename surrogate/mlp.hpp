@@ -33,6 +33,9 @@ struct MlpTrainOptions {
   double final_learning_rate = 1e-4;  // cosine decay to this
   double weight_decay = 0.0;
   double validation_fraction = 0.2;
+  // Weight of each output in the squared-error loss (empty: all equal). The trainer weights
+  // POD coefficients by their energy so the loss tracks the field error.
+  std::vector<float> output_weights;
   uint64_t seed = 1;
   // Called every `report_every` epochs and at the end: (epoch, train loss, validation loss).
   std::function<void(int, double, double)> progress;

@@ -72,6 +72,13 @@ std::string torch_version() { return TORCH_VERSION; }
 MlpWeights train_mlp_ensemble(const std::vector<float>& Xv, const std::vector<float>& Yv, size_t N,
                               const MlpShape& shape, const MlpTrainOptions& opt, MlpTrainReport* report) {
   use_all_cores();
+  // Small networks train fastest on one thread: the per-epoch tensors are too small for
+  // intra-op threads to pay for their synchronisation (measured on the blade bundle).
+  struct ThreadScope {
+    int saved = torch::get_num_threads();
+    ThreadScope() { torch::set_num_threads(1); }
+    ~ThreadScope() { torch::set_num_threads(saved); }
+  } one_thread;
   const auto start = std::chrono::steady_clock::now();
   const int E = shape.members;
   const std::vector<int> w = shape.widths();
@@ -102,6 +109,13 @@ MlpWeights train_mlp_ensemble(const std::vector<float>& Xv, const std::vector<fl
   }
   const torch::Tensor Xt = torch::stack(xt), Yt = torch::stack(yt), Xva = torch::stack(xv), Yva = torch::stack(yv);
 
+  torch::Tensor weight = torch::ones({1, 1, shape.outputs}, torch::kFloat32);
+  if (!opt.output_weights.empty()) {
+    DOPPEL_VERIFY(opt.output_weights.size() == static_cast<size_t>(shape.outputs), "output_weights",
+                  "needs one weight per network output");
+    weight = host_tensor(opt.output_weights, {1, 1, shape.outputs});
+    weight = weight * (static_cast<double>(shape.outputs) / weight.sum().item<float>());
+  }
   std::vector<torch::Tensor> W, b;
   for (size_t l = 0; l + 1 < w.size(); ++l) {
     const double a = std::sqrt(6.0 / (w[l] + w[l + 1]));
@@ -123,11 +137,11 @@ MlpWeights train_mlp_ensemble(const std::vector<float>& Xv, const std::vector<fl
     const double lr = opt.final_learning_rate + 0.5 * (opt.learning_rate - opt.final_learning_rate) * (1 + std::cos(M_PI * frac));
     for (auto& group : adam.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
     adam.zero_grad();
-    const torch::Tensor per_member = (forward(W, b, Xt) - Yt).pow(2).mean({1, 2});
+    const torch::Tensor per_member = ((forward(W, b, Xt) - Yt).pow(2) * weight).mean({1, 2});
     per_member.sum().backward();
     adam.step();
     torch::NoGradGuard no_grad;
-    const torch::Tensor val = (forward(W, b, Xva) - Yva).pow(2).mean({1, 2});
+    const torch::Tensor val = ((forward(W, b, Xva) - Yva).pow(2) * weight).mean({1, 2});
     const std::vector<float> v(val.data_ptr<float>(), val.data_ptr<float>() + E);
     const std::vector<float> t(per_member.data_ptr<float>(), per_member.data_ptr<float>() + E);
     bool any_active = false;

@@ -58,7 +58,7 @@ std::vector<std::vector<double>> halton(size_t count, size_t dim, uint64_t seed)
   for (size_t i = 0; i < count; ++i) {
     for (size_t d = 0; d < dim; ++d) {
       double f = 1.0, r = 0.0;
-      for (size_t k = i + 1; k > 0; k /= primes[d]) {
+      for (size_t k = i; k > 0; k /= primes[d]) {
         f /= static_cast<double>(primes[d]);
         r += f * static_cast<double>(k % primes[d]);
       }
@@ -141,12 +141,24 @@ TrainResult train_surrogate(const FemModel& model, const TrainOptions& opt) {
   for (size_t i = 0; i < P; ++i) {
     lo[i] = twin.parameters[i].min;
     hi[i] = twin.parameters[i].max;
+    const auto r = opt.ranges.find(twin.parameters[i].name);
+    if (r != opt.ranges.end()) {
+      const std::string path = "--range " + r->first;
+      DOPPEL_VERIFY(r->second.first <= r->second.second, path, "min must not exceed max");
+      DOPPEL_VERIFY(r->second.first >= lo[i] && r->second.second <= hi[i], path,
+                    "must lie inside the parameter's bounds [" + fmt(lo[i], 12) + ", " + fmt(hi[i], 12) + "]");
+      lo[i] = r->second.first;
+      hi[i] = r->second.second;
+    }
     if (hi[i] > lo[i]) varying.push_back(i);
   }
+  for (const auto& r : opt.ranges)
+    DOPPEL_VERIFY(twin.parameter_index(r.first) >= 0, "--range " + r.first, "names no parameter of the twin");
   DOPPEL_VERIFY(!varying.empty(), "parameters", "no parameter has a range (min < max) to train over");
 
   // --- samples --------------------------------------------------------------------------
-  const Params p0 = twin.default_parameters();
+  Params p0 = twin.default_parameters();
+  for (size_t i = 0; i < P; ++i) p0[i] = std::clamp(p0[i], lo[i], hi[i]);
   std::vector<Params> all;
   for (const auto& x : halton(static_cast<size_t>(opt.samples), varying.size(), opt.seed)) {
     Params p = p0;
@@ -249,6 +261,22 @@ TrainResult train_surrogate(const FemModel& model, const TrainOptions& opt) {
   shape.outputs = static_cast<int>(R);
   MlpTrainOptions fit = opt.fit;
   fit.seed = opt.seed;
+  // Loss weights: within each field, 90 % by the mode's share of the variance (so the loss
+  // tracks the field's L2 error) and 10 % shared equally (so small modes, which carry
+  // gradients and stresses, are still learned); the fields weigh equally.
+  if (fit.output_weights.empty()) {
+    size_t j = 0;
+    for (const auto* b : {parts.T ? &*parts.T : nullptr, parts.u ? &*parts.u : nullptr}) {
+      if (!b) continue;
+      double var = 0;
+      for (int i = 0; i < b->rank(); ++i) var += parts.coef_std[j + static_cast<size_t>(i)] * parts.coef_std[j + static_cast<size_t>(i)];
+      for (int i = 0; i < b->rank(); ++i) {
+        const double s2 = parts.coef_std[j + static_cast<size_t>(i)] * parts.coef_std[j + static_cast<size_t>(i)];
+        fit.output_weights.push_back(static_cast<float>(0.9 * s2 / var + 0.1 / b->rank()));
+      }
+      j += static_cast<size_t>(b->rank());
+    }
+  }
   if (!fit.progress)
     fit.progress = [&](int epoch, double train, double val) {
       log("epoch " + std::to_string(epoch) + ": training loss " + fmt(train) + ", validation loss " + fmt(val));

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,6 +30,9 @@ struct TrainOptions {
   MlpTrainOptions fit;
   double coverage = 0.975; // estimate >= true error on this fraction of the calibration set
   double hot_spot_margin = 0.02;
+  // Training bounds narrower than the twin's, NAME -> (min, max): the surrogate covers that
+  // envelope only; scenarios outside it are answered by FEM.
+  std::map<std::string, std::pair<double, double>> ranges;
   std::string device = "cpu";
   std::function<void(const std::string&)> log;  // progress lines
 };
@@ -39,7 +43,8 @@ struct TrainResult {
   nlohmann::json validation;  // validation.json
 };
 
-// Points of the Halton sequence in [0,1)^dim, shifted modulo 1 by a seeded random vector.
+// Points 0, 1, ... of the Halton sequence in [0,1)^dim (radical inverses in the first primes),
+// shifted modulo 1 by a seeded random vector (so no point sits on the boundary by design).
 std::vector<std::vector<double>> halton(size_t count, size_t dim, uint64_t seed);
 
 TrainResult train_surrogate(const FemModel& model, const TrainOptions& options);

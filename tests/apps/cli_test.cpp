@@ -1,5 +1,6 @@
 // The doppel executable: exit codes, error messages naming paths, output shape. Starts the
 // real binary.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/bad_twins.hpp"
+#include "tests/surrogate_twins.hpp"
 
 namespace {
 
@@ -47,7 +49,9 @@ TEST(Cli, EveryBadTwinExitsNonZeroNamingThePath) {
     const CmdResult r = run("solve --quiet " + write_temp(c.name + ".json", c.json));
     EXPECT_EQ(r.code, 2) << c.name << ": " << r.out;
     EXPECT_NE(r.out.find("error"), std::string::npos) << c.name;
-    if (!c.path.empty()) EXPECT_NE(r.out.find(c.path), std::string::npos) << c.name << ": " << r.out;
+    if (!c.path.empty()) {
+      EXPECT_NE(r.out.find(c.path), std::string::npos) << c.name << ": " << r.out;
+    }
   }
 }
 
@@ -135,3 +139,131 @@ TEST(Cli, VtuIsWrittenAndWellFormed) {
 }
 
 }  // namespace
+
+// --- surrogate commands ------------------------------------------------------------------------
+
+// A small twin trained once through the command line (shared by the tests below).
+class CliSurrogate : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    twin_ = new std::string(write_temp("splate.json", doppel::test::surrogate_plate_json(6, 8)));
+    bundle_ = new std::string((std::filesystem::temp_directory_path() / "doppel_cli" / "splate-bundle").string());
+    std::filesystem::remove_all(*bundle_);
+    // Trained over h in [200, 1500] only: the twin allows [100, 2000].
+    const CmdResult r = run("train " + *twin_ + " --out " + *bundle_ +
+                            " --samples 48 --calibration 16 --test 8 --epochs 800 --members 2 --hidden 24,24"
+                            " --range h=200:1500 --quiet");
+    ASSERT_EQ(r.code, 0) << r.out;
+  }
+  static void TearDownTestSuite() {
+    delete twin_;
+    delete bundle_;
+  }
+  static nlohmann::json solve(const std::string& extra) {
+    const std::string out = (std::filesystem::temp_directory_path() / "doppel_cli" / "surrogate_out.json").string();
+    const CmdResult r = run("solve " + *twin_ + " --bundle " + *bundle_ + " --quiet --output " + out + " " + extra);
+    EXPECT_EQ(r.code, 0) << r.out;
+    return nlohmann::json::parse(std::ifstream(out));
+  }
+  static std::string* twin_;
+  static std::string* bundle_;
+};
+std::string* CliSurrogate::twin_ = nullptr;
+std::string* CliSurrogate::bundle_ = nullptr;
+
+std::string scenario_file(const std::vector<std::array<double, 3>>& values) {
+  nlohmann::json doc;
+  for (const auto& v : values) doc["scenarios"].push_back({{"parameters", {{"T0", v[0]}, {"h", v[1]}, {"q", v[2]}}}});
+  return write_temp("splate_scenarios.json", doc.dump());
+}
+
+TEST_F(CliSurrogate, TrainWritesABundleWithValidation) {
+  for (const char* f : {"meta.json", "validation.json", "temperature_modes.npy", "estimator_gram.npy"})
+    EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(*bundle_) / f)) << f;
+  const auto meta = nlohmann::json::parse(std::ifstream(*bundle_ + "/meta.json"));
+  EXPECT_EQ(meta["twin"]["name"], "splate");
+  EXPECT_EQ(meta["parameters"][1]["min"], 200.0);
+  EXPECT_TRUE(meta["validation"].contains("field_relative_l2_p95"));
+}
+
+TEST_F(CliSurrogate, AutoFallsBackExactlyWhereTheEstimateExceedsTheTolerance) {
+  std::vector<std::array<double, 3>> values;
+  for (int i = 0; i < 24; ++i) values.push_back({50.0 + 4 * i, 200.0 + 50 * i, 1e3 * (i % 7)});
+  const std::string file = scenario_file(values);
+  // First the surrogate's own estimates, then a tolerance between them.
+  const auto all = solve("--fidelity surrogate --scenarios " + file);
+  std::vector<double> est;
+  for (const auto& s : all["scenarios"]) {
+    ASSERT_EQ(s["fidelity"], "surrogate");
+    est.push_back(s["error_estimate"].get<double>());
+  }
+  std::vector<double> sorted = est;
+  std::sort(sorted.begin(), sorted.end());
+  const double tol = 0.5 * (sorted[11] + sorted[12]);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", tol);
+  const auto mixed = solve("--fidelity auto --tolerance " + std::string(buf) + " --scenarios " + file);
+  size_t fem = 0;
+  for (size_t i = 0; i < est.size(); ++i) {
+    const auto& s = mixed["scenarios"][i];
+    if (est[i] <= tol) {
+      EXPECT_EQ(s["fidelity"], "surrogate") << i;
+      EXPECT_EQ(s["error_estimate"].get<double>(), est[i]);
+    } else {
+      ++fem;
+      EXPECT_EQ(s["fidelity"], "fem") << i;
+      EXPECT_EQ(s["fallback"], "estimate_above_tolerance");
+      EXPECT_GT(s["surrogate_estimate"].get<double>(), tol);
+      EXPECT_TRUE(s.contains("solver"));
+    }
+  }
+  EXPECT_EQ(fem, 12u);
+  EXPECT_EQ(mixed["surrogate"]["fem"], 12);
+}
+
+TEST_F(CliSurrogate, OutOfBoundsScenariosAreSolvedWithFem) {
+  // h = 1800 lies inside the twin's bounds but outside the training range [200, 1500].
+  const std::string file = scenario_file({{100, 800, 1e4}, {100, 1800, 1e4}, {100, 150, 1e4}});
+  for (const char* fidelity : {"surrogate", "auto"}) {
+    const auto doc = solve(std::string("--fidelity ") + fidelity + " --tolerance 1 --scenarios " + file);
+    EXPECT_EQ(doc["scenarios"][0]["fidelity"], "surrogate") << fidelity;
+    for (int i : {1, 2}) {
+      EXPECT_EQ(doc["scenarios"][i]["fidelity"], "fem") << fidelity;
+      EXPECT_EQ(doc["scenarios"][i]["fallback"], "outside_training_bounds");
+    }
+  }
+  // And FEM answers equal a plain FEM solve of the same scenario.
+  const auto fem = solve("--fidelity fem --scenarios " + file);
+  EXPECT_NEAR(fem["scenarios"][1]["outputs"]["T_max"].get<double>(),
+              solve("--scenarios " + file)["scenarios"][1]["outputs"]["T_max"].get<double>(), 1e-9);
+}
+
+TEST_F(CliSurrogate, SurrogateAnswersAreCloseToFem) {
+  const std::string file = scenario_file({{80, 600, 2e4}, {120, 1000, 4e4}});
+  const auto sur = solve("--fidelity surrogate --scenarios " + file);
+  const auto fem = solve("--fidelity fem --scenarios " + file);
+  for (int i : {0, 1}) {
+    const double a = sur["scenarios"][i]["outputs"]["T_max"].get<double>(), b = fem["scenarios"][i]["outputs"]["T_max"].get<double>();
+    EXPECT_NEAR(a, b, 0.05 * std::abs(b)) << i;  // a 48-sample, 800-epoch network: within 5 %
+    EXPECT_TRUE(sur["scenarios"][i]["spread"].contains("vm_max"));
+  }
+}
+
+TEST_F(CliSurrogate, BadSurrogateArgumentsAreRefusedByName) {
+  auto expect = [](const std::string& args, int code, const std::string& text) {
+    const CmdResult r = run(args);
+    EXPECT_EQ(r.code, code) << args << "\n" << r.out;
+    EXPECT_NE(r.out.find(text), std::string::npos) << args << "\n" << r.out;
+  };
+  expect("solve " + *twin_ + " --fidelity surrogate", 2, "--fidelity");
+  expect("solve " + *twin_ + " --bundle " + *bundle_ + " --fidelity best", 2, "--fidelity");
+  expect("solve " + *twin_ + " --bundle " + *bundle_ + " --tolerance -1", 2, "--tolerance");
+  expect("solve " + *twin_ + " --bundle /nonexistent", 2, "bundle");
+  expect("solve " + *twin_ + " --bundle " + *bundle_ + " --device tpu", 2, "--device");
+  const std::string blade = std::string(DOPPEL_SOURCE_DIR) + "/examples/blade/twin.json";
+  expect("solve " + blade + " --bundle " + *bundle_, 2, "trained for twin 'splate'");
+  expect("train " + *twin_ + " --out /tmp/x --range h=1:5000", 2, "--range h");
+  expect("train " + *twin_ + " --out /tmp/x --range h", 2, "--range");
+  expect("train " + *twin_ + " --out /tmp/x --members 0", 2, "--members");
+  expect("train " + *twin_ + " --out /tmp/x --samples 2", 2, "--samples");
+}

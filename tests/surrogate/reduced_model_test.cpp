@@ -1,0 +1,218 @@
+// The reduced model's parts against their full-order definitions: POD in the mass inner
+// product, the residual estimate's Gram form against one explicit operator application, the
+// output map against the output evaluator on reconstructed fields, npy round trips.
+// Mesh: 8 x 12 P2 rectangle (tests/surrogate_twins.hpp).
+#include <Eigen/Dense>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "kernels/npy.hpp"
+#include "kernels/outputs.hpp"
+#include "surrogate/output_map.hpp"
+#include "surrogate/pod.hpp"
+#include "surrogate/reduced_space.hpp"
+#include "surrogate/residual_estimator.hpp"
+#include "tests/surrogate_twins.hpp"
+#include "tests/test_util.hpp"
+
+namespace doppel {
+namespace {
+
+struct Snapshots {
+  std::vector<Params> p;
+  Eigen::MatrixXd T, u;
+};
+
+Snapshots solve_snapshots(const FemModel& model, int n, unsigned seed) {
+  auto scen = test::random_scenarios(model.twin(), {}, n, seed);
+  Snapshots s;
+  const Eigen::Index nT = static_cast<Eigen::Index>(model.mesh().num_nodes());
+  s.T.resize(nT, n);
+  s.u.resize(nT * model.mesh().dim, n);
+  BatchOptions o;
+  o.field_sink = [&](size_t k, size_t, const double* T, const double* u) {
+    std::copy(T, T + nT, s.T.col(static_cast<Eigen::Index>(k)).data());
+    std::copy(u, u + s.u.rows(), s.u.col(static_cast<Eigen::Index>(k)).data());
+  };
+  solve_batch(model, scen, o);
+  for (auto& sc : scen) s.p.push_back(sc.parameters);
+  return s;
+}
+
+class ReducedModel : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    model_ = new FemModel(test::twin_from(test::surrogate_plate_json()));
+    snaps_ = new Snapshots(solve_snapshots(*model_, 40, 3));
+    M_ = new MassMatrix(model_->mesh());
+  }
+  static void TearDownTestSuite() {
+    delete M_;
+    delete snaps_;
+    delete model_;
+  }
+  ReducedSpace thermal_space(int max_rank = 40) const {
+    ReducedSpace s(model_->thermal_operator(), model_->thermal_rhs_terms(), 1);
+    Eigen::MatrixXd D = snaps_->T;
+    for (Eigen::Index j = 0; j < D.cols(); ++j) s.remove_lift(snaps_->p[static_cast<size_t>(j)], D.col(j).data());
+    PodOptions o;
+    o.max_rank = max_rank;
+    s.set_basis(compute_pod(D, *M_, 1, o));
+    return s;
+  }
+  static FemModel* model_;
+  static Snapshots* snaps_;
+  static MassMatrix* M_;
+};
+FemModel* ReducedModel::model_ = nullptr;
+Snapshots* ReducedModel::snaps_ = nullptr;
+MassMatrix* ReducedModel::M_ = nullptr;
+
+TEST_F(ReducedModel, MassMatrixIntegratesTheArea) {
+  std::vector<double> one(model_->mesh().num_nodes(), 1.0);
+  EXPECT_NEAR(M_->inner(one.data(), one.data(), 1), 0.4 * 0.6, 1e-12);  // closed form: area
+}
+
+TEST_F(ReducedModel, PodModesAreMassOrthonormalAndReproduceTheSnapshots) {
+  const ReducedSpace s = thermal_space();
+  const PodBasis& b = s.basis();
+  ASSERT_GE(b.rank(), 2);
+  const Eigen::MatrixXd G = b.modes.transpose() * M_->apply(b.modes, 1);
+  EXPECT_LT((G - Eigen::MatrixXd::Identity(b.rank(), b.rank())).norm(), 1e-10);
+  // Three parameters, the field affine in T0 and q for fixed h: the snapshots span a
+  // low-dimensional space, and every snapshot is reconstructed to the captured energy.
+  for (size_t k = 0; k < 5; ++k) {
+    Eigen::VectorXd x = snaps_->T.col(static_cast<Eigen::Index>(k));
+    s.remove_lift(snaps_->p[k], x.data());
+    const Eigen::VectorXd c = b.project(*M_, x.data());
+    const Eigen::VectorXd rec = s.reconstruct(snaps_->p[k], c.data());
+    const Eigen::VectorXd ref = snaps_->T.col(static_cast<Eigen::Index>(k));
+    const Eigen::VectorXd e = rec - ref;
+    EXPECT_LT(std::sqrt(M_->inner(e.data(), e.data(), 1) / M_->inner(ref.data(), ref.data(), 1)), 1e-4);
+  }
+  // Dirichlet dofs carry exactly the lift.
+  for (size_t i = 0; i < s.lift_terms().size(); ++i) {
+    const Eigen::VectorXd g = s.lift_vector(i);
+    for (Eigen::Index d = 0; d < g.size(); ++d)
+      if (g(d) != 0) EXPECT_NEAR(b.modes.row(d).norm() + std::abs(b.mean(d)), 0.0, 1e-12);
+  }
+}
+
+TEST_F(ReducedModel, PodRankIsCapped) {
+  EXPECT_EQ(thermal_space(2).rank(), 2);
+}
+
+TEST_F(ReducedModel, ResidualGramFormEqualsOneOperatorApplication) {
+  const ReducedSpace s = thermal_space(4);  // truncated: a visible residual
+  const Params p0 = model_->twin().default_parameters();
+  ResidualEstimator est(s, model_->thermal_theta(p0), *M_);
+  std::mt19937 rng(5);
+  std::normal_distribution<double> n01;
+  for (size_t k = 0; k < 6; ++k) {
+    const Params& p = snaps_->p[k];
+    std::vector<double> c(static_cast<size_t>(s.rank()));
+    for (double& v : c) v = 10 * n01(rng);
+    std::vector<double> psi(est.size());
+    const Params theta = model_->thermal_theta(p);
+    est.features(theta, p, c.data(), psi.data());
+    const Eigen::VectorXd x = s.reconstruct(p, c.data());
+    const double fast = est.norm(psi.data()), ref = est.explicit_norm(theta, p, x.data());
+    EXPECT_NEAR(fast, ref, 1e-8 * ref) << "scenario " << k;
+  }
+}
+
+TEST_F(ReducedModel, EstimateIsTheExactErrorAtNominalParameters) {
+  // With theta = theta0 the preconditioned residual is the error itself: eta = ||T - x||_M.
+  const ReducedSpace s = thermal_space(3);
+  const Params p0 = model_->twin().default_parameters();
+  ResidualEstimator est(s, model_->thermal_theta(p0), *M_);
+  spec::Scenario sc;
+  sc.parameters = p0;
+  Eigen::VectorXd T(static_cast<Eigen::Index>(model_->mesh().num_nodes()));
+  BatchOptions o;
+  o.field_sink = [&](size_t, size_t, const double* t, const double*) { std::copy(t, t + T.size(), T.data()); };
+  solve_batch(*model_, {sc}, o);
+  Eigen::VectorXd d = T;
+  s.remove_lift(p0, d.data());
+  const Eigen::VectorXd c = s.basis().project(*M_, d.data());
+  const Eigen::VectorXd x = s.reconstruct(p0, c.data());
+  const Eigen::VectorXd e = T - x;
+  const double truth = std::sqrt(M_->inner(e.data(), e.data(), 1));
+  ASSERT_GT(truth, 0);
+  std::vector<double> psi(est.size());
+  est.features(model_->thermal_theta(p0), p0, c.data(), psi.data());
+  EXPECT_NEAR(est.norm(psi.data()), truth, 1e-6 * truth);
+}
+
+TEST_F(ReducedModel, OutputMapEqualsTheEvaluatorOnReconstructedFields) {
+  const ReducedSpace sT = thermal_space(6);
+  ReducedSpace su(model_->mechanical_operator(), model_->mechanical_rhs_terms(), 2);
+  Eigen::MatrixXd D = snaps_->u;
+  su.set_basis(compute_pod(D, *M_, 2));
+  const OutputEvaluator ev = OutputEvaluator::for_outputs(*model_);
+  ASSERT_TRUE(outputs_linear_in_fields(*model_, ev));
+  const OutputMap map(*model_, ev, &sT, &su);
+  std::mt19937 rng(9);
+  std::normal_distribution<double> n01;
+  for (size_t k = 0; k < 4; ++k) {
+    const Params& p = snaps_->p[k];
+    std::vector<double> cT(static_cast<size_t>(sT.rank())), cu(static_cast<size_t>(su.rank()));
+    for (double& v : cT) v = n01(rng);
+    for (double& v : cu) v = 1e-6 * n01(rng);
+    std::vector<double> z(OutputMap::z_size(&sT, &su));
+    OutputMap::z(&sT, &su, p, cT.data(), cu.data(), z.data());
+    const Eigen::VectorXd comps = map.matrix() * Eigen::Map<const Eigen::VectorXd>(z.data(), static_cast<Eigen::Index>(z.size()));
+    const Eigen::VectorXd T = sT.reconstruct(p, cT.data()), u = su.reconstruct(p, cu.data());
+    const std::vector<double> want = ev.evaluate(p, T.data(), u.data());
+    const std::vector<double> got = ev.reduce(comps.data());
+    for (size_t o = 0; o < want.size(); ++o) EXPECT_NEAR(got[o], want[o], 1e-9 * std::max(1.0, std::abs(want[o]))) << "output " << o;
+  }
+}
+
+TEST_F(ReducedModel, HotSpotSitesKeepTheExtremeOfEverySnapshot) {
+  OutputEvaluator ev = OutputEvaluator::for_outputs(*model_);
+  std::vector<std::vector<double>> comps;
+  std::vector<std::vector<double>> want;
+  for (size_t k = 0; k < snaps_->p.size(); ++k) {
+    comps.push_back(ev.site_components(snaps_->p[k], snaps_->T.col(static_cast<Eigen::Index>(k)).data(),
+                                       snaps_->u.col(static_cast<Eigen::Index>(k)).data()));
+    want.push_back(ev.reduce(comps.back().data()));
+  }
+  const auto keep = select_hot_spots(ev, comps);
+  size_t restricted = 0;
+  for (size_t o = 0; o < keep.size(); ++o) {
+    if (keep[o].empty()) continue;
+    EXPECT_LT(keep[o].size(), ev.num_sites(o));
+    ev.restrict_sites(o, keep[o]);
+    ++restricted;
+  }
+  EXPECT_EQ(restricted, 2u);  // T_max and vm_max
+  for (size_t k = 0; k < snaps_->p.size(); ++k) {
+    const std::vector<double> got = ev.evaluate(snaps_->p[k], snaps_->T.col(static_cast<Eigen::Index>(k)).data(),
+                                                snaps_->u.col(static_cast<Eigen::Index>(k)).data());
+    for (size_t o = 0; o < got.size(); ++o) EXPECT_DOUBLE_EQ(got[o], want[k][o]);
+  }
+}
+
+TEST(Npy, RoundTripsEveryType) {
+  const auto dir = std::filesystem::temp_directory_path() / "doppel_npy";
+  std::filesystem::create_directories(dir);
+  const std::vector<double> d{1.5, -2.25, 3e300, 0.0, 7, 8};
+  const std::vector<float> f{1.5f, -2.25f};
+  const std::vector<int> i{1, -2, 3};
+  write_npy((dir / "d.npy").string(), d.data(), {2, 3});
+  write_npy((dir / "f.npy").string(), f.data(), {2});
+  write_npy((dir / "i.npy").string(), i.data(), {3});
+  const NpyArray a = read_npy((dir / "d.npy").string());
+  EXPECT_EQ(a.shape, (std::vector<size_t>{2, 3}));
+  EXPECT_EQ(a.values, d);
+  EXPECT_EQ(read_npy((dir / "f.npy").string()).values, (std::vector<double>{1.5, -2.25}));
+  EXPECT_EQ(read_npy((dir / "i.npy").string()).values, (std::vector<double>{1, -2, 3}));
+  std::ofstream(dir / "bad.npy") << "not numpy";
+  EXPECT_THROW(read_npy((dir / "bad.npy").string()), InvalidInput);
+  EXPECT_THROW(read_npy((dir / "missing.npy").string()), InvalidInput);
+}
+
+}  // namespace
+}  // namespace doppel

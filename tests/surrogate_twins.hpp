@@ -1,0 +1,41 @@
+// Small twins for the surrogate tests: fast to solve and to train on, with every kind of
+// right-hand-side term (a Dirichlet value, a convection coefficient, a source), both physics
+// and every kind of output (probe, max, mean, von Mises, displacement magnitude).
+#pragma once
+
+#include <string>
+
+namespace doppel::test {
+
+inline std::string surrogate_plate_json(int cells_x = 8, int cells_y = 12, const std::string& name = "splate") {
+  return R"({
+    "name": ")" + name + R"(",
+    "mesh": {"generate": "rectangle", "size": [0.4, 0.6], "cells": [)" + std::to_string(cells_x) + "," +
+         std::to_string(cells_y) + R"(], "order": 2},
+    "physics": {"thermal": {}, "mechanical": {"formulation": "plane_stress", "thickness": 0.01}},
+    "materials": {"steel": {"conductivity": 40, "youngs_modulus": 2e11, "poisson_ratio": 0.3,
+                            "thermal_expansion": 1.2e-5, "reference_temperature": 20}},
+    "regions": {"domain": "steel"},
+    "boundaries": {
+      "ymin": {"thermal": {"type": "temperature", "value": "$T0"}, "mechanical": {"type": "fixed"}},
+      "xmax": {"thermal": {"type": "convection", "h": "$h", "ambient": 20}},
+      "ymax": {"thermal": {"type": "flux", "value": 2000}}
+    },
+    "sources": {"domain": {"heat": "$q"}},
+    "parameters": {
+      "T0": {"default": 100, "min": 50, "max": 150},
+      "h":  {"default": 500, "min": 100, "max": 2000},
+      "q":  {"default": 2e4, "min": 0, "max": 5e4}
+    },
+    "outputs": {
+      "T_probe": {"quantity": "temperature", "at": [0.3, 0.45]},
+      "T_max":   {"quantity": "temperature", "reduce": "max", "region": "domain"},
+      "T_mean":  {"quantity": "temperature", "reduce": "mean", "region": "domain"},
+      "vm_max":  {"quantity": "von_mises", "reduce": "max", "region": "domain"},
+      "vm_probe": {"quantity": "von_mises", "at": [0.2, 0.1]},
+      "u_top":   {"quantity": "displacement_magnitude", "at": [0.4, 0.6]}
+    }
+  })";
+}
+
+}  // namespace doppel::test

@@ -1,0 +1,216 @@
+// The training pipeline on a small twin (tests/surrogate_twins.hpp: 8 x 12 P2 plate, heat and
+// plane stress, three parameters). Reference: finite-element solves of held-out scenarios
+// that training never saw. Tolerances are stated at each check.
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "surrogate/engine.hpp"
+#include "surrogate/mlp.hpp"
+#include "surrogate/surrogate.hpp"
+#include "tests/surrogate_twins.hpp"
+#include "tests/test_util.hpp"
+#include "training_export/trainer.hpp"
+
+namespace doppel {
+namespace {
+
+namespace fs = std::filesystem;
+
+TrainOptions small_options() {
+  TrainOptions o;
+  o.samples = 96;
+  o.calibration = 40;
+  o.test = 40;
+  o.network.hidden = {48, 48};
+  o.network.members = 3;
+  o.fit.max_epochs = 8000;
+  o.fit.patience = 1000;
+  return o;
+}
+
+class Trained : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    model_ = new FemModel(test::twin_from(test::surrogate_plate_json()));
+    result_ = new TrainResult(train_surrogate(*model_, small_options()));
+    dir_ = (fs::temp_directory_path() / "doppel_trained_bundle").string();
+    fs::remove_all(dir_);
+    result_->surrogate->save(dir_, result_->training, result_->validation);
+  }
+  static void TearDownTestSuite() {
+    delete result_;
+    delete model_;
+  }
+  static FemModel* model_;
+  static TrainResult* result_;
+  static std::string dir_;
+};
+FemModel* Trained::model_ = nullptr;
+TrainResult* Trained::result_ = nullptr;
+std::string Trained::dir_;
+
+TEST_F(Trained, ReachesTheStatedAccuracyOnHeldOutSolves) {
+  const auto& v = result_->validation;
+  // Held-out temperature field: relative L2 error <= 1.5 % at p95 (96 training solves; an
+  // untrained network is off by tens of percent).
+  EXPECT_LT(v["fields"]["temperature"]["relative_l2"]["p95"].get<double>(), 1.5e-2) << v.dump(2);
+  // Every output within 3 % at p95.
+  for (const auto& [name, o] : v["outputs"].items())
+    EXPECT_LT(o["relative"]["p95"].get<double>(), 3e-2) << name << " " << o.dump();
+}
+
+TEST_F(Trained, ErrorEstimateBoundsTheTrueErrorOnHeldOutSolves) {
+  const auto& e = result_->validation["error_estimate"];
+  // Calibrated for 97.5 % coverage on 40 other solves: at least 85 % of the 40 test solves
+  // bounded, and not wildly pessimistic (mean effectivity below 10).
+  EXPECT_GE(e["bounds_true_error_fraction"].get<double>(), 0.85) << e.dump(2);
+  EXPECT_LT(e["effectivity"]["mean"].get<double>(), 10.0) << e.dump(2);
+  EXPECT_GE(e["effectivity"]["median"].get<double>(), 0.5) << e.dump(2);
+}
+
+TEST_F(Trained, BundleRoundTripsToTheSameAnswers) {
+  const auto loaded = Surrogate::load(dir_, *model_);
+  const auto scen = test::random_scenarios(model_->twin(), {}, 17, 11);
+  std::vector<Params> p;
+  for (const auto& s : scen) p.push_back(s.parameters);
+  const SurrogateBatch a = result_->surrogate->evaluate(p, true), b = loaded->evaluate(p, true);
+  ASSERT_EQ(a.outputs.size(), b.outputs.size());
+  for (size_t i = 0; i < a.outputs.size(); ++i) EXPECT_NEAR(a.outputs[i], b.outputs[i], 1e-9 * std::max(1.0, std::abs(a.outputs[i])));
+  for (size_t i = 0; i < a.T.size(); ++i) EXPECT_NEAR(a.T[i], b.T[i], 1e-9 * std::max(1.0, std::abs(a.T[i])));
+  for (size_t s = 0; s < p.size(); ++s) EXPECT_NEAR(a.estimate[s], b.estimate[s], 1e-9 * a.estimate[s]);
+  for (const char* f : {"meta.json", "validation.json", "temperature_modes.npy", "displacement_modes.npy",
+                        "network_W0.npy", "estimator_gram.npy"})
+    EXPECT_TRUE(fs::exists(fs::path(dir_) / f)) << f;
+}
+
+TEST_F(Trained, ChunkedEvaluationEqualsOneChunk) {
+  const auto scen = test::random_scenarios(model_->twin(), {}, 23, 12);
+  std::vector<Params> p;
+  for (const auto& s : scen) p.push_back(s.parameters);
+  const SurrogateBatch a = result_->surrogate->evaluate(p, false, 5), b = result_->surrogate->evaluate(p, false, 100);
+  // The network runs in float32, whose matrix products round differently for other batch
+  // widths: equal to float32 precision.
+  for (size_t i = 0; i < a.outputs.size(); ++i) EXPECT_NEAR(a.outputs[i], b.outputs[i], 1e-5 * std::max(1.0, std::abs(a.outputs[i])));
+}
+
+TEST_F(Trained, EngineNetworkEqualsTheHostReference) {
+  const MlpWeights& net = result_->surrogate->parts().net;
+  std::vector<float> X = {0.1f, -0.5f, 0.9f, -1.0f, 0.0f, 1.0f};
+  const std::vector<float> y = mlp_forward(net, X, 2);
+  // The engine's coefficients are the mean over members, de-standardized.
+  const auto& parts = result_->surrogate->parts();
+  const auto& twin = model_->twin();
+  std::vector<Params> p(2, twin.default_parameters());
+  for (size_t s = 0; s < 2; ++s)
+    for (size_t i = 0; i < 3; ++i)
+      p[s][i] = parts.lower[i] + (X[s * 3 + i] + 1.0) / 2.0 * (parts.upper[i] - parts.lower[i]);
+  const SurrogateBatch b = result_->surrogate->evaluate(p);
+  const size_t R = parts.coef_mean.size(), E = static_cast<size_t>(net.shape.members);
+  for (size_t s = 0; s < 2; ++s)
+    for (size_t j = 0; j < R; ++j) {
+      double mean = 0;
+      for (size_t e = 0; e < E; ++e) mean += y[(e * 2 + s) * R + j] / static_cast<double>(E);
+      const double c = mean * parts.coef_std[j] + parts.coef_mean[j];
+      EXPECT_NEAR(b.coefficients[s * R + j], c, 1e-4 * parts.coef_std[j]) << s << " " << j;
+    }
+}
+
+TEST_F(Trained, CudaInferenceEqualsCpu) {
+  if (!InferenceEngine::cuda_available()) GTEST_SKIP() << "LibTorch sees no CUDA device: GPU inference not compared";
+  const auto gpu = Surrogate::load(dir_, *model_, "cuda");
+  const auto scen = test::random_scenarios(model_->twin(), {}, 31, 13);
+  std::vector<Params> p;
+  for (const auto& s : scen) p.push_back(s.parameters);
+  const SurrogateBatch a = result_->surrogate->evaluate(p, true), b = gpu->evaluate(p, true);
+  for (size_t i = 0; i < a.outputs.size(); ++i) EXPECT_NEAR(a.outputs[i], b.outputs[i], 1e-5 * std::max(1.0, std::abs(a.outputs[i])));
+  for (size_t s = 0; s < p.size(); ++s) EXPECT_NEAR(a.estimate[s], b.estimate[s], 1e-4 * a.estimate[s]);
+}
+
+TEST_F(Trained, BundleForAnotherTwinOrMeshIsRefusedByName) {
+  // Another twin (name).
+  FemModel other(test::twin_from(test::surrogate_plate_json(8, 12, "another")));
+  try {
+    Surrogate::load(dir_, other);
+    FAIL() << "loaded a bundle for another twin";
+  } catch (const InvalidInput& e) {
+    EXPECT_NE(std::string(e.what()).find("trained for twin 'splate'"), std::string::npos) << e.what();
+  }
+  // The same twin name, another mesh (so another content hash).
+  FemModel finer(test::twin_from(test::surrogate_plate_json(10, 12)));
+  try {
+    Surrogate::load(dir_, finer);
+    FAIL() << "loaded a bundle for another version of the twin";
+  } catch (const InvalidInput& e) {
+    EXPECT_NE(std::string(e.what()).find("content hash"), std::string::npos) << e.what();
+  }
+  // Same twin hash, another mesh hash (a tampered bundle): named as a mesh mismatch.
+  const std::string copy = dir_ + "_mesh";
+  fs::remove_all(copy);
+  fs::copy(dir_, copy);
+  nlohmann::json meta = nlohmann::json::parse(std::ifstream(copy + "/meta.json"));
+  meta["mesh"]["hash"] = "0000000000000000";
+  std::ofstream(copy + "/meta.json") << meta.dump();
+  try {
+    Surrogate::load(copy, *model_);
+    FAIL() << "loaded a bundle for another mesh";
+  } catch (const InvalidInput& e) {
+    EXPECT_NE(std::string(e.what()).find("another mesh"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(Surrogate::load(dir_ + "_missing", *model_), InvalidInput);
+}
+
+TEST_F(Trained, OutOfBoundsIsFlagged) {
+  Params p = model_->twin().default_parameters();
+  EXPECT_TRUE(result_->surrogate->in_bounds(p));
+  p[1] = 2000.0 + 1e-3;
+  EXPECT_FALSE(result_->surrogate->in_bounds(p));
+  EXPECT_FALSE(result_->surrogate->evaluate({p}).in_bounds[0]);
+}
+
+TEST(Training, NarrowerRangeBecomesTheTrainingBounds) {
+  FemModel model(test::twin_from(test::surrogate_plate_json(4, 6)));
+  TrainOptions o = small_options();
+  o.samples = 24;
+  o.calibration = 8;
+  o.test = 4;
+  o.fit.max_epochs = 50;
+  o.ranges["h"] = {200, 800};
+  const TrainResult r = train_surrogate(model, o);
+  EXPECT_DOUBLE_EQ(r.surrogate->parts().lower[1], 200);
+  EXPECT_DOUBLE_EQ(r.surrogate->parts().upper[1], 800);
+  Params p = model.twin().default_parameters();
+  p[1] = 1000;
+  EXPECT_FALSE(r.surrogate->in_bounds(p));
+  o.ranges["h"] = {50, 800};
+  EXPECT_THROW(train_surrogate(model, o), InvalidInput);
+  o.ranges.clear();
+  o.ranges["nope"] = {0, 1};
+  EXPECT_THROW(train_surrogate(model, o), InvalidInput);
+}
+
+TEST(Training, HaltonPointsStratifyEachCoordinate) {
+  // Base 2 and 3 van der Corput sequences, shifted mod 1: the first 2^k (3^k) points put one
+  // point in each interval of width 2^-k (3^-k).
+  const auto pts = halton(81, 2, 7);
+  std::vector<int> bins2(64, 0), bins3(81, 0);
+  for (size_t i = 0; i < 81; ++i) {
+    ASSERT_GE(pts[i][0], 0.0);
+    ASSERT_LT(pts[i][0], 1.0);
+    if (i < 64) ++bins2[static_cast<size_t>(pts[i][0] * 64)];
+    ++bins3[static_cast<size_t>(pts[i][1] * 81)];
+  }
+  for (int c : bins2) EXPECT_EQ(c, 1);
+  for (int c : bins3) EXPECT_EQ(c, 1);
+}
+
+TEST(Training, RefusesTwinsItCannotTrain) {
+  auto json = test::surrogate_plate_json(4, 6);
+  FemModel fixed(test::twin_from(nlohmann::json::parse(json).dump()));
+  TrainOptions o = small_options();
+  o.samples = 4;
+  EXPECT_THROW(train_surrogate(fixed, o), InvalidInput);  // --samples below 8
+}
+
+}  // namespace
+}  // namespace doppel
