@@ -144,16 +144,24 @@ nlohmann::ordered_json solve_with_surrogate(const FemModel& model, const std::ve
                                             BatchOptions options, const SolveArgs& args,
                                             const std::string& fidelity) {
   const auto& twin = model.twin();
-  DOPPEL_VERIFY(!twin.analysis.transient, "--fidelity", "surrogate answers cover steady analyses only");
   const auto t0 = std::chrono::steady_clock::now();
   const auto sur = Surrogate::load(args.bundle, model, inference_device(args.device, options.backend == Backend::cuda));
   std::vector<Params> params;
-  for (const auto& sc : scenarios) {
-    DOPPEL_VERIFY(sc.schedules.empty(), "scenarios[" + std::to_string(params.size()) + "].schedules",
-                  "schedules apply to transient analyses only");
-    params.push_back(sc.parameters);
+  for (const auto& sc : scenarios) params.push_back(sc.parameters);
+  const bool transient = twin.analysis.transient;
+  SurrogateBatch b;
+  std::vector<TransientAnswer> tb;
+  if (transient) {
+    tb = sur->evaluate_transient(scenarios);
+    b.estimate.resize(scenarios.size());
+    b.in_bounds.resize(scenarios.size());
+    for (size_t s = 0; s < scenarios.size(); ++s) {
+      b.estimate[s] = tb[s].max_estimate;
+      b.in_bounds[s] = tb[s].in_bounds;
+    }
+  } else {
+    b = sur->evaluate(params);
   }
-  const SurrogateBatch b = sur->evaluate(params);
   const auto t1 = std::chrono::steady_clock::now();
   // Scenarios the surrogate may not answer alone: outside its training bounds, or (auto) an
   // estimate above the tolerance. They are solved with FEM in one batch.
@@ -197,22 +205,41 @@ nlohmann::ordered_json solve_with_surrogate(const FemModel& model, const std::ve
     item["parameters"] = ps;
     nlohmann::ordered_json outs = nlohmann::ordered_json::object(), spread = nlohmann::ordered_json::object();
     for (size_t o = 0; o < twin.outputs.size(); ++o) {
-      outs[twin.outputs[o].name] = number(b.output(s, o));
-      spread[twin.outputs[o].name] = number(b.spread[s * b.outputs_per_scenario + o]);
+      if (transient) {
+        nlohmann::ordered_json series = nlohmann::ordered_json::array();
+        for (const auto& at_time : tb[s].outputs) series.push_back(number(at_time[o]));
+        outs[twin.outputs[o].name] = series;
+      } else {
+        outs[twin.outputs[o].name] = number(b.output(s, o));
+        spread[twin.outputs[o].name] = number(b.spread[s * b.outputs_per_scenario + o]);
+      }
     }
     item["outputs"] = outs;
     item["fidelity"] = "surrogate";
     item["error_estimate"] = number(b.estimate[s]);
-    item["spread"] = spread;
+    if (transient) {
+      nlohmann::ordered_json series = nlohmann::ordered_json::array();
+      for (double e : tb[s].estimate) series.push_back(number(e));
+      item["error_estimates"] = series;  // per output time; error_estimate is their maximum
+    } else {
+      item["spread"] = spread;
+    }
     list.push_back(item);
   }
   doc["scenarios"] = list;
-  doc["times"] = nullptr;
+  doc["times"] = transient ? nlohmann::ordered_json(twin.analysis.output_times) : nlohmann::ordered_json(nullptr);
   doc["surrogate"] = {{"bundle", args.bundle}, {"fidelity", fidelity}, {"tolerance", args.tolerance},
                       {"answered", scenarios.size() - fem.size()}, {"fem", fem.size()}};
   if (!args.vtu.empty()) {
     if (options.keep_first_fields && fr.first_fields) {
       write_vtu(model, *fr.first_fields, args.vtu);
+    } else if (transient) {
+      const auto f = sur->evaluate_transient({scenarios[0]}, true);
+      FieldSnapshot snap;
+      snap.parameters = params[0];
+      snap.time = twin.analysis.output_times.back();
+      snap.T.assign(f[0].T.back().data(), f[0].T.back().data() + f[0].T.back().size());
+      write_vtu(model, snap, args.vtu);
     } else {
       const SurrogateBatch f = sur->evaluate({params[0]}, true);
       FieldSnapshot snap;

@@ -26,6 +26,9 @@ int run_train(const TrainArgs& args) {
   DOPPEL_VERIFY(!args.hidden.empty(), "--hidden", "needs at least one layer width");
   for (int w : args.hidden) DOPPEL_VERIFY(w >= 1 && w <= 4096, "--hidden", "layer widths must lie in [1, 4096]");
   DOPPEL_VERIFY(args.max_rank >= 1, "--max-rank", "must be at least 1");
+  DOPPEL_VERIFY(args.samples == 0 || args.samples >= 8, "--samples", "must be at least 8");
+  DOPPEL_VERIFY(args.calibration == 0 || args.calibration >= 8, "--calibration", "must be at least 8");
+  DOPPEL_VERIFY(args.test >= 0, "--test", "must not be negative");
   const Backend backend = select_backend(args.backend);
   TrainOptions opt;
   opt.samples = args.samples;
@@ -58,8 +61,7 @@ int run_train(const TrainArgs& args) {
   FemModel model(spec::load_twin(args.twin));
   if (!args.quiet)
     std::cerr << "doppel train: " << model.twin().name << ": " << model.mesh().num_nodes() << " nodes, "
-              << args.samples << " training + " << args.calibration << " calibration + " << args.test
-              << " test solves on " << backend_name(backend) << ", network on " << opt.device << "\n";
+              << (model.transient() ? "transient runs" : "steady solves") << " on " << backend_name(backend) << ", network on " << opt.device << "\n";
   TrainResult r = train_surrogate(model, opt);
   r.surrogate->save(args.out, r.training, r.validation);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

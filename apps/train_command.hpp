@@ -9,9 +9,9 @@ namespace doppel::app {
 struct TrainArgs {
   std::string twin;
   std::string out;
-  int samples = 512;
-  int calibration = 128;
-  int test = 128;
+  int samples = 0;      // 0: 512 steady, 48 transient
+  int calibration = 0;  // 0: 128 steady, 24 transient
+  int test = 0;         // 0: 128 steady, 24 transient
   unsigned long seed = 2026;
   std::string backend = "auto";
   std::string solver = "auto";

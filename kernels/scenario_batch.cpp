@@ -292,6 +292,8 @@ class BatchRunner {
       });
       const auto info = thermal_->solve_rhs(theta, B, Tnext);
       for (size_t s = 0; s < S; ++s) record(result.scenarios[first + s], info[s]);
+      if (options_.step_sink)
+        for (size_t s = 0; s < S; ++s) options_.step_sink(first + s, step + 1, Tnext.col(static_cast<Index>(s)).data());
       emit_outputs(t0, Tn, t1, &Tnext);
       Tprev = Tn;
       Tn = Tnext;

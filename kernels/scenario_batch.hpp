@@ -34,6 +34,9 @@ struct BatchOptions {
   // Called (from one thread) with every scenario's fields at every output time: the snapshots
   // of surrogate training. T or u is null when the twin lacks that physics.
   std::function<void(size_t scenario, size_t time_index, const double* T, const double* u)> field_sink;
+  // Transient analyses: called (from one thread) with every scenario's temperature after every
+  // time step (step = 1, 2, ...; time = step * time_step).
+  std::function<void(size_t scenario, long step, const double* T)> step_sink;
   bool allow_superposition = true;
 };
 

@@ -82,6 +82,20 @@ void ResidualEstimator::features(const Params& theta, const Params& p, const dou
     for (int j = 0; j < space_.rank(); ++j) psi[q++] = -theta[k] * c[j];
 }
 
+void ResidualEstimator::step_features(const std::vector<double>& w, const Params& theta,
+                                      const std::vector<double>& phi_new, const double* c_new, const Params& mu,
+                                      const std::vector<double>& phi_old, double s_old, const double* c_old,
+                                      double* psi) const {
+  const size_t K = theta.size();
+  size_t q = 0;
+  for (double v : w) psi[q++] = v;
+  for (size_t k = 0; k < K; ++k)
+    for (size_t i = 0; i < phi_new.size(); ++i) psi[q++] = -theta[k] * phi_new[i] + mu[k] * phi_old[i];
+  for (size_t k = 0; k < K; ++k) psi[q++] = -theta[k] + mu[k] * s_old;
+  for (size_t k = 0; k < K; ++k)
+    for (int j = 0; j < space_.rank(); ++j) psi[q++] = -theta[k] * c_new[j] + mu[k] * c_old[j];
+}
+
 double ResidualEstimator::norm(const double* psi) const {
   const Eigen::Map<const Eigen::VectorXd> v(psi, static_cast<Eigen::Index>(q_));
   return std::sqrt(std::max(0.0, v.dot(gram_ * v)));

@@ -9,7 +9,9 @@
 // at nominal parameters (exact, eta = ||error||_M, when theta = theta0), in the mass norm.
 // Its square is psi^T G psi with G = (A0^{-1} R)^T M (A0^{-1} R) computed once offline, so a
 // scenario costs O(Q^2) online; explicit_norm() is the reference implementation (one operator
-// application and one nominal solve) the fast form is tested against.
+// application and one nominal solve) the fast form is tested against. The quadratic form
+// cancels large terms, so eta carries an absolute round-off floor of about sqrt(machine
+// epsilon) times the field's norm (relative estimates below ~1e-7 are round-off).
 #pragma once
 
 #include <Eigen/Dense>
@@ -35,6 +37,13 @@ class ResidualEstimator {
 
   // psi for one scenario (theta: operator coefficients of p; c: reduced coordinates).
   void features(const Params& theta, const Params& p, const double* c, double* psi) const;
+  // psi of a time step's residual r = sum_m w_m load_m - A(theta) x_new + A(mu) x_old, where
+  // x = sum_i phi_i g_i + s mean + V c (s = 1 for a state; histories combine states).
+  void step_features(const std::vector<double>& load_weights, const Params& theta,
+                     const std::vector<double>& phi_new, const double* c_new, const Params& mu,
+                     const std::vector<double>& phi_old, double s_old, const double* c_old,
+                     double* psi) const;
+  const std::vector<size_t>& load_terms() const { return load_terms_; }
   double norm(const double* psi) const;
 
   // The same eta from the full field x: r = b(p) - A(theta) x, then ||A0^{-1} r||_M.

@@ -11,6 +11,7 @@
 #include "kernels/parallel.hpp"
 #include "spec/errors.hpp"
 #include "surrogate/engine.hpp"
+#include "surrogate/galerkin.hpp"
 #include "surrogate/output_map.hpp"
 #include "surrogate/reduced_space.hpp"
 #include "surrogate/residual_estimator.hpp"
@@ -101,8 +102,11 @@ void Surrogate::build() {
     space_u_->set_basis(*parts_.u);
   }
   const int R = rank_T() + rank_u();
-  DOPPEL_VERIFY(parts_.net.shape.outputs == R && static_cast<int>(parts_.coef_mean.size()) == R &&
-                    static_cast<int>(parts_.coef_std.size()) == R && parts_.net.shape.inputs == static_cast<int>(P),
+  const bool steady = !model_.transient();
+  DOPPEL_VERIFY(steady || !model_.mechanical(), "bundle",
+                "transient surrogates cover heat only; this twin also has mechanics");
+  DOPPEL_VERIFY(!steady || (parts_.net.shape.outputs == R && static_cast<int>(parts_.coef_mean.size()) == R &&
+                    static_cast<int>(parts_.coef_std.size()) == R && parts_.net.shape.inputs == static_cast<int>(P)),
                 "bundle", "network shape does not match the bases and parameters");
   evaluator_ = std::make_unique<OutputEvaluator>(OutputEvaluator::for_outputs(model_));
   if (parts_.sites.empty()) parts_.sites.resize(evaluator_->size());
@@ -118,12 +122,18 @@ void Surrogate::build() {
   const bool onT = model_.thermal();
   const ReducedSpace& primary = onT ? *space_T_ : *space_u_;
   const Params p0 = model_.twin().default_parameters();
-  const Params theta0 = onT ? model_.thermal_theta(p0) : model_.mechanical_theta(p0);
+  const Params theta0 = !steady ? GalerkinHeat::nominal_theta(model_)
+                                : onT ? model_.thermal_theta(p0) : model_.mechanical_theta(p0);
   if (parts_.gram.size() == 0) {
     estimator_ = std::make_unique<ResidualEstimator>(primary, theta0, *M_);
     parts_.gram = estimator_->gram();
   } else {
     estimator_ = std::make_unique<ResidualEstimator>(primary, theta0, *M_, parts_.gram);
+  }
+  if (!steady) {
+    galerkin_ = std::make_unique<GalerkinHeat>(model_, *space_T_, *M_);
+    galerkin_->set_estimator(estimator_.get());
+    return;
   }
 
   auto em = std::make_shared<EngineModel>();
@@ -192,7 +202,48 @@ void Surrogate::build() {
 
 void Surrogate::set_calibration(double c) {
   parts_.calibration = c;
-  engine_model_->calibration = c;
+  if (engine_model_) engine_model_->calibration = c;
+}
+
+bool Surrogate::in_bounds(const spec::Scenario& sc) const {
+  if (!in_bounds(sc.parameters)) return false;
+  for (const auto& sched : sc.schedules)
+    for (const auto& [t, v] : sched.points) {
+      Params p = sc.parameters;
+      p[static_cast<size_t>(sched.parameter)] = v;
+      if (!in_bounds(p)) return false;
+    }
+  return true;
+}
+
+std::vector<TransientAnswer> Surrogate::evaluate_transient(const std::vector<spec::Scenario>& scenarios, bool fields) const {
+  DOPPEL_VERIFY(galerkin_, "bundle", "holds a steady surrogate; this analysis is transient");
+  std::vector<TransientAnswer> out(scenarios.size());
+  parallel_for(scenarios.size(), [&](size_t s) {
+    const ReducedTrajectory tr = galerkin_->run(scenarios[s]);
+    TransientAnswer& a = out[s];
+    a.in_bounds = in_bounds(scenarios[s]);
+    for (size_t t = 0; t < tr.c.size(); ++t) {
+      if (linear_) {
+        std::vector<double> z(OutputMap::z_size(space_T_.get(), nullptr));
+        size_t i = 0;
+        z[i++] = 1.0;
+        for (double f : tr.phi[t]) z[i++] = f;
+        for (Eigen::Index j = 0; j < tr.c[t].size(); ++j) z[i++] = tr.c[t](j);
+        const Eigen::VectorXd comps = map_->matrix() * Eigen::Map<const Eigen::VectorXd>(z.data(), static_cast<Eigen::Index>(z.size()));
+        a.outputs.push_back(evaluator_->reduce(comps.data()));
+      }
+      if (!linear_ || fields) {
+        Eigen::VectorXd T = space_T_->basis().mean + space_T_->basis().modes * tr.c[t];
+        for (size_t i = 0; i < space_T_->lift_terms().size(); ++i) T += tr.phi[t][i] * space_T_->lift_vector(i);
+        if (!linear_) a.outputs.push_back(evaluator_->evaluate(tr.p[t], T.data(), nullptr));
+        if (fields) a.T.push_back(std::move(T));
+      }
+      a.estimate.push_back(parts_.calibration * tr.estimate[t]);
+      a.max_estimate = std::max(a.max_estimate, a.estimate.back());
+    }
+  });
+  return out;
 }
 
 bool Surrogate::in_bounds(const Params& p) const {
@@ -222,6 +273,7 @@ double Surrogate::explicit_eta(const Params& p, const double* field) const {
 }
 
 SurrogateBatch Surrogate::evaluate(const std::vector<Params>& params, bool fields, size_t chunk) const {
+  DOPPEL_VERIFY(engine_, "bundle", "holds a transient surrogate: use evaluate_transient");
   // A GPU wants wide launches; the CPU wants the chunk's tensors to stay cache- and heap-sized.
   if (chunk == 0) chunk = device_ == "cuda" ? 65536 : 2048;
   const size_t S = params.size(), P = parts_.lower.size(), O = evaluator_->size();
@@ -349,7 +401,15 @@ void Surrogate::save(const std::string& dir, const Json& training, const Json& v
   if (parts_.T) write_field(*parts_.T, true);
   if (parts_.u) write_field(*parts_.u, false);
   meta["fields"] = fields;
-  const std::vector<int> widths = parts_.net.shape.widths();
+  meta["model"] = model_.transient() ? "galerkin" : "mlp_ensemble";
+  if (model_.transient()) {
+    const auto& an = model_.twin().analysis;
+    meta["transient"] = {{"scheme", an.scheme == spec::TimeScheme::bdf2 ? "bdf2"
+                                     : an.scheme == spec::TimeScheme::crank_nicolson ? "crank_nicolson" : "backward_euler"},
+                         {"time_step", an.time_step}, {"end_time", an.end_time},
+                         {"reduced_model", "Galerkin projection of the FE time step onto the temperature POD space"}};
+  }
+  const std::vector<int> widths = parts_.net.W.empty() ? std::vector<int>{} : parts_.net.shape.widths();
   Json files = Json::array();
   for (size_t l = 0; l + 1 < widths.size(); ++l) {
     const size_t E = static_cast<size_t>(parts_.net.shape.members), in = static_cast<size_t>(widths[l]), o = static_cast<size_t>(widths[l + 1]);
@@ -358,12 +418,14 @@ void Surrogate::save(const std::string& dir, const Json& training, const Json& v
     files.push_back("network_W" + std::to_string(l) + ".npy");
     files.push_back("network_b" + std::to_string(l) + ".npy");
   }
+  if (!widths.empty()) {
   write_vector(dir + "/coefficients_mean.npy", parts_.coef_mean);
   write_vector(dir + "/coefficients_std.npy", parts_.coef_std);
   meta["network"] = {{"kind", "mlp ensemble"}, {"widths", widths}, {"activation", "tanh"}, {"members", parts_.net.shape.members},
                      {"dtype", "float32"}, {"inputs", "normalized parameters"},
                      {"outputs", "standardized POD coefficients [temperature | displacement]"},
                      {"files", files}, {"standardization", {"coefficients_mean.npy", "coefficients_std.npy"}}};
+  }
   write_matrix(dir + "/estimator_gram.npy", parts_.gram);
   meta["error_estimate"] = {{"field", field_name(model_.thermal())},
                             {"kind", "residual ||A0^-1 r||_M / ||x||_M, calibrated"},
@@ -436,6 +498,10 @@ std::unique_ptr<Surrogate> Surrogate::load(const std::string& dir, const FemMode
     };
     if (model.thermal()) parts.T = read_field(true);
     if (model.mechanical()) parts.u = read_field(false);
+    const std::string kind = meta.value("model", "mlp_ensemble");
+    DOPPEL_VERIFY(kind == (model.transient() ? "galerkin" : "mlp_ensemble"), "bundle",
+                  "holds a " + kind + " model, this twin's analysis needs " + (model.transient() ? "galerkin" : "mlp_ensemble"));
+    if (!model.transient()) {
     const Json& net = get(meta, "network", "network");
     const std::vector<int> widths = net["widths"].get<std::vector<int>>();
     DOPPEL_VERIFY(widths.size() >= 2, "bundle", "network.widths needs at least two entries");
@@ -454,6 +520,7 @@ std::unique_ptr<Surrogate> Surrogate::load(const std::string& dir, const FemMode
     }
     parts.coef_mean = read_npy(dir + "/coefficients_mean.npy").values;
     parts.coef_std = read_npy(dir + "/coefficients_std.npy").values;
+    }
     parts.gram = rows_to_matrix(read_npy(dir + "/estimator_gram.npy"), "estimator_gram.npy");
     parts.calibration = get(get(meta, "error_estimate", "error_estimate"), "calibration", "error_estimate.calibration").get<double>();
     const Json& outs = get(meta, "outputs", "outputs");

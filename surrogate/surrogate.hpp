@@ -22,6 +22,7 @@
 namespace doppel {
 
 class InferenceEngine;
+class GalerkinHeat;
 class ReducedSpace;
 class ResidualEstimator;
 class OutputMap;
@@ -34,10 +35,19 @@ struct SurrogateParts {
   std::vector<double> lower, upper;           // training bounds per parameter
   std::optional<PodBasis> T, u;               // per physics present
   std::vector<std::vector<size_t>> sites;     // per output: kept sites (empty = all)
-  MlpWeights net;
+  MlpWeights net;                             // empty for transient twins
   std::vector<double> coef_mean, coef_std;    // c = [c_T | c_u]
   Eigen::MatrixXd gram;                       // empty: built from the model
   double calibration = 1.0;
+};
+
+// Transient surrogate answers (the Galerkin reduced model).
+struct TransientAnswer {
+  std::vector<std::vector<double>> outputs;  // [output time][output]
+  std::vector<double> estimate;              // calibrated, per output time
+  double max_estimate = 0;
+  bool in_bounds = true;
+  std::vector<Eigen::VectorXd> T;            // fields per output time (when asked for)
 };
 
 struct SurrogateBatch {
@@ -74,7 +84,14 @@ class Surrogate {
   int rank_T() const { return parts_.T ? parts_.T->rank() : 0; }
   int rank_u() const { return parts_.u ? parts_.u->rank() : 0; }
 
-  // Evaluates scenarios in chunks (0: 2048 on the CPU, 65536 on a GPU); fields adds the
+  // Transient twins: the Galerkin reduced model, scenario by scenario (schedules honoured).
+  bool transient() const { return model_.transient(); }
+  std::vector<TransientAnswer> evaluate_transient(const std::vector<spec::Scenario>& scenarios,
+                                                  bool fields = false) const;
+  // Whether the scenario's parameters stay inside the training bounds at all times.
+  bool in_bounds(const spec::Scenario& scenario) const;
+
+  // Steady twins: evaluates scenarios in chunks (0: 2048 on the CPU, 65536 on a GPU); fields adds the
   // reconstructed T and u.
   SurrogateBatch evaluate(const std::vector<Params>& p, bool fields = false, size_t chunk = 0) const;
   // Reconstructions from coefficients (host).
@@ -102,6 +119,7 @@ class Surrogate {
   std::unique_ptr<ResidualEstimator> estimator_;
   std::shared_ptr<EngineModel> engine_model_;
   std::unique_ptr<InferenceEngine> engine_;
+  std::unique_ptr<GalerkinHeat> galerkin_;
   bool linear_ = false;
 };
 

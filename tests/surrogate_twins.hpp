@@ -38,4 +38,35 @@ inline std::string surrogate_plate_json(int cells_x = 8, int cells_y = 12, const
   })";
 }
 
+// Transient heat (heat only): a plate heated through a convection boundary whose coefficient
+// and gas temperature are parameters, a source, a cooled edge held at T0.
+inline std::string surrogate_transient_json(const std::string& scheme = "backward_euler") {
+  return R"({
+    "name": "splate_transient",
+    "mesh": {"generate": "rectangle", "size": [0.1, 0.1], "cells": [10, 10], "order": 1},
+    "physics": {"thermal": {}},
+    "analysis": {"type": "transient", "end_time": 300, "time_step": 5, "initial_temperature": 20,
+                 "output_times": [30, 60, 150, 300], "scheme": ")" + scheme + R"("},
+    "materials": {"al": {"conductivity": 150, "density": 2700, "specific_heat": 900}},
+    "regions": {"domain": "al"},
+    "boundaries": {
+      "xmin": {"thermal": {"type": "temperature", "value": "$T0"}},
+      "xmax": {"thermal": {"type": "convection", "h": "$h", "ambient": "$T_gas"}}
+    },
+    "sources": {"domain": {"heat": "$q"}},
+    "parameters": {
+      "T0":    {"default": 20, "min": 10, "max": 40},
+      "h":     {"default": 500, "min": 100, "max": 2000},
+      "T_gas": {"default": 600, "min": 300, "max": 900},
+      "q":     {"default": 0, "min": 0, "max": 1e6}
+    },
+    "outputs": {
+      "T_max":  {"quantity": "temperature", "reduce": "max", "region": "domain"},
+      "T_mean": {"quantity": "temperature", "reduce": "mean", "region": "domain"},
+      "T_mid":  {"quantity": "temperature", "at": [0.05, 0.05]},
+      "q_mid":  {"quantity": "heat_flux_x", "at": [0.05, 0.05]}
+    }
+  })";
+}
+
 }  // namespace doppel::test

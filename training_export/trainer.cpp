@@ -11,6 +11,7 @@
 #include "kernels/outputs.hpp"
 #include "kernels/parallel.hpp"
 #include "spec/errors.hpp"
+#include "surrogate/galerkin.hpp"
 #include "surrogate/output_map.hpp"
 #include "surrogate/reduced_space.hpp"
 
@@ -126,12 +127,165 @@ Json validate_surrogate(const Surrogate& sur, const std::vector<Params>& params,
   return v;
 }
 
-TrainResult train_surrogate(const FemModel& model, const TrainOptions& opt) {
+namespace {
+
+double conformal_quantile(std::vector<double> ratio, double coverage) {
+  if (ratio.empty()) return 1.0;
+  std::sort(ratio.begin(), ratio.end());
+  const size_t k = static_cast<size_t>(std::ceil((static_cast<double>(ratio.size()) + 1) * coverage));
+  return k <= ratio.size() ? ratio[k - 1] : ratio.back() * 1.25;
+}
+
+// Transient heat: snapshots of every time step of the training runs, POD, the Galerkin
+// reduced model, its estimate calibrated and validated against held-out transient FE runs
+// (errors at every output time).
+TrainResult train_transient(const FemModel& model, const TrainOptions& opt, const std::vector<double>& lo,
+                            const std::vector<double>& hi, const std::vector<Params>& all, Clock::time_point t_all) {
+  auto log = [&](const std::string& s) { if (opt.log) opt.log(s); };
+  const auto& twin = model.twin();
+  const auto& an = twin.analysis;
+  const size_t N = static_cast<size_t>(opt.samples), C = static_cast<size_t>(opt.calibration);
+  const size_t n = model.mesh().num_nodes(), times = an.output_times.size();
+  const long steps = std::lround(an.end_time / an.time_step);
+  const long stride = std::max<long>(1, static_cast<long>(std::ceil(static_cast<double>(N) * static_cast<double>(steps) / 3000.0)));
+  std::vector<spec::Scenario> scenarios(all.size());
+  for (size_t s = 0; s < all.size(); ++s) {
+    scenarios[s].id = "sample" + std::to_string(s);
+    scenarios[s].parameters = all[s];
+  }
+  const auto t_solve = Clock::now();
+  std::vector<std::vector<double>> snaps;
+  std::vector<size_t> snap_of;
+  std::vector<std::vector<std::vector<double>>> Tout(all.size(), std::vector<std::vector<double>>(times));
+  BatchOptions batch = opt.batch;
+  batch.keep_first_fields = false;
+  batch.chunk = std::min<size_t>(batch.chunk, 64);
+  batch.step_sink = [&](size_t s, long step, const double* T) {
+    if (s < N && (step % stride == 0 || step == steps)) {
+      snaps.emplace_back(T, T + n);
+      snap_of.push_back(s);
+    }
+  };
+  batch.field_sink = [&](size_t s, size_t t, const double* T, const double*) { Tout[s][t].assign(T, T + n); };
+  batch.progress = [&](const std::string& stage, size_t done, size_t total) {
+    if (stage == "scenarios") log("solved " + std::to_string(done) + "/" + std::to_string(total) + " transient finite-element runs");
+  };
+  const BatchResult fe = solve_batch(model, scenarios, batch);
+  const double solve_seconds = since(t_solve);
+
+  const auto t_pod = Clock::now();
+  MassMatrix M(model.mesh());
+  ReducedSpace space(model.thermal_operator(), model.thermal_rhs_terms(), 1);
+  Eigen::MatrixXd D(static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(snaps.size()));
+  for (size_t k = 0; k < snaps.size(); ++k) {
+    std::copy(snaps[k].begin(), snaps[k].end(), D.col(static_cast<Eigen::Index>(k)).data());
+    space.remove_lift(all[snap_of[k]], D.col(static_cast<Eigen::Index>(k)).data());
+  }
+  snaps.clear();
+  SurrogateParts parts;
+  parts.lower = lo;
+  parts.upper = hi;
+  parts.T = compute_pod(D, M, 1, opt.pod);
+  log("temperature POD of " + std::to_string(D.cols()) + " snapshots (every " + std::to_string(stride) +
+      " steps): rank " + std::to_string(parts.T->rank()) + ", captured energy 1 - " + fmt(1 - parts.T->captured));
+  {
+    const OutputEvaluator full = OutputEvaluator::for_outputs(model);
+    std::vector<std::vector<double>> comps;
+    for (size_t s = 0; s < N; ++s)
+      for (size_t t = 0; t < times; ++t) comps.push_back(full.site_components(all[s], Tout[s][t].data(), nullptr));
+    parts.sites = select_hot_spots(full, comps, opt.hot_spot_margin);
+  }
+  auto sur = std::make_unique<Surrogate>(model, std::move(parts), opt.device);
+  const double pod_seconds = since(t_pod);
+
+  // Relative errors at every output time of held-out runs [first, first + count).
+  auto errors = [&](size_t first, size_t count, std::vector<TransientAnswer>& answers) {
+    std::vector<spec::Scenario> sc(scenarios.begin() + static_cast<long>(first), scenarios.begin() + static_cast<long>(first + count));
+    answers = sur->evaluate_transient(sc, true);
+    std::vector<std::vector<double>> e(count, std::vector<double>(times));
+    parallel_for(count, [&](size_t s) {
+      for (size_t t = 0; t < times; ++t) e[s][t] = sur->relative_l2(Tout[first + s][t].data(), answers[s].T[t].data(), true);
+    });
+    return e;
+  };
+  std::vector<TransientAnswer> cal_answers;
+  const auto cal_err = errors(N, C, cal_answers);
+  std::vector<double> ratio;
+  for (size_t s = 0; s < C; ++s)
+    for (size_t t = 0; t < times; ++t)
+      if (cal_answers[s].estimate[t] > 0) ratio.push_back(cal_err[s][t] / cal_answers[s].estimate[t]);
+  const double calib = conformal_quantile(ratio, opt.coverage);
+  sur->set_calibration(calib);
+  log("error estimate calibrated on " + std::to_string(C) + " held-out runs: factor " + fmt(calib));
+
+  const size_t first = N + C, count = all.size() - first;
+  std::vector<TransientAnswer> test;
+  const auto err = errors(first, count, test);
+  std::vector<double> field, eff, est;
+  size_t bounded = 0, pairs = 0;
+  Json outs = Json::object();
+  for (size_t s = 0; s < count; ++s) field.push_back(*std::max_element(err[s].begin(), err[s].end()));
+  for (size_t s = 0; s < count; ++s)
+    for (size_t t = 0; t < times; ++t) {
+      ++pairs;
+      if (test[s].estimate[t] >= err[s][t]) ++bounded;
+      if (err[s][t] > 0) eff.push_back(test[s].estimate[t] / err[s][t]);
+      est.push_back(test[s].estimate[t]);
+    }
+  double worst = 0;
+  for (size_t k = 0; k < twin.outputs.size(); ++k) {
+    std::vector<double> a, r;
+    for (size_t s = 0; s < count; ++s)
+      for (size_t t = 0; t < times; ++t) {
+        const double ref = fe.scenarios[first + s].outputs[t][k], got = test[s].outputs[t][k];
+        a.push_back(std::abs(got - ref));
+        if (std::abs(ref) > 0) r.push_back(std::abs(got - ref) / std::abs(ref));
+      }
+    Json o = {{"absolute", stats(a)}, {"relative", stats(r)}};
+    if (!r.empty()) worst = std::max(worst, o["relative"]["p95"].get<double>());
+    outs[twin.outputs[k].name] = o;
+  }
+  const double frac = pairs ? static_cast<double>(bounded) / static_cast<double>(pairs) : 0.0;
+  Json v;
+  v["scenarios"] = count;
+  v["output_times"] = an.output_times;
+  v["fields"] = {{"temperature", {{"relative_l2_worst_time", stats(field)}}}};
+  v["outputs"] = outs;
+  v["error_estimate"] = {{"field", "temperature"},
+                         {"quantity", "relative L2 (mass-norm) error of the field at each output time"},
+                         {"bounds_true_error_fraction", frac}, {"pairs", pairs},
+                         {"effectivity", stats(eff)}, {"calibration", calib}, {"estimate", stats(est)}};
+  v["summary"] = {{"scenarios", count}, {"field_relative_l2_p95", stats(field).value("p95", 0.0)},
+                  {"worst_output_relative_p95", worst}, {"estimate_bounds_fraction", frac},
+                  {"estimate_effectivity_mean", stats(eff).value("mean", 0.0)}};
+  v["samples"] = {{"training", N}, {"calibration", C}, {"test", count},
+                  {"test_distribution", "uniform random inside the training bounds, never trained on"}};
+  TrainResult result;
+  result.training = {{"samples", N}, {"calibration_samples", C}, {"test_samples", count},
+                     {"sampling", "scrambled Halton sequence inside the parameter bounds"}, {"seed", opt.seed},
+                     {"snapshots", D.cols()}, {"snapshot_stride_steps", stride},
+                     {"backend", opt.batch.backend == Backend::cuda ? "cuda" : "cpu"},
+                     {"seconds", {{"finite_element_solves", solve_seconds}, {"pod_and_reduced_model", pod_seconds},
+                                  {"total", since(t_all)}}},
+                     {"threads", host_threads()}};
+  result.surrogate = std::move(sur);
+  result.validation = std::move(v);
+  return result;
+}
+
+}  // namespace
+
+TrainResult train_surrogate(const FemModel& model, const TrainOptions& options) {
   const auto t_all = Clock::now();
   const auto& twin = model.twin();
+  // 0 picks the default: transient runs cost a whole time integration each.
+  TrainOptions opt = options;
+  if (opt.samples == 0) opt.samples = twin.analysis.transient ? 48 : 512;
+  if (opt.calibration == 0) opt.calibration = twin.analysis.transient ? 24 : 128;
+  if (opt.test == 0) opt.test = twin.analysis.transient ? 24 : 128;
   auto log = [&](const std::string& s) { if (opt.log) opt.log(s); };
-  DOPPEL_VERIFY(!twin.analysis.transient, "analysis.type",
-                "doppel train builds surrogates of steady analyses; this twin is transient");
+  DOPPEL_VERIFY(!twin.analysis.transient || !model.mechanical(), "physics.mechanical",
+                "transient surrogates cover heat only: train a steady or a heat-only transient twin");
   DOPPEL_VERIFY(opt.samples >= 8, "--samples", "must be at least 8");
   DOPPEL_VERIFY(opt.calibration >= 8, "--calibration", "must be at least 8");
   DOPPEL_VERIFY(opt.test >= 1, "--test", "must be at least 1");
@@ -173,6 +327,8 @@ TrainResult train_surrogate(const FemModel& model, const TrainOptions& opt) {
     all.push_back(p);
   }
   const size_t N = static_cast<size_t>(opt.samples), C = static_cast<size_t>(opt.calibration), Tn = static_cast<size_t>(opt.test);
+
+  if (twin.analysis.transient) return train_transient(model, opt, lo, hi, all, t_all);
 
   // --- finite-element snapshots ------------------------------------------------------------
   const auto t_solve = Clock::now();
@@ -307,12 +463,7 @@ TrainResult train_surrogate(const FemModel& model, const TrainOptions& opt) {
     const double truth = nT ? sur->relative_l2(Ts[g].data(), &cb.T[s * nT], true) : sur->relative_l2(us[g].data(), &cb.u[s * nu], false);
     if (cb.estimate[s] > 0) ratio.push_back(truth / cb.estimate[s]);
   }
-  std::sort(ratio.begin(), ratio.end());
-  double calib = 1.0;
-  if (!ratio.empty()) {
-    const size_t k = static_cast<size_t>(std::ceil((static_cast<double>(ratio.size()) + 1) * opt.coverage));
-    calib = k <= ratio.size() ? ratio[k - 1] : ratio.back() * 1.25;
-  }
+  const double calib = conformal_quantile(ratio, opt.coverage);
   sur->set_calibration(calib);
   log("error estimate calibrated on " + std::to_string(C) + " held-out solves: factor " + fmt(calib));
 

@@ -20,9 +20,10 @@
 namespace doppel {
 
 struct TrainOptions {
-  int samples = 512;       // training snapshots (the network's own validation split included)
-  int calibration = 128;   // held-out solves that calibrate the error estimate
-  int test = 128;          // held-out solves reported in validation.json
+  // 0: the default, 512 / 128 / 128 for steady twins, 48 / 24 / 24 transient runs.
+  int samples = 0;         // training solves (the network's own validation split included)
+  int calibration = 0;     // held-out solves that calibrate the error estimate
+  int test = 0;            // held-out solves reported in validation.json
   uint64_t seed = 2026;
   BatchOptions batch;      // backend and solver of the snapshot solves
   PodOptions pod;

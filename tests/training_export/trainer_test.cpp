@@ -214,3 +214,43 @@ TEST(Training, RefusesTwinsItCannotTrain) {
 
 }  // namespace
 }  // namespace doppel
+
+namespace doppel {
+namespace {
+
+TEST(TrainingTransient, GalerkinModelMeetsTheStatedAccuracyAndRoundTrips) {
+  FemModel model(test::twin_from(test::surrogate_transient_json()));
+  TrainOptions o;
+  o.samples = 16;
+  o.calibration = 12;
+  o.test = 12;
+  const TrainResult r = train_surrogate(model, o);
+  const auto& v = r.validation;
+  // Held-out runs: worst-time temperature relative L2 error <= 0.5 % at p95; every output within 1 %.
+  EXPECT_LT(v["fields"]["temperature"]["relative_l2_worst_time"]["p95"].get<double>(), 5e-3) << v.dump(2);
+  for (const auto& [name, out] : v["outputs"].items()) EXPECT_LT(out["relative"]["p95"].get<double>(), 1e-2) << name;
+  EXPECT_GE(v["error_estimate"]["bounds_true_error_fraction"].get<double>(), 0.85) << v["error_estimate"].dump(2);
+  EXPECT_LT(v["error_estimate"]["effectivity"]["mean"].get<double>(), 10.0) << v["error_estimate"].dump(2);
+  const std::string dir = (fs::temp_directory_path() / "doppel_transient_bundle").string();
+  fs::remove_all(dir);
+  r.surrogate->save(dir, r.training, r.validation);
+  const auto loaded = Surrogate::load(dir, model);
+  auto sc = test::random_scenarios(model.twin(), {}, 3, 4);
+  spec::Schedule s;
+  s.parameter = model.twin().parameter_index("T_gas");
+  s.points = {{0, 400}, {200, 800}};
+  sc[0].schedules.push_back(s);
+  const auto a = r.surrogate->evaluate_transient(sc), b = loaded->evaluate_transient(sc);
+  for (size_t i = 0; i < sc.size(); ++i)
+    for (size_t t = 0; t < a[i].outputs.size(); ++t)
+      for (size_t k = 0; k < a[i].outputs[t].size(); ++k) EXPECT_NEAR(a[i].outputs[t][k], b[i].outputs[t][k], 1e-9 * std::max(1.0, std::abs(a[i].outputs[t][k])));
+  // The schedule's values are checked against the training bounds too.
+  sc[1].schedules.push_back(s);
+  sc[1].schedules.back().points = {{0, 400}, {200, 950}};
+  EXPECT_FALSE(loaded->in_bounds(sc[1]));
+  // A steady bundle cannot answer a transient twin (and the reverse): refused by name.
+  EXPECT_THROW(loaded->evaluate({sc[0].parameters}), InvalidInput);
+}
+
+}  // namespace
+}  // namespace doppel

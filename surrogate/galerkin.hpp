@@ -1,0 +1,56 @@
+// The transient reduced model: the twin's own time-stepping scheme (backward Euler, BDF2 or
+// Crank-Nicolson, the same step as kernels/scenario_batch.cpp) projected by Galerkin onto the
+// temperature POD space x = l(p) + mean + V c. Every term of the affine heat operator
+// (conductivity, convection, heat capacity) is reduced once, V^T A_k V, V^T A_k g_i, V^T A_k mean,
+// V^T load_m, so a step costs O(K r^2 + r^3) whatever the mesh. Parameters may follow schedules.
+//
+// Each step's full-order residual norm eta_n = ||A0^{-1} r_n||_M comes from the residual
+// estimator's Gram form (A0: the step operator at nominal parameters); with the projection
+// error of the initial state they accumulate into the error estimate of every output time:
+// under backward Euler earlier errors decay by the step's amplification factor (computed in the
+// reduced space); under BDF2 and Crank-Nicolson they add up. The estimate is calibrated on
+// held-out transient FE runs like the steady one.
+#pragma once
+
+#include <Eigen/Dense>
+#include <vector>
+
+#include "kernels/fem_model.hpp"
+#include "surrogate/reduced_space.hpp"
+#include "surrogate/residual_estimator.hpp"
+
+namespace doppel {
+
+struct ReducedTrajectory {
+  std::vector<Eigen::VectorXd> c;          // reduced coordinates at each output time
+  std::vector<std::vector<double>> phi;    // lift coefficients at each output time
+  std::vector<Params> p;                   // parameters at each output time
+  std::vector<double> estimate;     // unscaled accumulated eta / ||x||_M at each output time
+  int steps = 0;
+};
+
+class GalerkinHeat {
+ public:
+  GalerkinHeat(const FemModel& model, const ReducedSpace& space, const MassMatrix& M);
+  // Nominal step operator coefficients (the estimator's A0).
+  static Params nominal_theta(const FemModel& model);
+  void set_estimator(const ResidualEstimator* estimator) { estimator_ = estimator; }
+  ReducedTrajectory run(const spec::Scenario& scenario) const;
+
+ private:
+  // V^T F(theta) x for x = sum phi_i g_i + s mean + V c.
+  Eigen::VectorXd apply(const Params& theta, const std::vector<double>& phi, double s, const Eigen::VectorXd& c) const;
+  Eigen::MatrixXd matrix(const Params& theta) const;
+
+  const FemModel& model_;
+  const ReducedSpace& space_;
+  const MassMatrix& M_;
+  const ResidualEstimator* estimator_ = nullptr;
+  std::vector<Eigen::MatrixXd> A_;                // per term: V^T A_k V
+  std::vector<std::vector<Eigen::VectorXd>> Ag_;  // per term, per lift vector: V^T A_k g_i
+  std::vector<Eigen::VectorXd> Am_;               // per term: V^T A_k mean
+  std::vector<Eigen::VectorXd> b_;                // per load term: V^T load_m
+  Eigen::MatrixXd H_;  // Gram of [g_i | mean | V] in M: ||x||_M^2 = y^T H y
+};
+
+}  // namespace doppel
