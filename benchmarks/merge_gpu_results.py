@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Merges `doppel bench fem` JSON and the CuPy peer's JSON into one results file with the
-ratios the issue asks for (doppel batched vs CuPy one at a time, vs doppel's host backend)."""
+"""Merges `doppel bench fem` JSON, the CuPy peer's JSON and (optionally) `doppel bench
+surrogate` JSON into one results file with the ratios the issues ask for (doppel batched vs
+CuPy one at a time, vs doppel's host backend; surrogate vs FE in the same run)."""
 import json
 import re
 import sys
@@ -9,6 +10,11 @@ import sys
 def main():
     doppel_path, cupy_path, out_dir = sys.argv[1:4]
     doc = json.load(open(doppel_path))
+    if len(sys.argv) > 4:
+        try:
+            doc["surrogate"] = json.load(open(sys.argv[4]))
+        except (OSError, ValueError):
+            pass
     try:
         peers = json.load(open(cupy_path))
     except (OSError, ValueError):

@@ -275,7 +275,7 @@ double Surrogate::explicit_eta(const Params& p, const double* field) const {
 SurrogateBatch Surrogate::evaluate(const std::vector<Params>& params, bool fields, size_t chunk) const {
   DOPPEL_VERIFY(engine_, "bundle", "holds a transient surrogate: use evaluate_transient");
   // A GPU wants wide launches; the CPU wants the chunk's tensors to stay cache- and heap-sized.
-  if (chunk == 0) chunk = device_ == "cuda" ? 65536 : 2048;
+  if (chunk == 0) chunk = device_ == "cuda" ? 65536 : 1024;
   const size_t S = params.size(), P = parts_.lower.size(), O = evaluator_->size();
   const size_t R = static_cast<size_t>(rank_T() + rank_u());
   const bool onT = model_.thermal();

@@ -91,7 +91,7 @@ class Surrogate {
   // Whether the scenario's parameters stay inside the training bounds at all times.
   bool in_bounds(const spec::Scenario& scenario) const;
 
-  // Steady twins: evaluates scenarios in chunks (0: 2048 on the CPU, 65536 on a GPU); fields adds the
+  // Steady twins: evaluates scenarios in chunks (0: 1024 on the CPU, 65536 on a GPU); fields adds the
   // reconstructed T and u.
   SurrogateBatch evaluate(const std::vector<Params>& p, bool fields = false, size_t chunk = 0) const;
   // Reconstructions from coefficients (host).
