@@ -231,6 +231,7 @@ struct InferenceEngine::Impl {
 
   torch::Tensor reduce(const torch::Tensor& comps) const {
     const int64_t S = comps.size(0);
+    if (m->outputs.empty()) return torch::zeros({S, 0}, comps.options());
     std::vector<torch::Tensor> cols;
     for (size_t k = 0; k < m->outputs.size(); ++k) {
       const EngineOutput& o = m->outputs[k];

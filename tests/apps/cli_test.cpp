@@ -8,6 +8,8 @@
 #include <fstream>
 #include <string>
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -142,12 +144,21 @@ TEST(Cli, VtuIsWrittenAndWellFormed) {
 
 // --- surrogate commands ------------------------------------------------------------------------
 
-// A small twin trained once through the command line (shared by the tests below).
+// A small twin trained once through the command line (shared by the tests below). CTest runs
+// each test in its own process, in parallel: every process works in its own directory.
+std::filesystem::path process_dir() {
+  const auto dir = std::filesystem::temp_directory_path() / ("doppel_cli_surrogate_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
 class CliSurrogate : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    twin_ = new std::string(write_temp("splate.json", doppel::test::surrogate_plate_json(6, 8)));
-    bundle_ = new std::string((std::filesystem::temp_directory_path() / "doppel_cli" / "splate-bundle").string());
+    const auto dir = process_dir();
+    std::ofstream(dir / "splate.json") << doppel::test::surrogate_plate_json(6, 8);
+    twin_ = new std::string((dir / "splate.json").string());
+    bundle_ = new std::string((dir / "splate-bundle").string());
     std::filesystem::remove_all(*bundle_);
     // Trained over h in [200, 1500] only: the twin allows [100, 2000].
     const CmdResult r = run("train " + *twin_ + " --out " + *bundle_ +
@@ -158,9 +169,11 @@ class CliSurrogate : public ::testing::Test {
   static void TearDownTestSuite() {
     delete twin_;
     delete bundle_;
+    std::error_code ec;
+    std::filesystem::remove_all(process_dir(), ec);
   }
   static nlohmann::json solve(const std::string& extra) {
-    const std::string out = (std::filesystem::temp_directory_path() / "doppel_cli" / "surrogate_out.json").string();
+    const std::string out = (process_dir() / "surrogate_out.json").string();
     const CmdResult r = run("solve " + *twin_ + " --bundle " + *bundle_ + " --quiet --output " + out + " " + extra);
     EXPECT_EQ(r.code, 0) << r.out;
     return nlohmann::json::parse(std::ifstream(out));
@@ -174,7 +187,9 @@ std::string* CliSurrogate::bundle_ = nullptr;
 std::string scenario_file(const std::vector<std::array<double, 3>>& values) {
   nlohmann::json doc;
   for (const auto& v : values) doc["scenarios"].push_back({{"parameters", {{"T0", v[0]}, {"h", v[1]}, {"q", v[2]}}}});
-  return write_temp("splate_scenarios.json", doc.dump());
+  const auto f = process_dir() / "splate_scenarios.json";
+  std::ofstream(f) << doc.dump();
+  return f.string();
 }
 
 TEST_F(CliSurrogate, TrainWritesABundleWithValidation) {
@@ -262,8 +277,8 @@ TEST_F(CliSurrogate, BadSurrogateArgumentsAreRefusedByName) {
   expect("solve " + *twin_ + " --bundle " + *bundle_ + " --device tpu", 2, "--device");
   const std::string blade = std::string(DOPPEL_SOURCE_DIR) + "/examples/blade/twin.json";
   expect("solve " + blade + " --bundle " + *bundle_, 2, "trained for twin 'splate'");
-  expect("train " + *twin_ + " --out /tmp/x --range h=1:5000", 2, "--range h");
-  expect("train " + *twin_ + " --out /tmp/x --range h", 2, "--range");
-  expect("train " + *twin_ + " --out /tmp/x --members 0", 2, "--members");
-  expect("train " + *twin_ + " --out /tmp/x --samples 2", 2, "--samples");
+  expect("train " + *twin_ + " --out " + (process_dir() / "x").string() + " --range h=1:5000", 2, "--range h");
+  expect("train " + *twin_ + " --out " + (process_dir() / "x").string() + " --range h", 2, "--range");
+  expect("train " + *twin_ + " --out " + (process_dir() / "x").string() + " --members 0", 2, "--members");
+  expect("train " + *twin_ + " --out " + (process_dir() / "x").string() + " --samples 2", 2, "--samples");
 }
