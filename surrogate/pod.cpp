@@ -48,7 +48,7 @@ Eigen::VectorXd PodBasis::project(const MassMatrix& M, const double* x) const {
   return modes.transpose() * Md;
 }
 
-PodBasis compute_pod(const Eigen::MatrixXd& snapshots, const MassMatrix& M, int components,
+PodBasis compute_pod(Eigen::MatrixXd snapshots, const MassMatrix& M, int components,
                      const PodOptions& options) {
   DOPPEL_VERIFY(snapshots.cols() >= 2, "samples", "POD needs at least 2 snapshots");
   DOPPEL_VERIFY(snapshots.rows() == static_cast<Eigen::Index>(M.nodes()) * components, "snapshots",
@@ -56,10 +56,17 @@ PodBasis compute_pod(const Eigen::MatrixXd& snapshots, const MassMatrix& M, int 
   PodBasis b;
   b.components = components;
   b.mean = snapshots.rowwise().mean();
-  const Eigen::MatrixXd D = snapshots.colwise() - b.mean;
-  const Eigen::MatrixXd MD = M.apply(D, components);
-  Eigen::MatrixXd C = D.transpose() * MD;
-  C = 0.5 * (C + C.transpose());
+  // Centred in place, and D^T M D by blocks of columns: no full copy of the snapshots.
+  Eigen::MatrixXd& D = snapshots;
+  D.colwise() -= b.mean;
+  const Eigen::Index N = D.cols(), block = 64;
+  Eigen::MatrixXd C(N, N);
+  for (Eigen::Index j = 0; j < N; j += block) {
+    const Eigen::Index w = std::min(block, N - j);
+    const Eigen::MatrixXd MDj = M.apply(Eigen::MatrixXd(D.middleCols(j, w)), components);
+    C.middleCols(j, w) = D.transpose() * MDj;
+  }
+  C = 0.5 * (C + C.transpose()).eval();
   Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(C);
   const Eigen::VectorXd lam = eig.eigenvalues().reverse();
   const Eigen::MatrixXd psi = eig.eigenvectors().rowwise().reverse();

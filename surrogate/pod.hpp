@@ -43,8 +43,9 @@ struct PodBasis {
   Eigen::VectorXd project(const MassMatrix& M, const double* x) const;
 };
 
-// snapshots: n x N, one field per column. Throws InvalidInput when there are fewer than 2.
-PodBasis compute_pod(const Eigen::MatrixXd& snapshots, const MassMatrix& M, int components,
+// snapshots: n x N, one field per column (taken by value: move it in to avoid a copy).
+// Throws InvalidInput when there are fewer than 2.
+PodBasis compute_pod(Eigen::MatrixXd snapshots, const MassMatrix& M, int components,
                      const PodOptions& options = {});
 
 }  // namespace doppel

@@ -185,8 +185,9 @@ TrainResult train_transient(const FemModel& model, const TrainOptions& opt, cons
   SurrogateParts parts;
   parts.lower = lo;
   parts.upper = hi;
-  parts.T = compute_pod(D, M, 1, opt.pod);
-  log("temperature POD of " + std::to_string(D.cols()) + " snapshots (every " + std::to_string(stride) +
+  const Eigen::Index snapshot_count = D.cols();
+  parts.T = compute_pod(std::move(D), M, 1, opt.pod);
+  log("temperature POD of " + std::to_string(snapshot_count) + " snapshots (every " + std::to_string(stride) +
       " steps): rank " + std::to_string(parts.T->rank()) + ", captured energy 1 - " + fmt(1 - parts.T->captured));
   {
     const OutputEvaluator full = OutputEvaluator::for_outputs(model);
@@ -263,7 +264,7 @@ TrainResult train_transient(const FemModel& model, const TrainOptions& opt, cons
   TrainResult result;
   result.training = {{"samples", N}, {"calibration_samples", C}, {"test_samples", count},
                      {"sampling", "scrambled Halton sequence inside the parameter bounds"}, {"seed", opt.seed},
-                     {"snapshots", D.cols()}, {"snapshot_stride_steps", stride},
+                     {"snapshots", snapshot_count}, {"snapshot_stride_steps", stride},
                      {"backend", opt.batch.backend == Backend::cuda ? "cuda" : "cpu"},
                      {"seconds", {{"finite_element_solves", solve_seconds}, {"pod_and_reduced_model", pod_seconds},
                                   {"total", since(t_all)}}},
@@ -367,7 +368,7 @@ TrainResult train_surrogate(const FemModel& model, const TrainOptions& options) 
       std::copy(fields[s].begin(), fields[s].end(), D.col(static_cast<Eigen::Index>(s)).data());
       space.remove_lift(all[s], D.col(static_cast<Eigen::Index>(s)).data());
     }
-    return compute_pod(D, M, space.components(), opt.pod);
+    return compute_pod(std::move(D), M, space.components(), opt.pod);
   };
   std::unique_ptr<ReducedSpace> sT, su;
   if (nT) {
