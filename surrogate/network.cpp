@@ -1,7 +1,11 @@
 // The LibTorch code of the surrogate: ensemble training (mlp.hpp) and batched inference
 // (engine.hpp). The only translation unit that includes torch headers, so the rest of the
 // build stays fast. Stable C++ frontend only (LibTorch 1.13 and 2.x).
-#include <torch/torch.h>
+#include <torch/cuda.h>
+#include <torch/optim/adam.h>
+#include <torch/types.h>
+#include <torch/utils.h>
+#include <torch/version.h>
 
 #include <malloc.h>
 
