@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kernels/scenario_batch.hpp"
+#include "surrogate/fidelity.hpp"
 
 namespace doppel::app {
 
@@ -29,10 +30,9 @@ struct SolveArgs {
   std::string device = "auto";   // surrogate inference: auto | cpu | cuda
 };
 
-// Formats a batch result in the public shape of `doppel solve`.
-nlohmann::ordered_json solve_result_json(const FemModel& model,
-                                         const std::vector<spec::Scenario>& scenarios,
-                                         const BatchResult& result);
+// Formats answers in the public shape of `doppel solve`.
+nlohmann::ordered_json answers_json(const FemModel& model, const std::vector<spec::Scenario>& scenarios,
+                                    const AnswerSet& set);
 
 int run_solve(const SolveArgs& args);
 

@@ -282,3 +282,33 @@ TEST_F(CliSurrogate, BadSurrogateArgumentsAreRefusedByName) {
   expect("train " + *twin_ + " --out " + (process_dir() / "x").string() + " --members 0", 2, "--members");
   expect("train " + *twin_ + " --out " + (process_dir() / "x").string() + " --samples 2", 2, "--samples");
 }
+
+TEST(CliSurrogateTransient, TrainAndAnswerATransientTwinWithSchedules) {
+  const auto dir = process_dir();
+  const std::string twin = (dir / "transient.json").string();
+  std::ofstream(twin) << doppel::test::surrogate_transient_json();
+  const std::string bundle = (dir / "transient-bundle").string();
+  const CmdResult t = run("train " + twin + " --out " + bundle + " --samples 12 --calibration 8 --test 4 --quiet");
+  ASSERT_EQ(t.code, 0) << t.out;
+  const auto scen = dir / "transient_scenarios.json";
+  std::ofstream(scen) << R"({"scenarios": [{"parameters": {"h": 800},
+                                             "schedules": {"T_gas": [[0, 400], [150, 850]]}}]})";
+  const std::string out = (dir / "transient_out.json").string();
+  const CmdResult r = run("solve " + twin + " --bundle " + bundle + " --fidelity surrogate --quiet --scenarios " +
+                          scen.string() + " --output " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto doc = nlohmann::json::parse(std::ifstream(out));
+  ASSERT_EQ(doc["times"].size(), 4u);
+  const auto& s = doc["scenarios"][0];
+  EXPECT_EQ(s["fidelity"], "surrogate");
+  EXPECT_EQ(s["outputs"]["T_max"].size(), 4u);
+  EXPECT_EQ(s["error_estimates"].size(), 4u);
+  // Against FEM on the same schedule: within 1 % at every output time.
+  const CmdResult f = run("solve " + twin + " --quiet --scenarios " + scen.string() + " --output " + out);
+  ASSERT_EQ(f.code, 0) << f.out;
+  const auto fem = nlohmann::json::parse(std::ifstream(out));
+  for (size_t t = 0; t < 4; ++t) {
+    const double a = s["outputs"]["T_max"][t].get<double>(), b = fem["scenarios"][0]["outputs"]["T_max"][t].get<double>();
+    EXPECT_NEAR(a, b, 0.01 * std::abs(b)) << t;
+  }
+}

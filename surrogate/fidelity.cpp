@@ -1,0 +1,108 @@
+#include "surrogate/fidelity.hpp"
+
+#include <cmath>
+
+#include "spec/errors.hpp"
+
+namespace doppel {
+
+Fidelity parse_fidelity(const std::string& text, const std::string& path) {
+  if (text == "fem") return Fidelity::fem;
+  if (text == "surrogate") return Fidelity::surrogate;
+  if (text == "auto") return Fidelity::automatic;
+  throw InvalidInput(path, "must be fem, surrogate or auto (got \"" + text + "\")");
+}
+
+const char* fidelity_name(Fidelity f) {
+  return f == Fidelity::fem ? "fem" : f == Fidelity::surrogate ? "surrogate" : "auto";
+}
+
+AnswerSet answer_scenarios(const FemModel& model, const Surrogate* sur, const std::vector<spec::Scenario>& scenarios,
+                           const AnswerOptions& options) {
+  DOPPEL_VERIFY(options.fidelity == Fidelity::fem || sur, "fidelity",
+                std::string(fidelity_name(options.fidelity)) + " needs a surrogate bundle");
+  DOPPEL_VERIFY(options.tolerance > 0 && std::isfinite(options.tolerance), "tolerance", "must be a positive number");
+  const bool transient = model.transient();
+  AnswerSet set;
+  if (transient) set.times = model.twin().analysis.output_times;
+  set.answers.resize(scenarios.size());
+  std::vector<size_t> fem;
+  if (options.fidelity == Fidelity::fem) {
+    for (size_t s = 0; s < scenarios.size(); ++s) fem.push_back(s);
+  } else if (transient) {
+    const auto tb = sur->evaluate_transient(scenarios, options.first_fields);
+    for (size_t s = 0; s < scenarios.size(); ++s) {
+      ScenarioAnswer& a = set.answers[s];
+      const bool ok = tb[s].in_bounds && (options.fidelity == Fidelity::surrogate || tb[s].max_estimate <= options.tolerance);
+      if (!ok) {
+        a.fallback = tb[s].in_bounds ? "estimate_above_tolerance" : "outside_training_bounds";
+        a.surrogate_estimate = tb[s].max_estimate;
+        fem.push_back(s);
+        continue;
+      }
+      a.surrogate = true;
+      a.outputs = tb[s].outputs;
+      a.error_estimate = tb[s].max_estimate;
+      a.error_estimates = tb[s].estimate;
+      if (s == 0 && options.first_fields) {
+        FieldSnapshot snap;
+        snap.parameters = scenarios[0].parameters_at(set.times.back());
+        snap.time = set.times.back();
+        snap.T.assign(tb[0].T.back().data(), tb[0].T.back().data() + tb[0].T.back().size());
+        set.first_fields = std::move(snap);
+      }
+    }
+  } else {
+    std::vector<Params> params;
+    for (size_t s = 0; s < scenarios.size(); ++s) {
+      DOPPEL_VERIFY(scenarios[s].schedules.empty(), "scenarios[" + std::to_string(s) + "].schedules",
+                    "schedules apply to transient analyses only");
+      params.push_back(scenarios[s].parameters);
+    }
+    const SurrogateBatch b = sur->evaluate(params);
+    const size_t O = b.outputs_per_scenario;
+    for (size_t s = 0; s < scenarios.size(); ++s) {
+      ScenarioAnswer& a = set.answers[s];
+      const bool ok = b.in_bounds[s] && (options.fidelity == Fidelity::surrogate || b.estimate[s] <= options.tolerance);
+      if (!ok) {
+        a.fallback = b.in_bounds[s] ? "estimate_above_tolerance" : "outside_training_bounds";
+        a.surrogate_estimate = b.estimate[s];
+        fem.push_back(s);
+        continue;
+      }
+      a.surrogate = true;
+      a.outputs.assign(1, std::vector<double>(b.outputs.begin() + static_cast<long>(s * O), b.outputs.begin() + static_cast<long>((s + 1) * O)));
+      a.spread.assign(b.spread.begin() + static_cast<long>(s * O), b.spread.begin() + static_cast<long>((s + 1) * O));
+      a.error_estimate = b.estimate[s];
+    }
+    if (options.first_fields && set.answers[0].surrogate) {
+      const SurrogateBatch f = sur->evaluate({params[0]}, true);
+      FieldSnapshot snap;
+      snap.parameters = params[0];
+      snap.T = f.T;
+      snap.u = f.u;
+      set.first_fields = std::move(snap);
+    }
+  }
+  if (!fem.empty()) {
+    std::vector<spec::Scenario> part;
+    for (size_t s : fem) part.push_back(scenarios[s]);
+    BatchOptions batch = options.batch;
+    batch.keep_first_fields = options.first_fields && fem.front() == 0;
+    BatchResult r = solve_batch(model, part, batch);
+    set.factorizations = r.factorizations;
+    for (size_t i = 0; i < fem.size(); ++i) {
+      ScenarioAnswer& a = set.answers[fem[i]];
+      a.surrogate = false;
+      a.outputs = r.scenarios[i].outputs;
+      a.error_estimate = r.scenarios[i].residual;
+      a.solver = r.scenarios[i];
+    }
+    if (batch.keep_first_fields && r.first_fields) set.first_fields = std::move(r.first_fields);
+  }
+  set.fem_answers = fem.size();
+  set.surrogate_answers = scenarios.size() - fem.size();
+  return set;
+}
+
+}  // namespace doppel

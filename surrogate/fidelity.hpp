@@ -1,0 +1,51 @@
+// Answering scenarios at a chosen fidelity: the finite-element model, the surrogate, or
+// "auto" (the surrogate where the scenario lies inside its training bounds and its error
+// estimate is within the tolerance, FEM for the rest, in one batch). Shared by the command
+// line and the HTTP service; neither sees how the answers were split.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernels/scenario_batch.hpp"
+#include "surrogate/surrogate.hpp"
+
+namespace doppel {
+
+enum class Fidelity { fem, surrogate, automatic };
+// "fem" | "surrogate" | "auto"; InvalidInput naming `path` otherwise.
+Fidelity parse_fidelity(const std::string& text, const std::string& path);
+const char* fidelity_name(Fidelity f);
+
+struct ScenarioAnswer {
+  std::vector<std::vector<double>> outputs;  // [time][output]; one time for steady analyses
+  bool surrogate = false;                    // which fidelity answered
+  double error_estimate = 0;                 // surrogate: estimate; FEM: the solve's relative residual
+  std::vector<double> error_estimates;       // transient surrogate answers: per output time
+  std::vector<double> spread;                // steady surrogate answers: ensemble std per output
+  std::string fallback;                      // FEM standing in: outside_training_bounds | estimate_above_tolerance
+  std::optional<double> surrogate_estimate;  // the estimate that sent it to FEM
+  std::optional<ScenarioSolution> solver;    // FEM answers
+};
+
+struct AnswerOptions {
+  Fidelity fidelity = Fidelity::fem;
+  double tolerance = 5e-3;
+  BatchOptions batch;              // FEM solves
+  bool first_fields = false;       // keep scenario 0's fields (VTU export)
+};
+
+struct AnswerSet {
+  std::vector<ScenarioAnswer> answers;
+  std::vector<double> times;       // transient output times (empty for steady)
+  size_t surrogate_answers = 0, fem_answers = 0;
+  int factorizations = 0;
+  std::optional<FieldSnapshot> first_fields;
+};
+
+// surrogate may be null only for Fidelity::fem.
+AnswerSet answer_scenarios(const FemModel& model, const Surrogate* surrogate,
+                           const std::vector<spec::Scenario>& scenarios, const AnswerOptions& options);
+
+}  // namespace doppel
