@@ -94,6 +94,21 @@ void OutputEvaluator::update_offsets() {
     o.offset = total_;
     total_ += o.sites.size() * static_cast<size_t>(o.components);
   }
+  // Recovery (averaging element values at nodes) is the expensive part of evaluating: do it
+  // only at the nodes recovered outputs read (probe cells' nodes, reduction sites).
+  const Mesh& m = model_.mesh();
+  recovery_mask_.assign(m.num_nodes(), 0);
+  for (size_t k = 0; k < outputs_.size(); ++k) {
+    if (!is_recovered(requests_[k].quantity)) continue;
+    for (const Site& s : outputs_[k].sites) {
+      if (s.node >= 0) {
+        recovery_mask_[static_cast<size_t>(s.node)] = 1;
+      } else {
+        const int* v = m.cell(static_cast<size_t>(s.cell));
+        for (int i = 0; i < m.nodes_per_cell(); ++i) recovery_mask_[static_cast<size_t>(v[i])] = 1;
+      }
+    }
+  }
 }
 
 std::vector<int> OutputEvaluator::site_nodes(size_t k) const {
@@ -152,7 +167,7 @@ std::vector<double> OutputEvaluator::site_components(const Params& p, const doub
   const Mesh& m = model_.mesh();
   const int dim = m.dim;
   std::vector<RegionFields> rec;
-  if (need_flux_ || need_mech_) rec = recovery_.recover(p, T, u, need_flux_, need_mech_);
+  if (need_flux_ || need_mech_) rec = recovery_.recover(p, T, u, need_flux_, need_mech_, &recovery_mask_);
   std::vector<double> out(total_, 0.0);
   double flux[3], strain[6], stress[6], c[6];
   for (size_t k = 0; k < requests_.size(); ++k) {

@@ -77,7 +77,7 @@ class OutputEvaluator {
     SiteFunction function = SiteFunction::identity;
     size_t offset = 0;
   };
-  void update_offsets();
+  void update_offsets();  // also the recovery mask
 
   const FemModel& model_;
   std::vector<OutputRequest> requests_;
@@ -85,6 +85,7 @@ class OutputEvaluator {
   size_t total_ = 0;
   FieldRecovery recovery_;
   bool need_flux_ = false, need_mech_ = false;
+  std::vector<char> recovery_mask_;  // nodes whose recovered values some output reads
 };
 
 double site_function_value(SiteFunction f, const double* c, int components);

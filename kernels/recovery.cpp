@@ -94,7 +94,8 @@ void FieldRecovery::cell_values(size_t cell, const Params& p, const double* T, c
 }
 
 std::vector<RegionFields> FieldRecovery::recover(const Params& p, const double* T, const double* u,
-                                                 bool flux, bool mechanics) const {
+                                                 bool flux, bool mechanics,
+                                                 const std::vector<char>* node_mask) const {
   const Mesh& m = model_.mesh();
   flux = flux && T != nullptr;
   mechanics = mechanics && u != nullptr;
@@ -115,6 +116,7 @@ std::vector<RegionFields> FieldRecovery::recover(const Params& p, const double* 
     const size_t r = static_cast<size_t>(m.cell_region[c]);
     const int* v = m.cell(c);
     for (int i = 0; i < m.nodes_per_cell(); ++i) {
+      if (node_mask && !(*node_mask)[static_cast<size_t>(v[i])]) continue;
       node_values(c, i, mats[r], T, u, flux, mechanics, q, e, s);
       const size_t l = static_cast<size_t>(local_of_node_[r][static_cast<size_t>(v[i])]);
       if (flux) for (int a = 0; a < 3; ++a) out[r].flux[l * 3 + a] += q[a];

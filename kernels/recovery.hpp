@@ -27,8 +27,11 @@ class FieldRecovery {
   // Index of a node among its region's nodes, or -1 when the node is not in that region.
   int local_index(int region, int node) const;
   // T may be null (no thermal physics: zero thermal strain), u null (no mechanics).
+  // node_mask (one flag per mesh node) limits the work to the flagged nodes; the values of
+  // the others are left at zero.
   std::vector<RegionFields> recover(const Params& p, const double* T, const double* u,
-                                    bool flux, bool mechanics) const;
+                                    bool flux, bool mechanics,
+                                    const std::vector<char>* node_mask = nullptr) const;
   // Element-wise values at the cell's own nodes (before averaging), for cell data output.
   void cell_values(size_t cell, const Params& p, const double* T, const double* u, double* flux,
                    double* strain, double* stress) const;
