@@ -5,6 +5,7 @@
 #include <fstream>
 #include <random>
 
+#include "kernels/outputs.hpp"
 #include "surrogate/engine.hpp"
 #include "surrogate/mlp.hpp"
 #include "surrogate/surrogate.hpp"
@@ -291,6 +292,50 @@ TEST(Training, MechanicsOnlyTwinWithoutOutputsEstimatesTheDisplacement) {
   EXPECT_EQ(b.outputs_per_scenario, 0u);
   EXPECT_EQ(b.u.size(), model.mesh().num_nodes() * 2);
   EXPECT_GT(b.estimate[0], 0.0);
+}
+
+}  // namespace
+}  // namespace doppel
+
+namespace doppel {
+namespace {
+
+TEST(Training, ParameterValuedMaterialsTakeOutputsFromReconstructedFields) {
+  // Conductivity is a parameter and an output is a heat flux (q = -k grad T): not an affine map
+  // of the reduced coordinates, so outputs come from reconstructed fields.
+  const std::string json = R"({
+    "name": "kplate",
+    "mesh": {"generate": "rectangle", "size": [0.2, 0.1], "cells": [8, 4], "order": 2},
+    "physics": {"thermal": {}},
+    "materials": {"m": {"conductivity": "$k"}},
+    "regions": {"domain": "m"},
+    "boundaries": {"xmin": {"thermal": {"type": "temperature", "value": 20}},
+                   "xmax": {"thermal": {"type": "flux", "value": "$q"}}},
+    "parameters": {"k": {"default": 50, "min": 20, "max": 100}, "q": {"default": 1e4, "min": 2e3, "max": 5e4}},
+    "outputs": {"T_max": {"quantity": "temperature", "reduce": "max", "region": "domain"},
+                "qx": {"quantity": "heat_flux_x", "at": [0.1, 0.05]}}
+  })";
+  FemModel model(test::twin_from(json));
+  TrainOptions o;
+  o.samples = 48;
+  o.calibration = 12;
+  o.test = 12;
+  o.network.hidden = {32, 32};
+  o.network.members = 2;
+  o.fit.max_epochs = 3000;
+  const TrainResult r = train_surrogate(model, o);
+  ASSERT_FALSE(r.surrogate->linear_outputs());
+  // Closed form (1D conduction): T = 20 + q x / k, q_x = -q; the answers are within 5 %.
+  Params p = {40, 2e4};
+  const SurrogateBatch b = r.surrogate->evaluate({p}, true);
+  EXPECT_NEAR(b.output(0, 0), 20 + 2e4 * 0.2 / 40, 0.05 * (2e4 * 0.2 / 40));
+  EXPECT_NEAR(b.output(0, 1), -2e4, 0.05 * 2e4);  // heat enters at xmax and flows towards -x
+  EXPECT_GT(b.spread[1], 0.0);
+  // And the outputs are the FE evaluator's on the returned field.
+  const OutputEvaluator ev = OutputEvaluator::for_outputs(model);
+  const std::vector<double> want = ev.evaluate(p, b.T.data(), nullptr);
+  EXPECT_NEAR(b.output(0, 0), want[0], 1e-9 * std::abs(want[0]));
+  EXPECT_NEAR(b.output(0, 1), want[1], 1e-9 * std::abs(want[1]));
 }
 
 }  // namespace
