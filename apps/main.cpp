@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "apps/serve_command.hpp"
 #include "apps/solve_command.hpp"
 #include "apps/train_command.hpp"
 #include "benchmarks/fem_bench.hpp"
@@ -79,6 +80,19 @@ int main(int argc, char** argv) {
   t->add_option("--threads", train.threads, "host threads (default: all cores)");
   t->add_flag("--quiet", train.quiet, "no progress on stderr");
 
+  doppel::app::ServeArgs serve;
+  auto* sv = app.add_subcommand("serve", "serve twins and their surrogates over HTTP");
+  sv->add_option("--twin", serve.twins, "twin definition (repeatable)")->required();
+  sv->add_option("--bundle", serve.bundles, "surrogate bundle, attached to the twin it was trained for (repeatable)");
+  sv->add_option("--host", serve.host, "address to listen on")->capture_default_str();
+  sv->add_option("--port", serve.port, "port (0: any free port, printed at start)")->capture_default_str();
+  sv->add_option("--backend", serve.backend, "FE solves: auto, cpu or cuda")->capture_default_str();
+  sv->add_option("--device", serve.device, "surrogate inference: auto, cpu or cuda")->capture_default_str();
+  sv->add_option("--max-sync", serve.max_sync, "largest batch answered in one request")->capture_default_str();
+  sv->add_option("--max-body-mb", serve.max_body_mb, "largest request body (MiB)")->capture_default_str();
+  sv->add_option("--threads", serve.threads, "host threads for FE solves (default: all cores)");
+  sv->add_flag("--quiet", serve.quiet, "no per-request log lines");
+
   auto* bench = app.add_subcommand("bench", "benchmarks");
   bench->require_subcommand(1);
   doppel::bench::FemBenchArgs fem;
@@ -118,6 +132,7 @@ int main(int argc, char** argv) {
     if (s->parsed()) return doppel::app::run_solve(solve);
     if (bf->parsed()) return doppel::bench::run_fem_bench(fem);
     if (t->parsed()) return doppel::app::run_train(train);
+    if (sv->parsed()) return doppel::app::run_serve(serve);
     if (bs->parsed()) return doppel::bench::run_surrogate_bench(sb);
   } catch (const std::exception& e) {
     return report(e);

@@ -9,70 +9,13 @@
 #include "kernels/executor.hpp"
 #include "kernels/parallel.hpp"
 #include "kernels/vtu_writer.hpp"
+#include "api/answer_format.hpp"
 #include "apps/train_command.hpp"
 #include "spec/errors.hpp"
 #include "surrogate/fidelity.hpp"
 #include "surrogate/surrogate.hpp"
 
 namespace doppel::app {
-
-namespace {
-nlohmann::ordered_json number(double v) {
-  // JSON has no NaN/Inf; they cannot occur for a converged solve, but never emit invalid JSON.
-  return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
-}
-}  // namespace
-
-nlohmann::ordered_json answers_json(const FemModel& model, const std::vector<spec::Scenario>& scenarios,
-                                    const AnswerSet& set) {
-  const auto& twin = model.twin();
-  const bool transient = twin.analysis.transient;
-  nlohmann::ordered_json doc;
-  doc["twin"] = twin.name;
-  nlohmann::ordered_json list = nlohmann::ordered_json::array();
-  auto per_output = [&](const std::vector<std::vector<double>>& values) {
-    nlohmann::ordered_json outs = nlohmann::ordered_json::object();
-    for (size_t o = 0; o < twin.outputs.size(); ++o) {
-      if (transient) {
-        nlohmann::ordered_json series = nlohmann::ordered_json::array();
-        for (const auto& at_time : values) series.push_back(number(at_time[o]));
-        outs[twin.outputs[o].name] = series;
-      } else {
-        outs[twin.outputs[o].name] = number(values[0][o]);
-      }
-    }
-    return outs;
-  };
-  for (size_t s = 0; s < scenarios.size(); ++s) {
-    const ScenarioAnswer& a = set.answers[s];
-    nlohmann::ordered_json item;
-    item["id"] = scenarios[s].id;
-    nlohmann::ordered_json params = nlohmann::ordered_json::object();
-    for (size_t k = 0; k < twin.parameters.size(); ++k) params[twin.parameters[k].name] = scenarios[s].parameters[k];
-    item["parameters"] = params;
-    item["outputs"] = per_output(a.outputs);
-    item["fidelity"] = a.surrogate ? "surrogate" : "fem";
-    item["error_estimate"] = number(a.error_estimate);
-    if (!a.error_estimates.empty()) {
-      nlohmann::ordered_json series = nlohmann::ordered_json::array();
-      for (double e : a.error_estimates) series.push_back(number(e));
-      item["error_estimates"] = series;  // per output time; error_estimate is their maximum
-    }
-    if (!a.spread.empty()) {
-      nlohmann::ordered_json spread = nlohmann::ordered_json::object();
-      for (size_t o = 0; o < twin.outputs.size(); ++o) spread[twin.outputs[o].name] = number(a.spread[o]);
-      item["spread"] = spread;
-    }
-    if (!a.fallback.empty()) item["fallback"] = a.fallback;
-    if (a.surrogate_estimate) item["surrogate_estimate"] = number(*a.surrogate_estimate);
-    if (a.solver)
-      item["solver"] = {{"method", a.solver->method}, {"iterations", a.solver->iterations}, {"residual", a.solver->residual}};
-    list.push_back(item);
-  }
-  doc["scenarios"] = list;
-  doc["times"] = transient ? nlohmann::ordered_json(set.times) : nlohmann::ordered_json(nullptr);
-  return doc;
-}
 
 BatchOptions batch_options_for(Backend backend, const std::string& solver, double rtol) {
   DOPPEL_VERIFY(rtol > 0 && rtol < 1e-2, "--rtol", "must lie in (0, 1e-2)");
@@ -142,7 +85,7 @@ int run_solve(const SolveArgs& args) {
     write_vtu(model, *set.first_fields, args.vtu);
     if (!args.quiet) std::cerr << "doppel: wrote " << args.vtu << " (scenario " << scenarios[0].id << ")\n";
   }
-  nlohmann::ordered_json doc = answers_json(model, scenarios, set);
+  nlohmann::ordered_json doc = api::answers_json(model, scenarios, set);
   if (sur)
     doc["surrogate"] = {{"bundle", args.bundle}, {"fidelity", fidelity_name(fidelity)}, {"tolerance", args.tolerance},
                         {"answered", set.surrogate_answers}, {"fem", set.fem_answers}};

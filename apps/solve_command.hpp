@@ -30,10 +30,6 @@ struct SolveArgs {
   std::string device = "auto";   // surrogate inference: auto | cpu | cuda
 };
 
-// Formats answers in the public shape of `doppel solve`.
-nlohmann::ordered_json answers_json(const FemModel& model, const std::vector<spec::Scenario>& scenarios,
-                                    const AnswerSet& set);
-
 int run_solve(const SolveArgs& args);
 
 // The batch options a backend and a --solver / --rtol choice stand for (shared by the

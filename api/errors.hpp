@@ -1,0 +1,32 @@
+// The one error body of the API, {"error": {"code", "type", "message", "path"}}, and the one
+// mapping from doppel's error types to HTTP status codes.
+#pragma once
+
+#include <string>
+
+#include "api/http_server.hpp"
+#include "spec/errors.hpp"
+
+namespace doppel::api {
+
+// An error with its own status (404 for an unknown twin, 413 for an oversized batch, ...).
+class HttpError : public Error {
+ public:
+  HttpError(int status, std::string type, const std::string& message, std::string path = "")
+      : Error(message), status_(status), type_(std::move(type)), path_(std::move(path)) {}
+  int status() const { return status_; }
+  const std::string& type() const { return type_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  int status_;
+  std::string type_, path_;
+};
+
+Response error_response(int status, const std::string& type, const std::string& message,
+                        const std::string& path = "");
+// InvalidInput -> 400 invalid_request (its path), HttpError -> its own, Unavailable -> 503,
+// NotCompiled -> 501, SolverDiverged -> 422 solver_failed, anything else -> 500 internal.
+Response response_for(const std::exception& e);
+
+}  // namespace doppel::api

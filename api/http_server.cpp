@@ -1,0 +1,203 @@
+#include "api/http_server.hpp"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <regex>
+
+#include "spec/errors.hpp"
+
+namespace doppel::api {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+thread_local Clock::time_point request_start;
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+}  // namespace
+
+std::string Request::header(const std::string& lower_name) const {
+  auto it = headers.find(lower_name);
+  return it == headers.end() ? std::string() : it->second;
+}
+
+struct HttpServer::Impl {
+  ServerOptions options;
+  httplib::Server server;
+  int port = -1;
+  struct Route {
+    std::string method, pattern;
+    std::vector<std::string> names;
+    std::regex regex;
+  };
+  std::vector<Route> routes;
+
+  void fill(const Response& r, httplib::Response& out) {
+    out.status = r.status;
+    for (const auto& [k, v] : r.headers) out.set_header(k, v);
+    out.set_content(r.body, r.content_type.c_str());
+  }
+};
+
+HttpServer::HttpServer(ServerOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  Impl& d = *impl_;
+  d.server.set_payload_max_length(d.options.max_body_bytes);
+  // Idle keep-alive connections close after 2 s, so a shutdown waits at most that long for them.
+  d.server.set_keep_alive_timeout(2);
+  d.server.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+    request_start = Clock::now();
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  d.server.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+    Impl& i = *impl_;
+    if (!res.body.empty() || !i.options.error) return;
+    std::string type = "error", message = "HTTP error " + std::to_string(res.status);
+    if (res.status == 404) {
+      // A known path with another method is a 405.
+      for (const auto& r : i.routes)
+        if (std::regex_match(req.path, r.regex)) {
+          res.status = 405;
+          type = "method_not_allowed";
+          message = req.method + " is not allowed on " + req.path;
+        }
+      if (res.status == 404) {
+        type = "not_found";
+        message = "no route " + req.method + " " + req.path;
+      }
+    } else if (res.status == 413) {
+      type = "payload_too_large";
+      message = "the request body exceeds " + std::to_string(i.options.max_body_bytes) + " bytes";
+    } else if (res.status == 400) {
+      type = "invalid_request";
+      message = "malformed HTTP request";
+    }
+    i.fill(i.options.error(res.status, type, message), res);
+  });
+  d.server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    if (!impl_->options.log) return;
+    RequestLog l;
+    l.method = req.method;
+    l.path = req.path;
+    l.remote_addr = req.remote_addr;
+    l.status = res.status;
+    l.bytes = res.body.size();
+    l.seconds = std::chrono::duration<double>(Clock::now() - request_start).count();
+    impl_->options.log(l);
+  });
+}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::route(const std::string& method, const std::string& pattern, Handler handler) {
+  Impl& d = *impl_;
+  Impl::Route r;
+  r.method = method;
+  r.pattern = pattern;
+  std::string re;
+  std::regex param(R"(\{([a-z_]+)\})");
+  size_t last = 0;
+  for (auto it = std::sregex_iterator(pattern.begin(), pattern.end(), param); it != std::sregex_iterator(); ++it) {
+    re += std::regex_replace(pattern.substr(last, static_cast<size_t>(it->position()) - last), std::regex(R"([.^$|()\[\]*+?\\])"), R"(\$&)");
+    re += "([^/]+)";
+    r.names.push_back((*it)[1]);
+    last = static_cast<size_t>(it->position() + it->length());
+  }
+  re += pattern.substr(last);
+  r.regex = std::regex(re);
+  d.routes.push_back(r);
+  const std::vector<std::string> names = r.names;
+  auto wrapped = [this, names, handler](const httplib::Request& req, httplib::Response& res) {
+    Impl& i = *impl_;
+    Request q;
+    q.method = req.method;
+    q.path = req.path;
+    q.body = req.body;
+    q.remote_addr = req.remote_addr;
+    for (size_t k = 0; k < names.size() && k + 1 < req.matches.size(); ++k) q.params[names[k]] = req.matches[k + 1];
+    for (const auto& [k, v] : req.params) q.query[k] = v;
+    for (const auto& [k, v] : req.headers) q.headers[lower(k)] = v;
+    Response out;
+    try {
+      out = handler(q);
+    } catch (const std::exception& e) {
+      out = i.options.exception ? i.options.exception(e) : Response{500, "text/plain", e.what(), {}};
+    } catch (...) {
+      out = i.options.error ? i.options.error(500, "internal", "unknown error") : Response{500, "text/plain", "error", {}};
+    }
+    i.fill(out, res);
+  };
+  if (method == "GET") d.server.Get(re, wrapped);
+  else if (method == "POST") d.server.Post(re, wrapped);
+  else if (method == "PUT") d.server.Put(re, wrapped);
+  else if (method == "DELETE") d.server.Delete(re, wrapped);
+  else throw std::logic_error("HttpServer::route: unsupported method " + method);
+}
+
+int HttpServer::bind() {
+  Impl& d = *impl_;
+  if (d.options.port == 0) {
+    d.port = d.server.bind_to_any_port(d.options.host);
+  } else {
+    d.port = d.server.bind_to_port(d.options.host, d.options.port) ? d.options.port : -1;
+  }
+  if (d.port < 0)
+    throw Unavailable("cannot listen on " + d.options.host + ":" + std::to_string(d.options.port) +
+                      " (address in use or not permitted)");
+  return d.port;
+}
+
+void HttpServer::run() { impl_->server.listen_after_bind(); }
+
+void HttpServer::stop() {
+  if (impl_->server.is_running()) impl_->server.stop();
+}
+
+struct HttpClient::Impl {
+  httplib::Client client;
+  Impl(const std::string& host, int port) : client(host, port) {}
+};
+
+HttpClient::HttpClient(const std::string& host, int port, double timeout_seconds)
+    : impl_(std::make_unique<Impl>(host, port)) {
+  const auto secs = static_cast<time_t>(timeout_seconds);
+  const auto usecs = static_cast<time_t>((timeout_seconds - static_cast<double>(secs)) * 1e6);
+  impl_->client.set_keep_alive(true);
+  impl_->client.set_read_timeout(secs, usecs);
+  impl_->client.set_write_timeout(secs, usecs);
+  impl_->client.set_connection_timeout(secs, usecs);
+}
+
+HttpClient::~HttpClient() = default;
+
+Response HttpClient::request(const std::string& method, const std::string& path, const std::string& body,
+                             const std::vector<std::pair<std::string, std::string>>& headers) {
+  httplib::Headers h;
+  for (const auto& [k, v] : headers) h.emplace(k, v);
+  auto& c = impl_->client;
+  auto send = [&]() {
+    if (method == "GET") return c.Get(path, h);
+    if (method == "POST") return c.Post(path, h, body, "application/json");
+    if (method == "PUT") return c.Put(path, h, body, "application/json");
+    if (method == "DELETE") return c.Delete(path, h, body, "application/json");
+    throw std::logic_error("HttpClient: unsupported method " + method);
+  };
+  httplib::Result res = send();
+  Response out;
+  if (!res) {
+    out.status = -1;
+    return out;
+  }
+  out.status = res->status;
+  out.body = res->body;
+  out.content_type = res->get_header_value("Content-Type");
+  for (const auto& [k, v] : res->headers) out.headers.emplace_back(k, v);
+  return out;
+}
+
+}  // namespace doppel::api

@@ -1,0 +1,88 @@
+// The HTTP server behind doppel's API: a flat route table over cpp-httplib (the one file that
+// includes it is http_server.cpp). Handlers see plain structs, never throw past the table (the
+// wrapper turns exceptions into the one error body), and every request is logged once.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace doppel::api {
+
+struct Request {
+  std::string method;
+  std::string path;
+  std::string body;
+  std::string remote_addr;
+  std::map<std::string, std::string> params;   // path parameters ("id" of /v1/twins/{id})
+  std::map<std::string, std::string> query;
+  std::map<std::string, std::string> headers;  // names lower-case
+  std::string header(const std::string& lower_name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+using Handler = std::function<Response(const Request&)>;
+
+struct RequestLog {
+  std::string method, path, remote_addr;
+  int status = 0;
+  double seconds = 0;
+  size_t bytes = 0;
+};
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;                     // 0: any free port (see HttpServer::bind)
+  size_t max_body_bytes = 64u << 20;   // larger bodies get 413
+  std::function<void(const RequestLog&)> log;
+  // The body of every error the server itself produces (404, 405, 413, exceptions).
+  std::function<Response(int status, const std::string& type, const std::string& message)> error;
+  std::function<Response(const std::exception&)> exception;
+};
+
+class HttpServer {
+ public:
+  explicit HttpServer(ServerOptions options);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // pattern: a path with {name} segments ("/v1/twins/{id}"). Methods: GET POST PUT DELETE.
+  void route(const std::string& method, const std::string& pattern, Handler handler);
+  // Binds the socket; returns the bound port. Throws Unavailable when the address is taken.
+  int bind();
+  // Serves until stop() (from any thread); returns after in-flight requests finish.
+  void run();
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A small blocking HTTP/1.1 client (keep-alive), for tests, benchmarks and the virtual plant.
+class HttpClient {
+ public:
+  HttpClient(const std::string& host, int port, double timeout_seconds = 60);
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+  // status -1: no connection or no answer.
+  Response request(const std::string& method, const std::string& path, const std::string& body = "",
+                   const std::vector<std::pair<std::string, std::string>>& headers = {});
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace doppel::api

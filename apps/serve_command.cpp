@@ -1,0 +1,122 @@
+#include "apps/serve_command.hpp"
+
+#include <csignal>
+#include <ctime>
+#include <iostream>
+#include <mutex>
+#include <cerrno>
+#include <unistd.h>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "api/errors.hpp"
+#include "api/service.hpp"
+#include "apps/solve_command.hpp"
+#include "apps/train_command.hpp"
+#include "kernels/backend.hpp"
+#include "kernels/parallel.hpp"
+#include "spec/errors.hpp"
+
+namespace doppel::app {
+
+namespace {
+
+std::string utc_now() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", std::gmtime(&t));
+  char out[48];
+  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms));
+  return out;
+}
+
+// SIGTERM / SIGINT: the handler (any thread may run it: libraries start threads before main)
+// only writes the signal number to a pipe; a thread reading it stops the server.
+int signal_pipe[2] = {-1, -1};
+extern "C" void on_signal(int sig) {
+  const char c = static_cast<char>(sig);
+  [[maybe_unused]] const auto n = write(signal_pipe[1], &c, 1);
+}
+
+std::mutex log_mutex;
+void log_line(const nlohmann::ordered_json& j) {
+  std::lock_guard<std::mutex> lock(log_mutex);
+  std::cerr << j.dump() << std::endl;
+}
+
+}  // namespace
+
+int run_serve(const ServeArgs& args) {
+  if (args.threads > 0) set_host_threads(args.threads);
+  DOPPEL_VERIFY(!args.twins.empty(), "--twin", "at least one twin is required");
+  DOPPEL_VERIFY(args.port >= 0 && args.port <= 65535, "--port", "must lie in [0, 65535]");
+  DOPPEL_VERIFY(args.max_sync >= 1, "--max-sync", "must be at least 1");
+  DOPPEL_VERIFY(args.max_body_mb >= 1, "--max-body-mb", "must be at least 1");
+  const Backend backend = select_backend(args.backend);
+  const std::string device = inference_device(args.device, backend == Backend::cuda);
+
+  if (pipe(signal_pipe) != 0) throw std::runtime_error("cannot create the signal pipe");
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+
+  api::TwinRegistry twins;
+  api::ServiceOptions so;
+  so.max_sync_scenarios = args.max_sync;
+  so.batch = batch_options_for(backend, "auto", 1e-10);
+  so.batch.keep_first_fields = false;
+  api::Service service(twins, so);
+  api::ServerOptions options;
+  options.host = args.host;
+  options.port = args.port;
+  options.max_body_bytes = args.max_body_mb << 20;
+  options.error = [](int status, const std::string& type, const std::string& message) {
+    return api::error_response(status, type, message);
+  };
+  options.exception = [](const std::exception& e) { return api::response_for(e); };
+  if (!args.quiet)
+    options.log = [](const api::RequestLog& l) {
+      log_line({{"time", utc_now()}, {"method", l.method}, {"path", l.path}, {"status", l.status},
+                {"latency_ms", l.seconds * 1e3}, {"bytes", l.bytes}, {"remote", l.remote_addr}});
+    };
+  api::HttpServer server(options);
+  service.add_routes(server);
+  const int port = server.bind();
+  log_line({{"time", utc_now()}, {"event", "listening"}, {"host", args.host}, {"port", port}});
+
+  int exit_code = 0;
+  std::thread loader([&] {
+    try {
+      twins.load(args.twins, args.bundles, device);
+      log_line({{"time", utc_now()}, {"event", "ready"}, {"twins", twins.entries().size()}});
+    } catch (const std::exception& e) {
+      log_line({{"time", utc_now()}, {"event", "load_failed"}, {"error", e.what()}});
+      exit_code = dynamic_cast<const InvalidInput*>(&e) ? 2 : 1;
+      server.stop();
+    }
+  });
+  std::thread waiter([&] {
+    char c = 0;
+    while (read(signal_pipe[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    if (c == SIGTERM || c == SIGINT) {
+      log_line({{"time", utc_now()}, {"event", "shutdown"}, {"signal", c == SIGTERM ? "SIGTERM" : "SIGINT"}});
+      server.stop();
+    }
+  });
+  server.run();
+  loader.join();
+  // Wake the signal thread if the server stopped for another reason.
+  const char zero = 0;
+  [[maybe_unused]] const auto n = write(signal_pipe[1], &zero, 1);
+  waiter.join();
+  log_line({{"time", utc_now()}, {"event", "stopped"}});
+  return exit_code;
+}
+
+}  // namespace doppel::app

@@ -1,0 +1,276 @@
+// The HTTP API against the real `doppel serve` binary on loopback: every route, the one error
+// shape for malformed requests (the server stays healthy), startup failures, graceful SIGTERM.
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <thread>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "api/http_server.hpp"
+#include "tests/surrogate_twins.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+fs::path work_dir() {
+  const auto dir = fs::temp_directory_path() / ("doppel_api_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  return dir;
+}
+
+int run_command(const std::string& args) {
+  const int status = std::system((std::string(DOPPEL_BINARY) + " " + args + " >/dev/null 2>&1").c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+// A `doppel serve` child process; its log goes to a file the test reads for the port.
+class ServerProcess {
+ public:
+  explicit ServerProcess(const std::vector<std::string>& args) : log_(work_dir() / ("serve" + std::to_string(count_++) + ".log")) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      FILE* f = std::freopen(log_.c_str(), "w", stderr);
+      (void)f;
+      std::vector<std::string> all = {DOPPEL_BINARY, "serve", "--port", "0"};
+      all.insert(all.end(), args.begin(), args.end());
+      std::vector<char*> argv;
+      for (auto& a : all) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(DOPPEL_BINARY, argv.data());
+      _exit(127);
+    }
+  }
+  ~ServerProcess() {
+    if (pid_ > 0 && !exited_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  // The bound port from the "listening" line (0 when the process died first).
+  int port(double timeout = 30) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout);
+    std::regex re(R"("event":"listening".*"port":([0-9]+))");
+    while (std::chrono::steady_clock::now() < end) {
+      std::ifstream in(log_);
+      std::string line;
+      while (std::getline(in, line)) {
+        std::smatch m;
+        if (std::regex_search(line, m, re)) return std::stoi(m[1]);
+      }
+      if (finished()) return 0;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return 0;
+  }
+  bool finished() {
+    if (exited_) return true;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      exited_ = true;
+      code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    return exited_;
+  }
+  int wait(double timeout = 30) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout);
+    while (!finished() && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return finished() ? code_ : -1;
+  }
+  void signal(int sig) { kill(pid_, sig); }
+  std::string log() const {
+    std::ifstream in(log_);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+
+ private:
+  static inline int count_ = 0;
+  fs::path log_;
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  int code_ = -1;
+};
+
+class Api : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const auto dir = work_dir();
+    std::ofstream(dir / "splate.json") << doppel::test::surrogate_plate_json(6, 8);
+    twin_ = (dir / "splate.json").string();
+    bundle_ = (dir / "splate-bundle").string();
+    ASSERT_EQ(run_command("train " + twin_ + " --out " + bundle_ +
+                          " --samples 32 --calibration 8 --test 4 --epochs 300 --members 2 --hidden 16 --quiet"),
+              0);
+    server_ = new ServerProcess({"--twin", twin_, "--twin", std::string(DOPPEL_SOURCE_DIR) + "/examples/blade/twin.json",
+                                 "--bundle", bundle_, "--max-sync", "50", "--max-body-mb", "1"});
+    port_ = server_->port();
+    ASSERT_GT(port_, 0) << server_->log();
+    doppel::api::HttpClient c("127.0.0.1", port_);
+    for (int i = 0; i < 600 && c.request("GET", "/readyz").status != 200; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    std::error_code ec;
+    fs::remove_all(work_dir(), ec);
+  }
+  static json get(const std::string& path, int expect = 200) {
+    doppel::api::HttpClient c("127.0.0.1", port_);
+    const auto r = c.request("GET", path);
+    EXPECT_EQ(r.status, expect) << path << ": " << r.body;
+    return json::parse(r.body);
+  }
+  static doppel::api::Response post(const std::string& path, const std::string& body) {
+    doppel::api::HttpClient c("127.0.0.1", port_);
+    return c.request("POST", path, body);
+  }
+  static std::string twin_, bundle_;
+  static ServerProcess* server_;
+  static int port_;
+};
+std::string Api::twin_, Api::bundle_;
+ServerProcess* Api::server_ = nullptr;
+int Api::port_ = 0;
+
+TEST_F(Api, HealthReadinessAndTwins) {
+  EXPECT_EQ(get("/healthz")["status"], "ok");
+  EXPECT_EQ(get("/readyz")["twins"], 2);
+  const json list = get("/v1/twins");
+  ASSERT_EQ(list["twins"].size(), 2u);
+  EXPECT_EQ(list["twins"][0]["id"], "splate");
+  EXPECT_EQ(list["twins"][0]["surrogate"], true);
+  EXPECT_EQ(list["twins"][1]["surrogate"], false);
+  const json t = get("/v1/twins/splate");
+  EXPECT_EQ(t["parameters"]["h"]["min"], 100.0);
+  EXPECT_EQ(t["parameters"]["h"]["role"], "load");
+  EXPECT_TRUE(t["outputs"].contains("vm_max"));
+  EXPECT_EQ(t["surrogate"]["model"], "mlp_ensemble");
+  EXPECT_TRUE(t["surrogate"]["validation"].contains("field_relative_l2_p95"));
+  EXPECT_TRUE(get("/v1/twins/blade")["surrogate"].is_null());
+  EXPECT_EQ(get("/v1/twins/nope", 404)["error"]["type"], "not_found");
+}
+
+TEST_F(Api, OpenApiDocumentsEveryRoute) {
+  const json doc = get("/openapi.json");
+  EXPECT_EQ(doc["openapi"], "3.0.3");
+  for (const auto& [path, method] : std::vector<std::pair<std::string, std::string>>{
+           {"/healthz", "get"}, {"/readyz", "get"}, {"/openapi.json", "get"}, {"/v1/twins", "get"},
+           {"/v1/twins/{id}", "get"}, {"/v1/twins/{id}/scenarios", "post"}})
+    EXPECT_TRUE(doc["paths"].contains(path) && doc["paths"][path].contains(method)) << path << " " << method;
+  EXPECT_TRUE(doc["components"]["schemas"].contains("Error"));
+}
+
+TEST_F(Api, ScenariosAnswerAtEveryFidelity) {
+  const auto r = post("/v1/twins/splate/scenarios",
+                      R"({"scenarios": [{"parameters": {"h": 800}}, {"id": "b", "parameters": {"T0": 120, "q": 1e4}}],
+                          "outputs": ["T_max", "vm_max"], "fidelity": "surrogate"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json doc = json::parse(r.body);
+  ASSERT_EQ(doc["scenarios"].size(), 2u);
+  EXPECT_EQ(doc["scenarios"][1]["id"], "b");
+  EXPECT_EQ(doc["scenarios"][0]["fidelity"], "surrogate");
+  EXPECT_EQ(doc["scenarios"][0]["outputs"].size(), 2u);  // only the outputs asked for
+  EXPECT_TRUE(doc["scenarios"][0].contains("error_estimate"));
+  const auto f = post("/v1/twins/splate/scenarios", R"({"scenarios": [{"parameters": {"h": 800}}], "fidelity": "fem"})");
+  ASSERT_EQ(f.status, 200) << f.body;
+  const json fem = json::parse(f.body);
+  EXPECT_EQ(fem["scenarios"][0]["fidelity"], "fem");
+  EXPECT_NEAR(fem["scenarios"][0]["outputs"]["T_max"].get<double>(), doc["scenarios"][0]["outputs"]["T_max"].get<double>(),
+              0.1 * std::abs(fem["scenarios"][0]["outputs"]["T_max"].get<double>()));
+  // auto with a zero-ish tolerance: every scenario goes to FEM, saying why.
+  const auto a = post("/v1/twins/splate/scenarios", R"({"scenarios": [{"parameters": {"h": 800}}], "tolerance": 1e-12})");
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(json::parse(a.body)["scenarios"][0]["fallback"], "estimate_above_tolerance");
+  // A twin without a bundle answers with FEM by default.
+  const auto b = post("/v1/twins/blade/scenarios", R"({"scenarios": [{"parameters": {"T_gas": 1200}}]})");
+  ASSERT_EQ(b.status, 200) << b.body;
+  EXPECT_EQ(json::parse(b.body)["scenarios"][0]["fidelity"], "fem");
+}
+
+struct Bad {
+  std::string method, path, body;
+  int status;
+  std::string error_path;
+};
+
+TEST_F(Api, MalformedRequestsGetOneErrorShapeAndTheServerStaysHealthy) {
+  const std::string S = "/v1/twins/splate/scenarios";
+  std::string many = R"({"scenarios": [)";
+  for (int i = 0; i < 51; ++i) many += std::string(i ? "," : "") + "{}";
+  many += "]}";
+  const std::vector<Bad> cases = {
+      {"POST", S, "", 400, ""},
+      {"POST", S, "not json", 400, ""},
+      {"POST", S, "[1, 2]", 400, ""},
+      {"POST", S, "{}", 400, "scenarios"},
+      {"POST", S, R"({"scenarios": 3})", 400, "scenarios"},
+      {"POST", S, R"({"scenarios": []})", 400, "scenarios"},
+      {"POST", S, R"({"scenarios": [3]})", 400, "scenarios[0]"},
+      {"POST", S, R"({"scenarios": [{"parameters": {"nope": 1}}]})", 400, "scenarios[0].parameters.nope"},
+      {"POST", S, R"({"scenarios": [{"parameters": {"h": "high"}}]})", 400, "scenarios[0].parameters.h"},
+      {"POST", S, R"({"scenarios": [{"parameters": {"h": 1e9}}]})", 400, "scenarios[0].parameters.h"},
+      {"POST", S, R"({"scenarios": [{"parameters": {"h": NaN}}]})", 400, ""},
+      {"POST", S, R"({"scenarios": [{"parameters": {"h": 1e999}}]})", 400, ""},
+      {"POST", S, R"({"scenarios": [{"parameters": {"h": null}}]})", 400, "scenarios[0].parameters.h"},
+      {"POST", S, R"({"scenarios": [{"parameters": [1]}]})", 400, "scenarios[0].parameters"},
+      {"POST", S, R"({"scenarios": [{"params": {}}]})", 400, "scenarios[0].params"},
+      {"POST", S, R"({"scenarios": [{}], "extra": 1})", 400, "extra"},
+      {"POST", S, R"({"scenarios": [{}], "fidelity": "best"})", 400, "fidelity"},
+      {"POST", S, R"({"scenarios": [{}], "fidelity": 3})", 400, "fidelity"},
+      {"POST", S, R"({"scenarios": [{}], "tolerance": -1})", 400, "tolerance"},
+      {"POST", S, R"({"scenarios": [{}], "tolerance": "small"})", 400, "tolerance"},
+      {"POST", S, R"({"scenarios": [{}], "outputs": "T_max"})", 400, "outputs"},
+      {"POST", S, R"({"scenarios": [{}], "outputs": ["nope"]})", 400, "outputs[0]"},
+      {"POST", S, R"({"scenarios": [{}], "outputs": [1]})", 400, "outputs[0]"},
+      {"POST", S, R"({"scenarios": [{"schedules": {"h": [[0, 1]]}}]})", 400, ""},
+      {"POST", S, many, 413, "scenarios"},
+      {"POST", S, std::string(2 << 20, ' '), 413, ""},
+      {"POST", "/v1/twins/blade/scenarios", R"({"scenarios": [{}], "fidelity": "surrogate"})", 400, "fidelity"},
+      {"POST", "/v1/twins/nope/scenarios", R"({"scenarios": [{}]})", 404, "id"},
+      {"GET", "/v1/nothing", "", 404, ""},
+      {"DELETE", "/v1/twins", "", 405, ""},
+      {"PUT", "/healthz", "", 405, ""},
+  };
+  doppel::api::HttpClient c("127.0.0.1", port_);
+  for (const auto& b : cases) {
+    const auto r = c.request(b.method, b.path, b.body);
+    ASSERT_EQ(r.status, b.status) << b.method << " " << b.path << " " << b.body.substr(0, 80) << "\n" << r.body;
+    const json e = json::parse(r.body);
+    ASSERT_TRUE(e.contains("error")) << r.body;
+    EXPECT_EQ(e["error"]["code"], b.status);
+    EXPECT_TRUE(e["error"]["type"].is_string() && e["error"]["message"].is_string() && e["error"]["path"].is_string()) << r.body;
+    if (!b.error_path.empty()) {
+      EXPECT_EQ(e["error"]["path"], b.error_path) << b.body.substr(0, 80);
+    }
+    EXPECT_EQ(c.request("GET", "/healthz").status, 200) << "after " << b.body.substr(0, 80);
+  }
+}
+
+TEST(ApiProcess, BadTwinAtStartupExitsWithTwo) {
+  ServerProcess s({"--twin", "/nonexistent/twin.json"});
+  EXPECT_EQ(s.wait(), 2) << s.log();
+  EXPECT_NE(s.log().find("load_failed"), std::string::npos) << s.log();
+}
+
+TEST(ApiProcess, SigtermShutsDownGracefully) {
+  ServerProcess s({"--twin", std::string(DOPPEL_SOURCE_DIR) + "/examples/blade/twin.json"});
+  const int port = s.port();
+  ASSERT_GT(port, 0) << s.log();
+  doppel::api::HttpClient c("127.0.0.1", port);
+  for (int i = 0; i < 600 && c.request("GET", "/readyz").status != 200; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(c.request("GET", "/healthz").status, 200);
+  s.signal(SIGTERM);
+  EXPECT_EQ(s.wait(), 0) << s.log();
+  EXPECT_NE(s.log().find("\"event\":\"stopped\""), std::string::npos) << s.log();
+}
+
+}  // namespace
