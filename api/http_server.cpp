@@ -14,6 +14,7 @@ namespace doppel::api {
 namespace {
 using Clock = std::chrono::steady_clock;
 thread_local Clock::time_point request_start;
+thread_local std::string request_route;
 
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -52,6 +53,7 @@ HttpServer::HttpServer(ServerOptions options) : impl_(std::make_unique<Impl>()) 
   d.server.set_keep_alive_timeout(2);
   d.server.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
     request_start = Clock::now();
+    request_route = "unmatched";
     return httplib::Server::HandlerResponse::Unhandled;
   });
   d.server.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
@@ -86,6 +88,7 @@ HttpServer::HttpServer(ServerOptions options) : impl_(std::make_unique<Impl>()) 
     l.path = req.path;
     l.remote_addr = req.remote_addr;
     l.status = res.status;
+    l.route = request_route;
     l.bytes = res.body.size();
     l.seconds = std::chrono::duration<double>(Clock::now() - request_start).count();
     impl_->options.log(l);
@@ -112,8 +115,9 @@ void HttpServer::route(const std::string& method, const std::string& pattern, Ha
   r.regex = std::regex(re);
   d.routes.push_back(r);
   const std::vector<std::string> names = r.names;
-  auto wrapped = [this, names, handler](const httplib::Request& req, httplib::Response& res) {
+  auto wrapped = [this, names, handler, pattern](const httplib::Request& req, httplib::Response& res) {
     Impl& i = *impl_;
+    request_route = pattern;
     Request q;
     q.method = req.method;
     q.path = req.path;

@@ -34,6 +34,7 @@ using Handler = std::function<Response(const Request&)>;
 
 struct RequestLog {
   std::string method, path, remote_addr;
+  std::string route;  // the matched route pattern ("/v1/twins/{id}"), or "unmatched"
   int status = 0;
   double seconds = 0;
   size_t bytes = 0;

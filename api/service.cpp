@@ -88,6 +88,13 @@ std::vector<Service::Route> Service::table() {
          if (!twins_.ready()) return error_response(503, "unavailable", "twins are still loading");
          return json_response({{"status", "ready"}, {"twins", twins_.entries().size()}});
        }},
+      {{"GET", "/metrics", "Prometheus metrics (text exposition format 0.0.4)"},
+       [this](const Request&) {
+         Response r;
+         r.content_type = "text/plain; version=0.0.4";
+         r.body = metrics_.render();
+         return r;
+       }},
       {{"GET", "/openapi.json", "This API as an OpenAPI 3 document"},
        [this](const Request&) { return json_response(openapi()); }},
       {{"GET", "/v1/twins", "The twins this server holds"}, [this](const Request& r) { return twins_list(r); }},
@@ -106,6 +113,11 @@ void Service::add_routes(HttpServer& server) {
     const bool needs_twins = route.doc.path.rfind("/v1/", 0) == 0;
     server.route(route.doc.method, route.doc.path, [this, h, needs_twins](const Request& r) {
       if (needs_twins && !twins_.ready()) return error_response(503, "unavailable", "twins are still loading");
+      struct InFlight {
+        Metrics& m;
+        explicit InFlight(Metrics& m) : m(m) { m.in_flight(1); }
+        ~InFlight() { m.in_flight(-1); }
+      } in_flight(metrics_);
       return h(r);
     });
   }
@@ -222,6 +234,9 @@ Response Service::scenarios(const Request& r) {
     if (opt.fidelity != Fidelity::surrogate) lock.lock();
     set = answer_scenarios(*e.model, e.surrogate.get(), scen, opt);
   }
+  metrics_.batch(scen.size());
+  metrics_.scenarios("surrogate", set.surrogate_answers);
+  metrics_.scenarios("fem", set.fem_answers);
   OJson doc = answers_json(*e.model, scen, set, outputs);
   doc["fidelity"] = fidelity_name(opt.fidelity);
   doc["answered"] = {{"surrogate", set.surrogate_answers}, {"fem", set.fem_answers}};
@@ -239,6 +254,8 @@ OJson Service::openapi() const {
                 {"operationId", method + d.path},
                 {"responses", {{"200", {{"description", "success"}, {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}}},
                                {"default", error_ref}}}};
+    if (d.path == "/metrics")
+      op["responses"]["200"] = {{"description", "Prometheus text"}, {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}};
     if (d.path.find("{id}") != std::string::npos)
       op["parameters"] = OJson::array({{{"name", "id"}, {"in", "path"}, {"required", true},
                                         {"description", "twin name"}, {"schema", {{"type", "string"}}}}});

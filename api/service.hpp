@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/http_server.hpp"
+#include "api/metrics.hpp"
 #include "kernels/scenario_batch.hpp"
 #include "surrogate/surrogate.hpp"
 
@@ -54,6 +55,7 @@ class Service {
   Service(TwinRegistry& twins, ServiceOptions options);
   void add_routes(HttpServer& server);
   nlohmann::ordered_json openapi() const;
+  Metrics& metrics() { return metrics_; }
 
  private:
   struct Route {
@@ -67,6 +69,7 @@ class Service {
   TwinRegistry& twins_;
   ServiceOptions options_;
   std::vector<RouteDoc> docs_;
+  Metrics metrics_;
 };
 
 // JSON response helper.

@@ -79,11 +79,13 @@ int run_serve(const ServeArgs& args) {
     return api::error_response(status, type, message);
   };
   options.exception = [](const std::exception& e) { return api::response_for(e); };
-  if (!args.quiet)
-    options.log = [](const api::RequestLog& l) {
+  const bool quiet = args.quiet;
+  options.log = [&service, quiet](const api::RequestLog& l) {
+    service.metrics().request(l.route, l.method, l.status, l.seconds);
+    if (!quiet)
       log_line({{"time", utc_now()}, {"method", l.method}, {"path", l.path}, {"status", l.status},
                 {"latency_ms", l.seconds * 1e3}, {"bytes", l.bytes}, {"remote", l.remote_addr}});
-    };
+  };
   api::HttpServer server(options);
   service.add_routes(server);
   const int port = server.bind();

@@ -163,7 +163,7 @@ TEST_F(Api, OpenApiDocumentsEveryRoute) {
   const json doc = get("/openapi.json");
   EXPECT_EQ(doc["openapi"], "3.0.3");
   for (const auto& [path, method] : std::vector<std::pair<std::string, std::string>>{
-           {"/healthz", "get"}, {"/readyz", "get"}, {"/openapi.json", "get"}, {"/v1/twins", "get"},
+           {"/healthz", "get"}, {"/readyz", "get"}, {"/metrics", "get"}, {"/openapi.json", "get"}, {"/v1/twins", "get"},
            {"/v1/twins/{id}", "get"}, {"/v1/twins/{id}/scenarios", "post"}})
     EXPECT_TRUE(doc["paths"].contains(path) && doc["paths"][path].contains(method)) << path << " " << method;
   EXPECT_TRUE(doc["components"]["schemas"].contains("Error"));
@@ -194,6 +194,22 @@ TEST_F(Api, ScenariosAnswerAtEveryFidelity) {
   const auto b = post("/v1/twins/blade/scenarios", R"({"scenarios": [{"parameters": {"T_gas": 1200}}]})");
   ASSERT_EQ(b.status, 200) << b.body;
   EXPECT_EQ(json::parse(b.body)["scenarios"][0]["fidelity"], "fem");
+}
+
+TEST_F(Api, MetricsCountRequestsScenariosAndBatches) {
+  ASSERT_EQ(post("/v1/twins/splate/scenarios", R"({"scenarios": [{}, {}, {}], "fidelity": "surrogate"})").status, 200);
+  doppel::api::HttpClient c("127.0.0.1", port_);
+  c.request("GET", "/v1/nothing");
+  const auto r = c.request("GET", "/metrics");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_NE(r.content_type.find("text/plain"), std::string::npos);
+  const std::string& m = r.body;
+  EXPECT_NE(m.find("doppel_http_requests_total{route=\"/v1/twins/{id}/scenarios\",method=\"POST\",status=\"200\"}"), std::string::npos) << m;
+  EXPECT_NE(m.find("route=\"unmatched\",method=\"GET\",status=\"404\""), std::string::npos) << m;
+  EXPECT_NE(m.find("doppel_http_request_duration_seconds_bucket{route=\"/v1/twins/{id}/scenarios\",le=\"+Inf\"}"), std::string::npos) << m;
+  EXPECT_EQ(m.find("doppel_scenarios_total{fidelity=\"surrogate\"} 0\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("doppel_scenario_batch_size_bucket{le=\"4\"}"), std::string::npos) << m;
+  EXPECT_NE(m.find("doppel_http_requests_in_flight 1"), std::string::npos) << m;  // this request
 }
 
 struct Bad {

@@ -1,0 +1,100 @@
+#include "api/metrics.hpp"
+
+#include <cmath>
+#include <sstream>
+
+namespace doppel::api {
+
+namespace {
+std::string number(double v) {
+  std::ostringstream s;
+  s.precision(12);
+  s << v;
+  return s.str();
+}
+std::string escape(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+}  // namespace
+
+void Histogram::observe(double v) {
+  size_t i = 0;
+  while (i < bounds_.size() && v > bounds_[i]) ++i;
+  ++counts_[i];
+  sum_ += v;
+  ++count_;
+}
+
+void Histogram::render(std::string& out, const std::string& name, const std::string& labels) const {
+  const std::string sep = labels.empty() ? "" : ",";
+  unsigned long long cumulative = 0;
+  for (size_t i = 0; i < bounds_.size(); ++i) {
+    cumulative += counts_[i];
+    out += name + "_bucket{" + labels + sep + "le=\"" + number(bounds_[i]) + "\"} " + std::to_string(cumulative) + "\n";
+  }
+  out += name + "_bucket{" + labels + sep + "le=\"+Inf\"} " + std::to_string(count_) + "\n";
+  const std::string l = labels.empty() ? "" : "{" + labels + "}";
+  out += name + "_sum" + l + " " + number(sum_) + "\n";
+  out += name + "_count" + l + " " + std::to_string(count_) + "\n";
+}
+
+void Metrics::request(const std::string& route, const std::string& method, int status, double seconds) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++requests_[{route, method, status}];
+  auto it = latency_.find(route);
+  if (it == latency_.end())
+    it = latency_.emplace(route, Histogram({0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})).first;
+  it->second.observe(seconds);
+}
+
+void Metrics::scenarios(const std::string& fidelity, size_t count) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  scenarios_[fidelity] += count;
+}
+
+void Metrics::batch(size_t scenarios) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  batch_sizes_.observe(static_cast<double>(scenarios));
+}
+
+void Metrics::in_flight(int delta) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  in_flight_ += delta;
+}
+
+std::string Metrics::render() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::string out;
+  out += "# HELP doppel_http_requests_total HTTP requests by route template, method and status.\n";
+  out += "# TYPE doppel_http_requests_total counter\n";
+  for (const auto& [key, n] : requests_)
+    out += "doppel_http_requests_total{route=\"" + escape(std::get<0>(key)) + "\",method=\"" + std::get<1>(key) +
+           "\",status=\"" + std::to_string(std::get<2>(key)) + "\"} " + std::to_string(n) + "\n";
+  out += "# HELP doppel_http_request_duration_seconds Request latency by route template.\n";
+  out += "# TYPE doppel_http_request_duration_seconds histogram\n";
+  for (const auto& [route, h] : latency_) h.render(out, "doppel_http_request_duration_seconds", "route=\"" + escape(route) + "\"");
+  out += "# HELP doppel_http_requests_in_flight Requests being handled now.\n";
+  out += "# TYPE doppel_http_requests_in_flight gauge\n";
+  out += "doppel_http_requests_in_flight " + std::to_string(in_flight_) + "\n";
+  out += "# HELP doppel_scenarios_total Scenarios answered, by the fidelity that answered them.\n";
+  out += "# TYPE doppel_scenarios_total counter\n";
+  for (const char* f : {"surrogate", "fem"}) {
+    const auto it = scenarios_.find(f);
+    out += std::string("doppel_scenarios_total{fidelity=\"") + f + "\"} " + std::to_string(it == scenarios_.end() ? 0 : it->second) + "\n";
+  }
+  out += "# HELP doppel_scenario_batch_size Scenarios per answered batch.\n";
+  out += "# TYPE doppel_scenario_batch_size histogram\n";
+  batch_sizes_.render(out, "doppel_scenario_batch_size", "");
+  return out;
+}
+
+}  // namespace doppel::api
