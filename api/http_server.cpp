@@ -3,6 +3,8 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <cctype>
 #include <chrono>
 #include <regex>
@@ -31,6 +33,8 @@ struct HttpServer::Impl {
   ServerOptions options;
   httplib::Server server;
   int port = -1;
+  // stop() may come from another thread before run() listens: never lose it.
+  std::atomic<bool> stop_requested{false}, run_entered{false}, run_exited{false};
   struct Route {
     std::string method, pattern;
     std::vector<std::string> names;
@@ -156,10 +160,22 @@ int HttpServer::bind() {
   return d.port;
 }
 
-void HttpServer::run() { impl_->server.listen_after_bind(); }
+void HttpServer::run() {
+  Impl& d = *impl_;
+  d.run_entered = true;
+  if (!d.stop_requested) d.server.listen_after_bind();
+  d.run_exited = true;
+}
 
 void HttpServer::stop() {
-  if (impl_->server.is_running()) impl_->server.stop();
+  Impl& d = *impl_;
+  d.stop_requested = true;
+  if (!d.run_entered) return;  // run() will not listen
+  // run() is listening or about to: stop it once it runs, until it has returned.
+  while (!d.run_exited) {
+    if (d.server.is_running()) d.server.stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 struct HttpClient::Impl {

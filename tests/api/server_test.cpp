@@ -290,3 +290,15 @@ TEST(ApiProcess, SigtermShutsDownGracefully) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(ApiProcess, SigtermDuringStartupStillStops) {
+  // The signal may arrive before the server listens or while twins load: never lost.
+  ServerProcess s({"--twin", std::string(DOPPEL_SOURCE_DIR) + "/examples/blade/twin.json"});
+  ASSERT_GT(s.port(), 0) << s.log();
+  s.signal(SIGTERM);
+  EXPECT_EQ(s.wait(), 0) << s.log();
+}
+
+}  // namespace
