@@ -12,6 +12,7 @@
 #include "api/answer_format.hpp"
 #include "apps/train_command.hpp"
 #include "spec/errors.hpp"
+#include "spec/json_reader.hpp"
 #include "surrogate/fidelity.hpp"
 #include "surrogate/surrogate.hpp"
 
@@ -94,10 +95,7 @@ int run_solve(const SolveArgs& args) {
   if (args.output.empty()) {
     std::cout << text;
   } else {
-    std::ofstream out(args.output);
-    DOPPEL_VERIFY(out.good(), "--output", "cannot write " + args.output);
-    out << text;
-    DOPPEL_VERIFY(out.good(), "--output", "failed writing " + args.output);
+    spec::write_text_file(args.output, text, "--output");
     if (!args.quiet) std::cerr << "doppel: wrote " << args.output << "\n";
   }
   return 0;

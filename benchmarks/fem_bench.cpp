@@ -5,7 +5,6 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
-#include <random>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -20,6 +19,7 @@
 #include "kernels/parallel.hpp"
 #include "kernels/scenario_batch.hpp"
 #include "spec/errors.hpp"
+#include "spec/json_reader.hpp"
 
 namespace doppel::bench {
 namespace {
@@ -44,26 +44,6 @@ spec::TwinSpec box_twin(int cells) {
                 "T_mid": {"quantity": "temperature", "at": [0.5, 0.5, 0.5]}}
   })";
   return spec::parse_twin(text, ".");
-}
-
-// Scenarios drawing the named parameters uniformly inside their bounds.
-std::vector<spec::Scenario> draw(const spec::TwinSpec& twin, const std::vector<std::string>& vary,
-                                 int count, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::vector<spec::Scenario> out;
-  for (int i = 0; i < count; ++i) {
-    spec::Scenario s;
-    s.id = std::to_string(i);
-    s.parameters = twin.default_parameters();
-    for (const auto& name : vary) {
-      const int k = twin.parameter_index(name);
-      if (k < 0) continue;
-      const auto& p = twin.parameters[static_cast<size_t>(k)];
-      s.parameters[static_cast<size_t>(k)] = std::uniform_real_distribution<double>(p.min, p.max)(rng);
-    }
-    out.push_back(std::move(s));
-  }
-  return out;
 }
 
 struct Case {
@@ -198,7 +178,7 @@ int run_fem_bench(const FemBenchArgs& args) {
           doc["results"].push_back(row);
           continue;
         }
-        auto scenarios = draw(prob.model->twin(), c.vary, batch, 1234u + static_cast<unsigned>(batch));
+        auto scenarios = spec::random_scenarios(prob.model->twin(), c.vary, batch, 1234u + static_cast<unsigned>(batch));
         BatchOptions options;
         options.backend = backend;
         options.linear = backend == Backend::cuda ? LinearSolver::cg : LinearSolver::direct;
@@ -232,9 +212,7 @@ int run_fem_bench(const FemBenchArgs& args) {
   }
   const std::string text = doc.dump(2) + "\n";
   if (!args.output.empty()) {
-    std::ofstream out(args.output);
-    DOPPEL_VERIFY(out.good(), "--output", "cannot write " + args.output);
-    out << text;
+    spec::write_text_file(args.output, text, "--output");
     std::cerr << "bench: wrote " << args.output << "\n";
   }
   return 0;

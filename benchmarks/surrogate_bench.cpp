@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <random>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +14,7 @@
 #include "kernels/backend.hpp"
 #include "kernels/parallel.hpp"
 #include "spec/errors.hpp"
+#include "spec/json_reader.hpp"
 #include "surrogate/mlp.hpp"
 #include "surrogate/surrogate.hpp"
 
@@ -53,15 +53,12 @@ int run_surrogate_bench(const SurrogateBenchArgs& args) {
                   "solved with doppel's batched FE path; ratio = surrogate / FE scenarios per second";
   doc["results"] = nlohmann::ordered_json::array();
 
-  const size_t P = twin.parameters.size();
-  std::mt19937_64 rng(7);
+  std::vector<std::string> names;
+  for (const auto& p : twin.parameters) names.push_back(p.name);
+  unsigned seed = 7;
   auto draw = [&](size_t n) {
-    std::vector<Params> ps(n, twin.default_parameters());
-    for (auto& p : ps)
-      for (size_t i = 0; i < P; ++i) {
-        const auto& par = twin.parameters[i];
-        if (par.max > par.min) p[i] = std::uniform_real_distribution<double>(par.min, par.max)(rng);
-      }
+    std::vector<Params> ps;
+    for (auto& s : spec::random_scenarios(twin, names, static_cast<int>(n), seed++)) ps.push_back(std::move(s.parameters));
     return ps;
   };
   sur->evaluate(draw(16));  // warm up (allocations, device context)
@@ -109,9 +106,7 @@ int run_surrogate_bench(const SurrogateBenchArgs& args) {
   if (args.output.empty()) {
     std::cout << text;
   } else {
-    std::ofstream out(args.output);
-    DOPPEL_VERIFY(out.good(), "--output", "cannot write " + args.output);
-    out << text;
+    spec::write_text_file(args.output, text, "--output");
   }
   return 0;
 }

@@ -1,6 +1,7 @@
 #include "spec/json_reader.hpp"
 
 #include <cmath>
+#include <fstream>
 
 #include "spec/errors.hpp"
 
@@ -91,6 +92,14 @@ std::vector<double> read_number_array(const Json& j, const std::string& path, si
   std::vector<double> out;
   for (size_t i = 0; i < j.size(); ++i) out.push_back(read_finite(j[i], index_path(path, i)));
   return out;
+}
+
+void write_text_file(const std::string& file, const std::string& text, const std::string& option) {
+  std::ofstream out(file);
+  DOPPEL_VERIFY(out.good(), option, "cannot write " + file);
+  out << text;
+  out.flush();
+  DOPPEL_VERIFY(out.good(), option, "failed writing " + file);
 }
 
 }  // namespace doppel::spec

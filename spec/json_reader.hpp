@@ -1,4 +1,5 @@
-// Path-tracking helpers for reading validated JSON: every failure names the JSON path.
+// Path-tracking helpers for reading validated JSON (every failure names the JSON path), and
+// writing the JSON documents doppel produces.
 #pragma once
 
 #include <initializer_list>
@@ -26,5 +27,9 @@ int read_int(const Json& j, const std::string& path);
 std::string read_string(const Json& j, const std::string& path);
 std::vector<double> read_number_array(const Json& j, const std::string& path, size_t min_size,
                                       size_t max_size);
+
+// Writes text to a file; InvalidInput naming `option` (the command-line option that named the
+// file) when it cannot be opened or written.
+void write_text_file(const std::string& file, const std::string& text, const std::string& option);
 
 }  // namespace doppel::spec

@@ -6,10 +6,12 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <random>
 #include <set>
 #include <sstream>
 
 #include "spec/errors.hpp"
+#include "spec/hash.hpp"
 #include "spec/json_reader.hpp"
 
 namespace doppel::spec {
@@ -557,20 +559,6 @@ class TwinParser {
   }
 };
 
-std::string hex64(uint64_t h) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
-
-uint64_t fnv1a(const std::string& data, uint64_t h = 1469598103934665603ULL) {
-  for (unsigned char c : data) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
 std::string read_file(const std::filesystem::path& file, const std::string& path) {
   std::ifstream in(file, std::ios::binary);
   DOPPEL_VERIFY(in.good(), path, "cannot open " + file.string());
@@ -751,6 +739,33 @@ Scenario scenario_from_assignments(const TwinSpec& twin, const std::vector<std::
     s.parameters[static_cast<size_t>(idx)] = v;
   }
   return s;
+}
+
+std::vector<Scenario> random_scenarios(const TwinSpec& twin, const std::vector<std::string>& vary, int count,
+                                       unsigned seed) {
+  std::vector<size_t> index;
+  for (const auto& name : vary) {
+    const int k = twin.parameter_index(name);
+    DOPPEL_VERIFY(k >= 0, name, "the twin has no parameter '" + name + "'");
+    index.push_back(static_cast<size_t>(k));
+  }
+  std::mt19937 rng(seed);
+  std::vector<Scenario> out;
+  for (int i = 0; i < count; ++i) {
+    Scenario s;
+    s.id = std::to_string(i);
+    s.parameters = twin.default_parameters();
+    for (size_t k : index)
+      s.parameters[k] = std::uniform_real_distribution<double>(twin.parameters[k].min, twin.parameters[k].max)(rng);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::string hex64(uint64_t h) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
 }
 
 }  // namespace doppel::spec

@@ -193,6 +193,11 @@ struct Scenario {
 
 std::vector<Scenario> parse_scenarios(const TwinSpec& twin, const std::string& json_text);
 std::vector<Scenario> load_scenarios(const TwinSpec& twin, const std::filesystem::path& file);
+// `count` scenarios at the default parameters with the named ones drawn uniformly inside their
+// bounds (std::mt19937 seeded with `seed`, names in order, scenario by scenario): the what-if
+// batches of benchmarks and tests. An unknown name is InvalidInput.
+std::vector<Scenario> random_scenarios(const TwinSpec& twin, const std::vector<std::string>& vary, int count,
+                                       unsigned seed);
 // "NAME=VALUE" assignments from the command line applied over the defaults.
 Scenario scenario_from_assignments(const TwinSpec& twin, const std::vector<std::string>& sets);
 

@@ -30,7 +30,7 @@ AnswerSet answer_scenarios(const FemModel& model, const Surrogate* sur, const st
   if (options.fidelity == Fidelity::fem) {
     for (size_t s = 0; s < scenarios.size(); ++s) fem.push_back(s);
   } else if (transient) {
-    const auto tb = sur->evaluate_transient(scenarios, options.first_fields);
+    const auto tb = sur->evaluate_transient(scenarios);
     for (size_t s = 0; s < scenarios.size(); ++s) {
       ScenarioAnswer& a = set.answers[s];
       const bool ok = tb[s].in_bounds && (options.fidelity == Fidelity::surrogate || tb[s].max_estimate <= options.tolerance);
@@ -44,11 +44,12 @@ AnswerSet answer_scenarios(const FemModel& model, const Surrogate* sur, const st
       a.outputs = tb[s].outputs;
       a.error_estimate = tb[s].max_estimate;
       a.error_estimates = tb[s].estimate;
-      if (s == 0 && options.first_fields) {
+      if (s == 0 && options.first_fields) {  // fields of scenario 0 only, at the last output time
+        const auto f = sur->evaluate_transient({scenarios[0]}, true);
         FieldSnapshot snap;
         snap.parameters = scenarios[0].parameters_at(set.times.back());
         snap.time = set.times.back();
-        snap.T.assign(tb[0].T.back().data(), tb[0].T.back().data() + tb[0].T.back().size());
+        snap.T.assign(f[0].T.back().data(), f[0].T.back().data() + f[0].T.back().size());
         set.first_fields = std::move(snap);
       }
     }

@@ -52,11 +52,12 @@ GalerkinHeat::GalerkinHeat(const FemModel& model, const ReducedSpace& space, con
 }
 
 Eigen::VectorXd GalerkinHeat::apply(const Params& theta, const std::vector<double>& phi, double s,
-                                    const Eigen::VectorXd& c) const {
-  Eigen::VectorXd y = Eigen::VectorXd::Zero(c.size());
+                                    const Eigen::VectorXd* c) const {
+  Eigen::VectorXd y = Eigen::VectorXd::Zero(space_.rank());
   for (size_t k = 0; k < theta.size(); ++k) {
     if (theta[k] == 0.0) continue;
-    Eigen::VectorXd t = A_[k] * c + s * Am_[k];
+    Eigen::VectorXd t = s * Am_[k];
+    if (c) t += A_[k] * *c;
     for (size_t i = 0; i < phi.size(); ++i) t += phi[i] * Ag_[k][i];
     y += theta[k] * t;
   }
@@ -108,6 +109,9 @@ ReducedTrajectory GalerkinHeat::run(const spec::Scenario& sc) const {
   std::vector<double> psi(estimator_ ? estimator_->size() : 0);
   Params rho_theta, rho_mu;
   double rho = 1.0;
+  Params A_theta;
+  Eigen::MatrixXd A;
+  Eigen::LDLT<Eigen::MatrixXd> A_ldlt;
   for (long step = 0; step < steps; ++step) {
     const double t0 = dt * static_cast<double>(step), t1 = dt * static_cast<double>(step + 1);
     const Params p0 = sc.parameters_at(t0), p1 = sc.parameters_at(t1);
@@ -136,11 +140,15 @@ ReducedTrajectory GalerkinHeat::run(const spec::Scenario& sc) const {
     const std::vector<double> phi1 = space_.lift_coefficients(p1);
     Eigen::VectorXd rhs = Eigen::VectorXd::Zero(r);
     for (size_t m = 0; m < b_.size(); ++m) rhs += loadw[m] * b_[m];
-    rhs += apply(mu, phi_hist, s_hist, c_hist);
+    rhs += apply(mu, phi_hist, s_hist, &c_hist);
     // Known part of A(theta) x_new: the lift and the mean.
-    rhs -= apply(theta, phi1, 1.0, Eigen::VectorXd::Zero(r));
-    const Eigen::MatrixXd A = matrix(theta);
-    const Eigen::VectorXd c1 = A.ldlt().solve(rhs);
+    rhs -= apply(theta, phi1, 1.0, nullptr);
+    if (theta != A_theta) {  // parameters without schedules: one factorization per run
+      A = matrix(theta);
+      A_ldlt.compute(A);
+      A_theta = theta;
+    }
+    const Eigen::VectorXd c1 = A_ldlt.solve(rhs);
     if (estimator_) {
       // Errors carried over from earlier steps decay by the step's amplification factor
       // (largest eigenvalue of A^{-1} B with B the history operator, in the reduced space,

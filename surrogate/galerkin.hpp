@@ -38,8 +38,8 @@ class GalerkinHeat {
   ReducedTrajectory run(const spec::Scenario& scenario) const;
 
  private:
-  // V^T F(theta) x for x = sum phi_i g_i + s mean + V c.
-  Eigen::VectorXd apply(const Params& theta, const std::vector<double>& phi, double s, const Eigen::VectorXd& c) const;
+  // V^T F(theta) x for x = sum phi_i g_i + s mean + V c (c null: no V c part).
+  Eigen::VectorXd apply(const Params& theta, const std::vector<double>& phi, double s, const Eigen::VectorXd* c) const;
   Eigen::MatrixXd matrix(const Params& theta) const;
 
   const FemModel& model_;

@@ -10,6 +10,8 @@
 #include "kernels/npy.hpp"
 #include "kernels/parallel.hpp"
 #include "spec/errors.hpp"
+#include "spec/hash.hpp"
+#include "spec/json_reader.hpp"
 #include "surrogate/engine.hpp"
 #include "surrogate/galerkin.hpp"
 #include "surrogate/output_map.hpp"
@@ -22,24 +24,6 @@ namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
 namespace {
-
-uint64_t fnv1a(const void* data, size_t bytes, uint64_t h) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < bytes; ++i) {
-    h ^= p[i];
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
-std::string hex(uint64_t h) {
-  std::ostringstream s;
-  s << std::hex;
-  s.width(16);
-  s.fill('0');
-  s << h;
-  return s.str();
-}
 
 Eigen::MatrixXd rows_to_matrix(const NpyArray& a, const std::string& name) {
   DOPPEL_VERIFY(a.shape.size() == 2, name, "expected a 2-D array");
@@ -63,14 +47,14 @@ const char* field_name(bool thermal) { return thermal ? "temperature" : "displac
 }  // namespace
 
 std::string Surrogate::mesh_hash(const Mesh& m) {
-  uint64_t h = 1469598103934665603ULL;
-  h = fnv1a(&m.dim, sizeof(m.dim), h);
+  using spec::fnv1a;
+  uint64_t h = fnv1a(&m.dim, sizeof(m.dim));
   h = fnv1a(m.coords.data(), m.coords.size() * sizeof(double), h);
   h = fnv1a(m.cells.data(), m.cells.size() * sizeof(int), h);
   h = fnv1a(m.cell_region.data(), m.cell_region.size() * sizeof(int), h);
   h = fnv1a(m.facets.data(), m.facets.size() * sizeof(int), h);
   h = fnv1a(m.facet_boundary.data(), m.facet_boundary.size() * sizeof(int), h);
-  return hex(h);
+  return spec::hex64(h);
 }
 
 Surrogate::Surrogate(const FemModel& model, SurrogateParts parts, const std::string& device)
@@ -182,7 +166,7 @@ void Surrogate::build() {
   }
   em->gram = parts_.gram;
   em->est_terms = static_cast<int>(primary.op().num_terms());
-  em->est_loads = static_cast<int>(estimator_->size() - primary.op().num_terms() * (primary.lift_terms().size() + 1 + static_cast<size_t>(primary.rank())));
+  em->est_loads = static_cast<int>(estimator_->load_terms().size());
   auto columns = [&](const ReducedSpace& s) {
     Eigen::MatrixXd F(s.size(), static_cast<Eigen::Index>(s.lift_terms().size()) + 1 + s.rank());
     Eigen::Index j = 0;
@@ -294,9 +278,7 @@ SurrogateBatch Surrogate::evaluate(const std::vector<Params>& params, bool field
     out.u.resize(S * nu);
   }
   const size_t K = primary.op().num_terms();
-  std::vector<size_t> load_terms;
-  for (size_t m = 0; m < primary.terms().size(); ++m)
-    if (!primary.terms()[m].load.empty()) load_terms.push_back(m);
+  const std::vector<size_t>& load_terms = estimator_->load_terms();
   const size_t LT = space_T_ ? space_T_->lift_terms().size() : 0, LU = space_u_ ? space_u_->lift_terms().size() : 0;
   for (size_t begin = 0; begin < S; begin += std::max<size_t>(1, chunk)) {
     const size_t end = std::min(S, begin + std::max<size_t>(1, chunk)), n = end - begin;
@@ -443,8 +425,8 @@ void Surrogate::save(const std::string& dir, const Json& training, const Json& v
                                     std::to_string(EIGEN_MINOR_VERSION)}};
   meta["training"] = training;
   meta["validation"] = validation.contains("summary") ? validation["summary"] : Json::object();
-  std::ofstream(dir + "/meta.json") << meta.dump(2) << "\n";
-  std::ofstream(dir + "/validation.json") << validation.dump(2) << "\n";
+  spec::write_text_file(dir + "/meta.json", meta.dump(2) + "\n", "--out");
+  spec::write_text_file(dir + "/validation.json", validation.dump(2) + "\n", "--out");
 }
 
 std::unique_ptr<Surrogate> Surrogate::load(const std::string& dir, const FemModel& model, const std::string& device) {

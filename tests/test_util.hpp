@@ -29,19 +29,7 @@ inline std::vector<spec::Scenario> random_scenarios(const spec::TwinSpec& twin, 
                                                     int n, unsigned seed) {
   if (vary.empty())
     for (const auto& p : twin.parameters) vary.push_back(p.name);
-  std::mt19937 rng(seed);
-  std::vector<spec::Scenario> out;
-  for (int i = 0; i < n; ++i) {
-    spec::Scenario s;
-    s.id = std::to_string(i);
-    s.parameters = twin.default_parameters();
-    for (const auto& v : vary) {
-      const auto& p = twin.parameters[static_cast<size_t>(twin.parameter_index(v))];
-      s.parameters[static_cast<size_t>(twin.parameter_index(v))] = std::uniform_real_distribution<double>(p.min, p.max)(rng);
-    }
-    out.push_back(s);
-  }
-  return out;
+  return spec::random_scenarios(twin, vary, n, seed);
 }
 
 inline std::vector<double> solve_single(const FemModel& model, const std::vector<std::pair<std::string, double>>& set = {}) {

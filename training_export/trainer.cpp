@@ -32,6 +32,49 @@ Json stats(std::vector<double> v) {
   return {{"mean", mean}, {"median", v[v.size() / 2]}, {"p95", v[std::min(i95, v.size() - 1)]}, {"max", v.back()}};
 }
 
+// Scenarios per solve chunk: the backend's own choice (wide on a GPU), held to about 256 MB of
+// per-scenario fields in flight.
+size_t chunk_for(size_t backend_chunk, size_t doubles_per_scenario) {
+  const size_t by_memory = (size_t{256} << 20) / (8 * std::max<size_t>(1, doubles_per_scenario));
+  return std::max<size_t>(1, std::min(backend_chunk, std::max<size_t>(16, by_memory)));
+}
+
+// Absolute and relative (where the reference is not zero) errors of answers.
+Json error_stats(const std::vector<double>& ref, const std::vector<double>& got) {
+  std::vector<double> a, r;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    a.push_back(std::abs(got[i] - ref[i]));
+    if (std::abs(ref[i]) > 0) r.push_back(std::abs(got[i] - ref[i]) / std::abs(ref[i]));
+  }
+  return {{"absolute", stats(a)}, {"relative", stats(r)}};
+}
+
+// The error estimate against the true error: how often it bounds it, effectivity, estimates.
+Json estimate_stats(const std::vector<double>& truth, const std::vector<double>& estimate) {
+  std::vector<double> eff;
+  size_t bounded = 0;
+  for (size_t i = 0; i < truth.size(); ++i) {
+    if (estimate[i] >= truth[i]) ++bounded;
+    if (truth[i] > 0) eff.push_back(estimate[i] / truth[i]);
+  }
+  return {{"bounds_true_error_fraction", truth.empty() ? 0.0 : static_cast<double>(bounded) / static_cast<double>(truth.size())},
+          {"pairs", truth.size()},
+          {"effectivity", stats(eff)},
+          {"estimate", stats(estimate)}};
+}
+
+// validation.json's summary from its sections.
+Json summary(size_t scenarios, const Json& field, const Json& outputs, const Json& estimate) {
+  double worst = 0;
+  for (const auto& [name, o] : outputs.items())
+    if (!o["relative"].empty()) worst = std::max(worst, o["relative"]["p95"].get<double>());
+  return {{"scenarios", scenarios},
+          {"field_relative_l2_p95", field.value("p95", 0.0)},
+          {"worst_output_relative_p95", worst},
+          {"estimate_bounds_fraction", estimate["bounds_true_error_fraction"]},
+          {"estimate_effectivity_mean", estimate["effectivity"].value("mean", 0.0)}};
+}
+
 bool is_prime(size_t n) {
   for (size_t d = 2; d * d <= n; ++d)
     if (n % d == 0) return false;
@@ -90,40 +133,26 @@ Json validate_surrogate(const Surrogate& sur, const std::vector<Params>& params,
   if (nu) fields["displacement"] = {{"relative_l2", stats(eu)}};
   v["fields"] = fields;
   Json outs = Json::object();
-  double worst_p95 = 0;
   for (size_t k = 0; k < O; ++k) {
-    std::vector<double> abs_e, rel_e, spread, ratio;
+    std::vector<double> ref, got, spread;
     for (size_t s = 0; s < S; ++s) {
-      const double ref = ref_outputs[s][k], got = b.output(s, k);
-      abs_e.push_back(std::abs(got - ref));
-      if (std::abs(ref) > 0) rel_e.push_back(std::abs(got - ref) / std::abs(ref));
+      ref.push_back(ref_outputs[s][k]);
+      got.push_back(b.output(s, k));
       spread.push_back(b.spread[s * O + k]);
     }
-    Json o = {{"absolute", stats(abs_e)}, {"relative", stats(rel_e)}, {"ensemble_spread", stats(spread)}};
-    if (!rel_e.empty()) worst_p95 = std::max(worst_p95, o["relative"]["p95"].get<double>());
+    Json o = error_stats(ref, got);
+    o["ensemble_spread"] = stats(spread);
     outs[model.twin().outputs[k].name] = o;
   }
   v["outputs"] = outs;
   // The estimate against the true error of the primary field.
   const std::vector<double>& truth = nT ? eT : eu;
-  std::vector<double> eff;
-  size_t bounded = 0;
-  for (size_t s = 0; s < S; ++s) {
-    if (b.estimate[s] >= truth[s]) ++bounded;
-    if (truth[s] > 0) eff.push_back(b.estimate[s] / truth[s]);
-  }
-  const double frac = S ? static_cast<double>(bounded) / static_cast<double>(S) : 0.0;
-  v["error_estimate"] = {{"field", nT ? "temperature" : "displacement"},
-                         {"quantity", "relative L2 (mass-norm) error of the field"},
-                         {"bounds_true_error_fraction", frac},
-                         {"effectivity", stats(eff)},
-                         {"calibration", sur.parts().calibration},
-                         {"estimate", stats(b.estimate)}};
-  v["summary"] = {{"scenarios", S},
-                  {"field_relative_l2_p95", stats(truth).value("p95", 0.0)},
-                  {"worst_output_relative_p95", worst_p95},
-                  {"estimate_bounds_fraction", frac},
-                  {"estimate_effectivity_mean", stats(eff).value("mean", 0.0)}};
+  Json est = estimate_stats(truth, b.estimate);
+  est["field"] = nT ? "temperature" : "displacement";
+  est["quantity"] = "relative L2 (mass-norm) error of the field";
+  est["calibration"] = sur.parts().calibration;
+  v["error_estimate"] = est;
+  v["summary"] = summary(S, stats(truth), outs, est);
   return v;
 }
 
@@ -159,7 +188,7 @@ TrainResult train_transient(const FemModel& model, const TrainOptions& opt, cons
   std::vector<std::vector<std::vector<double>>> Tout(all.size(), std::vector<std::vector<double>>(times));
   BatchOptions batch = opt.batch;
   batch.keep_first_fields = false;
-  batch.chunk = std::min<size_t>(batch.chunk, 64);
+  batch.chunk = chunk_for(batch.chunk, 4 * n);  // T^n, T^{n-1}, T^{n+1}, rhs per scenario
   batch.step_sink = [&](size_t s, long step, const double* T) {
     if (s < N && (step % stride == 0 || step == steps)) {
       snaps.emplace_back(T, T + n);
@@ -222,43 +251,35 @@ TrainResult train_transient(const FemModel& model, const TrainOptions& opt, cons
   const size_t first = N + C, count = all.size() - first;
   std::vector<TransientAnswer> test;
   const auto err = errors(first, count, test);
-  std::vector<double> field, eff, est;
-  size_t bounded = 0, pairs = 0;
-  Json outs = Json::object();
-  for (size_t s = 0; s < count; ++s) field.push_back(*std::max_element(err[s].begin(), err[s].end()));
-  for (size_t s = 0; s < count; ++s)
+  std::vector<double> field, truth, estimate;
+  for (size_t s = 0; s < count; ++s) {
+    field.push_back(*std::max_element(err[s].begin(), err[s].end()));
     for (size_t t = 0; t < times; ++t) {
-      ++pairs;
-      if (test[s].estimate[t] >= err[s][t]) ++bounded;
-      if (err[s][t] > 0) eff.push_back(test[s].estimate[t] / err[s][t]);
-      est.push_back(test[s].estimate[t]);
+      truth.push_back(err[s][t]);
+      estimate.push_back(test[s].estimate[t]);
     }
-  double worst = 0;
+  }
+  Json outs = Json::object();
   for (size_t k = 0; k < twin.outputs.size(); ++k) {
-    std::vector<double> a, r;
+    std::vector<double> ref, got;
     for (size_t s = 0; s < count; ++s)
       for (size_t t = 0; t < times; ++t) {
-        const double ref = fe.scenarios[first + s].outputs[t][k], got = test[s].outputs[t][k];
-        a.push_back(std::abs(got - ref));
-        if (std::abs(ref) > 0) r.push_back(std::abs(got - ref) / std::abs(ref));
+        ref.push_back(fe.scenarios[first + s].outputs[t][k]);
+        got.push_back(test[s].outputs[t][k]);
       }
-    Json o = {{"absolute", stats(a)}, {"relative", stats(r)}};
-    if (!r.empty()) worst = std::max(worst, o["relative"]["p95"].get<double>());
-    outs[twin.outputs[k].name] = o;
+    outs[twin.outputs[k].name] = error_stats(ref, got);
   }
-  const double frac = pairs ? static_cast<double>(bounded) / static_cast<double>(pairs) : 0.0;
+  Json est = estimate_stats(truth, estimate);
+  est["field"] = "temperature";
+  est["quantity"] = "relative L2 (mass-norm) error of the field at each output time";
+  est["calibration"] = calib;
   Json v;
   v["scenarios"] = count;
   v["output_times"] = an.output_times;
   v["fields"] = {{"temperature", {{"relative_l2_worst_time", stats(field)}}}};
   v["outputs"] = outs;
-  v["error_estimate"] = {{"field", "temperature"},
-                         {"quantity", "relative L2 (mass-norm) error of the field at each output time"},
-                         {"bounds_true_error_fraction", frac}, {"pairs", pairs},
-                         {"effectivity", stats(eff)}, {"calibration", calib}, {"estimate", stats(est)}};
-  v["summary"] = {{"scenarios", count}, {"field_relative_l2_p95", stats(field).value("p95", 0.0)},
-                  {"worst_output_relative_p95", worst}, {"estimate_bounds_fraction", frac},
-                  {"estimate_effectivity_mean", stats(eff).value("mean", 0.0)}};
+  v["error_estimate"] = est;
+  v["summary"] = summary(count, stats(field), outs, est);
   v["samples"] = {{"training", N}, {"calibration", C}, {"test", count},
                   {"test_distribution", "uniform random inside the training bounds, never trained on"}};
   TrainResult result;
@@ -343,7 +364,7 @@ TrainResult train_surrogate(const FemModel& model, const TrainOptions& options) 
   std::vector<std::vector<double>> Ts(all.size()), us(all.size());
   BatchOptions batch = opt.batch;
   batch.keep_first_fields = false;
-  batch.chunk = std::min<size_t>(batch.chunk, 128);
+  batch.chunk = chunk_for(batch.chunk, 2 * (nT + nu));
   batch.field_sink = [&](size_t s, size_t, const double* T, const double* u) {
     if (T) Ts[s].assign(T, T + nT);
     if (u) us[s].assign(u, u + nu);
