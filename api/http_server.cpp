@@ -31,7 +31,7 @@ std::string Request::header(const std::string& lower_name) const {
 
 struct HttpServer::Impl {
   ServerOptions options;
-  httplib::Server server;
+  std::unique_ptr<httplib::Server> server;
   int port = -1;
   // stop() may come from another thread before run() listens: never lose it.
   std::atomic<bool> stop_requested{false}, run_entered{false}, run_exited{false};
@@ -52,15 +52,27 @@ struct HttpServer::Impl {
 HttpServer::HttpServer(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
   Impl& d = *impl_;
-  d.server.set_payload_max_length(d.options.max_body_bytes);
+  if (!d.options.tls_cert.empty()) {
+    auto tls = std::make_unique<httplib::SSLServer>(d.options.tls_cert.c_str(), d.options.tls_key.c_str());
+    if (!tls->is_valid())
+      throw InvalidInput("tls", "cannot use the certificate " + d.options.tls_cert + " with the key " + d.options.tls_key +
+                                    " (PEM files of one key pair expected)");
+    d.server = std::move(tls);
+  } else {
+    d.server = std::make_unique<httplib::Server>();
+  }
+  const int threads = std::max(1, d.options.threads);
+  d.server->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  d.server->set_keep_alive_max_count(100000);
+  d.server->set_payload_max_length(d.options.max_body_bytes);
   // Idle keep-alive connections close after 2 s, so a shutdown waits at most that long for them.
-  d.server.set_keep_alive_timeout(2);
-  d.server.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+  d.server->set_keep_alive_timeout(2);
+  d.server->set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
     request_start = Clock::now();
     request_route = "unmatched";
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  d.server.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+  d.server->set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     Impl& i = *impl_;
     if (!res.body.empty() || !i.options.error) return;
     std::string type = "error", message = "HTTP error " + std::to_string(res.status);
@@ -85,7 +97,7 @@ HttpServer::HttpServer(ServerOptions options) : impl_(std::make_unique<Impl>()) 
     }
     i.fill(i.options.error(res.status, type, message), res);
   });
-  d.server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+  d.server->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     if (!impl_->options.log) return;
     RequestLog l;
     l.method = req.method;
@@ -134,25 +146,36 @@ void HttpServer::route(const std::string& method, const std::string& pattern, Ha
     try {
       out = handler(q);
     } catch (const std::exception& e) {
-      out = i.options.exception ? i.options.exception(e) : Response{500, "text/plain", e.what(), {}};
+      out = i.options.exception ? i.options.exception(e) : Response{500, "text/plain", e.what(), {}, {}};
     } catch (...) {
-      out = i.options.error ? i.options.error(500, "internal", "unknown error") : Response{500, "text/plain", "error", {}};
+      out = i.options.error ? i.options.error(500, "internal", "unknown error") : Response{500, "text/plain", "error", {}, {}};
+    }
+    if (out.stream) {
+      res.status = out.status;
+      for (const auto& [k, v] : out.headers) res.set_header(k, v);
+      Stream stream = out.stream;
+      res.set_chunked_content_provider(out.content_type.c_str(), [stream](size_t, httplib::DataSink& sink) {
+        stream([&sink](const std::string& piece) { return sink.is_writable() && sink.write(piece.data(), piece.size()); });
+        sink.done();
+        return true;
+      });
+      return;
     }
     i.fill(out, res);
   };
-  if (method == "GET") d.server.Get(re, wrapped);
-  else if (method == "POST") d.server.Post(re, wrapped);
-  else if (method == "PUT") d.server.Put(re, wrapped);
-  else if (method == "DELETE") d.server.Delete(re, wrapped);
+  if (method == "GET") d.server->Get(re, wrapped);
+  else if (method == "POST") d.server->Post(re, wrapped);
+  else if (method == "PUT") d.server->Put(re, wrapped);
+  else if (method == "DELETE") d.server->Delete(re, wrapped);
   else throw std::logic_error("HttpServer::route: unsupported method " + method);
 }
 
 int HttpServer::bind() {
   Impl& d = *impl_;
   if (d.options.port == 0) {
-    d.port = d.server.bind_to_any_port(d.options.host);
+    d.port = d.server->bind_to_any_port(d.options.host);
   } else {
-    d.port = d.server.bind_to_port(d.options.host, d.options.port) ? d.options.port : -1;
+    d.port = d.server->bind_to_port(d.options.host, d.options.port) ? d.options.port : -1;
   }
   if (d.port < 0)
     throw Unavailable("cannot listen on " + d.options.host + ":" + std::to_string(d.options.port) +
@@ -163,7 +186,7 @@ int HttpServer::bind() {
 void HttpServer::run() {
   Impl& d = *impl_;
   d.run_entered = true;
-  if (!d.stop_requested) d.server.listen_after_bind();
+  if (!d.stop_requested) d.server->listen_after_bind();
   d.run_exited = true;
 }
 
@@ -173,18 +196,23 @@ void HttpServer::stop() {
   if (!d.run_entered) return;  // run() will not listen
   // run() is listening or about to: stop it once it runs, until it has returned.
   while (!d.run_exited) {
-    if (d.server.is_running()) d.server.stop();
+    if (d.server->is_running()) d.server->stop();
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }
 
 struct HttpClient::Impl {
   httplib::Client client;
-  Impl(const std::string& host, int port) : client(host, port) {}
+  Impl(const std::string& host, int port, bool tls)
+      : client((tls ? "https://" : "http://") + host + ":" + std::to_string(port)) {}
 };
 
-HttpClient::HttpClient(const std::string& host, int port, double timeout_seconds)
-    : impl_(std::make_unique<Impl>(host, port)) {
+HttpClient::HttpClient(const std::string& host, int port, double timeout_seconds, const ClientTls& tls)
+    : impl_(std::make_unique<Impl>(host, port, tls.enabled)) {
+  if (tls.enabled) {
+    if (!tls.ca_file.empty()) impl_->client.set_ca_cert_path(tls.ca_file.c_str());
+    impl_->client.enable_server_certificate_verification(!tls.ca_file.empty());
+  }
   const auto secs = static_cast<time_t>(timeout_seconds);
   const auto usecs = static_cast<time_t>((timeout_seconds - static_cast<double>(secs)) * 1e6);
   impl_->client.set_keep_alive(true);

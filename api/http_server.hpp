@@ -20,14 +20,21 @@ struct Request {
   std::map<std::string, std::string> params;   // path parameters ("id" of /v1/twins/{id})
   std::map<std::string, std::string> query;
   std::map<std::string, std::string> headers;  // names lower-case
+  std::string principal;                       // the authorized token's name (set by the service)
   std::string header(const std::string& lower_name) const;
 };
+
+// A streamed body: called once, it writes pieces through `write` (false: the client is gone)
+// and returns when done. Sent with chunked transfer encoding.
+using BodyWriter = std::function<bool(const std::string&)>;
+using Stream = std::function<void(const BodyWriter& write)>;
 
 struct Response {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  Stream stream;  // when set, the body is streamed instead of `body`
 };
 
 using Handler = std::function<Response(const Request&)>;
@@ -44,6 +51,8 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                     // 0: any free port (see HttpServer::bind)
   size_t max_body_bytes = 64u << 20;   // larger bodies get 413
+  int threads = 64;                    // connections served at once
+  std::string tls_cert, tls_key;       // PEM files: HTTPS when set
   std::function<void(const RequestLog&)> log;
   // The body of every error the server itself produces (404, 405, 413, exceptions).
   std::function<Response(int status, const std::string& type, const std::string& message)> error;
@@ -70,10 +79,15 @@ class HttpServer {
   std::unique_ptr<Impl> impl_;
 };
 
+struct ClientTls {
+  bool enabled = false;
+  std::string ca_file;  // the certificate to trust; empty: do not verify (self-signed test servers)
+};
+
 // A small blocking HTTP/1.1 client (keep-alive), for tests, benchmarks and the virtual plant.
 class HttpClient {
  public:
-  HttpClient(const std::string& host, int port, double timeout_seconds = 60);
+  HttpClient(const std::string& host, int port, double timeout_seconds = 60, const ClientTls& tls = {});
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;

@@ -61,9 +61,20 @@ void Metrics::scenarios(const std::string& fidelity, size_t count) {
   scenarios_[fidelity] += count;
 }
 
-void Metrics::batch(size_t scenarios) {
+void Metrics::batch(size_t scenarios, size_t requests) {
   std::lock_guard<std::mutex> lock(mutex_);
   batch_sizes_.observe(static_cast<double>(scenarios));
+  batch_requests_.observe(static_cast<double>(requests));
+}
+
+void Metrics::queue_wait(double seconds) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  queue_wait_.observe(seconds);
+}
+
+void Metrics::set_gauges(std::function<void(std::string&)> gauges) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  gauges_ = std::move(gauges);
 }
 
 void Metrics::in_flight(int delta) {
@@ -94,6 +105,13 @@ std::string Metrics::render() const {
   out += "# HELP doppel_scenario_batch_size Scenarios per answered batch.\n";
   out += "# TYPE doppel_scenario_batch_size histogram\n";
   batch_sizes_.render(out, "doppel_scenario_batch_size", "");
+  out += "# HELP doppel_batch_requests Requests gathered into one device batch.\n";
+  out += "# TYPE doppel_batch_requests histogram\n";
+  batch_requests_.render(out, "doppel_batch_requests", "");
+  out += "# HELP doppel_queue_wait_seconds Time a request waited in its twin's queue before its batch ran.\n";
+  out += "# TYPE doppel_queue_wait_seconds histogram\n";
+  queue_wait_.render(out, "doppel_queue_wait_seconds", "");
+  if (gauges_) gauges_(out);
   return out;
 }
 

@@ -1,8 +1,10 @@
 // Prometheus metrics of the service (text exposition format 0.0.4): requests by route,
 // method and status; request latency histograms by route; requests in flight; scenarios
-// answered by fidelity; scenario batch sizes.
+// answered by fidelity; scenario batch sizes and requests merged per batch; queue waits; and
+// gauges sampled at scrape time (queue depth, jobs by state, GPU memory) from a callback.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -29,8 +31,12 @@ class Metrics {
  public:
   void request(const std::string& route, const std::string& method, int status, double seconds);
   void scenarios(const std::string& fidelity, size_t count);
-  void batch(size_t scenarios);
+  // One device batch: its scenarios and the requests gathered into it.
+  void batch(size_t scenarios, size_t requests = 1);
+  void queue_wait(double seconds);
   void in_flight(int delta);
+  // Appends gauge lines (with their HELP/TYPE) at each scrape.
+  void set_gauges(std::function<void(std::string&)> gauges);
   std::string render() const;
 
  private:
@@ -39,7 +45,10 @@ class Metrics {
   std::map<std::string, Histogram> latency_;
   std::map<std::string, unsigned long long> scenarios_;
   Histogram batch_sizes_{{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536}};
+  Histogram batch_requests_{{1, 2, 4, 8, 16, 32, 64, 128, 256}};
+  Histogram queue_wait_{{0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
   long in_flight_ = 0;
+  std::function<void(std::string&)> gauges_;
 };
 
 }  // namespace doppel::api

@@ -2,6 +2,10 @@
 
 #include <fstream>
 
+#include "api/scenario_request.hpp"
+#include "api/time.hpp"
+#include "kernels/backend.hpp"
+
 #include "api/answer_format.hpp"
 #include "api/errors.hpp"
 #include "spec/errors.hpp"
@@ -24,13 +28,31 @@ const char* severity_name(spec::Severity s) {
   return s == spec::Severity::info ? "info" : s == spec::Severity::warning ? "warning" : "critical";
 }
 
-Json parse_body(const Request& r) {
-  if (r.body.empty()) throw InvalidInput("", "the request needs a JSON body");
-  try {
-    return Json::parse(r.body);
-  } catch (const Json::exception& e) {  // syntax errors, and numbers out of double's range
-    throw InvalidInput("", std::string("the body is not valid JSON (") + e.what() + ")");
+// Query parameters: only the listed names; InvalidInput naming an unknown one.
+void known_query(const Request& r, std::initializer_list<const char*> names) {
+  for (const auto& [k, v] : r.query) {
+    bool ok = false;
+    for (const char* n : names) ok = ok || k == n;
+    if (!ok) throw InvalidInput(k, "unknown query parameter");
   }
+}
+size_t query_count(const Request& r, const char* name, size_t fallback, size_t lo, size_t hi) {
+  auto it = r.query.find(name);
+  if (it == r.query.end()) return fallback;
+  const std::string& t = it->second;
+  if (t.empty() || t.size() > 12 || t.find_first_not_of("0123456789") != std::string::npos)
+    throw InvalidInput(name, "must be a non-negative integer, got \"" + t + "\"");
+  const size_t v = std::stoull(t);
+  if (v < lo || v > hi)
+    throw InvalidInput(name, "must lie in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return v;
+}
+bool query_bool(const Request& r, const char* name, bool fallback) {
+  auto it = r.query.find(name);
+  if (it == r.query.end()) return fallback;
+  if (it->second == "true" || it->second == "1") return true;
+  if (it->second == "false" || it->second == "0") return false;
+  throw InvalidInput(name, "must be true or false, got \"" + it->second + "\"");
 }
 
 }  // namespace
@@ -42,66 +64,98 @@ Response json_response(const OJson& body, int status) {
   return r;
 }
 
-void TwinRegistry::load(const std::vector<std::string>& twins, const std::vector<std::string>& bundles,
-                        const std::string& device) {
-  for (const auto& path : twins) {
-    auto e = std::make_unique<Entry>();
-    e->twin_path = path;
-    e->model = std::make_unique<FemModel>(spec::load_twin(path));
-    e->id = e->model->twin().name;
-    for (const auto& other : entries_)
-      DOPPEL_VERIFY(other->id != e->id, "--twin", "two twins are named '" + e->id + "'");
-    entries_.push_back(std::move(e));
+Service::Service(TwinRegistry& twins, ServiceOptions options)
+    : twins_(twins), options_(std::move(options)), auth_(options_.tokens) {
+  store_ = std::make_unique<JobStore>(options_.jobs_database);
+  jobs_ = std::make_unique<JobManager>(
+      *store_, twins_, metrics_, options_.jobs,
+      [this](const TwinRegistry::Entry& e, const std::string& body) {
+        return parse_scenario_request(*e.model, e.surrogate != nullptr, body, options_.max_job_scenarios);
+      },
+      [this](TwinRegistry::Entry& e, const std::vector<spec::Scenario>& s, const AnswerOptions& o) {
+        return compute(e, s, o);
+      },
+      options_.log);
+  jobs_->set_wake([this](const std::string& twin) {
+    auto it = workers_.find(twin);
+    if (it != workers_.end()) it->second->wake();
+  });
+  metrics_.set_gauges([this](std::string& out) { render_gauges(out); });
+}
+
+Service::~Service() {
+  begin_shutdown();
+  stop();
+  metrics_.set_gauges(nullptr);
+}
+
+void Service::start() {
+  // Workers first (a resumed job wakes its twin's worker), then the stored jobs.
+  for (const auto& e : twins_.entries()) {
+    TwinRegistry::Entry* entry = e.get();
+    workers_[entry->id] = std::make_unique<TwinWorker>(
+        entry->id,
+        [this, entry](const std::vector<spec::Scenario>& s, const AnswerOptions& o) { return compute(*entry, s, o); },
+        options_.batching_options, metrics_, [this, entry] { return jobs_->step(*entry); });
   }
-  for (const auto& dir : bundles) {
-    std::string name;
-    try {
-      name = Json::parse(std::ifstream(dir + "/meta.json")).at("twin").at("name").get<std::string>();
-    } catch (const std::exception&) {
-      throw InvalidInput("--bundle", dir + " is not a doppel bundle (no readable meta.json naming its twin)");
-    }
-    Entry* target = nullptr;
-    for (const auto& e : entries_)
-      if (e->id == name) target = e.get();
-    DOPPEL_VERIFY(target, "--bundle", dir + " was trained for twin '" + name + "', which this server does not hold");
-    DOPPEL_VERIFY(!target->surrogate, "--bundle", "two bundles for twin '" + name + "'");
-    target->bundle_path = dir;
-    target->surrogate = Surrogate::load(dir, *target->model, device);
-  }
+  jobs_->recover();
   ready_ = true;
 }
 
-TwinRegistry::Entry& TwinRegistry::find(const std::string& id) const {
-  for (const auto& e : entries_)
-    if (e->id == id) return *e;
-  throw HttpError(404, "not_found", "no twin '" + id + "'", "id");
+void Service::begin_shutdown() {
+  if (jobs_) jobs_->shutdown();
 }
 
-Service::Service(TwinRegistry& twins, ServiceOptions options) : twins_(twins), options_(std::move(options)) {}
+void Service::stop() {
+  for (auto& [id, w] : workers_) w->stop();
+}
+
+AnswerSet Service::compute(TwinRegistry::Entry& e, const std::vector<spec::Scenario>& scenarios,
+                           const AnswerOptions& options) {
+  AnswerOptions opt = options;
+  opt.batch = options_.batch;
+  std::unique_lock<std::mutex> lock(e.fem, std::defer_lock);
+  if (opt.fidelity != Fidelity::surrogate) lock.lock();
+  return answer_scenarios(*e.model, e.surrogate.get(), scenarios, opt);
+}
 
 std::vector<Service::Route> Service::table() {
   return {
-      {{"GET", "/healthz", "Liveness: 200 while the process serves"},
+      {{"GET", "/healthz", Scope::none, "Liveness: 200 while the process serves"},
        [](const Request&) { return json_response({{"status", "ok"}}); }},
-      {{"GET", "/readyz", "Readiness: 503 until every twin and bundle is loaded"},
+      {{"GET", "/readyz", Scope::none, "Readiness: 503 until every twin and bundle is loaded and stored jobs are resumed"},
        [this](const Request&) {
-         if (!twins_.ready()) return error_response(503, "unavailable", "twins are still loading");
+         if (!ready_) return error_response(503, "unavailable", "twins are still loading");
          return json_response({{"status", "ready"}, {"twins", twins_.entries().size()}});
        }},
-      {{"GET", "/metrics", "Prometheus metrics (text exposition format 0.0.4)"},
+      {{"GET", "/metrics", Scope::read, "Prometheus metrics (text exposition format 0.0.4)"},
        [this](const Request&) {
          Response r;
          r.content_type = "text/plain; version=0.0.4";
          r.body = metrics_.render();
          return r;
        }},
-      {{"GET", "/openapi.json", "This API as an OpenAPI 3 document"},
+      {{"GET", "/openapi.json", Scope::none, "This API as an OpenAPI 3 document"},
        [this](const Request&) { return json_response(openapi()); }},
-      {{"GET", "/v1/twins", "The twins this server holds"}, [this](const Request& r) { return twins_list(r); }},
-      {{"GET", "/v1/twins/{id}", "One twin: parameters with bounds and roles, sensors, outputs, limits, surrogate"},
+      {{"GET", "/v1/twins", Scope::read, "The twins this server holds"}, [this](const Request& r) { return twins_list(r); }},
+      {{"GET", "/v1/twins/{id}", Scope::read,
+        "One twin: parameters with bounds and roles, sensors, outputs, limits, surrogate validation"},
        [this](const Request& r) { return twin_detail(r); }},
-      {{"POST", "/v1/twins/{id}/scenarios", "Answer a batch of scenarios at a fidelity (fem, surrogate, auto)"},
+      {{"POST", "/v1/twins/{id}/scenarios", Scope::simulate,
+        "Answer a batch of scenarios at a fidelity (fem, surrogate, auto): at once (200) up to the server's "
+        "synchronous limit, as a job (202) above it or with \"mode\": \"async\""},
        [this](const Request& r) { return scenarios(r); }},
+      {{"GET", "/v1/jobs", Scope::read, "Jobs, newest first (query: twin, limit)"},
+       [this](const Request& r) { return jobs_list(r); }},
+      {{"GET", "/v1/jobs/{id}", Scope::read, "A job's state and progress"},
+       [this](const Request& r) { return job_detail(r); }},
+      {{"DELETE", "/v1/jobs/{id}", Scope::simulate,
+        "Cancel a queued or running job (its stored results stay readable); delete a finished one and its results"},
+       [this](const Request& r) { return job_delete(r); }},
+      {{"GET", "/v1/jobs/{id}/results", Scope::read,
+        "A job's results as NDJSON, one line per scenario in index order, streamed as chunks finish "
+        "(query: from = first index, wait = false to return only what is stored now)"},
+       [this](const Request& r) { return job_results(r); }},
   };
 }
 
@@ -111,14 +165,23 @@ void Service::add_routes(HttpServer& server) {
     docs_.push_back(route.doc);
     Handler h = route.handler;
     const bool needs_twins = route.doc.path.rfind("/v1/", 0) == 0;
-    server.route(route.doc.method, route.doc.path, [this, h, needs_twins](const Request& r) {
-      if (needs_twins && !twins_.ready()) return error_response(503, "unavailable", "twins are still loading");
+    const Scope scope = route.doc.scope;
+    server.route(route.doc.method, route.doc.path, [this, h, needs_twins, scope](const Request& r) {
+      Request q = r;
+      try {
+        q.principal = auth_.authorize(r, scope);
+      } catch (const HttpError& e) {
+        Response denied = response_for(e);
+        if (e.status() == 401) denied.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"doppel\"");
+        return denied;
+      }
+      if (needs_twins && !ready_) return error_response(503, "unavailable", "twins are still loading");
       struct InFlight {
         Metrics& m;
         explicit InFlight(Metrics& m) : m(m) { m.in_flight(1); }
         ~InFlight() { m.in_flight(-1); }
       } in_flight(metrics_);
-      return h(r);
+      return h(q);
     });
   }
 }
@@ -187,83 +250,161 @@ Response Service::twin_detail(const Request& r) const {
 }
 
 Response Service::scenarios(const Request& r) {
+  known_query(r, {});
   auto& e = twins_.find(r.params.at("id"));
-  const auto& t = e.model->twin();
-  const Json body = parse_body(r);
-  if (!body.is_object()) throw InvalidInput("", "the body must be a JSON object");
-  for (auto it = body.begin(); it != body.end(); ++it)
-    if (it.key() != "scenarios" && it.key() != "outputs" && it.key() != "fidelity" && it.key() != "tolerance")
-      throw InvalidInput(it.key(), "unknown field (expected scenarios, outputs, fidelity, tolerance)");
-  if (!body.contains("scenarios")) throw InvalidInput("scenarios", "is required");
-  if (body["scenarios"].is_array() && body["scenarios"].size() > options_.max_sync_scenarios)
-    throw HttpError(413, "batch_too_large",
-                    "this server answers at most " + std::to_string(options_.max_sync_scenarios) +
-                        " scenarios per request",
-                    "scenarios");
-  const std::vector<spec::Scenario> scen = spec::parse_scenarios(t, Json{{"scenarios", body["scenarios"]}}.dump());
-  std::vector<size_t> outputs;
-  if (body.contains("outputs")) {
-    const Json& o = body["outputs"];
-    if (!o.is_array()) throw InvalidInput("outputs", "must be an array of output names");
-    for (size_t i = 0; i < o.size(); ++i) {
-      const std::string path = "outputs[" + std::to_string(i) + "]";
-      if (!o[i].is_string()) throw InvalidInput(path, "must be an output name (a string)");
-      size_t k = 0;
-      while (k < t.outputs.size() && t.outputs[k].name != o[i].get<std::string>()) ++k;
-      if (k == t.outputs.size()) throw InvalidInput(path, "the twin has no output '" + o[i].get<std::string>() + "'");
-      outputs.push_back(k);
-    }
-  }
-  AnswerOptions opt;
-  opt.batch = options_.batch;
-  opt.fidelity = e.surrogate ? Fidelity::automatic : Fidelity::fem;
-  if (body.contains("fidelity")) {
-    if (!body["fidelity"].is_string()) throw InvalidInput("fidelity", "must be \"fem\", \"surrogate\" or \"auto\"");
-    opt.fidelity = parse_fidelity(body["fidelity"].get<std::string>(), "fidelity");
-    if (opt.fidelity != Fidelity::fem && !e.surrogate)
-      throw InvalidInput("fidelity", "twin '" + e.id + "' has no surrogate bundle: use \"fem\"");
-  }
-  if (body.contains("tolerance")) {
-    const Json& tol = body["tolerance"];
-    if (!tol.is_number() || !(tol.get<double>() > 0)) throw InvalidInput("tolerance", "must be a positive number");
-    opt.tolerance = tol.get<double>();
+  ScenarioRequest req = parse_scenario_request(*e.model, e.surrogate != nullptr, r.body, options_.max_job_scenarios);
+  if (req.async || req.scenarios.size() > options_.max_sync_scenarios) {
+    const JobRecord job = jobs_->submit(e, r.body, std::move(req), r.principal);
+    Response out = json_response(job_json(job), 202);
+    out.headers.emplace_back("Location", "/v1/jobs/" + job.id);
+    return out;
   }
   AnswerSet set;
-  {
-    std::unique_lock<std::mutex> lock(e.fem, std::defer_lock);
-    if (opt.fidelity != Fidelity::surrogate) lock.lock();
-    set = answer_scenarios(*e.model, e.surrogate.get(), scen, opt);
+  if (options_.batching) {
+    set = workers_.at(e.id)->answer(req.scenarios, req.options);
+  } else {
+    set = compute(e, req.scenarios, req.options);
+    metrics_.batch(req.scenarios.size(), 1);
   }
-  metrics_.batch(scen.size());
   metrics_.scenarios("surrogate", set.surrogate_answers);
   metrics_.scenarios("fem", set.fem_answers);
-  OJson doc = answers_json(*e.model, scen, set, outputs);
-  doc["fidelity"] = fidelity_name(opt.fidelity);
+  OJson doc = answers_json(*e.model, req.scenarios, set, req.outputs);
+  doc["fidelity"] = fidelity_name(req.options.fidelity);
   doc["answered"] = {{"surrogate", set.surrogate_answers}, {"fem", set.fem_answers}};
   return json_response(doc);
 }
 
+Response Service::jobs_list(const Request& r) const {
+  known_query(r, {"twin", "limit"});
+  const size_t limit = query_count(r, "limit", 100, 1, 1000);
+  const auto it = r.query.find("twin");
+  const std::string twin = it == r.query.end() ? "" : it->second;
+  if (!twin.empty()) twins_.find(twin);
+  OJson list = OJson::array();
+  for (const auto& j : jobs_->list(twin, limit)) list.push_back(job_json(j));
+  return json_response({{"jobs", list}});
+}
+
+Response Service::job_detail(const Request& r) const {
+  known_query(r, {});
+  return json_response(job_json(jobs_->get(r.params.at("id"))));
+}
+
+Response Service::job_delete(const Request& r) {
+  known_query(r, {});
+  bool deleted = false;
+  const JobRecord j = jobs_->cancel_or_delete(r.params.at("id"), deleted);
+  OJson doc = job_json(j);
+  doc["deleted"] = deleted;
+  return json_response(doc);
+}
+
+Response Service::job_results(const Request& r) {
+  known_query(r, {"from", "wait"});
+  const JobRecord j = jobs_->get(r.params.at("id"));
+  const size_t from = query_count(r, "from", 0, 0, j.total);
+  const bool wait = query_bool(r, "wait", true);
+  Response out;
+  out.content_type = "application/x-ndjson";
+  out.headers.emplace_back("X-Job-State", j.state);
+  const std::string id = j.id;
+  JobManager* jobs = jobs_.get();
+  out.stream = [jobs, id, from, wait](const BodyWriter& write) { jobs->stream(id, from, wait, write); };
+  return out;
+}
+
+void Service::render_gauges(std::string& out) const {
+  out += "# HELP doppel_queue_depth Requests waiting in a twin's batching queue.\n";
+  out += "# TYPE doppel_queue_depth gauge\n";
+  for (const auto& [id, w] : workers_)
+    out += "doppel_queue_depth{twin=\"" + id + "\"} " + std::to_string(w->queued_requests()) + "\n";
+  out += "# HELP doppel_queue_scenarios Scenarios waiting in a twin's batching queue.\n";
+  out += "# TYPE doppel_queue_scenarios gauge\n";
+  for (const auto& [id, w] : workers_)
+    out += "doppel_queue_scenarios{twin=\"" + id + "\"} " + std::to_string(w->queued_scenarios()) + "\n";
+  out += "# HELP doppel_jobs Stored jobs by state.\n";
+  out += "# TYPE doppel_jobs gauge\n";
+  std::map<std::string, size_t> states;
+  try {
+    states = jobs_->count_by_state();
+  } catch (const std::exception&) {
+  }
+  for (const char* s : {"queued", "running", "done", "failed", "cancelled"})
+    out += std::string("doppel_jobs{state=\"") + s + "\"} " + std::to_string(states.count(s) ? states.at(s) : 0) + "\n";
+  if (options_.gpu_metrics) {
+    out += "# HELP doppel_gpu_memory_bytes Device memory (all allocations on the device, LibTorch's cache included).\n";
+    out += "# TYPE doppel_gpu_memory_bytes gauge\n";
+    for (int d = 0; d < cuda::device_count(); ++d) {
+      size_t free_bytes = 0, total = 0;
+      if (!cuda::memory_info(d, free_bytes, total)) continue;
+      out += "doppel_gpu_memory_bytes{device=\"" + std::to_string(d) + "\",kind=\"used\"} " + std::to_string(total - free_bytes) + "\n";
+      out += "doppel_gpu_memory_bytes{device=\"" + std::to_string(d) + "\",kind=\"total\"} " + std::to_string(total) + "\n";
+    }
+  }
+}
+
 OJson Service::openapi() const {
   OJson paths = OJson::object();
-  const OJson error_ref = {{"description", "error"},
-                           {"content", {{"application/json", {{"schema", {{"$ref", "#/components/schemas/Error"}}}}}}}};
+  auto json_content = [](const OJson& schema) { return OJson{{"application/json", {{"schema", schema}}}}; };
+  const OJson error_ref = {{"description", "error (the one error body)"},
+                           {"content", json_content({{"$ref", "#/components/schemas/Error"}})}};
+  auto query = [](const char* name, const char* type, const char* description) {
+    return OJson{{"name", name}, {"in", "query"}, {"required", false}, {"description", description},
+                 {"schema", {{"type", type}}}};
+  };
   for (const auto& d : docs_) {
     std::string method = d.method;
     for (char& c : method) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string op_id = method;
+    for (char c : d.path) op_id += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
     OJson op = {{"summary", d.summary},
-                {"operationId", method + d.path},
-                {"responses", {{"200", {{"description", "success"}, {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}}},
+                {"operationId", op_id},
+                {"responses", {{"200", {{"description", "success"}, {"content", json_content({{"type", "object"}})}}},
                                {"default", error_ref}}}};
+    if (d.scope != Scope::none) {
+      op["security"] = OJson::array({{{"bearerAuth", OJson::array()}}});
+      op["x-required-scope"] = scope_name(d.scope);
+      op["description"] = std::string("Needs a bearer token with scope `") + scope_name(d.scope) +
+                          "` (or `admin`) when the server has tokens configured.";
+      op["responses"]["401"] = {{"description", "missing or unknown bearer token"},
+                                {"content", json_content({{"$ref", "#/components/schemas/Error"}})}};
+      op["responses"]["403"] = {{"description", "the token lacks the scope"},
+                                {"content", json_content({{"$ref", "#/components/schemas/Error"}})}};
+    } else {
+      op["security"] = OJson::array();
+      op["x-required-scope"] = "none";
+    }
     if (d.path == "/metrics")
       op["responses"]["200"] = {{"description", "Prometheus text"}, {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}};
-    if (d.path.find("{id}") != std::string::npos)
+    if (d.path.find("{id}") != std::string::npos) {
+      const bool job = d.path.rfind("/v1/jobs", 0) == 0;
       op["parameters"] = OJson::array({{{"name", "id"}, {"in", "path"}, {"required", true},
-                                        {"description", "twin name"}, {"schema", {{"type", "string"}}}}});
-    if (d.method == "POST")
-      op["requestBody"] = {{"required", true},
-                           {"content", {{"application/json", {{"schema", {{"$ref", "#/components/schemas/ScenarioRequest"}}}}}}}};
+                                        {"description", job ? "job id" : "twin name"}, {"schema", {{"type", "string"}}}}});
+    }
+    if (d.path == "/v1/twins/{id}/scenarios") {
+      op["requestBody"] = {{"required", true}, {"content", json_content({{"$ref", "#/components/schemas/ScenarioRequest"}})}};
+      op["responses"]["200"] = {{"description", "answered now"}, {"content", json_content({{"$ref", "#/components/schemas/ScenarioAnswers"}})}};
+      op["responses"]["202"] = {{"description", "accepted as a job (Location: /v1/jobs/{id})"},
+                                {"content", json_content({{"$ref", "#/components/schemas/Job"}})}};
+      op["responses"]["413"] = {{"description", "more scenarios than the server accepts"},
+                                {"content", json_content({{"$ref", "#/components/schemas/Error"}})}};
+    }
+    if (d.path == "/v1/jobs") {
+      op["parameters"] = OJson::array({query("twin", "string", "only this twin's jobs"),
+                                       query("limit", "integer", "at most this many (1..1000, default 100)")});
+      op["responses"]["200"]["content"] = json_content({{"type", "object"}, {"properties", {{"jobs", {{"type", "array"}, {"items", {{"$ref", "#/components/schemas/Job"}}}}}}}});
+    }
+    if (d.path == "/v1/jobs/{id}")
+      op["responses"]["200"]["content"] = json_content({{"$ref", "#/components/schemas/Job"}});
+    if (d.path == "/v1/jobs/{id}/results") {
+      op["parameters"].push_back(query("from", "integer", "first scenario index to send (resume a stream)"));
+      op["parameters"].push_back(query("wait", "boolean", "false: send what is stored now and end (default true: follow the job)"));
+      op["responses"]["200"] = {{"description", "NDJSON, one ScenarioAnswer (with its index) per line"},
+                                {"content", {{"application/x-ndjson", {{"schema", {{"$ref", "#/components/schemas/ScenarioAnswer"}}}}}}}};
+    }
     paths[d.path][method] = op;
   }
+  const OJson number_or_null = {{"type", "number"}, {"nullable", true}};
   OJson schemas = {
       {"Error", {{"type", "object"}, {"required", {"error"}},
                  {"properties", {{"error", {{"type", "object"}, {"required", {"code", "type", "message", "path"}},
@@ -272,19 +413,64 @@ OJson Service::openapi() const {
       {"ScenarioRequest",
        {{"type", "object"}, {"required", {"scenarios"}}, {"additionalProperties", false},
         {"properties",
-         {{"scenarios", {{"type", "array"}, {"minItems", 1}, {"maxItems", options_.max_sync_scenarios},
+         {{"scenarios", {{"type", "array"}, {"minItems", 1}, {"maxItems", options_.max_job_scenarios},
                          {"items", {{"type", "object"}, {"additionalProperties", false},
                                     {"properties", {{"id", {{"type", "string"}}},
-                                                    {"parameters", {{"type", "object"}, {"additionalProperties", {{"type", "number"}}}}},
-                                                    {"schedules", {{"type", "object"}}}}}}}}},
-          {"outputs", {{"type", "array"}, {"items", {{"type", "string"}}}}},
-          {"fidelity", {{"type", "string"}, {"enum", {"fem", "surrogate", "auto"}}}},
-          {"tolerance", {{"type", "number"}, {"exclusiveMinimum", 0}}}}}}}};
+                                                    {"parameters", {{"type", "object"}, {"additionalProperties", {{"type", "number"}}},
+                                                                    {"description", "values inside the twin's bounds; beyond them (still physical) only for fidelity fem"}}},
+                                                    {"schedules", {{"type", "object"}, {"description", "transient twins: parameter -> [[time, value], ...]"},
+                                                                   {"additionalProperties", {{"type", "array"}, {"items", {{"type", "array"}, {"items", {{"type", "number"}}}, {"minItems", 2}, {"maxItems", 2}}}}}}}}}}}}},
+          {"outputs", {{"type", "array"}, {"items", {{"type", "string"}}}, {"description", "output names (default: all)"}}},
+          {"fidelity", {{"type", "string"}, {"enum", {"fem", "surrogate", "auto"}}, {"description", "default auto with a bundle, fem without"}}},
+          {"tolerance", {{"type", "number"}, {"exclusiveMinimum", true}, {"minimum", 0}, {"description", "auto: largest surrogate error estimate accepted"}}},
+          {"mode", {{"type", "string"}, {"enum", {"sync", "async"}},
+                    {"description", "async: a job whatever the size (sync: answer now when at most " +
+                                        std::to_string(options_.max_sync_scenarios) + " scenarios)"}}}}}}},
+      {"ScenarioAnswer",
+       {{"type", "object"},
+        {"properties", {{"index", {{"type", "integer"}, {"description", "jobs only"}}},
+                        {"id", {{"type", "string"}}},
+                        {"parameters", {{"type", "object"}, {"additionalProperties", {{"type", "number"}}}}},
+                        {"outputs", {{"type", "object"}, {"additionalProperties", {{"oneOf", {number_or_null, {{"type", "array"}, {"items", number_or_null}}}}}}}},
+                        {"fidelity", {{"type", "string"}, {"enum", {"surrogate", "fem"}}}},
+                        {"error_estimate", number_or_null},
+                        {"error_estimates", {{"type", "array"}, {"items", number_or_null}}},
+                        {"spread", {{"type", "object"}, {"additionalProperties", number_or_null}}},
+                        {"fallback", {{"type", "string"}, {"enum", {"outside_training_bounds", "estimate_above_tolerance"}}}},
+                        {"surrogate_estimate", number_or_null},
+                        {"solver", {{"type", "object"}}}}}}},
+      {"ScenarioAnswers",
+       {{"type", "object"},
+        {"properties", {{"twin", {{"type", "string"}}},
+                        {"scenarios", {{"type", "array"}, {"items", {{"$ref", "#/components/schemas/ScenarioAnswer"}}}}},
+                        {"times", {{"type", "array"}, {"items", {{"type", "number"}}}, {"nullable", true}}},
+                        {"fidelity", {{"type", "string"}}},
+                        {"answered", {{"type", "object"}, {"properties", {{"surrogate", {{"type", "integer"}}}, {"fem", {{"type", "integer"}}}}}}}}}}},
+      {"Job",
+       {{"type", "object"},
+        {"properties", {{"id", {{"type", "string"}}},
+                        {"twin", {{"type", "string"}}},
+                        {"state", {{"type", "string"}, {"enum", {"queued", "running", "done", "failed", "cancelled"}}}},
+                        {"scenarios", {{"type", "integer"}}},
+                        {"completed", {{"type", "integer"}}},
+                        {"progress", {{"type", "number"}}},
+                        {"answered", {{"type", "object"}}},
+                        {"created", {{"type", "string"}, {"format", "date-time"}}},
+                        {"started", {{"type", "string"}, {"format", "date-time"}, {"nullable", true}}},
+                        {"finished", {{"type", "string"}, {"format", "date-time"}, {"nullable", true}}},
+                        {"restarts", {{"type", "integer"}, {"description", "times resumed after a server restart"}}},
+                        {"error", {{"type", "string"}}},
+                        {"owner", {{"type", "string"}, {"description", "name of the token that submitted it"}}},
+                        {"deleted", {{"type", "boolean"}, {"description", "DELETE only"}}},
+                        {"results", {{"type", "string"}}}}}}}};
   return {{"openapi", "3.0.3"},
           {"info", {{"title", "doppel"}, {"version", "0.1.0"},
-                    {"description", "Finite-element digital twins and their surrogates over HTTP"}}},
+                    {"description", "Finite-element digital twins and their surrogates over HTTP. Scopes: read, simulate, "
+                                    "ingest, control, admin (admin holds every scope)."}}},
           {"paths", paths},
-          {"components", {{"schemas", schemas}}}};
+          {"components", {{"schemas", schemas},
+                          {"securitySchemes", {{"bearerAuth", {{"type", "http"}, {"scheme", "bearer"},
+                                                               {"description", "tokens and their scopes come from the server's --config"}}}}}}}};
 }
 
 }  // namespace doppel::api

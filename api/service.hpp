@@ -1,59 +1,60 @@
-// The API's routes for what needs no live state: health, readiness, the OpenAPI document,
-// twins, and synchronous scenario batches. Each route is one row of a table (method, path,
-// summary, handler) that both registers it and documents it in /openapi.json.
+// The API's routes for what needs no live state: health, readiness, metrics, the OpenAPI
+// document, twins, scenario batches (answered at once, through the twin's batching worker, or
+// as stored jobs) and jobs. Each route is one row of a table (method, path, scope, summary,
+// handler) that registers it, authorizes it and documents it in /openapi.json.
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "api/auth.hpp"
+#include "api/batcher.hpp"
 #include "api/http_server.hpp"
+#include "api/job_store.hpp"
+#include "api/jobs.hpp"
 #include "api/metrics.hpp"
+#include "api/twin_registry.hpp"
 #include "kernels/scenario_batch.hpp"
-#include "surrogate/surrogate.hpp"
 
 namespace doppel::api {
 
-// The loaded twins (and their bundles), looked up by twin name.
-class TwinRegistry {
- public:
-  struct Entry {
-    std::string id;
-    std::string twin_path, bundle_path;
-    std::unique_ptr<FemModel> model;
-    std::unique_ptr<Surrogate> surrogate;
-    std::mutex fem;  // one FE batch per twin at a time (it already uses every core)
-  };
-  // Loads the twins, then each bundle onto the twin it was trained for (meta.json names it).
-  // Throws InvalidInput naming the file on a bad twin or bundle, or a bundle for no twin.
-  void load(const std::vector<std::string>& twins, const std::vector<std::string>& bundles,
-            const std::string& device);
-  bool ready() const { return ready_; }
-  const std::vector<std::unique_ptr<Entry>>& entries() const { return entries_; }
-  Entry& find(const std::string& id) const;  // HttpError 404 when unknown
-
- private:
-  std::vector<std::unique_ptr<Entry>> entries_;
-  std::atomic<bool> ready_{false};
-};
-
 struct ServiceOptions {
-  size_t max_sync_scenarios = 1000;  // larger batches are refused with 413 (jobs: issue 5)
-  BatchOptions batch;                // FE solves
+  size_t max_sync_scenarios = 1000;     // larger batches become jobs
+  size_t max_job_scenarios = 1000000;   // larger ones are refused (413)
+  bool batching = true;                 // gather concurrent requests per twin
+  BatchingOptions batching_options;
+  JobOptions jobs;
+  std::string jobs_database = "doppel-jobs.sqlite";
+  BatchOptions batch;                   // FE solves
+  std::vector<TokenConfig> tokens;      // none: every route open (loopback only, see check_exposure)
+  bool gpu_metrics = false;             // report device memory (a CUDA backend or device is in use)
+  std::function<void(const nlohmann::ordered_json&)> log;  // event lines (jobs)
 };
 
 struct RouteDoc {
-  std::string method, path, summary;
+  std::string method, path;
+  Scope scope = Scope::none;
+  std::string summary;
 };
 
 class Service {
  public:
+  // Opens the job store (Unavailable naming the file when it cannot).
   Service(TwinRegistry& twins, ServiceOptions options);
+  ~Service();
   void add_routes(HttpServer& server);
+  // After the twins are loaded: resumes stored jobs, starts the twins' workers, becomes ready.
+  void start();
+  // Shutdown, first step: ends waiting result streams (so the HTTP server can stop).
+  void begin_shutdown();
+  // Last step, after the HTTP server stopped: stops the workers (a running chunk finishes).
+  void stop();
+  bool ready() const { return ready_; }
   nlohmann::ordered_json openapi() const;
   Metrics& metrics() { return metrics_; }
 
@@ -62,14 +63,26 @@ class Service {
     RouteDoc doc;
     Handler handler;
   };
-  std::vector<Route> table() ;
+  std::vector<Route> table();
+  AnswerSet compute(TwinRegistry::Entry& twin, const std::vector<spec::Scenario>& scenarios, const AnswerOptions& options);
   Response twins_list(const Request& r) const;
   Response twin_detail(const Request& r) const;
   Response scenarios(const Request& r);
+  Response jobs_list(const Request& r) const;
+  Response job_detail(const Request& r) const;
+  Response job_delete(const Request& r);
+  Response job_results(const Request& r);
+  void render_gauges(std::string& out) const;
+
   TwinRegistry& twins_;
   ServiceOptions options_;
+  Authenticator auth_;
   std::vector<RouteDoc> docs_;
   Metrics metrics_;
+  std::unique_ptr<JobStore> store_;
+  std::unique_ptr<JobManager> jobs_;
+  std::map<std::string, std::unique_ptr<TwinWorker>> workers_;
+  std::atomic<bool> ready_{false};
 };
 
 // JSON response helper.

@@ -88,8 +88,13 @@ int main(int argc, char** argv) {
   sv->add_option("--port", serve.port, "port (0: any free port, printed at start)")->capture_default_str();
   sv->add_option("--backend", serve.backend, "FE solves: auto, cpu or cuda")->capture_default_str();
   sv->add_option("--device", serve.device, "surrogate inference: auto, cpu or cuda")->capture_default_str();
-  sv->add_option("--max-sync", serve.max_sync, "largest batch answered in one request")->capture_default_str();
-  sv->add_option("--max-body-mb", serve.max_body_mb, "largest request body (MiB)")->capture_default_str();
+  sv->add_option("--config", serve.config, "server.json: bearer tokens and scopes, TLS, limits, batching, jobs");
+  sv->add_option("--max-sync", serve.max_sync, "largest batch answered at once; larger ones become jobs (default 1000)");
+  sv->add_option("--max-body-mb", serve.max_body_mb, "largest request body in MiB (default 64)");
+  sv->add_option("--batching", serve.batching, "gather concurrent requests into one device batch: on|off (default on)");
+  sv->add_option("--max-batch", serve.max_batch, "scenarios per gathered batch (default 4096)");
+  sv->add_option("--max-queue-delay-ms", serve.max_queue_delay_ms, "longest a request waits for others (default 2)");
+  sv->add_option("--jobs-db", serve.jobs_db, "SQLite file of jobs and their results (default doppel-jobs.sqlite)");
   sv->add_option("--threads", serve.threads, "host threads for FE solves (default: all cores)");
   sv->add_flag("--quiet", serve.quiet, "no per-request log lines");
 

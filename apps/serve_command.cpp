@@ -10,7 +10,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/auth.hpp"
+#include "api/config.hpp"
 #include "api/errors.hpp"
+#include "api/time.hpp"
 #include "api/service.hpp"
 #include "apps/solve_command.hpp"
 #include "apps/train_command.hpp"
@@ -21,17 +24,6 @@
 namespace doppel::app {
 
 namespace {
-
-std::string utc_now() {
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t t = std::chrono::system_clock::to_time_t(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", std::gmtime(&t));
-  char out[48];
-  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms));
-  return out;
-}
 
 // SIGTERM / SIGINT: the handler (any thread may run it: libraries start threads before main)
 // only writes the signal number to a pipe; a thread reading it stops the server.
@@ -53,8 +45,32 @@ int run_serve(const ServeArgs& args) {
   if (args.threads > 0) set_host_threads(args.threads);
   DOPPEL_VERIFY(!args.twins.empty(), "--twin", "at least one twin is required");
   DOPPEL_VERIFY(args.port >= 0 && args.port <= 65535, "--port", "must lie in [0, 65535]");
-  DOPPEL_VERIFY(args.max_sync >= 1, "--max-sync", "must be at least 1");
-  DOPPEL_VERIFY(args.max_body_mb >= 1, "--max-body-mb", "must be at least 1");
+  api::ServerConfig config = args.config.empty() ? api::ServerConfig{} : api::load_server_config(args.config);
+  if (args.max_sync) {
+    DOPPEL_VERIFY(*args.max_sync >= 1, "--max-sync", "must be at least 1");
+    config.max_sync_scenarios = *args.max_sync;
+  }
+  if (args.max_body_mb) {
+    DOPPEL_VERIFY(*args.max_body_mb >= 1 && *args.max_body_mb <= 4096, "--max-body-mb", "must lie in [1, 4096]");
+    config.max_body_mb = *args.max_body_mb;
+  }
+  if (args.batching) {
+    DOPPEL_VERIFY(*args.batching == "on" || *args.batching == "off", "--batching", "must be on or off");
+    config.batching = *args.batching == "on";
+  }
+  if (args.max_batch) {
+    DOPPEL_VERIFY(*args.max_batch >= 1, "--max-batch", "must be at least 1");
+    config.max_batch = *args.max_batch;
+  }
+  if (args.max_queue_delay_ms) {
+    DOPPEL_VERIFY(*args.max_queue_delay_ms >= 0 && *args.max_queue_delay_ms <= 10000, "--max-queue-delay-ms",
+                  "must lie in [0, 10000]");
+    config.max_queue_delay_ms = *args.max_queue_delay_ms;
+  }
+  if (args.jobs_db) config.jobs_database = *args.jobs_db;
+  DOPPEL_VERIFY(config.max_sync_scenarios <= config.max_job_scenarios, "--max-sync",
+                "must not exceed limits.max_job_scenarios (" + std::to_string(config.max_job_scenarios) + ")");
+  api::check_exposure(args.host, config.tokens);
   const Backend backend = select_backend(args.backend);
   const std::string device = inference_device(args.device, backend == Backend::cuda);
 
@@ -67,14 +83,27 @@ int run_serve(const ServeArgs& args) {
 
   api::TwinRegistry twins;
   api::ServiceOptions so;
-  so.max_sync_scenarios = args.max_sync;
+  so.max_sync_scenarios = config.max_sync_scenarios;
+  so.max_job_scenarios = config.max_job_scenarios;
+  so.batching = config.batching;
+  so.batching_options.max_batch = config.max_batch;
+  so.batching_options.max_queue_delay_s = config.max_queue_delay_ms * 1e-3;
+  so.jobs.chunk = config.job_chunk;
+  so.jobs.fem_chunk = config.job_fem_chunk ? config.job_fem_chunk : backend == Backend::cuda ? 1024 : 64;
+  so.jobs_database = config.jobs_database;
+  so.tokens = config.tokens;
+  so.gpu_metrics = backend == Backend::cuda || device == "cuda";
+  so.log = log_line;
   so.batch = batch_options_for(backend, "auto", 1e-10);
   so.batch.keep_first_fields = false;
   api::Service service(twins, so);
   api::ServerOptions options;
   options.host = args.host;
   options.port = args.port;
-  options.max_body_bytes = args.max_body_mb << 20;
+  options.max_body_bytes = config.max_body_mb << 20;
+  options.threads = config.http_threads;
+  options.tls_cert = config.tls_cert;
+  options.tls_key = config.tls_key;
   options.error = [](int status, const std::string& type, const std::string& message) {
     return api::error_response(status, type, message);
   };
@@ -83,21 +112,24 @@ int run_serve(const ServeArgs& args) {
   options.log = [&service, quiet](const api::RequestLog& l) {
     service.metrics().request(l.route, l.method, l.status, l.seconds);
     if (!quiet)
-      log_line({{"time", utc_now()}, {"method", l.method}, {"path", l.path}, {"status", l.status},
+      log_line({{"time", api::utc_now()}, {"method", l.method}, {"path", l.path}, {"status", l.status},
                 {"latency_ms", l.seconds * 1e3}, {"bytes", l.bytes}, {"remote", l.remote_addr}});
   };
   api::HttpServer server(options);
   service.add_routes(server);
   const int port = server.bind();
-  log_line({{"time", utc_now()}, {"event", "listening"}, {"host", args.host}, {"port", port}});
+  log_line({{"time", api::utc_now()}, {"event", "listening"}, {"host", args.host}, {"port", port},
+            {"tls", !config.tls_cert.empty()}, {"auth", !config.tokens.empty()}, {"batching", config.batching},
+            {"jobs", config.jobs_database}});
 
   int exit_code = 0;
   std::thread loader([&] {
     try {
       twins.load(args.twins, args.bundles, device);
-      log_line({{"time", utc_now()}, {"event", "ready"}, {"twins", twins.entries().size()}});
+      service.start();
+      log_line({{"time", api::utc_now()}, {"event", "ready"}, {"twins", twins.entries().size()}});
     } catch (const std::exception& e) {
-      log_line({{"time", utc_now()}, {"event", "load_failed"}, {"error", e.what()}});
+      log_line({{"time", api::utc_now()}, {"event", "load_failed"}, {"error", e.what()}});
       exit_code = dynamic_cast<const InvalidInput*>(&e) ? 2 : 1;
       server.stop();
     }
@@ -107,7 +139,8 @@ int run_serve(const ServeArgs& args) {
     while (read(signal_pipe[0], &c, 1) < 0 && errno == EINTR) {
     }
     if (c == SIGTERM || c == SIGINT) {
-      log_line({{"time", utc_now()}, {"event", "shutdown"}, {"signal", c == SIGTERM ? "SIGTERM" : "SIGINT"}});
+      log_line({{"time", api::utc_now()}, {"event", "shutdown"}, {"signal", c == SIGTERM ? "SIGTERM" : "SIGINT"}});
+      service.begin_shutdown();
       server.stop();
     }
   });
@@ -117,7 +150,8 @@ int run_serve(const ServeArgs& args) {
   const char zero = 0;
   [[maybe_unused]] const auto n = write(signal_pipe[1], &zero, 1);
   waiter.join();
-  log_line({{"time", utc_now()}, {"event", "stopped"}});
+  service.stop();
+  log_line({{"time", api::utc_now()}, {"event", "stopped"}});
   return exit_code;
 }
 

@@ -4,6 +4,7 @@
 // implementations that report "not compiled".
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 namespace doppel {
@@ -21,6 +22,9 @@ bool compiled();                  // the CUDA backend is part of this build
 int device_count();               // 0 when none is present (or not compiled)
 std::string device_name(int device);
 std::string driver_version();
+// Free and total memory of a device in bytes (cudaMemGetInfo: every allocation on the device,
+// LibTorch's cache included). False when there is no such device or no CUDA backend.
+bool memory_info(int device, size_t& free_bytes, size_t& total_bytes);
 // Runs a small kernel (y = a x + y on n elements) on the device and checks the result
 // against the host; returns the largest absolute error. Throws DeviceError on CUDA errors,
 // NotCompiled in a host-only build.

@@ -24,24 +24,14 @@ constexpr const char* kQuantityNames[] = {
     "stress_xx", "stress_yy", "stress_zz", "stress_xy", "stress_yz", "stress_xz",
     "von_mises"};
 
-// Physical range of a value: lo/hi bounds, each open or closed.
-struct Range {
-  double lo = -std::numeric_limits<double>::infinity();
-  double hi = std::numeric_limits<double>::infinity();
-  bool lo_open = false;
-  bool hi_open = false;
-  const char* text = "";  // "must be > 0"
-  bool contains(double v) const {
-    return (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
-  }
-};
+using Range = ValueRange;
 const Range kAny{};
-const Range kPositive{0.0, std::numeric_limits<double>::infinity(), true, false, "must be > 0"};
+const Range kPositive{0.0, std::numeric_limits<double>::infinity(), true, false, "must be > 0", ""};
 const Range kNonNegative{0.0, std::numeric_limits<double>::infinity(), false, false,
-                         "must be >= 0"};
-const Range kPoisson{-1.0, 0.5, true, true, "must lie in (-1, 0.5)"};
+                         "must be >= 0", ""};
+const Range kPoisson{-1.0, 0.5, true, true, "must lie in (-1, 0.5)", ""};
 const Range kCelsius{-273.15, std::numeric_limits<double>::infinity(), false, false,
-                     "must be >= -273.15 (absolute zero in degC)"};
+                     "must be >= -273.15 (absolute zero in degC)", ""};
 
 class TwinParser {
  public:
@@ -89,7 +79,12 @@ class TwinParser {
                     "expected a number or a parameter reference \"$name\", got \"" + s + "\"");
       v.parameter = twin_.parameter_index(s.substr(1));
       DOPPEL_VERIFY(v.parameter >= 0, path, "references undefined parameter '" + s.substr(1) + "'");
-      const Parameter& p = twin_.parameters[static_cast<size_t>(v.parameter)];
+      Parameter& p = twin_.parameters[static_cast<size_t>(v.parameter)];
+      if (std::isfinite(range.lo) || std::isfinite(range.hi)) {
+        Range used = range;
+        used.used_at = path;
+        p.physical.push_back(used);
+      }
       DOPPEL_VERIFY(range.contains(p.min) && range.contains(p.max), path,
                     std::string(range.text) + " over the whole range of parameter '" + p.name +
                         "' ([" + std::to_string(p.min) + ", " + std::to_string(p.max) + "])");
@@ -644,14 +639,22 @@ std::vector<double> Scenario::parameters_at(double t) const {
 }
 
 namespace {
-void check_in_bounds(const Parameter& p, double v, const std::string& path) {
+void check_in_bounds(const Parameter& p, double v, const std::string& path,
+                     ScenarioBounds bounds = ScenarioBounds::declared) {
+  if (bounds == ScenarioBounds::physical) {
+    for (const auto& r : p.physical)
+      DOPPEL_VERIFY(r.contains(v), path,
+                    "value " + std::to_string(v) + " of parameter '" + p.name + "' is not physical: " + r.used_at +
+                        " references it and " + r.text);
+    return;
+  }
   DOPPEL_VERIFY(v >= p.min && v <= p.max, path,
                 "value " + std::to_string(v) + " lies outside the bounds of parameter '" + p.name +
                     "' [" + std::to_string(p.min) + ", " + std::to_string(p.max) + "]");
 }
 }  // namespace
 
-std::vector<Scenario> parse_scenarios(const TwinSpec& twin, const std::string& json_text) {
+std::vector<Scenario> parse_scenarios(const TwinSpec& twin, const std::string& json_text, ScenarioBounds bounds) {
   const Json root = parse_json_text(json_text, "scenario file");
   require_known_keys(root, "", {"scenarios"});
   const Json& list = require_key(root, "", "scenarios");
@@ -674,7 +677,7 @@ std::vector<Scenario> parse_scenarios(const TwinSpec& twin, const std::string& j
         const int idx = twin.parameter_index(it.key());
         DOPPEL_VERIFY(idx >= 0, kp, "the twin has no parameter '" + it.key() + "'");
         const double v = read_finite(it.value(), kp);
-        check_in_bounds(twin.parameters[static_cast<size_t>(idx)], v, kp);
+        check_in_bounds(twin.parameters[static_cast<size_t>(idx)], v, kp, bounds);
         s.parameters[static_cast<size_t>(idx)] = v;
       }
     }
@@ -697,7 +700,7 @@ std::vector<Scenario> parse_scenarios(const TwinSpec& twin, const std::string& j
           std::vector<double> tv = read_number_array(it.value()[k], ip, 2, 2);
           DOPPEL_VERIFY(k == 0 || tv[0] >= schedule.points.back().first, ip,
                         "schedule times must not decrease");
-          check_in_bounds(twin.parameters[static_cast<size_t>(idx)], tv[1], index_path(ip, 1));
+          check_in_bounds(twin.parameters[static_cast<size_t>(idx)], tv[1], index_path(ip, 1), bounds);
           schedule.points.emplace_back(tv[0], tv[1]);
         }
         s.schedules.push_back(std::move(schedule));
@@ -708,10 +711,10 @@ std::vector<Scenario> parse_scenarios(const TwinSpec& twin, const std::string& j
   return out;
 }
 
-std::vector<Scenario> load_scenarios(const TwinSpec& twin, const std::filesystem::path& file) {
+std::vector<Scenario> load_scenarios(const TwinSpec& twin, const std::filesystem::path& file, ScenarioBounds bounds) {
   DOPPEL_VERIFY(std::filesystem::is_regular_file(file), "--scenarios",
                 "file not found: " + file.string());
-  return parse_scenarios(twin, read_file(file, "--scenarios"));
+  return parse_scenarios(twin, read_file(file, "--scenarios"), bounds);
 }
 
 Scenario scenario_from_assignments(const TwinSpec& twin, const std::vector<std::string>& sets) {

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -26,6 +27,18 @@ struct Value {
 
 enum class ParameterRole { load, control, latent };
 
+// The physical range a value must lie in (conductivity > 0, Poisson ratio in (-1, 0.5), ...),
+// each end open or closed. A parameter referenced by a property keeps the ranges of every use.
+struct ValueRange {
+  double lo = -std::numeric_limits<double>::infinity();
+  double hi = std::numeric_limits<double>::infinity();
+  bool lo_open = false;
+  bool hi_open = false;
+  const char* text = "";  // "must be > 0"
+  std::string used_at;    // the twin.json path referencing the parameter
+  bool contains(double v) const { return (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi); }
+};
+
 struct Parameter {
   std::string name;
   double default_value = 0.0;
@@ -33,6 +46,7 @@ struct Parameter {
   double max = 0.0;
   std::string unit;
   ParameterRole role = ParameterRole::load;
+  std::vector<ValueRange> physical;  // ranges of the properties that reference it
 };
 
 struct MeshSpec {
@@ -191,8 +205,14 @@ struct Scenario {
   std::vector<double> parameters_at(double t) const;
 };
 
-std::vector<Scenario> parse_scenarios(const TwinSpec& twin, const std::string& json_text);
-std::vector<Scenario> load_scenarios(const TwinSpec& twin, const std::filesystem::path& file);
+// How scenario values are checked: inside the parameters' declared bounds (the default, and
+// what a surrogate needs), or only inside their physical ranges (finite-element answers may
+// explore beyond the declared bounds).
+enum class ScenarioBounds { declared, physical };
+std::vector<Scenario> parse_scenarios(const TwinSpec& twin, const std::string& json_text,
+                                      ScenarioBounds bounds = ScenarioBounds::declared);
+std::vector<Scenario> load_scenarios(const TwinSpec& twin, const std::filesystem::path& file,
+                                     ScenarioBounds bounds = ScenarioBounds::declared);
 // `count` scenarios at the default parameters with the named ones drawn uniformly inside their
 // bounds (std::mt19937 seeded with `seed`, names in order, scenario by scenario): the what-if
 // batches of benchmarks and tests. An unknown name is InvalidInput.

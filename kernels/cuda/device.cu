@@ -46,6 +46,17 @@ std::string driver_version() {
   return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
 }
 
+bool memory_info(int device, size_t& free_bytes, size_t& total_bytes) {
+  if (device < 0 || device >= device_count()) return false;
+  int current = 0;
+  if (cudaGetDevice(&current) != cudaSuccess) return false;
+  if (cudaSetDevice(device) != cudaSuccess) return false;
+  const bool ok = cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess;
+  cudaSetDevice(current);
+  if (!ok) cudaGetLastError();
+  return ok;
+}
+
 double self_test(int n) {
   std::vector<double> x(static_cast<size_t>(n)), y(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {

@@ -16,6 +16,7 @@ bool solvers_available() { return false; }
 int device_count() { return 0; }
 std::string device_name(int) { not_compiled(); }
 std::string driver_version() { not_compiled(); }
+bool memory_info(int, size_t&, size_t&) { return false; }
 double self_test(int) { not_compiled(); }
 std::shared_ptr<const Executor> make_executor(int) { not_compiled(); }
 

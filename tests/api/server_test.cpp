@@ -1,10 +1,12 @@
 // The HTTP API against the real `doppel serve` binary on loopback: every route, the one error
 // shape for malformed requests (the server stays healthy), startup failures, graceful SIGTERM.
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -43,6 +45,10 @@ class ServerProcess {
       (void)f;
       std::vector<std::string> all = {DOPPEL_BINARY, "serve", "--port", "0"};
       all.insert(all.end(), args.begin(), args.end());
+      if (std::find(args.begin(), args.end(), "--jobs-db") == args.end()) {
+        all.push_back("--jobs-db");
+        all.push_back((work_dir() / ("jobs" + std::to_string(count_) + ".sqlite")).string());
+      }
       std::vector<char*> argv;
       for (auto& a : all) argv.push_back(a.data());
       argv.push_back(nullptr);
@@ -110,8 +116,11 @@ class Api : public ::testing::Test {
     ASSERT_EQ(run_command("train " + twin_ + " --out " + bundle_ +
                           " --samples 32 --calibration 8 --test 4 --epochs 300 --members 2 --hidden 16 --quiet"),
               0);
+    std::ofstream(dir / "server.json") << R"({"limits": {"max_job_scenarios": 400},
+                                              "jobs": {"chunk": 16, "fem_chunk": 4}})";
     server_ = new ServerProcess({"--twin", twin_, "--twin", std::string(DOPPEL_SOURCE_DIR) + "/examples/blade/twin.json",
-                                 "--bundle", bundle_, "--max-sync", "50", "--max-body-mb", "1"});
+                                 "--bundle", bundle_, "--max-sync", "50", "--max-body-mb", "1", "--config",
+                                 (dir / "server.json").string()});
     port_ = server_->port();
     ASSERT_GT(port_, 0) << server_->log();
     doppel::api::HttpClient c("127.0.0.1", port_);
@@ -132,6 +141,17 @@ class Api : public ::testing::Test {
   static doppel::api::Response post(const std::string& path, const std::string& body) {
     doppel::api::HttpClient c("127.0.0.1", port_);
     return c.request("POST", path, body);
+  }
+  static json job(const std::string& id) { return get("/v1/jobs/" + id); }
+  // Polls the job until it leaves queued/running.
+  static json wait_job(const std::string& id) {
+    json j;
+    for (int i = 0; i < 3000; ++i) {
+      j = job(id);
+      if (j["state"] != "queued" && j["state"] != "running") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return j;
   }
   static std::string twin_, bundle_;
   static ServerProcess* server_;
@@ -164,9 +184,20 @@ TEST_F(Api, OpenApiDocumentsEveryRoute) {
   EXPECT_EQ(doc["openapi"], "3.0.3");
   for (const auto& [path, method] : std::vector<std::pair<std::string, std::string>>{
            {"/healthz", "get"}, {"/readyz", "get"}, {"/metrics", "get"}, {"/openapi.json", "get"}, {"/v1/twins", "get"},
-           {"/v1/twins/{id}", "get"}, {"/v1/twins/{id}/scenarios", "post"}})
+           {"/v1/twins/{id}", "get"}, {"/v1/twins/{id}/scenarios", "post"}, {"/v1/jobs", "get"}, {"/v1/jobs/{id}", "get"},
+           {"/v1/jobs/{id}", "delete"}, {"/v1/jobs/{id}/results", "get"}})
     EXPECT_TRUE(doc["paths"].contains(path) && doc["paths"][path].contains(method)) << path << " " << method;
   EXPECT_TRUE(doc["components"]["schemas"].contains("Error"));
+  EXPECT_EQ(doc["paths"]["/v1/twins/{id}/scenarios"]["post"]["x-required-scope"], "simulate");
+  EXPECT_EQ(doc["paths"]["/v1/jobs/{id}"]["get"]["x-required-scope"], "read");
+  EXPECT_EQ(doc["paths"]["/healthz"]["get"]["x-required-scope"], "none");
+  EXPECT_TRUE(doc["paths"]["/v1/twins/{id}/scenarios"]["post"]["responses"].contains("202"));
+  EXPECT_EQ(doc["components"]["securitySchemes"]["bearerAuth"]["scheme"], "bearer");
+  // Every $ref points at a schema that exists.
+  const std::string text = doc.dump();
+  std::regex ref(R"re("\$ref":"#/components/schemas/([A-Za-z]+)")re");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), ref); it != std::sregex_iterator(); ++it)
+    EXPECT_TRUE(doc["components"]["schemas"].contains((*it)[1].str())) << (*it)[1];
 }
 
 TEST_F(Api, ScenariosAnswerAtEveryFidelity) {
@@ -221,7 +252,7 @@ struct Bad {
 TEST_F(Api, MalformedRequestsGetOneErrorShapeAndTheServerStaysHealthy) {
   const std::string S = "/v1/twins/splate/scenarios";
   std::string many = R"({"scenarios": [)";
-  for (int i = 0; i < 51; ++i) many += std::string(i ? "," : "") + "{}";
+  for (int i = 0; i < 401; ++i) many += std::string(i ? "," : "") + "{}";
   many += "]}";
   const std::vector<Bad> cases = {
       {"POST", S, "", 400, ""},
@@ -248,6 +279,19 @@ TEST_F(Api, MalformedRequestsGetOneErrorShapeAndTheServerStaysHealthy) {
       {"POST", S, R"({"scenarios": [{}], "outputs": ["nope"]})", 400, "outputs[0]"},
       {"POST", S, R"({"scenarios": [{}], "outputs": [1]})", 400, "outputs[0]"},
       {"POST", S, R"({"scenarios": [{"schedules": {"h": [[0, 1]]}}]})", 400, ""},
+      {"POST", S, R"({"scenarios": [{"parameters": {"h": 1e9}}], "fidelity": "surrogate"})", 400, "scenarios[0].parameters.h"},
+      {"POST", S, R"({"scenarios": [{"parameters": {"h": -5}}], "fidelity": "fem"})", 400, "scenarios[0].parameters.h"},
+      {"POST", S, R"({"scenarios": [{}], "fidelity": "fem", "tolerance": 0.01})", 400, "tolerance"},
+      {"POST", S, R"({"scenarios": [{}], "mode": "later"})", 400, "mode"},
+      {"POST", S, R"({"scenarios": [{}], "outputs": ["T_max", "T_max"]})", 400, "outputs[1]"},
+      {"POST", S + "?debug=1", R"({"scenarios": [{}]})", 400, "debug"},
+      {"GET", "/v1/jobs/nope", "", 404, "id"},
+      {"DELETE", "/v1/jobs/nope", "", 404, "id"},
+      {"GET", "/v1/jobs/nope/results", "", 404, "id"},
+      {"GET", "/v1/jobs?limit=0", "", 400, "limit"},
+      {"GET", "/v1/jobs?limit=ten", "", 400, "limit"},
+      {"GET", "/v1/jobs?twin=nope", "", 404, "id"},
+      {"POST", "/v1/jobs", "{}", 405, ""},
       {"POST", S, many, 413, "scenarios"},
       {"POST", S, std::string(2 << 20, ' '), 413, ""},
       {"POST", "/v1/twins/blade/scenarios", R"({"scenarios": [{}], "fidelity": "surrogate"})", 400, "fidelity"},
@@ -269,6 +313,110 @@ TEST_F(Api, MalformedRequestsGetOneErrorShapeAndTheServerStaysHealthy) {
     }
     EXPECT_EQ(c.request("GET", "/healthz").status, 200) << "after " << b.body.substr(0, 80);
   }
+}
+
+TEST_F(Api, FemAnswersBeyondTheDeclaredBounds) {
+  // Values outside the bounds are refused for the surrogate (above) but answered by FEM.
+  const auto r = post("/v1/twins/splate/scenarios", R"({"scenarios": [{"parameters": {"h": 5000}}], "fidelity": "fem"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["scenarios"][0]["parameters"]["h"], 5000.0);
+}
+
+// The lines of an NDJSON body.
+std::vector<json> ndjson(const std::string& body) {
+  std::vector<json> out;
+  std::istringstream in(body);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) out.push_back(json::parse(line));
+  return out;
+}
+
+std::string scenario_list(int n, const std::string& parameter, double lo, double hi) {
+  std::string s = "[";
+  for (int i = 0; i < n; ++i)
+    s += std::string(i ? "," : "") + R"({"id": "s)" + std::to_string(i) + R"(", "parameters": {")" + parameter +
+         "\": " + std::to_string(lo + (hi - lo) * i / std::max(1, n - 1)) + "}}";
+  return s + "]";
+}
+
+TEST_F(Api, LargeBatchesBecomeJobsWhoseResultsStreamInOrder) {
+  const std::string scen = scenario_list(120, "h", 200, 1800);
+  const auto r = post("/v1/twins/splate/scenarios", R"({"scenarios": )" + scen + R"(, "fidelity": "surrogate", "outputs": ["T_max"]})");
+  ASSERT_EQ(r.status, 202) << r.body;  // above --max-sync 50
+  const json accepted = json::parse(r.body);
+  const std::string id = accepted["id"];
+  bool location = false;
+  for (const auto& [k, v] : r.headers) location = location || (k == "Location" && v == "/v1/jobs/" + id);
+  EXPECT_TRUE(location);
+  EXPECT_EQ(accepted["scenarios"], 120);
+  // Follow the results while the job runs: the stream ends when every chunk is written.
+  doppel::api::HttpClient c("127.0.0.1", port_);
+  const auto streamed = c.request("GET", "/v1/jobs/" + id + "/results");
+  ASSERT_EQ(streamed.status, 200);
+  EXPECT_NE(streamed.content_type.find("ndjson"), std::string::npos);
+  const auto lines = ndjson(streamed.body);
+  ASSERT_EQ(lines.size(), 120u);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i]["index"], i);
+    EXPECT_EQ(lines[i]["id"], "s" + std::to_string(i));
+    EXPECT_EQ(lines[i]["outputs"].size(), 1u);
+  }
+  const json done = wait_job(id);
+  EXPECT_EQ(done["state"], "done");
+  EXPECT_EQ(done["completed"], 120);
+  EXPECT_EQ(done["answered"]["surrogate"], 120);
+  // The job's answers are the synchronous answers of the same scenarios.
+  const auto sync = post("/v1/twins/splate/scenarios",
+                         R"({"scenarios": [{"id": "s7", "parameters": {"h": )" + lines[7]["parameters"]["h"].dump() +
+                             R"(}}], "fidelity": "surrogate", "outputs": ["T_max"]})");
+  ASSERT_EQ(sync.status, 200);
+  EXPECT_NEAR(json::parse(sync.body)["scenarios"][0]["outputs"]["T_max"].get<double>(), lines[7]["outputs"]["T_max"].get<double>(),
+              1e-5 * std::abs(lines[7]["outputs"]["T_max"].get<double>()));
+  // Resume a stream part-way; list; delete the finished job with its results.
+  EXPECT_EQ(ndjson(c.request("GET", "/v1/jobs/" + id + "/results?from=100").body).front()["index"], 100);
+  EXPECT_EQ(ndjson(c.request("GET", "/v1/jobs/" + id + "/results?from=100&wait=false").body).size(), 20u);
+  const json list = get("/v1/jobs?twin=splate&limit=5");
+  EXPECT_EQ(list["jobs"][0]["id"], id);
+  const auto del = c.request("DELETE", "/v1/jobs/" + id);
+  ASSERT_EQ(del.status, 200);
+  EXPECT_EQ(json::parse(del.body)["deleted"], true);
+  get("/v1/jobs/" + id, 404);
+  // A small batch can ask to be a job.
+  const auto small = post("/v1/twins/splate/scenarios", R"({"scenarios": [{}], "mode": "async"})");
+  ASSERT_EQ(small.status, 202);
+  EXPECT_EQ(wait_job(json::parse(small.body)["id"])["state"], "done");
+}
+
+TEST_F(Api, CancelKeepsStoredResultsAndInteractiveRequestsAreServedDuringAJob) {
+  // A FEM job on the 3D blade in chunks of 4: long enough to act while it runs.
+  const auto r = post("/v1/twins/blade/scenarios",
+                      R"({"scenarios": )" + scenario_list(400, "T_gas", 900, 1500) + R"(, "fidelity": "fem"})");
+  ASSERT_EQ(r.status, 202) << r.body;
+  const std::string id = json::parse(r.body)["id"];
+  json j;
+  for (int i = 0; i < 3000; ++i) {
+    j = job(id);
+    if (j["completed"].get<int>() >= 8) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(j["state"], "running") << j;
+  // A dashboard-sized request for the same twin waits for one chunk, not for the job.
+  const auto quick = post("/v1/twins/blade/scenarios", R"({"scenarios": [{"parameters": {"T_gas": 1000}}]})");
+  ASSERT_EQ(quick.status, 200) << quick.body;
+  EXPECT_LT(job(id)["completed"].get<int>(), 400);
+  doppel::api::HttpClient c("127.0.0.1", port_);
+  const auto del = c.request("DELETE", "/v1/jobs/" + id);
+  ASSERT_EQ(del.status, 200) << del.body;
+  EXPECT_EQ(json::parse(del.body)["state"], "cancelled");
+  EXPECT_EQ(json::parse(del.body)["deleted"], false);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a chunk in flight is not stored after the cancel
+  const json after = job(id);
+  EXPECT_EQ(after["state"], "cancelled");
+  const auto lines = ndjson(c.request("GET", "/v1/jobs/" + id + "/results").body);
+  EXPECT_EQ(lines.size(), after["completed"].get<size_t>());
+  EXPECT_EQ(lines.size() % 4, 0u);
+  EXPECT_LT(lines.size(), 400u);
 }
 
 TEST(ApiProcess, BadTwinAtStartupExitsWithTwo) {

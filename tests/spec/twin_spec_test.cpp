@@ -70,6 +70,17 @@ TEST(Scenarios, DefaultsFilledAndBoundsChecked) {
   } catch (const InvalidInput& e) {
     EXPECT_EQ(e.path(), "scenarios[0].parameters.h");
   }
+  // Finite-element answers may go beyond the declared bounds, never outside the physical range
+  // of the properties the parameter feeds (h is a convection coefficient: must be >= 0).
+  const auto beyond = parse_scenarios(t, R"({"scenarios": [{"parameters": {"h": 5000}}]})", ScenarioBounds::physical);
+  EXPECT_DOUBLE_EQ(beyond[0].parameters[static_cast<size_t>(t.parameter_index("h"))], 5000);
+  try {
+    parse_scenarios(t, R"({"scenarios": [{"parameters": {"h": -5}}]})", ScenarioBounds::physical);
+    FAIL();
+  } catch (const InvalidInput& e) {
+    EXPECT_EQ(e.path(), "scenarios[0].parameters.h");
+    EXPECT_NE(std::string(e.what()).find("boundaries.xmax.thermal.h"), std::string::npos) << e.what();
+  }
   const Scenario s = scenario_from_assignments(t, {"q=1e4"});
   EXPECT_DOUBLE_EQ(s.parameters[static_cast<size_t>(t.parameter_index("q"))], 1e4);
   EXPECT_THROW(scenario_from_assignments(t, {"q=abc"}), InvalidInput);

@@ -1,0 +1,44 @@
+// The server configuration file (`doppel serve --config server.json`): bearer tokens and their
+// scopes, TLS, request limits, request batching and the job store. Every field is optional;
+// command-line options override the file. Reference: docs/http-api.md ("server.json").
+#pragma once
+
+#include <set>
+#include <string>
+#include <vector>
+
+namespace doppel::api {
+
+// What a token may do. admin implies every other scope.
+enum class Scope { none, read, simulate, ingest, control, admin };
+const char* scope_name(Scope s);
+Scope parse_scope(const std::string& text, const std::string& path);  // InvalidInput naming path
+
+struct TokenConfig {
+  std::string name;    // shown in logs and job owners (the secret never is)
+  std::string secret;  // from "token", "token_env" or "token_file"
+  std::set<Scope> scopes;
+};
+
+struct ServerConfig {
+  std::vector<TokenConfig> tokens;
+  std::string tls_cert, tls_key;      // PEM files; both or neither
+  size_t max_body_mb = 64;
+  size_t max_sync_scenarios = 1000;   // larger batches become jobs
+  size_t max_job_scenarios = 1000000;
+  bool batching = true;               // gather concurrent requests into one device batch
+  size_t max_batch = 4096;            // scenarios per gathered batch
+  double max_queue_delay_ms = 2;      // longest a request waits for others to join it
+  std::string jobs_database = "doppel-jobs.sqlite";
+  size_t job_chunk = 1024;            // scenarios per stored chunk (surrogate jobs)
+  size_t job_fem_chunk = 0;           // per chunk when FEM answers (0: 64 on the CPU, 1024 on a GPU)
+  int http_threads = 64;              // concurrent connections served
+};
+
+// Reads and checks a server.json; InvalidInput naming the field ("tokens[1].scopes[0]") and
+// the file. Relative paths (TLS files, database, token files) resolve against the file's folder.
+ServerConfig load_server_config(const std::string& file);
+ServerConfig parse_server_config(const std::string& json_text, const std::string& base_dir,
+                                 const std::string& file_name = "server.json");
+
+}  // namespace doppel::api

@@ -1,0 +1,74 @@
+#include "api/scenario_request.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "api/errors.hpp"
+#include "spec/errors.hpp"
+
+namespace doppel::api {
+
+using Json = nlohmann::json;
+
+ScenarioRequest parse_scenario_request(const FemModel& model, bool has_surrogate, const std::string& text,
+                                       size_t max_scenarios) {
+  const auto& t = model.twin();
+  if (text.empty()) throw InvalidInput("", "the request needs a JSON body");
+  Json body;
+  try {
+    body = Json::parse(text);
+  } catch (const Json::exception& e) {  // syntax errors, and numbers out of double's range
+    throw InvalidInput("", std::string("the body is not valid JSON (") + e.what() + ")");
+  }
+  if (!body.is_object()) throw InvalidInput("", "the body must be a JSON object");
+  for (auto it = body.begin(); it != body.end(); ++it)
+    if (it.key() != "scenarios" && it.key() != "outputs" && it.key() != "fidelity" && it.key() != "tolerance" &&
+        it.key() != "mode")
+      throw InvalidInput(it.key(), "unknown field (expected scenarios, outputs, fidelity, tolerance, mode)");
+  if (!body.contains("scenarios")) throw InvalidInput("scenarios", "is required");
+  if (body["scenarios"].is_array() && body["scenarios"].size() > max_scenarios)
+    throw HttpError(413, "batch_too_large",
+                    "this server accepts at most " + std::to_string(max_scenarios) + " scenarios per request (got " +
+                        std::to_string(body["scenarios"].size()) + ")",
+                    "scenarios");
+  ScenarioRequest req;
+  req.options.fidelity = has_surrogate ? Fidelity::automatic : Fidelity::fem;
+  if (body.contains("fidelity")) {
+    if (!body["fidelity"].is_string()) throw InvalidInput("fidelity", "must be \"fem\", \"surrogate\" or \"auto\"");
+    req.options.fidelity = parse_fidelity(body["fidelity"].get<std::string>(), "fidelity");
+    if (req.options.fidelity != Fidelity::fem && !has_surrogate)
+      throw InvalidInput("fidelity", "twin '" + t.name + "' has no surrogate bundle: use \"fem\"");
+  }
+  if (body.contains("tolerance")) {
+    const Json& tol = body["tolerance"];
+    if (!tol.is_number() || !(tol.get<double>() > 0)) throw InvalidInput("tolerance", "must be a positive number");
+    if (req.options.fidelity != Fidelity::automatic)
+      throw InvalidInput("tolerance", "applies to fidelity \"auto\" only");
+    req.options.tolerance = tol.get<double>();
+  }
+  if (body.contains("mode")) {
+    const Json& m = body["mode"];
+    if (!m.is_string() || (m.get<std::string>() != "sync" && m.get<std::string>() != "async"))
+      throw InvalidInput("mode", "must be \"sync\" (answer now when small enough) or \"async\" (always a job)");
+    req.async = m.get<std::string>() == "async";
+  }
+  if (body.contains("outputs")) {
+    const Json& o = body["outputs"];
+    if (!o.is_array()) throw InvalidInput("outputs", "must be an array of output names");
+    for (size_t i = 0; i < o.size(); ++i) {
+      const std::string path = "outputs[" + std::to_string(i) + "]";
+      if (!o[i].is_string()) throw InvalidInput(path, "must be an output name (a string)");
+      size_t k = 0;
+      while (k < t.outputs.size() && t.outputs[k].name != o[i].get<std::string>()) ++k;
+      if (k == t.outputs.size()) throw InvalidInput(path, "the twin has no output '" + o[i].get<std::string>() + "'");
+      for (size_t seen : req.outputs)
+        if (seen == k) throw InvalidInput(path, "output '" + t.outputs[k].name + "' is listed twice");
+      req.outputs.push_back(k);
+    }
+  }
+  // The surrogate only answers inside the bounds; FEM answers any physical value.
+  const auto bounds = req.options.fidelity == Fidelity::fem ? spec::ScenarioBounds::physical : spec::ScenarioBounds::declared;
+  req.scenarios = spec::parse_scenarios(t, Json{{"scenarios", std::move(body["scenarios"])}}.dump(), bounds);
+  return req;
+}
+
+}  // namespace doppel::api
