@@ -9,6 +9,8 @@
 #include <chrono>
 #include <regex>
 
+#include <sys/socket.h>
+
 #include "spec/errors.hpp"
 
 namespace doppel::api {
@@ -33,6 +35,7 @@ struct HttpServer::Impl {
   ServerOptions options;
   std::unique_ptr<httplib::Server> server;
   int port = -1;
+  int listen_fd = -1;
   // stop() may come from another thread before run() listens: never lose it.
   std::atomic<bool> stop_requested{false}, run_entered{false}, run_exited{false};
   struct Route {
@@ -64,6 +67,12 @@ HttpServer::HttpServer(ServerOptions options) : impl_(std::make_unique<Impl>()) 
   const int threads = std::max(1, d.options.threads);
   d.server->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   d.server->set_keep_alive_max_count(100000);
+  // httplib listens with a backlog of 5: a burst of new connections (64 clients at once)
+  // overflows it and the kernel drops them. Remember the socket to widen the backlog after bind.
+  d.server->set_socket_options([&d](socket_t sock) {
+    httplib::default_socket_options(sock);
+    d.listen_fd = static_cast<int>(sock);
+  });
   d.server->set_payload_max_length(d.options.max_body_bytes);
   // Idle keep-alive connections close after 2 s, so a shutdown waits at most that long for them.
   d.server->set_keep_alive_timeout(2);
@@ -140,7 +149,14 @@ void HttpServer::route(const std::string& method, const std::string& pattern, Ha
     q.body = req.body;
     q.remote_addr = req.remote_addr;
     for (size_t k = 0; k < names.size() && k + 1 < req.matches.size(); ++k) q.params[names[k]] = req.matches[k + 1];
-    for (const auto& [k, v] : req.params) q.query[k] = v;
+    // The URL's query only: httplib also files form-encoded bodies under params, and clients
+    // such as `curl -d` label JSON bodies that way.
+    const auto mark = req.target.find('?');
+    if (mark != std::string::npos) {
+      httplib::Params params;
+      httplib::detail::parse_query_text(req.target.substr(mark + 1), params);
+      for (const auto& [k, v] : params) q.query.emplace(k, v);
+    }
     for (const auto& [k, v] : req.headers) q.headers[lower(k)] = v;
     Response out;
     try {
@@ -180,6 +196,7 @@ int HttpServer::bind() {
   if (d.port < 0)
     throw Unavailable("cannot listen on " + d.options.host + ":" + std::to_string(d.options.port) +
                       " (address in use or not permitted)");
+  if (d.listen_fd >= 0) ::listen(d.listen_fd, SOMAXCONN);  // a listening socket takes a new backlog
   return d.port;
 }
 
@@ -226,19 +243,24 @@ HttpClient::~HttpClient() = default;
 Response HttpClient::request(const std::string& method, const std::string& path, const std::string& body,
                              const std::vector<std::pair<std::string, std::string>>& headers) {
   httplib::Headers h;
-  for (const auto& [k, v] : headers) h.emplace(k, v);
+  std::string type = "application/json";
+  for (const auto& [k, v] : headers) {
+    if (lower(k) == "content-type") type = v;
+    else h.emplace(k, v);
+  }
   auto& c = impl_->client;
   auto send = [&]() {
     if (method == "GET") return c.Get(path, h);
-    if (method == "POST") return c.Post(path, h, body, "application/json");
-    if (method == "PUT") return c.Put(path, h, body, "application/json");
-    if (method == "DELETE") return c.Delete(path, h, body, "application/json");
+    if (method == "POST") return c.Post(path, h, body, type.c_str());
+    if (method == "PUT") return c.Put(path, h, body, type.c_str());
+    if (method == "DELETE") return c.Delete(path, h, body, type.c_str());
     throw std::logic_error("HttpClient: unsupported method " + method);
   };
   httplib::Result res = send();
   Response out;
   if (!res) {
     out.status = -1;
+    out.body = "no answer: " + httplib::to_string(res.error());
     return out;
   }
   out.status = res->status;
