@@ -56,19 +56,35 @@ size_t TwinWorker::queued_scenarios() const {
   return queued_scenarios_;
 }
 
-AnswerSet TwinWorker::answer(std::vector<spec::Scenario> scenarios, const AnswerOptions& options) {
+TwinWorker::Arrival::Arrival(TwinWorker& w) : w_(w) {
+  std::lock_guard<std::mutex> lock(w_.mutex_);
+  ++w_.arriving_;
+}
+
+TwinWorker::Arrival::~Arrival() {
+  if (queued_) return;
+  {
+    std::lock_guard<std::mutex> lock(w_.mutex_);
+    --w_.arriving_;
+  }
+  w_.cv_.notify_all();  // a batch may be waiting for this request
+}
+
+AnswerSet TwinWorker::Arrival::answer(std::vector<spec::Scenario> scenarios, const AnswerOptions& options) {
   auto p = std::make_unique<Pending>();
   p->scenarios = std::move(scenarios);
   p->options = options;
   p->since = Clock::now();
   std::future<AnswerSet> done = p->result.get_future();
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (stopping_) throw Unavailable("the server is shutting down");
-    queued_scenarios_ += p->scenarios.size();
-    queue_.push_back(std::move(p));
+    std::lock_guard<std::mutex> lock(w_.mutex_);
+    if (w_.stopping_) throw Unavailable("the server is shutting down");
+    w_.queued_scenarios_ += p->scenarios.size();
+    w_.queue_.push_back(std::move(p));
+    --w_.arriving_;
+    queued_ = true;
   }
-  cv_.notify_all();
+  w_.cv_.notify_all();
   return done.get();
 }
 
@@ -93,7 +109,8 @@ void TwinWorker::loop() {
     // Gather: wait until the batch is full or the oldest request has waited max_queue_delay.
     const auto deadline =
         queue_.front()->since + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.max_queue_delay_s));
-    cv_.wait_until(lock, deadline, [&] { return stopping_ || queued_scenarios_ >= options_.max_batch; });
+    cv_.wait_until(lock, deadline,
+                   [&] { return stopping_ || queued_scenarios_ >= options_.max_batch || arriving_ == 0; });
     std::vector<std::unique_ptr<Pending>> batch;
     size_t n = 0;
     while (!queue_.empty() && (batch.empty() || n + queue_.front()->scenarios.size() <= options_.max_batch)) {

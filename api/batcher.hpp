@@ -2,7 +2,8 @@
 // queued and gathered into one batch (up to max_batch scenarios, waiting at most
 // max_queue_delay for others to join the first), as inference servers do; between batches it
 // runs one chunk of the twin's background jobs, so interactive requests wait at most one chunk
-// behind a large optimization job.
+// behind a large optimization job. The wait only lasts while requests that announced
+// themselves (expect()) are still on their way to the queue: a lone client never waits.
 #pragma once
 
 #include <chrono>
@@ -32,8 +33,24 @@ class TwinWorker {
   TwinWorker(const TwinWorker&) = delete;
   TwinWorker& operator=(const TwinWorker&) = delete;
 
-  // Queues the scenarios and waits for their answers; rethrows what answering them threw.
-  AnswerSet answer(std::vector<spec::Scenario> scenarios, const AnswerOptions& options);
+  // A request for this twin has arrived and will (probably) call answer(): the batch being
+  // gathered waits for it. Destroy the token when the request does not call answer().
+  class Arrival {
+   public:
+    explicit Arrival(TwinWorker& w);
+    ~Arrival();
+    Arrival(const Arrival&) = delete;
+    Arrival& operator=(const Arrival&) = delete;
+    // Queues the scenarios and waits for their answers; rethrows what answering them threw.
+    AnswerSet answer(std::vector<spec::Scenario> scenarios, const AnswerOptions& options);
+
+   private:
+    TwinWorker& w_;
+    bool queued_ = false;
+  };
+  AnswerSet answer(std::vector<spec::Scenario> scenarios, const AnswerOptions& options) {
+    return Arrival(*this).answer(std::move(scenarios), options);
+  }
   void wake();  // new background work
   void stop();  // finishes queued requests, then returns
   size_t queued_requests() const;
@@ -58,6 +75,7 @@ class TwinWorker {
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Pending>> queue_;
   size_t queued_scenarios_ = 0;
+  size_t arriving_ = 0;  // announced requests not queued yet
   unsigned long wakes_ = 0;
   bool stopping_ = false;
   std::thread thread_;

@@ -67,6 +67,7 @@ HttpServer::HttpServer(ServerOptions options) : impl_(std::make_unique<Impl>()) 
   const int threads = std::max(1, d.options.threads);
   d.server->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   d.server->set_keep_alive_max_count(100000);
+  d.server->set_tcp_nodelay(true);  // headers and body go out as separate writes: no Nagle stall
   // httplib listens with a backlog of 5: a burst of new connections (64 clients at once)
   // overflows it and the kernel drops them. Remember the socket to widen the backlog after bind.
   d.server->set_socket_options([&d](socket_t sock) {
@@ -233,6 +234,7 @@ HttpClient::HttpClient(const std::string& host, int port, double timeout_seconds
   const auto secs = static_cast<time_t>(timeout_seconds);
   const auto usecs = static_cast<time_t>((timeout_seconds - static_cast<double>(secs)) * 1e6);
   impl_->client.set_keep_alive(true);
+  impl_->client.set_tcp_nodelay(true);
   impl_->client.set_read_timeout(secs, usecs);
   impl_->client.set_write_timeout(secs, usecs);
   impl_->client.set_connection_timeout(secs, usecs);

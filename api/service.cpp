@@ -1,6 +1,7 @@
 #include "api/service.hpp"
 
 #include <fstream>
+#include <optional>
 
 #include "api/scenario_request.hpp"
 #include "api/time.hpp"
@@ -252,6 +253,10 @@ Response Service::twin_detail(const Request& r) const {
 Response Service::scenarios(const Request& r) {
   known_query(r, {});
   auto& e = twins_.find(r.params.at("id"));
+  // Announce the request to the twin's batching worker before parsing it, so that a batch being
+  // gathered waits for it rather than leaving without it.
+  std::optional<TwinWorker::Arrival> arrival;
+  if (options_.batching) arrival.emplace(*workers_.at(e.id));
   ScenarioRequest req = parse_scenario_request(*e.model, e.surrogate != nullptr, r.body, options_.max_job_scenarios);
   if (req.async || req.scenarios.size() > options_.max_sync_scenarios) {
     const JobRecord job = jobs_->submit(e, r.body, std::move(req), r.principal);
@@ -261,7 +266,7 @@ Response Service::scenarios(const Request& r) {
   }
   AnswerSet set;
   if (options_.batching) {
-    set = workers_.at(e.id)->answer(req.scenarios, req.options);
+    set = arrival->answer(req.scenarios, req.options);
   } else {
     set = compute(e, req.scenarios, req.options);
     metrics_.batch(req.scenarios.size(), 1);

@@ -1,6 +1,8 @@
 // server.json parsing, bearer-token authorization, the exposure check, the job store and the
 // batching worker, in process (no server).
 #include <atomic>
+#include <chrono>
+#include <memory>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
@@ -225,18 +227,39 @@ TEST(TwinWorker, GathersConcurrentRequestsAndSplitsTheAnswers) {
   o.max_batch = 1000;
   o.max_queue_delay_s = 0.5;
   TwinWorker w("t", answer, o, metrics, nullptr);
+  // Eight requests announce themselves, then arrive one by one: the batch waits for all of them.
+  std::vector<std::unique_ptr<TwinWorker::Arrival>> arrivals;
+  for (int i = 0; i < 8; ++i) arrivals.push_back(std::make_unique<TwinWorker::Arrival>(w));
   std::vector<std::thread> clients;
   std::vector<double> got(8, 0);
   for (int i = 0; i < 8; ++i)
     clients.emplace_back([&, i] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5 * i));
       spec::Scenario s;
       s.parameters = {static_cast<double>(i)};
-      const AnswerSet set = w.answer({s, s}, AnswerOptions{});
+      const AnswerSet set = arrivals[static_cast<size_t>(i)]->answer({s, s}, AnswerOptions{});
       got[static_cast<size_t>(i)] = set.answers.size() == 2 ? set.answers[1].outputs[0][0] : -1;
     });
   for (auto& t : clients) t.join();
   for (int i = 0; i < 8; ++i) EXPECT_EQ(got[static_cast<size_t>(i)], 2.0 * i);
-  EXPECT_LT(calls.load(), 8);
+  EXPECT_EQ(calls.load(), 1);
+  {
+    // A lone request does not wait for the queue delay (an hour here: waiting would hang the
+    // test), and an announced request that never comes does not hold the batch either.
+    BatchingOptions patient;
+    patient.max_queue_delay_s = 3600;
+    TwinWorker lone("t", answer, patient, metrics, nullptr);
+    auto gone = std::make_unique<TwinWorker::Arrival>(lone);
+    std::thread late([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      gone.reset();  // e.g. its body was malformed
+    });
+    spec::Scenario s;
+    s.parameters = {3};
+    EXPECT_EQ(lone.answer({s}, AnswerOptions{}).answers.at(0).outputs[0][0], 6.0);
+    late.join();
+    EXPECT_EQ(lone.answer({s}, AnswerOptions{}).answers.size(), 1u);
+  }
   // max_batch bounds a gathered batch: a request larger than it still runs, alone.
   o.max_batch = 1;
   o.max_queue_delay_s = 0;
