@@ -319,6 +319,7 @@ Response Service::job_results(const Request& r) {
 }
 
 void Service::render_gauges(std::string& out) const {
+  if (!ready_) return;  // the workers are being created (start() runs in the loader thread)
   out += "# HELP doppel_queue_depth Requests waiting in a twin's batching queue.\n";
   out += "# TYPE doppel_queue_depth gauge\n";
   for (const auto& [id, w] : workers_)
