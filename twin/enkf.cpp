@@ -1,0 +1,57 @@
+#include "twin/enkf.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace doppel::twin {
+
+std::vector<Innovation> enkf_analysis(Eigen::MatrixXd& ensemble, const Eigen::MatrixXd& predicted,
+                                      const Eigen::VectorXd& observed, const Eigen::VectorXd& noise_std,
+                                      const EnkfOptions& options, std::mt19937_64& rng) {
+  const Eigen::Index n_members = ensemble.cols(), m = predicted.rows();
+  if (n_members < 2 || predicted.cols() != n_members || observed.size() != m || noise_std.size() != m)
+    throw std::invalid_argument("enkf_analysis: inconsistent ensemble, prediction or observation sizes");
+  const double nm1 = static_cast<double>(n_members - 1);
+  // Forecast anomalies, inflated about the mean (the predictions with them, to first order).
+  const Eigen::VectorXd x_mean = ensemble.rowwise().mean();
+  const Eigen::VectorXd y_mean = predicted.rowwise().mean();
+  Eigen::MatrixXd a = (ensemble.colwise() - x_mean) * options.inflation;
+  Eigen::MatrixXd ha = (predicted.colwise() - y_mean) * options.inflation;
+  ensemble = a.colwise() + x_mean;
+  const Eigen::MatrixXd hx = ha.colwise() + y_mean;
+
+  std::vector<Innovation> out(static_cast<size_t>(m));
+  Eigen::VectorXd r(m);  // noise variances used
+  for (Eigen::Index k = 0; k < m; ++k) {
+    Innovation& in = out[static_cast<size_t>(k)];
+    const double var_pred = ha.row(k).squaredNorm() / nm1;
+    const double var_obs = noise_std(k) * noise_std(k);
+    if (!(var_obs > 0)) throw std::invalid_argument("enkf_analysis: noise_std must be positive");
+    const double d = observed(k) - y_mean(k);
+    in.observed = observed(k);
+    in.predicted_mean = y_mean(k);
+    in.predicted_std = std::sqrt(var_pred);
+    in.z = d / std::sqrt(var_pred + var_obs);
+    r(k) = var_obs;
+    if (std::abs(in.z) > options.outlier_gate) {
+      in.outlier = true;
+      r(k) = std::max(var_obs, d * d / (options.outlier_gate * options.outlier_gate) - var_pred);
+    }
+    in.noise_std = std::sqrt(r(k));
+  }
+  // Perturbed observations, centred so that their mean is the observation itself.
+  Eigen::MatrixXd eps(m, n_members);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  for (Eigen::Index j = 0; j < n_members; ++j)
+    for (Eigen::Index k = 0; k < m; ++k) eps(k, j) = normal(rng) * std::sqrt(r(k));
+  eps = eps.colwise() - eps.rowwise().mean();
+  // K = C_xy (C_yy + R)^-1, applied to each member's innovation.
+  const Eigen::MatrixXd c_xy = a * ha.transpose() / nm1;
+  Eigen::MatrixXd s = ha * ha.transpose() / nm1;
+  s.diagonal() += r;
+  const Eigen::MatrixXd innovations = (eps.colwise() + observed) - hx;
+  ensemble += c_xy * s.ldlt().solve(innovations);
+  return out;
+}
+
+}  // namespace doppel::twin
