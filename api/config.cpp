@@ -90,8 +90,9 @@ ServerConfig parse_server_config(const std::string& json_text, const std::string
   } catch (const Json::exception& e) {
     r.fail("(root)", std::string("not valid JSON: ") + e.what());
   }
-  r.known(root, "", {"tokens", "tls", "limits", "batching", "jobs", "http_threads", "description"});
+  r.known(root, "", {"database", "tokens", "tls", "limits", "batching", "jobs", "twins", "http_threads", "description"});
   ServerConfig c;
+  if (root.contains("database")) c.database = resolve(r.string(root["database"], "database"), base_dir);
   if (root.contains("tokens")) {
     const Json& list = root["tokens"];
     if (!list.is_array()) r.fail("tokens", "must be an array of {name, token|token_env|token_file, scopes}");
@@ -162,10 +163,15 @@ ServerConfig parse_server_config(const std::string& json_text, const std::string
   }
   if (root.contains("jobs")) {
     const Json& j = root["jobs"];
-    r.known(j, "jobs", {"database", "chunk", "fem_chunk"});
-    if (j.contains("database")) c.jobs_database = resolve(r.string(j["database"], "jobs.database"), base_dir);
+    r.known(j, "jobs", {"chunk", "fem_chunk"});
     if (j.contains("chunk")) c.job_chunk = r.count(j["chunk"], "jobs.chunk", 1, 1e7);
     if (j.contains("fem_chunk")) c.job_fem_chunk = r.count(j["fem_chunk"], "jobs.fem_chunk", 1, 1e7);
+  }
+  if (root.contains("twins")) {
+    const Json& t = root["twins"];
+    r.known(t, "twins", {"max_readings", "max_clock_skew_s"});
+    if (t.contains("max_readings")) c.max_readings = r.count(t["max_readings"], "twins.max_readings", 1, 1e7);
+    if (t.contains("max_clock_skew_s")) c.max_clock_skew_s = r.number(t["max_clock_skew_s"], "twins.max_clock_skew_s", 0, 86400);
   }
   if (root.contains("http_threads")) c.http_threads = static_cast<int>(r.count(root["http_threads"], "http_threads", 1, 4096));
   return c;

@@ -29,9 +29,11 @@ struct ServerConfig {
   bool batching = true;               // gather concurrent requests into one device batch
   size_t max_batch = 4096;            // scenarios per gathered batch
   double max_queue_delay_ms = 2;      // longest a request waits for others to join it
-  std::string jobs_database = "doppel-jobs.sqlite";
+  std::string database = "doppel.sqlite";  // jobs, results, observations
   size_t job_chunk = 1024;            // scenarios per stored chunk (surrogate jobs)
   size_t job_fem_chunk = 0;           // per chunk when FEM answers (0: 64 on the CPU, 1024 on a GPU)
+  size_t max_readings = 10000;        // per observations request
+  double max_clock_skew_s = 60;       // readings further in the future are refused
   int http_threads = 64;              // concurrent connections served
 };
 

@@ -1,49 +1,12 @@
 #include "api/job_store.hpp"
 
-#include <sqlite3.h>
-
-#include <filesystem>
-
 #include "spec/errors.hpp"
 
 namespace doppel::api {
 
 namespace {
 
-// A prepared statement, finalized on scope exit.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK)
-      throw Unavailable(std::string("job store: ") + sqlite3_errmsg(db));
-  }
-  ~Statement() { sqlite3_finalize(s_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-  Statement& bind(int i, const std::string& v) {
-    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Statement& bind(int i, size_t v) {
-    sqlite3_bind_int64(s_, i, static_cast<sqlite3_int64>(v));
-    return *this;
-  }
-  bool step() {
-    const int rc = sqlite3_step(s_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    throw Unavailable(std::string("job store: ") + sqlite3_errmsg(db_));
-  }
-  std::string text(int col) const {
-    const auto* p = sqlite3_column_text(s_, col);
-    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(s_, col))) : "";
-  }
-  size_t count(int col) const { return static_cast<size_t>(sqlite3_column_int64(s_, col)); }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* s_ = nullptr;
-};
+using twin::Statement;
 
 const char* kColumns =
     "id, twin, twin_hash, state, total, completed, surrogate, fem, created, started, finished, error, owner, "
@@ -71,49 +34,17 @@ JobRecord read_job(const Statement& s, bool with_request) {
 
 }  // namespace
 
-JobStore::JobStore(const std::string& path) : path_(path) {
-  const auto parent = std::filesystem::path(path).parent_path();
-  std::error_code ec;
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                      nullptr) != SQLITE_OK) {
-    const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw Unavailable("cannot open the job store " + path + ": " + why);
-  }
-  sqlite3_busy_timeout(db_, 5000);
-  try {
-    exec("PRAGMA journal_mode=WAL");
-    exec("PRAGMA synchronous=FULL");
-    exec("CREATE TABLE IF NOT EXISTS jobs ("
-         " id TEXT PRIMARY KEY, twin TEXT NOT NULL, twin_hash TEXT NOT NULL, state TEXT NOT NULL,"
-         " total INTEGER NOT NULL, completed INTEGER NOT NULL DEFAULT 0,"
-         " surrogate INTEGER NOT NULL DEFAULT 0, fem INTEGER NOT NULL DEFAULT 0,"
-         " created TEXT NOT NULL, started TEXT, finished TEXT, error TEXT, owner TEXT,"
-         " restarts INTEGER NOT NULL DEFAULT 0, request TEXT NOT NULL)");
-    exec("CREATE TABLE IF NOT EXISTS results ("
-         " job TEXT NOT NULL, first INTEGER NOT NULL, count INTEGER NOT NULL, lines TEXT NOT NULL,"
-         " PRIMARY KEY (job, first))");
-    exec("CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, created)");
-  } catch (const std::exception& e) {
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw Unavailable("cannot use the job store " + path + ": " + e.what());
-  }
-}
-
-JobStore::~JobStore() {
-  if (db_) sqlite3_close(db_);
-}
-
-void JobStore::exec(const char* sql) const {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    const std::string why = err ? err : "unknown error";
-    sqlite3_free(err);
-    throw Unavailable("job store: " + why);
-  }
+JobStore::JobStore(const std::string& path) : db_(path) {
+  db_.exec("CREATE TABLE IF NOT EXISTS jobs ("
+           " id TEXT PRIMARY KEY, twin TEXT NOT NULL, twin_hash TEXT NOT NULL, state TEXT NOT NULL,"
+           " total INTEGER NOT NULL, completed INTEGER NOT NULL DEFAULT 0,"
+           " surrogate INTEGER NOT NULL DEFAULT 0, fem INTEGER NOT NULL DEFAULT 0,"
+           " created TEXT NOT NULL, started TEXT, finished TEXT, error TEXT, owner TEXT,"
+           " restarts INTEGER NOT NULL DEFAULT 0, request TEXT NOT NULL)");
+  db_.exec("CREATE TABLE IF NOT EXISTS results ("
+           " job TEXT NOT NULL, first INTEGER NOT NULL, count INTEGER NOT NULL, lines TEXT NOT NULL,"
+           " PRIMARY KEY (job, first))");
+  db_.exec("CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, created)");
 }
 
 void JobStore::insert(const JobRecord& j) {
@@ -166,38 +97,32 @@ void JobStore::start(const std::string& id, const std::string& time) {
 bool JobStore::append(const std::string& id, const ResultChunk& chunk, size_t surrogate, size_t fem,
                       const std::string& time) {
   std::lock_guard<std::mutex> lock(mutex_);
-  exec("BEGIN IMMEDIATE");
-  try {
-    size_t total = 0, completed = 0;
-    {
-      Statement s(db_, "SELECT total, completed FROM jobs WHERE id = ?1 AND state = 'running'");
-      s.bind(1, id);
-      if (!s.step()) {
-        exec("ROLLBACK");
-        return false;
-      }
-      total = s.count(0);
-      completed = s.count(1);
-    }
-    if (chunk.first != completed) throw Unavailable("job store: chunk out of order for job " + id);
-    {
-      Statement s(db_, "INSERT INTO results (job, first, count, lines) VALUES (?1, ?2, ?3, ?4)");
-      s.bind(1, id).bind(2, chunk.first).bind(3, chunk.count).bind(4, chunk.lines);
-      s.step();
-    }
-    const bool last = completed + chunk.count >= total;
+  twin::Database::Transaction tx(db_);
+  size_t total = 0, completed = 0;
+  {
+    Statement s(db_, "SELECT total, completed FROM jobs WHERE id = ?1 AND state = 'running'");
+    s.bind(1, id);
+    if (!s.step()) return false;  // rolled back: nothing written
+    total = s.count(0);
+    completed = s.count(1);
+  }
+  if (chunk.first != completed) throw Unavailable("job store: chunk out of order for job " + id);
+  {
+    Statement s(db_, "INSERT INTO results (job, first, count, lines) VALUES (?1, ?2, ?3, ?4)");
+    s.bind(1, id).bind(2, chunk.first).bind(3, chunk.count).bind(4, chunk.lines);
+    s.step();
+  }
+  const bool last = completed + chunk.count >= total;
+  {
     Statement s(db_,
                 "UPDATE jobs SET completed = completed + ?2, surrogate = surrogate + ?3, fem = fem + ?4,"
                 " state = CASE WHEN ?5 THEN 'done' ELSE state END, finished = CASE WHEN ?5 THEN ?6 ELSE finished END"
                 " WHERE id = ?1");
     s.bind(1, id).bind(2, chunk.count).bind(3, surrogate).bind(4, fem).bind(5, static_cast<size_t>(last)).bind(6, time);
     s.step();
-    exec("COMMIT");
-    return true;
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
   }
+  tx.commit();
+  return true;
 }
 
 bool JobStore::finish(const std::string& id, const std::string& state, const std::string& error,
@@ -208,7 +133,7 @@ bool JobStore::finish(const std::string& id, const std::string& state, const std
               " WHERE id = ?1 AND state IN ('queued', 'running')");
   s.bind(1, id).bind(2, state).bind(3, error).bind(4, time);
   s.step();
-  return sqlite3_changes(db_) > 0;
+  return db_.changes() > 0;
 }
 
 void JobStore::requeue_after_restart(const std::string& id) {
@@ -220,21 +145,18 @@ void JobStore::requeue_after_restart(const std::string& id) {
 
 bool JobStore::remove(const std::string& id) {
   std::lock_guard<std::mutex> lock(mutex_);
-  exec("BEGIN IMMEDIATE");
-  try {
+  twin::Database::Transaction tx(db_);
+  {
     Statement r(db_, "DELETE FROM results WHERE job = ?1");
     r.bind(1, id);
     r.step();
-    Statement s(db_, "DELETE FROM jobs WHERE id = ?1");
-    s.bind(1, id);
-    s.step();
-    const bool removed = sqlite3_changes(db_) > 0;
-    exec("COMMIT");
-    return removed;
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
   }
+  Statement s(db_, "DELETE FROM jobs WHERE id = ?1");
+  s.bind(1, id);
+  s.step();
+  const bool removed = db_.changes() > 0;
+  tx.commit();
+  return removed;
 }
 
 std::vector<ResultChunk> JobStore::chunks(const std::string& id, size_t from_index, size_t max_chunks) const {

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-struct sqlite3;
+#include "twin/sqlite.hpp"
 
 namespace doppel::api {
 
@@ -33,7 +33,6 @@ class JobStore {
  public:
   // Opens or creates the database; Unavailable naming the file when it cannot.
   explicit JobStore(const std::string& path);
-  ~JobStore();
   JobStore(const JobStore&) = delete;
   JobStore& operator=(const JobStore&) = delete;
 
@@ -56,13 +55,11 @@ class JobStore {
   // Up to `max_chunks` chunks holding scenarios at or after `from_index`, in order.
   std::vector<ResultChunk> chunks(const std::string& id, size_t from_index, size_t max_chunks) const;
   std::map<std::string, size_t> count_by_state() const;
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return db_.path(); }
 
  private:
-  std::string path_;
-  sqlite3* db_ = nullptr;
+  twin::Database db_;
   mutable std::mutex mutex_;
-  void exec(const char* sql) const;
 };
 
 }  // namespace doppel::api

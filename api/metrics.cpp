@@ -72,6 +72,12 @@ void Metrics::queue_wait(double seconds) {
   queue_wait_.observe(seconds);
 }
 
+void Metrics::readings(size_t stored, size_t rejected) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  readings_stored_ += stored;
+  readings_rejected_ += rejected;
+}
+
 void Metrics::set_gauges(std::function<void(std::string&)> gauges) {
   std::lock_guard<std::mutex> lock(mutex_);
   gauges_ = std::move(gauges);
@@ -111,6 +117,10 @@ std::string Metrics::render() const {
   out += "# HELP doppel_queue_wait_seconds Time a request waited in its twin's queue before its batch ran.\n";
   out += "# TYPE doppel_queue_wait_seconds histogram\n";
   queue_wait_.render(out, "doppel_queue_wait_seconds", "");
+  out += "# HELP doppel_readings_total Sensor readings received: stored (new) or rejected.\n";
+  out += "# TYPE doppel_readings_total counter\n";
+  out += "doppel_readings_total{result=\"stored\"} " + std::to_string(readings_stored_) + "\n";
+  out += "doppel_readings_total{result=\"rejected\"} " + std::to_string(readings_rejected_) + "\n";
   if (gauges_) gauges_(out);
   return out;
 }

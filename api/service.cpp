@@ -1,5 +1,8 @@
 #include "api/service.hpp"
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <optional>
 
@@ -67,7 +70,8 @@ Response json_response(const OJson& body, int status) {
 
 Service::Service(TwinRegistry& twins, ServiceOptions options)
     : twins_(twins), options_(std::move(options)), auth_(options_.tokens) {
-  store_ = std::make_unique<JobStore>(options_.jobs_database);
+  store_ = std::make_unique<JobStore>(options_.database);
+  observations_ = std::make_unique<twin::ObservationStore>(options_.database);
   jobs_ = std::make_unique<JobManager>(
       *store_, twins_, metrics_, options_.jobs,
       [this](const TwinRegistry::Entry& e, const std::string& body) {
@@ -146,6 +150,13 @@ std::vector<Service::Route> Service::table() {
         "Answer a batch of scenarios at a fidelity (fem, surrogate, auto): at once (200) up to the server's "
         "synchronous limit, as a job (202) above it or with \"mode\": \"async\""},
        [this](const Request& r) { return scenarios(r); }},
+      {{"POST", "/v1/twins/{id}/observations", Scope::ingest,
+        "Store timestamped sensor readings; each is checked on its own (unknown sensor, non-finite value, time in "
+        "the future) and the accepted ones are on disk before the answer. Sending a reading again is harmless"},
+       [this](const Request& r) { return observations(r); }},
+      {{"GET", "/v1/twins/{id}/history", Scope::read,
+        "A twin's stored records in time order, paged (query: kind=observations, from, to, sensor, limit, after)"},
+       [this](const Request& r) { return history(r); }},
       {{"GET", "/v1/jobs", Scope::read, "Jobs, newest first (query: twin, limit)"},
        [this](const Request& r) { return jobs_list(r); }},
       {{"GET", "/v1/jobs/{id}", Scope::read, "A job's state and progress"},
@@ -318,6 +329,145 @@ Response Service::job_results(const Request& r) {
   return out;
 }
 
+Response Service::observations(const Request& r) {
+  known_query(r, {});
+  const auto& e = twins_.find(r.params.at("id"));
+  const auto& t = e.model->twin();
+  if (r.body.empty()) throw InvalidInput("", "the request needs a JSON body");
+  Json body;
+  try {
+    body = Json::parse(r.body);
+  } catch (const Json::exception& ex) {
+    throw InvalidInput("", std::string("the body is not valid JSON (") + ex.what() + ")");
+  }
+  if (!body.is_object()) throw InvalidInput("", "the body must be a JSON object");
+  for (auto it = body.begin(); it != body.end(); ++it)
+    if (it.key() != "readings") throw InvalidInput(it.key(), "unknown field (expected readings)");
+  if (!body.contains("readings") || !body["readings"].is_array())
+    throw InvalidInput("readings", "must be an array of {\"sensor\", \"time\", \"value\"}");
+  const Json& list = body["readings"];
+  if (list.size() > options_.max_readings)
+    throw HttpError(413, "batch_too_large",
+                    "this server accepts at most " + std::to_string(options_.max_readings) + " readings per request",
+                    "readings");
+  const double now = now_seconds();
+  std::vector<twin::Reading> good;
+  std::vector<size_t> index_of;
+  OJson rejected = OJson::array();
+  auto reject = [&](size_t i, const std::string& path, const std::string& message) {
+    rejected.push_back({{"index", i}, {"path", path}, {"message", message}});
+  };
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string p = "readings[" + std::to_string(i) + "]";
+    const Json& item = list[i];
+    if (!item.is_object()) {
+      reject(i, p, "must be an object {\"sensor\", \"time\", \"value\"}");
+      continue;
+    }
+    std::string unknown;
+    for (auto it = item.begin(); it != item.end(); ++it)
+      if (it.key() != "sensor" && it.key() != "time" && it.key() != "value") unknown = it.key();
+    if (!unknown.empty()) {
+      reject(i, p + "." + unknown, "unknown field (expected sensor, time, value)");
+      continue;
+    }
+    if (!item.contains("sensor") || !item["sensor"].is_string()) {
+      reject(i, p + ".sensor", "must be the name of one of the twin's sensors");
+      continue;
+    }
+    const std::string sensor = item["sensor"].get<std::string>();
+    bool known = false;
+    for (const auto& s : t.sensors) known = known || s.name == sensor;
+    if (!known) {
+      reject(i, p + ".sensor", "the twin has no sensor '" + sensor + "'");
+      continue;
+    }
+    const auto time = item.contains("time") && item["time"].is_string() ? parse_rfc3339(item["time"].get<std::string>())
+                                                                         : std::nullopt;
+    if (!time) {
+      reject(i, p + ".time", "must be an RFC 3339 time such as \"2026-11-25T10:00:00.250Z\"");
+      continue;
+    }
+    if (*time > now + options_.max_clock_skew_s) {
+      reject(i, p + ".time", "lies " + std::to_string(static_cast<long>(*time - now)) +
+                                 " s in the future (more than the allowed clock skew of " +
+                                 std::to_string(static_cast<long>(options_.max_clock_skew_s)) + " s)");
+      continue;
+    }
+    if (!item.contains("value") || !item["value"].is_number() || !std::isfinite(item["value"].get<double>())) {
+      reject(i, p + ".value", "must be a finite number");
+      continue;
+    }
+    good.push_back({sensor, *time, item["value"].get<double>()});
+    index_of.push_back(i);
+  }
+  const auto stored = observations_->append(e.id, good, now);  // on disk before the answer
+  size_t accepted = 0, duplicates = 0;
+  for (size_t k = 0; k < stored.size(); ++k) {
+    if (stored[k] == twin::Stored::conflict) {
+      reject(index_of[k], "readings[" + std::to_string(index_of[k]) + "].value",
+             "another value is stored for this sensor at this time");
+      continue;
+    }
+    ++accepted;
+    if (stored[k] == twin::Stored::duplicate) ++duplicates;
+  }
+  metrics_.readings(accepted - duplicates, rejected.size());
+  // Per-reading rejections are listed in index order.
+  std::vector<OJson> sorted(rejected.begin(), rejected.end());
+  std::sort(sorted.begin(), sorted.end(), [](const OJson& a, const OJson& b) { return a["index"] < b["index"]; });
+  return json_response({{"accepted", accepted}, {"duplicates", duplicates}, {"rejected", sorted}, {"analysis", nullptr}});
+}
+
+Response Service::history(const Request& r) const {
+  known_query(r, {"kind", "from", "to", "sensor", "limit", "after"});
+  const auto& e = twins_.find(r.params.at("id"));
+  const auto kind = r.query.find("kind");
+  if (kind == r.query.end()) throw InvalidInput("kind", "is required (observations)");
+  if (kind->second != "observations")
+    throw InvalidInput("kind", "unknown kind \"" + kind->second + "\" (this server keeps: observations)");
+  auto time_of = [&](const char* name, double fallback) {
+    const auto it = r.query.find(name);
+    if (it == r.query.end()) return fallback;
+    const auto t = parse_rfc3339(it->second);
+    if (!t) throw InvalidInput(name, "must be an RFC 3339 time, got \"" + it->second + "\"");
+    return *t;
+  };
+  const double from = time_of("from", -1e300), to = time_of("to", 1e300);
+  if (from > to) throw InvalidInput("from", "lies after to");
+  const size_t limit = query_count(r, "limit", 1000, 1, 10000);
+  std::string sensor;
+  if (const auto it = r.query.find("sensor"); it != r.query.end()) {
+    sensor = it->second;
+    bool known = false;
+    for (const auto& s : e.model->twin().sensors) known = known || s.name == sensor;
+    if (!known) throw InvalidInput("sensor", "the twin has no sensor '" + sensor + "'");
+  }
+  std::optional<twin::ObservationStore::Cursor> after;
+  if (const auto it = r.query.find("after"); it != r.query.end()) {
+    // The cursor of the previous page: "<seconds>~<sensor>".
+    const auto sep = it->second.find('~');
+    char* end = nullptr;
+    const double t = sep == std::string::npos ? 0 : std::strtod(it->second.c_str(), &end);
+    if (sep == std::string::npos || end != it->second.c_str() + sep || !std::isfinite(t))
+      throw InvalidInput("after", "must be the `next` cursor of a previous page");
+    after = twin::ObservationStore::Cursor{t, it->second.substr(sep + 1)};
+  }
+  const auto page = observations_->query(e.id, sensor, from, to, limit, after);
+  OJson items = OJson::array();
+  for (const auto& o : page.readings)
+    items.push_back({{"sensor", o.sensor}, {"time", format_rfc3339(o.time)}, {"value", o.value}});
+  OJson doc = {{"twin", e.id}, {"kind", "observations"}, {"items", items}};
+  if (page.next) {
+    char t[64];
+    std::snprintf(t, sizeof t, "%.17g", page.next->time);
+    doc["next"] = std::string(t) + "~" + page.next->sensor;
+  } else {
+    doc["next"] = nullptr;
+  }
+  return json_response(doc);
+}
+
 void Service::render_gauges(std::string& out) const {
   if (!ready_) return;  // the workers are being created (start() runs in the loader thread)
   out += "# HELP doppel_queue_depth Requests waiting in a twin's batching queue.\n";
@@ -395,6 +545,20 @@ OJson Service::openapi() const {
       op["responses"]["413"] = {{"description", "more scenarios than the server accepts"},
                                 {"content", json_content({{"$ref", "#/components/schemas/Error"}})}};
     }
+    if (d.path == "/v1/twins/{id}/observations") {
+      op["requestBody"] = {{"required", true}, {"content", json_content({{"$ref", "#/components/schemas/ObservationRequest"}})}};
+      op["responses"]["200"] = {{"description", "stored (accepted) and refused (rejected, each with its path and reason) readings"},
+                                {"content", json_content({{"$ref", "#/components/schemas/ObservationAnswer"}})}};
+    }
+    if (d.path == "/v1/twins/{id}/history") {
+      op["parameters"].push_back({{"name", "kind"}, {"in", "query"}, {"required", true}, {"description", "observations"},
+                                  {"schema", {{"type", "string"}, {"enum", {"observations"}}}}});
+      op["parameters"].push_back(query("from", "string", "RFC 3339 time: records at or after it"));
+      op["parameters"].push_back(query("to", "string", "RFC 3339 time: records at or before it"));
+      op["parameters"].push_back(query("sensor", "string", "only this sensor's readings"));
+      op["parameters"].push_back(query("limit", "integer", "at most this many (1..10000, default 1000)"));
+      op["parameters"].push_back(query("after", "string", "the `next` cursor of the previous page"));
+    }
     if (d.path == "/v1/jobs") {
       op["parameters"] = OJson::array({query("twin", "string", "only this twin's jobs"),
                                        query("limit", "integer", "at most this many (1..1000, default 100)")});
@@ -432,6 +596,18 @@ OJson Service::openapi() const {
           {"mode", {{"type", "string"}, {"enum", {"sync", "async"}},
                     {"description", "async: a job whatever the size (sync: answer now when at most " +
                                         std::to_string(options_.max_sync_scenarios) + " scenarios)"}}}}}}},
+      {"ObservationRequest",
+       {{"type", "object"}, {"required", {"readings"}}, {"additionalProperties", false},
+        {"properties", {{"readings", {{"type", "array"}, {"items", {{"type", "object"}, {"required", {"sensor", "time", "value"}}, {"additionalProperties", false},
+                                                                   {"properties", {{"sensor", {{"type", "string"}}},
+                                                                                   {"time", {{"type", "string"}, {"format", "date-time"}}},
+                                                                                   {"value", {{"type", "number"}}}}}}}}}}}}},
+      {"ObservationAnswer",
+       {{"type", "object"},
+        {"properties", {{"accepted", {{"type", "integer"}, {"description", "readings stored, duplicates of stored ones included"}}},
+                        {"duplicates", {{"type", "integer"}}},
+                        {"rejected", {{"type", "array"}, {"items", {{"type", "object"}, {"properties", {{"index", {{"type", "integer"}}}, {"path", {{"type", "string"}}}, {"message", {{"type", "string"}}}}}}}}},
+                        {"analysis", {{"type", "object"}, {"nullable", true}}}}}}},
       {"ScenarioAnswer",
        {{"type", "object"},
         {"properties", {{"index", {{"type", "integer"}, {"description", "jobs only"}}},

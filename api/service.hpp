@@ -20,6 +20,7 @@
 #include "api/metrics.hpp"
 #include "api/twin_registry.hpp"
 #include "kernels/scenario_batch.hpp"
+#include "twin/observation_store.hpp"
 
 namespace doppel::api {
 
@@ -29,7 +30,9 @@ struct ServiceOptions {
   bool batching = true;                 // gather concurrent requests per twin
   BatchingOptions batching_options;
   JobOptions jobs;
-  std::string jobs_database = "doppel-jobs.sqlite";
+  std::string database = "doppel.sqlite";  // jobs, results, observations
+  size_t max_readings = 10000;          // per observations request (413 above)
+  double max_clock_skew_s = 60;         // readings further in the future are rejected
   BatchOptions batch;                   // FE solves
   std::vector<TokenConfig> tokens;      // none: every route open (loopback only, see check_exposure)
   bool gpu_metrics = false;             // report device memory (a CUDA backend or device is in use)
@@ -72,6 +75,8 @@ class Service {
   Response job_detail(const Request& r) const;
   Response job_delete(const Request& r);
   Response job_results(const Request& r);
+  Response observations(const Request& r);
+  Response history(const Request& r) const;
   void render_gauges(std::string& out) const;
 
   TwinRegistry& twins_;
@@ -81,6 +86,7 @@ class Service {
   Metrics metrics_;
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<JobManager> jobs_;
+  std::unique_ptr<twin::ObservationStore> observations_;
   std::map<std::string, std::unique_ptr<TwinWorker>> workers_;
   std::atomic<bool> ready_{false};
 };

@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
   sv->add_option("--batching", serve.batching, "gather concurrent requests into one device batch: on|off (default on)");
   sv->add_option("--max-batch", serve.max_batch, "scenarios per gathered batch (default 4096)");
   sv->add_option("--max-queue-delay-ms", serve.max_queue_delay_ms, "longest a request waits for others (default 2)");
-  sv->add_option("--jobs-db", serve.jobs_db, "SQLite file of jobs and their results (default doppel-jobs.sqlite)");
+  sv->add_option("--db", serve.database, "SQLite file of jobs, results and observations (default doppel.sqlite)");
   sv->add_option("--threads", serve.threads, "host threads for FE solves (default: all cores)");
   sv->add_flag("--quiet", serve.quiet, "no per-request log lines");
 

@@ -67,7 +67,7 @@ int run_serve(const ServeArgs& args) {
                   "must lie in [0, 10000]");
     config.max_queue_delay_ms = *args.max_queue_delay_ms;
   }
-  if (args.jobs_db) config.jobs_database = *args.jobs_db;
+  if (args.database) config.database = *args.database;
   DOPPEL_VERIFY(config.max_sync_scenarios <= config.max_job_scenarios, "--max-sync",
                 "must not exceed limits.max_job_scenarios (" + std::to_string(config.max_job_scenarios) + ")");
   api::check_exposure(args.host, config.tokens);
@@ -90,7 +90,9 @@ int run_serve(const ServeArgs& args) {
   so.batching_options.max_queue_delay_s = config.max_queue_delay_ms * 1e-3;
   so.jobs.chunk = config.job_chunk;
   so.jobs.fem_chunk = config.job_fem_chunk ? config.job_fem_chunk : backend == Backend::cuda ? 1024 : 64;
-  so.jobs_database = config.jobs_database;
+  so.database = config.database;
+  so.max_readings = config.max_readings;
+  so.max_clock_skew_s = config.max_clock_skew_s;
   so.tokens = config.tokens;
   so.gpu_metrics = backend == Backend::cuda || device == "cuda";
   so.log = log_line;
@@ -120,7 +122,7 @@ int run_serve(const ServeArgs& args) {
   const int port = server.bind();
   log_line({{"time", api::utc_now()}, {"event", "listening"}, {"host", args.host}, {"port", port},
             {"tls", !config.tls_cert.empty()}, {"auth", !config.tokens.empty()}, {"batching", config.batching},
-            {"jobs", config.jobs_database}});
+            {"database", config.database}});
 
   int exit_code = 0;
   std::thread loader([&] {

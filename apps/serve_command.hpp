@@ -20,7 +20,7 @@ struct ServeArgs {
   std::optional<std::string> batching;  // on | off
   std::optional<size_t> max_batch;
   std::optional<double> max_queue_delay_ms;
-  std::optional<std::string> jobs_db;
+  std::optional<std::string> database;
   int threads = 0;
   bool quiet = false;  // no request log lines
 };

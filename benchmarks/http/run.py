@@ -43,7 +43,7 @@ class Server:
     def __init__(self, binary, twin, bundle, device, extra, workdir, name):
         self.log_path = os.path.join(workdir, f"{name}.log")
         args = [binary, "serve", "--twin", twin, "--bundle", bundle, "--port", "0", "--quiet", "--device", device,
-                "--jobs-db", os.path.join(workdir, f"{name}.sqlite")] + extra
+                "--db", os.path.join(workdir, f"{name}.sqlite")] + extra
         self.proc = subprocess.Popen(args, stderr=open(self.log_path, "w"), stdout=subprocess.DEVNULL)
         self.port = None
         for _ in range(600):

@@ -16,6 +16,7 @@
 #include "api/config.hpp"
 #include "api/errors.hpp"
 #include "api/job_store.hpp"
+#include "api/time.hpp"
 #include "spec/errors.hpp"
 
 namespace {
@@ -23,6 +24,20 @@ namespace {
 using namespace doppel;
 using namespace doppel::api;
 namespace fs = std::filesystem;
+
+TEST(Rfc3339, ParsesAndFormats) {
+  EXPECT_DOUBLE_EQ(*parse_rfc3339("1970-01-01T00:00:00Z"), 0.0);
+  EXPECT_DOUBLE_EQ(*parse_rfc3339("2026-11-25T10:00:00.250Z"), 1795600800.25);
+  EXPECT_DOUBLE_EQ(*parse_rfc3339("2026-11-25T11:00:00.250+01:00"), 1795600800.25);
+  EXPECT_DOUBLE_EQ(*parse_rfc3339("2026-11-25t05:30:00-04:30"), 1795600800.0);
+  EXPECT_DOUBLE_EQ(*parse_rfc3339("2024-02-29T00:00:00Z"), 1709164800.0);  // leap day
+  for (const char* bad : {"", "2026-11-25", "2026-11-25 10:00:00Z", "2026-13-01T00:00:00Z", "2026-02-29T00:00:00Z",
+                          "2026-11-25T24:00:00Z", "2026-11-25T10:00:00", "2026-11-25T10:00:00+1:00", "yesterday"})
+    EXPECT_FALSE(parse_rfc3339(bad)) << bad;
+  EXPECT_EQ(format_rfc3339(1795600800.25), "2026-11-25T10:00:00.250Z");
+  EXPECT_EQ(format_rfc3339(1795600800.9996), "2026-11-25T10:00:01.000Z");
+  EXPECT_DOUBLE_EQ(*parse_rfc3339(format_rfc3339(1795600800.125)), 1795600800.125);
+}
 
 std::string error_path(const std::string& text) {
   try {
@@ -40,7 +55,8 @@ TEST(ServerConfig, ReadsEveryField) {
                {"name": "b", "token_env": "DOPPEL_TEST_TOKEN", "scopes": ["admin"]}],
     "limits": {"max_body_mb": 8, "max_sync_scenarios": 10, "max_job_scenarios": 100},
     "batching": {"enabled": false, "max_batch": 64, "max_queue_delay_ms": 0.5},
-    "jobs": {"database": "jobs.sqlite", "chunk": 32, "fem_chunk": 8},
+    "database": "jobs.sqlite", "jobs": {"chunk": 32, "fem_chunk": 8},
+    "twins": {"max_readings": 500, "max_clock_skew_s": 5},
     "http_threads": 16})", "/srv/doppel");
   ASSERT_EQ(c.tokens.size(), 2u);
   EXPECT_EQ(c.tokens[1].secret, "env-token-0123456789");
@@ -49,9 +65,11 @@ TEST(ServerConfig, ReadsEveryField) {
   EXPECT_EQ(c.max_sync_scenarios, 10u);
   EXPECT_FALSE(c.batching);
   EXPECT_DOUBLE_EQ(c.max_queue_delay_ms, 0.5);
-  EXPECT_EQ(c.jobs_database, "/srv/doppel/jobs.sqlite");  // relative to the file's folder
+  EXPECT_EQ(c.database, "/srv/doppel/jobs.sqlite");  // relative to the file's folder
   EXPECT_EQ(c.job_fem_chunk, 8u);
   EXPECT_EQ(c.http_threads, 16);
+  EXPECT_EQ(c.max_readings, 500u);
+  EXPECT_DOUBLE_EQ(c.max_clock_skew_s, 5);
 }
 
 TEST(ServerConfig, BadFieldsAreNamed) {
@@ -73,7 +91,8 @@ TEST(ServerConfig, BadFieldsAreNamed) {
   EXPECT_EQ(error_path(R"({"batching": {"enabled": "yes"}})"), "batching.enabled");
   EXPECT_EQ(error_path(R"({"batching": {"max_queue_delay_ms": -1}})"), "batching.max_queue_delay_ms");
   EXPECT_EQ(error_path(R"({"jobs": {"chunk": 0}})"), "jobs.chunk");
-  EXPECT_EQ(error_path(R"({"jobs": {"dir": "x"}})"), "jobs.dir");
+  EXPECT_EQ(error_path(R"({"jobs": {"database": "x"}})"), "jobs.database");
+  EXPECT_EQ(error_path(R"({"twins": {"max_clock_skew_s": -1}})"), "twins.max_clock_skew_s");
   EXPECT_EQ(error_path("{}"), "(accepted)");
 }
 

@@ -1,7 +1,10 @@
 // The HTTP API against the real `doppel serve` binary on loopback: every route, the one error
 // shape for malformed requests (the server stays healthy), startup failures, graceful SIGTERM.
 #include <algorithm>
+#include <atomic>
 #include <map>
+#include <mutex>
+#include <set>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -46,8 +49,8 @@ class ServerProcess {
       (void)f;
       std::vector<std::string> all = {DOPPEL_BINARY, "serve", "--port", "0"};
       all.insert(all.end(), args.begin(), args.end());
-      if (std::find(args.begin(), args.end(), "--jobs-db") == args.end()) {
-        all.push_back("--jobs-db");
+      if (std::find(args.begin(), args.end(), "--db") == args.end()) {
+        all.push_back("--db");
         all.push_back((work_dir() / ("jobs" + std::to_string(count_) + ".sqlite")).string());
       }
       std::vector<char*> argv;
@@ -186,11 +189,13 @@ TEST_F(Api, OpenApiDocumentsEveryRoute) {
   for (const auto& [path, method] : std::vector<std::pair<std::string, std::string>>{
            {"/healthz", "get"}, {"/readyz", "get"}, {"/metrics", "get"}, {"/openapi.json", "get"}, {"/v1/twins", "get"},
            {"/v1/twins/{id}", "get"}, {"/v1/twins/{id}/scenarios", "post"}, {"/v1/jobs", "get"}, {"/v1/jobs/{id}", "get"},
-           {"/v1/jobs/{id}", "delete"}, {"/v1/jobs/{id}/results", "get"}})
+           {"/v1/jobs/{id}", "delete"}, {"/v1/jobs/{id}/results", "get"}, {"/v1/twins/{id}/observations", "post"},
+           {"/v1/twins/{id}/history", "get"}})
     EXPECT_TRUE(doc["paths"].contains(path) && doc["paths"][path].contains(method)) << path << " " << method;
   EXPECT_TRUE(doc["components"]["schemas"].contains("Error"));
   EXPECT_EQ(doc["paths"]["/v1/twins/{id}/scenarios"]["post"]["x-required-scope"], "simulate");
   EXPECT_EQ(doc["paths"]["/v1/jobs/{id}"]["get"]["x-required-scope"], "read");
+  EXPECT_EQ(doc["paths"]["/v1/twins/{id}/observations"]["post"]["x-required-scope"], "ingest");
   EXPECT_EQ(doc["paths"]["/healthz"]["get"]["x-required-scope"], "none");
   EXPECT_TRUE(doc["paths"]["/v1/twins/{id}/scenarios"]["post"]["responses"].contains("202"));
   EXPECT_EQ(doc["components"]["securitySchemes"]["bearerAuth"]["scheme"], "bearer");
@@ -497,7 +502,7 @@ TEST(ApiProcess, JobKilledMidRunResumesAfterRestartWithEveryResultOnce) {
   std::ofstream(work_dir() / "resume.json") << R"({"jobs": {"fem_chunk": 2}})";
   const auto twin = work_dir() / "resume-twin.json";
   std::ofstream(twin) << doppel::test::surrogate_plate_json(6, 8, "resume");
-  const std::vector<std::string> args = {"--twin", twin.string(), "--jobs-db", db, "--config", (work_dir() / "resume.json").string()};
+  const std::vector<std::string> args = {"--twin", twin.string(), "--db", db, "--config", (work_dir() / "resume.json").string()};
   std::string id;
   {
     ServerProcess s(args);
@@ -551,7 +556,7 @@ TEST(ApiProcess, JobsOfAChangedTwinAreMarkedFailedAtRestart) {
   const auto twin = work_dir() / "changing.json";
   std::ofstream(twin) << doppel::test::surrogate_plate_json(6, 8, "changing");
   std::ofstream(work_dir() / "changed.json") << R"({"jobs": {"fem_chunk": 1}})";
-  const std::vector<std::string> args = {"--twin", twin.string(), "--jobs-db", db, "--config", (work_dir() / "changed.json").string()};
+  const std::vector<std::string> args = {"--twin", twin.string(), "--db", db, "--config", (work_dir() / "changed.json").string()};
   std::string first, second;
   {
     ServerProcess s(args);
@@ -703,6 +708,134 @@ TEST(ApiProcess, ServesHttpsWithAConfiguredCertificate) {
   EXPECT_EQ(https.request("GET", "/v1/twins").status, 200);
   doppel::api::HttpClient plain("127.0.0.1", port, 5);
   EXPECT_NE(plain.request("GET", "/v1/twins").status, 200);  // no plaintext HTTP on a TLS port
+}
+
+}  // namespace
+
+namespace {
+
+std::string reading(const std::string& sensor, const std::string& time, const std::string& value) {
+  return R"({"sensor": ")" + sensor + R"(", "time": ")" + time + R"(", "value": )" + value + "}";
+}
+
+TEST(ApiProcess, ObservationsAreCheckedReadingByReadingStoredAndPaged) {
+  std::ofstream(work_dir() / "obs.json") << R"({"twins": {"max_readings": 12}})";
+  ServerProcess s({"--twin", kBlade, "--config", (work_dir() / "obs.json").string()});
+  const int port = s.port();
+  ASSERT_GT(port, 0) << s.log();
+  wait_ready(port);
+  const std::string O = "/v1/twins/blade/observations";
+  const std::string body = R"({"readings": [)" +
+                           reading("tc_le", "2025-06-01T10:00:00.000Z", "812.5") + "," +           // 0 ok
+                           reading("tc_nope", "2025-06-01T10:00:00Z", "1") + "," +                 // 1 unknown sensor
+                           reading("tc_te", "25/11/2026", "1") + "," +                             // 2 bad time
+                           reading("tc_te", "2999-01-01T00:00:00Z", "1") + "," +                   // 3 future
+                           reading("tc_te", "2025-06-01T10:00:00Z", "\"hot\"") + "," +             // 4 not a number
+                           R"(17,)" +                                                              // 5 not an object
+                           R"({"sensor": "tc_te", "time": "2025-06-01T10:00:00Z", "value": 1, "unit": "K"},)" +  // 6
+                           reading("tc_le", "2025-06-01T10:00:00Z", "812.5") + "," +               // 7 duplicate of 0
+                           reading("tc_le", "2025-06-01T10:00:00Z", "900") + "," +                 // 8 conflicts with 0
+                           reading("tc_root", "2025-06-01T09:59:00+00:00", "611") + "," +          // 9 ok, earlier
+                           reading("tc_te", "2025-06-01T11:00:00+01:00", "790.25") + "]}";         // 10 ok (= 10:00Z)
+  const json r = request_json(port, "POST", O, body);
+  EXPECT_EQ(r["accepted"], 4);
+  EXPECT_EQ(r["duplicates"], 1);
+  std::vector<std::string> paths;
+  for (const auto& x : r["rejected"]) paths.push_back(x["path"]);
+  EXPECT_EQ(paths, (std::vector<std::string>{"readings[1].sensor", "readings[2].time", "readings[3].time", "readings[4].value",
+                                             "readings[5]", "readings[6].unit", "readings[8].value"}));
+  // Whole-body errors.
+  request_json(port, "POST", O, "nope", 400);
+  EXPECT_EQ(request_json(port, "POST", O, R"({"readings": 3})", 400)["error"]["path"], "readings");
+  EXPECT_EQ(request_json(port, "POST", O, R"({"reading": []})", 400)["error"]["path"], "reading");
+  std::string many = R"({"readings": [)";
+  for (int i = 0; i < 13; ++i) many += std::string(i ? "," : "") + reading("tc_le", "2025-06-01T10:00:00Z", "1");
+  EXPECT_EQ(request_json(port, "POST", O, many + "]}", 413)["error"]["type"], "batch_too_large");
+  request_json(port, "POST", "/v1/twins/nope/observations", R"({"readings": []})", 404);
+  // History: time order whatever the arrival order, paged with a cursor, filtered.
+  const std::string H = "/v1/twins/blade/history?kind=observations";
+  const json all = request_json(port, "GET", H);
+  ASSERT_EQ(all["items"].size(), 3u);
+  EXPECT_EQ(all["items"][0]["sensor"], "tc_root");
+  EXPECT_EQ(all["items"][0]["time"], "2025-06-01T09:59:00.000Z");
+  EXPECT_EQ(all["items"][2]["value"], 790.25);
+  EXPECT_TRUE(all["next"].is_null());
+  const json first = request_json(port, "GET", H + "&limit=2");
+  ASSERT_EQ(first["items"].size(), 2u);
+  ASSERT_TRUE(first["next"].is_string());
+  const std::string cursor = first["next"];
+  const json second = request_json(port, "GET", H + "&limit=2&after=" + cursor);
+  ASSERT_EQ(second["items"].size(), 1u);
+  EXPECT_EQ(second["items"][0]["sensor"], "tc_te");
+  EXPECT_EQ(request_json(port, "GET", H + "&sensor=tc_le")["items"].size(), 1u);
+  EXPECT_EQ(request_json(port, "GET", H + "&from=2025-06-01T10:00:00Z")["items"].size(), 2u);
+  EXPECT_EQ(request_json(port, "GET", "/v1/twins/blade/history", "", 400)["error"]["path"], "kind");
+  EXPECT_EQ(request_json(port, "GET", H + "&sensor=tc_x", "", 400)["error"]["path"], "sensor");
+  EXPECT_EQ(request_json(port, "GET", H + "&from=today", "", 400)["error"]["path"], "from");
+  EXPECT_EQ(request_json(port, "GET", H + "&after=zzz", "", 400)["error"]["path"], "after");
+}
+
+TEST(ApiProcess, NoAcknowledgedReadingIsLostWhenTheServerIsKilled) {
+  const std::string db = (work_dir() / "readings.sqlite").string();
+  const std::vector<std::string> args = {"--twin", kBlade, "--db", db, "--quiet"};
+  std::vector<double> acknowledged;  // seconds after the base time
+  {
+    ServerProcess s(args);
+    const int port = s.port();
+    ASSERT_GT(port, 0) << s.log();
+    wait_ready(port);
+    std::atomic<bool> stop{false};
+    std::mutex m;
+    std::thread writer([&] {
+      doppel::api::HttpClient c("127.0.0.1", port, 5);
+      for (int batch = 0; !stop; ++batch) {
+        std::string body = R"({"readings": [)";
+        std::vector<double> times;
+        for (int k = 0; k < 20; ++k) {
+          const double t = batch * 20 + k;
+          times.push_back(t);
+          char iso[64];
+          std::snprintf(iso, sizeof iso, "2025-06-01T%02d:%02d:%02dZ", static_cast<int>(t) / 3600, static_cast<int>(t) / 60 % 60,
+                        static_cast<int>(t) % 60);
+          body += std::string(k ? "," : "") + reading("tc_le", iso, std::to_string(500 + t));
+        }
+        const auto r = c.request("POST", "/v1/twins/blade/observations", body + "]}");
+        if (r.status != 200) break;  // the server is gone
+        std::lock_guard<std::mutex> lock(m);
+        acknowledged.insert(acknowledged.end(), times.begin(), times.end());
+      }
+    });
+    for (int i = 0; i < 2000; ++i) {
+      {
+        std::lock_guard<std::mutex> lock(m);
+        if (acknowledged.size() >= 400) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    s.signal(SIGKILL);  // while the writer is still sending
+    s.wait();
+    stop = true;
+    writer.join();
+  }
+  ASSERT_GE(acknowledged.size(), 400u);
+  ServerProcess s(args);
+  const int port = s.port();
+  ASSERT_GT(port, 0) << s.log();
+  wait_ready(port);
+  std::set<std::string> stored;
+  std::string after;
+  for (int page = 0; page < 100; ++page) {
+    const json p = request_json(port, "GET", "/v1/twins/blade/history?kind=observations&limit=1000" + (after.empty() ? "" : "&after=" + after));
+    for (const auto& item : p["items"]) stored.insert(item["time"].get<std::string>());
+    if (p["next"].is_null()) break;
+    after = p["next"];
+  }
+  for (double t : acknowledged) {
+    char iso[64];
+    std::snprintf(iso, sizeof iso, "2025-06-01T%02d:%02d:%02d.000Z", static_cast<int>(t) / 3600, static_cast<int>(t) / 60 % 60,
+                  static_cast<int>(t) % 60);
+    ASSERT_TRUE(stored.count(iso)) << "acknowledged reading at " << iso << " is missing (" << stored.size() << " stored)";
+  }
 }
 
 }  // namespace

@@ -1,0 +1,49 @@
+// Sensor readings of the live twins, in SQLite (WAL, synchronous=FULL): append() returns after
+// the readings are on disk, so an acknowledged reading survives a crash. A reading is keyed by
+// (twin, sensor, time): sending it again is harmless (duplicate); another value for the same
+// key is a conflict and is not stored. Readings may arrive out of time order.
+#pragma once
+
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "twin/sqlite.hpp"
+
+namespace doppel::twin {
+
+struct Reading {
+  std::string sensor;
+  double time = 0;  // seconds since the Unix epoch (UTC)
+  double value = 0;
+};
+
+enum class Stored { inserted, duplicate, conflict };
+
+class ObservationStore {
+ public:
+  explicit ObservationStore(const std::string& path);
+  // One transaction for the whole batch; `received` is recorded with each new reading.
+  std::vector<Stored> append(const std::string& twin, const std::vector<Reading>& readings, double received);
+
+  struct Cursor {
+    double time = 0;
+    std::string sensor;
+  };
+  struct Page {
+    std::vector<Reading> readings;
+    std::optional<Cursor> next;  // pass as `after` for the following page
+  };
+  // Readings with from <= time <= to (optionally of one sensor), ordered by (time, sensor),
+  // at most `limit`, starting after `after`.
+  Page query(const std::string& twin, const std::string& sensor, double from, double to, size_t limit,
+             const std::optional<Cursor>& after) const;
+  size_t count(const std::string& twin) const;
+
+ private:
+  Database db_;
+  mutable std::mutex mutex_;
+};
+
+}  // namespace doppel::twin
