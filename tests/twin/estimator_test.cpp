@@ -1,0 +1,133 @@
+// The state estimator on a small heat-conduction plate whose hidden parameters we choose: the
+// readings are finite-element predictions at the hidden truth plus Gaussian noise of the
+// declared level. Reference: the hidden truth; convergence within two standard deviations.
+#include <cmath>
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "kernels/fem_model.hpp"
+#include "kernels/outputs.hpp"
+#include "spec/errors.hpp"
+#include "twin/estimator.hpp"
+
+namespace {
+
+using namespace doppel;
+
+const char* kLivePlate = R"({
+  "name": "lplate",
+  "mesh": {"generate": "rectangle", "size": [0.4, 0.6], "cells": [6, 8], "order": 1},
+  "physics": {"thermal": {}},
+  "materials": {"steel": {"conductivity": 40}},
+  "regions": {"domain": "steel"},
+  "boundaries": {
+    "ymin": {"thermal": {"type": "temperature", "value": "$T0"}},
+    "xmax": {"thermal": {"type": "convection", "h": "$h", "ambient": 20}},
+    "ymax": {"thermal": {"type": "flux", "value": 2000}}
+  },
+  "sources": {"domain": {"heat": "$q"}},
+  "parameters": {
+    "T0": {"default": 100, "min": 50, "max": 150, "role": "control"},
+    "h":  {"default": 500, "min": 100, "max": 2000, "role": "latent"},
+    "q":  {"default": 2e4, "min": 0, "max": 5e4, "role": "load"}
+  },
+  "sensors": {
+    "s1": {"quantity": "temperature", "at": [0.3, 0.45], "noise_std": 0.5},
+    "s2": {"quantity": "temperature", "at": [0.1, 0.3], "noise_std": 0.5},
+    "s3": {"quantity": "temperature", "at": [0.38, 0.1], "noise_std": 0.5}
+  },
+  "outputs": {"T_max": {"quantity": "temperature", "reduce": "max", "region": "domain"}}
+})";
+
+struct Plant {
+  const FemModel& model;
+  std::vector<double> truth;
+  std::mt19937_64 rng{99};
+  // Noisy readings of every sensor at the truth.
+  std::vector<twin::SensorObservation> read(double fault_offset_s2 = 0) {
+    spec::Scenario s;
+    s.id = "truth";
+    s.parameters = truth;
+    std::vector<double> exact;
+    BatchOptions o;
+    o.keep_first_fields = false;
+    const OutputEvaluator sensors = OutputEvaluator::for_sensors(model);
+    o.field_sink = [&](size_t, size_t, const double* T, const double* u) { exact = sensors.evaluate(truth, T, u); };
+    solve_batch(model, {s}, o);
+    std::normal_distribution<double> noise(0, 0.5);
+    std::vector<twin::SensorObservation> out;
+    for (size_t k = 0; k < exact.size(); ++k) out.push_back({k, exact[k] + noise(rng) + (k == 1 ? fault_offset_s2 : 0)});
+    return out;
+  }
+};
+
+class EstimatorTest : public ::testing::Test {
+ protected:
+  FemModel model{spec::parse_twin(kLivePlate, ".")};
+  size_t h = 1, q = 2;
+};
+
+TEST_F(EstimatorTest, LatentParametersConvergeToTheHiddenTruth) {
+  twin::Estimator est(model, nullptr, twin::EstimatorOptions{}, BatchOptions{});
+  ASSERT_EQ(est.estimated(), (std::vector<size_t>{1, 2}));  // the control T0 is known
+  const auto prior = est.parameter_moments();
+  EXPECT_NEAR(prior[h].std, 0.25 * 1900, 0.4 * 0.25 * 1900);  // prior_width of the range
+  Plant plant{model, {100, 1200, 3.2e4}};
+  for (int cycle = 1; cycle <= 15; ++cycle) est.assimilate(60.0 * cycle, plant.read());
+  const auto post = est.parameter_moments();
+  EXPECT_EQ(est.revision(), 15);
+  std::printf("h %.1f +- %.1f (prior %.1f), q %.0f +- %.0f\n", post[h].mean, post[h].std, prior[h].std, post[q].mean, post[q].std);
+  EXPECT_LE(std::abs(post[h].mean - 1200), 2 * post[h].std + 0.01 * 1200) << post[h].mean << " +- " << post[h].std;
+  EXPECT_LE(std::abs(post[q].mean - 3.2e4), 2 * post[q].std + 0.01 * 3.2e4) << post[q].mean << " +- " << post[q].std;
+  EXPECT_LT(post[h].std, 0.2 * prior[h].std);
+  EXPECT_LT(post[q].std, 0.2 * prior[q].std);
+  EXPECT_DOUBLE_EQ(post[0].mean, 100);  // known values are not estimated
+  EXPECT_DOUBLE_EQ(post[0].std, 0);
+  // Predicted sensors agree with fresh readings within their spread and the noise.
+  const auto& pred = est.prediction();
+  EXPECT_EQ(pred.fem, 64u);
+  const auto now = plant.read();
+  for (const auto& r : now) {
+    const double mean = pred.sensors.row(static_cast<Eigen::Index>(r.sensor)).mean();
+    EXPECT_NEAR(mean, r.value, 4 * 0.5 + 1.0) << r.sensor;
+  }
+  // A dropout: no readings for ten hours, the drift widens the spread.
+  est.advance(60.0 * 15 + 36000);
+  EXPECT_GT(est.parameter_moments()[h].std, 2 * post[h].std);
+}
+
+TEST_F(EstimatorTest, AFaultySensorIsFlaggedAndDoesNotDragTheEstimate) {
+  twin::Estimator est(model, nullptr, twin::EstimatorOptions{}, BatchOptions{});
+  Plant plant{model, {100, 800, 1.5e4}};
+  for (int cycle = 1; cycle <= 8; ++cycle) est.assimilate(60.0 * cycle, plant.read());
+  int flagged = 0;
+  for (int cycle = 9; cycle <= 16; ++cycle) {
+    const auto in = est.assimilate(60.0 * cycle, plant.read(/*fault_offset_s2=*/40));
+    flagged += in[1].outlier;
+    EXPECT_GT(in[1].z, 4);
+    EXPECT_FALSE(in[0].outlier);
+  }
+  EXPECT_EQ(flagged, 8);
+  const auto post = est.parameter_moments();
+  EXPECT_LE(std::abs(post[h].mean - 800), 2 * post[h].std + 0.05 * 800) << post[h].mean << " +- " << post[h].std;
+}
+
+TEST_F(EstimatorTest, SavedStateRestoresExactlyAndRefusesAnotherTwin) {
+  twin::Estimator a(model, nullptr, twin::EstimatorOptions{}, BatchOptions{});
+  Plant plant{model, {100, 1500, 4e4}};
+  a.assimilate(60, plant.read());
+  a.set_known(0, 120);
+  twin::Estimator b(model, nullptr, twin::EstimatorOptions{}, BatchOptions{});
+  b.restore(a.save());
+  EXPECT_EQ(b.revision(), 1);
+  EXPECT_DOUBLE_EQ(b.time(), 60);
+  EXPECT_LT((a.parameters() - b.parameters()).norm(), 1e-9 * a.parameters().norm());
+  std::string other = kLivePlate;
+  other.replace(other.find("\"noise_std\": 0.5"), 16, "\"noise_std\": 0.7");
+  FemModel changed{spec::parse_twin(other, ".")};
+  twin::Estimator c(changed, nullptr, twin::EstimatorOptions{}, BatchOptions{});
+  EXPECT_THROW(c.restore(a.save()), InvalidInput);
+}
+
+}  // namespace

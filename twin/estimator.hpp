@@ -1,0 +1,102 @@
+// The twin's state estimate: an ensemble of the parameters nobody sets (latent parameters and
+// loads), kept in step with sensor readings by the ensemble Kalman filter (twin/enkf). Each
+// member's sensor and output predictions come from the surrogate where it is in bounds and its
+// error estimate is within tolerance, from FEM otherwise, all members in one batch.
+//
+// Steady twins respond quasi-statically: the state is the estimated parameters, which drift as
+// a random walk between analyses (drift: standard deviation per sqrt(hour) as a fraction of the
+// parameter's range). Members live in logit coordinates of each parameter's bounds, so every
+// member stays inside the bounds (and inside the surrogate's training box).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <Eigen/Dense>
+
+#include "kernels/outputs.hpp"
+#include "kernels/scenario_batch.hpp"
+#include "surrogate/surrogate.hpp"
+#include "twin/enkf.hpp"
+
+namespace doppel::twin {
+
+struct EstimatorOptions {
+  int members = 64;
+  double inflation = 1.02;
+  double outlier_gate = 4.0;
+  double drift = 0.02;         // per sqrt(hour), fraction of the range
+  double tolerance = 5e-3;     // surrogate error estimate accepted per member
+  double prior_width = 0.25;   // initial spread: standard deviation as a fraction of the range
+  unsigned long seed = 1;
+};
+
+// Mean and standard deviation of a quantity over the ensemble.
+struct Moments {
+  double mean = 0, std = 0;
+};
+
+struct EnsemblePrediction {
+  Eigen::MatrixXd sensors;   // sensors x members
+  Eigen::MatrixXd outputs;   // outputs x members
+  size_t surrogate = 0, fem = 0;  // members answered by each
+};
+
+struct SensorObservation {
+  size_t sensor = 0;  // index into the twin's sensors
+  double value = 0;
+};
+
+class Estimator {
+ public:
+  Estimator(const FemModel& model, const Surrogate* surrogate, EstimatorOptions options, BatchOptions fem);
+
+  const std::vector<size_t>& estimated() const { return estimated_; }  // parameter indices
+  // Parameters not estimated (controls): their current values.
+  void set_known(size_t parameter, double value);
+  double time() const { return time_; }
+  long revision() const { return revision_; }
+
+  // Advances the ensemble to `time` (random walk over the elapsed time) and assimilates the
+  // readings (several of one sensor allowed). Returns the innovation of each reading.
+  std::vector<Innovation> assimilate(double time, const std::vector<SensorObservation>& readings);
+  // Advances without readings (the spread grows).
+  void advance(double time);
+
+  // The members' parameters (parameters x members, physical units).
+  Eigen::MatrixXd parameters() const;
+  std::vector<Moments> parameter_moments() const;
+  // Sensor and output predictions of every member (cached until the ensemble changes).
+  const EnsemblePrediction& prediction() const;
+  // Predictions for arbitrary parameter sets (forecasts, recommendations).
+  EnsemblePrediction predict(const Eigen::MatrixXd& parameters) const;
+
+  // Serialized state (members, time, revision, known values), for the history store.
+  std::string save() const;
+  void restore(const std::string& text);  // InvalidInput when it does not fit this twin
+
+ private:
+  double to_unit(size_t p, double value) const;
+  double from_unit(size_t p, double z) const;
+  void random_walk(double seconds);
+
+  const FemModel& model_;
+  const Surrogate* surrogate_;
+  EstimatorOptions options_;
+  BatchOptions fem_;
+  OutputEvaluator sensors_;
+  std::vector<size_t> estimated_;
+  std::vector<double> known_;    // every parameter's value for members (estimated ones ignored)
+  Eigen::MatrixXd z_;            // estimated x members, logit coordinates
+  double time_ = 0;
+  bool started_ = false;
+  long revision_ = 0;
+  mutable std::mt19937_64 rng_;
+  mutable std::optional<EnsemblePrediction> cached_;
+};
+
+}  // namespace doppel::twin
