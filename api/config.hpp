@@ -34,6 +34,12 @@ struct ServerConfig {
   size_t job_fem_chunk = 0;           // per chunk when FEM answers (0: 64 on the CPU, 1024 on a GPU)
   size_t max_readings = 10000;        // per observations request
   double max_clock_skew_s = 60;       // readings further in the future are refused
+  // State estimation (twin/estimator.hpp).
+  int members = 64;
+  double inflation = 1.02;
+  double drift = 0.02;                // per sqrt(hour), fraction of a parameter's range
+  double outlier_gate = 4;
+  double silent_after_s = 600;
   int http_threads = 64;              // concurrent connections served
 };
 

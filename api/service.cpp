@@ -71,7 +71,7 @@ Response json_response(const OJson& body, int status) {
 Service::Service(TwinRegistry& twins, ServiceOptions options)
     : twins_(twins), options_(std::move(options)), auth_(options_.tokens) {
   store_ = std::make_unique<JobStore>(options_.database);
-  observations_ = std::make_unique<twin::ObservationStore>(options_.database);
+  history_ = std::make_unique<twin::HistoryStore>(options_.database);
   jobs_ = std::make_unique<JobManager>(
       *store_, twins_, metrics_, options_.jobs,
       [this](const TwinRegistry::Entry& e, const std::string& body) {
@@ -104,6 +104,20 @@ void Service::start() {
         options_.batching_options, metrics_, [this, entry] { return jobs_->step(*entry); });
   }
   jobs_->recover();
+  // Live state for every steady twin with sensors: restored from the history, caught up with
+  // the readings stored after it.
+  for (const auto& e : twins_.entries()) {
+    const auto& t = e->model->twin();
+    if (t.sensors.empty() || t.analysis.transient) continue;
+    auto live = std::make_unique<twin::LiveTwin>(*e->model, e->surrogate.get(), *history_, options_.live, options_.batch, e->fem);
+    try {
+      const bool restored = live->recover();
+      if (options_.log) options_.log({{"time", utc_now()}, {"event", restored ? "state_restored" : "state_started"}, {"twin", e->id}});
+    } catch (const std::exception& ex) {
+      if (options_.log) options_.log({{"time", utc_now()}, {"event", "state_recovery_failed"}, {"twin", e->id}, {"error", ex.what()}});
+    }
+    live_[e->id] = std::move(live);
+  }
   ready_ = true;
 }
 
@@ -154,6 +168,10 @@ std::vector<Service::Route> Service::table() {
         "Store timestamped sensor readings; each is checked on its own (unknown sensor, non-finite value, time in "
         "the future) and the accepted ones are on disk before the answer. Sending a reading again is harmless"},
        [this](const Request& r) { return observations(r); }},
+      {{"GET", "/v1/twins/{id}/state", Scope::read,
+        "The state estimate: time and revision of the last analysis, every output and parameter with mean and "
+        "standard deviation, each sensor's last reading, prediction, normalized innovation and status"},
+       [this](const Request& r) { return state(r); }},
       {{"GET", "/v1/twins/{id}/history", Scope::read,
         "A twin's stored records in time order, paged (query: kind=observations, from, to, sensor, limit, after)"},
        [this](const Request& r) { return history(r); }},
@@ -401,7 +419,7 @@ Response Service::observations(const Request& r) {
     good.push_back({sensor, *time, item["value"].get<double>()});
     index_of.push_back(i);
   }
-  const auto stored = observations_->append(e.id, good, now);  // on disk before the answer
+  const auto stored = history_->append(e.id, good, now);  // on disk before the answer
   size_t accepted = 0, duplicates = 0;
   for (size_t k = 0; k < stored.size(); ++k) {
     if (stored[k] == twin::Stored::conflict) {
@@ -413,10 +431,40 @@ Response Service::observations(const Request& r) {
     if (stored[k] == twin::Stored::duplicate) ++duplicates;
   }
   metrics_.readings(accepted - duplicates, rejected.size());
+  // The new readings are on disk: assimilate them (one analysis). A failing analysis does not
+  // take the acknowledgement back.
+  OJson analysis = nullptr;
+  std::string analysis_error;
+  if (auto it = live_.find(e.id); it != live_.end()) {
+    std::vector<twin::Reading> fresh;
+    for (size_t k = 0; k < stored.size(); ++k)
+      if (stored[k] == twin::Stored::inserted) fresh.push_back(good[k]);
+    try {
+      if (const auto a = it->second->assimilate(fresh))
+        analysis = {{"time", format_rfc3339(a->time)}, {"revision", a->revision}, {"assimilated", a->assimilated}, {"late", a->late}};
+    } catch (const std::exception& ex) {
+      analysis_error = ex.what();
+      if (options_.log) options_.log({{"time", utc_now()}, {"event", "analysis_failed"}, {"twin", e.id}, {"error", ex.what()}});
+    }
+  }
   // Per-reading rejections are listed in index order.
   std::vector<OJson> sorted(rejected.begin(), rejected.end());
   std::sort(sorted.begin(), sorted.end(), [](const OJson& a, const OJson& b) { return a["index"] < b["index"]; });
-  return json_response({{"accepted", accepted}, {"duplicates", duplicates}, {"rejected", sorted}, {"analysis", nullptr}});
+  OJson doc = {{"accepted", accepted}, {"duplicates", duplicates}, {"rejected", sorted}, {"analysis", analysis}};
+  if (!analysis_error.empty()) doc["analysis_error"] = analysis_error;
+  return json_response(doc);
+}
+
+Response Service::state(const Request& r) {
+  known_query(r, {});
+  const auto& e = twins_.find(r.params.at("id"));
+  auto it = live_.find(e.id);
+  if (it == live_.end())
+    throw HttpError(409, "no_state",
+                    e.model->twin().sensors.empty() ? "twin '" + e.id + "' has no sensors: there is no state to estimate"
+                                                    : "state estimation of transient twins is not built yet",
+                    "id");
+  return json_response(it->second->state_json(now_seconds()));
 }
 
 Response Service::history(const Request& r) const {
@@ -443,7 +491,7 @@ Response Service::history(const Request& r) const {
     for (const auto& s : e.model->twin().sensors) known = known || s.name == sensor;
     if (!known) throw InvalidInput("sensor", "the twin has no sensor '" + sensor + "'");
   }
-  std::optional<twin::ObservationStore::Cursor> after;
+  std::optional<twin::HistoryStore::Cursor> after;
   if (const auto it = r.query.find("after"); it != r.query.end()) {
     // The cursor of the previous page: "<seconds>~<sensor>".
     const auto sep = it->second.find('~');
@@ -451,9 +499,9 @@ Response Service::history(const Request& r) const {
     const double t = sep == std::string::npos ? 0 : std::strtod(it->second.c_str(), &end);
     if (sep == std::string::npos || end != it->second.c_str() + sep || !std::isfinite(t))
       throw InvalidInput("after", "must be the `next` cursor of a previous page");
-    after = twin::ObservationStore::Cursor{t, it->second.substr(sep + 1)};
+    after = twin::HistoryStore::Cursor{t, it->second.substr(sep + 1)};
   }
-  const auto page = observations_->query(e.id, sensor, from, to, limit, after);
+  const auto page = history_->query(e.id, sensor, from, to, limit, after);
   OJson items = OJson::array();
   for (const auto& o : page.readings)
     items.push_back({{"sensor", o.sensor}, {"time", format_rfc3339(o.time)}, {"value", o.value}});

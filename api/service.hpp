@@ -20,7 +20,8 @@
 #include "api/metrics.hpp"
 #include "api/twin_registry.hpp"
 #include "kernels/scenario_batch.hpp"
-#include "twin/observation_store.hpp"
+#include "twin/history_store.hpp"
+#include "twin/live_twin.hpp"
 
 namespace doppel::api {
 
@@ -36,7 +37,8 @@ struct ServiceOptions {
   BatchOptions batch;                   // FE solves
   std::vector<TokenConfig> tokens;      // none: every route open (loopback only, see check_exposure)
   bool gpu_metrics = false;             // report device memory (a CUDA backend or device is in use)
-  std::function<void(const nlohmann::ordered_json&)> log;  // event lines (jobs)
+  std::function<void(const nlohmann::ordered_json&)> log;  // event lines (jobs, state)
+  twin::LiveOptions live;               // state estimation
 };
 
 struct RouteDoc {
@@ -77,6 +79,7 @@ class Service {
   Response job_results(const Request& r);
   Response observations(const Request& r);
   Response history(const Request& r) const;
+  Response state(const Request& r);
   void render_gauges(std::string& out) const;
 
   TwinRegistry& twins_;
@@ -86,8 +89,9 @@ class Service {
   Metrics metrics_;
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<JobManager> jobs_;
-  std::unique_ptr<twin::ObservationStore> observations_;
+  std::unique_ptr<twin::HistoryStore> history_;
   std::map<std::string, std::unique_ptr<TwinWorker>> workers_;
+  std::map<std::string, std::unique_ptr<twin::LiveTwin>> live_;  // twins with sensors (steady)
   std::atomic<bool> ready_{false};
 };
 

@@ -1,17 +1,11 @@
-// Times on the API: RFC 3339 UTC strings with milliseconds ("2026-11-25T10:00:00.250Z").
+// Times on the API: RFC 3339 UTC strings (spec/time.hpp).
 #pragma once
 
-#include <optional>
-#include <string>
+#include "spec/time.hpp"
 
 namespace doppel::api {
-
-std::string utc_now();
-double now_seconds();  // seconds since the Unix epoch
-// "2026-11-25T10:00:00Z", fractional seconds and numeric offsets ("+01:00") accepted;
-// nullopt for anything else (including impossible dates such as February 30).
-std::optional<double> parse_rfc3339(const std::string& text);
-// UTC with milliseconds.
-std::string format_rfc3339(double seconds);
-
+using spec::format_rfc3339;
+using spec::now_seconds;
+using spec::parse_rfc3339;
+using spec::utc_now;
 }  // namespace doppel::api

@@ -93,6 +93,11 @@ int run_serve(const ServeArgs& args) {
   so.database = config.database;
   so.max_readings = config.max_readings;
   so.max_clock_skew_s = config.max_clock_skew_s;
+  so.live.estimator.members = config.members;
+  so.live.estimator.inflation = config.inflation;
+  so.live.estimator.drift = config.drift;
+  so.live.estimator.outlier_gate = config.outlier_gate;
+  so.live.silent_after_s = config.silent_after_s;
   so.tokens = config.tokens;
   so.gpu_metrics = backend == Backend::cuda || device == "cuda";
   so.log = log_line;

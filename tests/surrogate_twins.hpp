@@ -69,4 +69,33 @@ inline std::string surrogate_transient_json(const std::string& scheme = "backwar
   })";
 }
 
+// A heat-conduction plate with sensors for the live twin: a latent convection coefficient h, an
+// unmeasured load q, a known control T0, three noisy temperature sensors.
+inline std::string live_plate_json() {
+  return R"({
+  "name": "lplate",
+  "mesh": {"generate": "rectangle", "size": [0.4, 0.6], "cells": [6, 8], "order": 1},
+  "physics": {"thermal": {}},
+  "materials": {"steel": {"conductivity": 40}},
+  "regions": {"domain": "steel"},
+  "boundaries": {
+    "ymin": {"thermal": {"type": "temperature", "value": "$T0"}},
+    "xmax": {"thermal": {"type": "convection", "h": "$h", "ambient": 20}},
+    "ymax": {"thermal": {"type": "flux", "value": 2000}}
+  },
+  "sources": {"domain": {"heat": "$q"}},
+  "parameters": {
+    "T0": {"default": 100, "min": 50, "max": 150, "role": "control"},
+    "h":  {"default": 500, "min": 100, "max": 2000, "role": "latent"},
+    "q":  {"default": 2e4, "min": 0, "max": 5e4, "role": "load"}
+  },
+  "sensors": {
+    "s1": {"quantity": "temperature", "at": [0.3, 0.45], "noise_std": 0.5},
+    "s2": {"quantity": "temperature", "at": [0.1, 0.3], "noise_std": 0.5},
+    "s3": {"quantity": "temperature", "at": [0.38, 0.1], "noise_std": 0.5}
+  },
+  "outputs": {"T_max": {"quantity": "temperature", "reduce": "max", "region": "domain"}}
+})";
+}
+
 }  // namespace doppel::test

@@ -56,7 +56,7 @@ TEST(ServerConfig, ReadsEveryField) {
     "limits": {"max_body_mb": 8, "max_sync_scenarios": 10, "max_job_scenarios": 100},
     "batching": {"enabled": false, "max_batch": 64, "max_queue_delay_ms": 0.5},
     "database": "jobs.sqlite", "jobs": {"chunk": 32, "fem_chunk": 8},
-    "twins": {"max_readings": 500, "max_clock_skew_s": 5},
+    "twins": {"max_readings": 500, "max_clock_skew_s": 5, "members": 32, "drift": 0.05},
     "http_threads": 16})", "/srv/doppel");
   ASSERT_EQ(c.tokens.size(), 2u);
   EXPECT_EQ(c.tokens[1].secret, "env-token-0123456789");
@@ -70,6 +70,8 @@ TEST(ServerConfig, ReadsEveryField) {
   EXPECT_EQ(c.http_threads, 16);
   EXPECT_EQ(c.max_readings, 500u);
   EXPECT_DOUBLE_EQ(c.max_clock_skew_s, 5);
+  EXPECT_EQ(c.members, 32);
+  EXPECT_DOUBLE_EQ(c.drift, 0.05);
 }
 
 TEST(ServerConfig, BadFieldsAreNamed) {
@@ -93,6 +95,8 @@ TEST(ServerConfig, BadFieldsAreNamed) {
   EXPECT_EQ(error_path(R"({"jobs": {"chunk": 0}})"), "jobs.chunk");
   EXPECT_EQ(error_path(R"({"jobs": {"database": "x"}})"), "jobs.database");
   EXPECT_EQ(error_path(R"({"twins": {"max_clock_skew_s": -1}})"), "twins.max_clock_skew_s");
+  EXPECT_EQ(error_path(R"({"twins": {"members": 1}})"), "twins.members");
+  EXPECT_EQ(error_path(R"({"twins": {"inflation": 0.9}})"), "twins.inflation");
   EXPECT_EQ(error_path("{}"), "(accepted)");
 }
 

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -21,6 +22,9 @@
 #include <nlohmann/json.hpp>
 
 #include "api/http_server.hpp"
+#include "kernels/fem_model.hpp"
+#include "kernels/outputs.hpp"
+#include "kernels/scenario_batch.hpp"
 #include "tests/surrogate_twins.hpp"
 
 namespace {
@@ -836,6 +840,82 @@ TEST(ApiProcess, NoAcknowledgedReadingIsLostWhenTheServerIsKilled) {
                   static_cast<int>(t) % 60);
     ASSERT_TRUE(stored.count(iso)) << "acknowledged reading at " << iso << " is missing (" << stored.size() << " stored)";
   }
+}
+
+}  // namespace
+
+namespace {
+
+// Sensor values of the live plate at hidden parameters (FE), for readings.
+std::vector<double> plate_sensors(const std::vector<double>& truth) {
+  const doppel::FemModel model(doppel::spec::parse_twin(doppel::test::live_plate_json(), "."));
+  const auto sensors = doppel::OutputEvaluator::for_sensors(model);
+  std::vector<double> out;
+  doppel::BatchOptions o;
+  o.keep_first_fields = false;
+  o.field_sink = [&](size_t, size_t, const double* T, const double* u) { out = sensors.evaluate(truth, T, u); };
+  doppel::spec::Scenario s;
+  s.parameters = truth;
+  doppel::solve_batch(model, {s}, o);
+  return out;
+}
+
+TEST(ApiProcess, StateFollowsReadingsAndSurvivesAKill) {
+  const auto twin = work_dir() / "lplate.json";
+  std::ofstream(twin) << doppel::test::live_plate_json();
+  const std::string db = (work_dir() / "state.sqlite").string();
+  const std::vector<std::string> args = {"--twin", twin.string(), "--db", db, "--quiet"};
+  const std::vector<double> truth = {100, 1200, 3.2e4};  // T0 (control), h (latent), q (load)
+  const auto exact = plate_sensors(truth);
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> noise(0, 0.5);  // the sensors' declared noise
+  json before;
+  {
+    ServerProcess s(args);
+    const int port = s.port();
+    ASSERT_GT(port, 0) << s.log();
+    wait_ready(port);
+    const json prior = request_json(port, "GET", "/v1/twins/lplate/state");
+    EXPECT_EQ(prior["revision"], 0);
+    EXPECT_TRUE(prior["time"].is_null());
+    EXPECT_EQ(prior["parameters"]["h"]["role"], "latent");
+    EXPECT_EQ(prior["sensors"]["s1"]["status"], "silent");
+    for (int cycle = 1; cycle <= 12; ++cycle) {
+      char iso[64];
+      std::snprintf(iso, sizeof iso, "2025-06-01T10:%02d:00Z", cycle);
+      std::string body = R"({"readings": [)";
+      for (size_t k = 0; k < exact.size(); ++k)
+        body += std::string(k ? "," : "") + reading("s" + std::to_string(k + 1), iso, std::to_string(exact[k] + noise(rng)));
+      const json a = request_json(port, "POST", "/v1/twins/lplate/observations", body + "]}");
+      ASSERT_EQ(a["analysis"]["revision"], cycle) << a;
+      EXPECT_EQ(a["analysis"]["assimilated"], 3);
+    }
+    // A late reading (before the last analysis) is stored, not assimilated.
+    const json late = request_json(port, "POST", "/v1/twins/lplate/observations",
+                                   R"({"readings": [)" + reading("s1", "2025-06-01T09:00:00Z", "50") + "]}");
+    EXPECT_EQ(late["accepted"], 1);
+    EXPECT_TRUE(late["analysis"].is_null());
+    before = request_json(port, "GET", "/v1/twins/lplate/state");
+    EXPECT_EQ(before["revision"], 12);
+    EXPECT_EQ(before["time"], "2025-06-01T10:12:00.000Z");
+    for (const auto& [name, index] : std::vector<std::pair<std::string, size_t>>{{"h", 1}, {"q", 2}}) {
+      const double mean = before["parameters"][name]["mean"], sd = before["parameters"][name]["std"];
+      EXPECT_LE(std::abs(mean - truth[index]), 2 * sd + 0.01 * truth[index]) << name << " " << mean << " +- " << sd;
+    }
+    EXPECT_NEAR(before["sensors"]["s1"]["predicted"]["mean"].get<double>(), exact[0], 2.0);
+    EXPECT_EQ(before["sensors"]["s1"]["last"]["time"], "2025-06-01T10:12:00.000Z");  // the late one is older
+    EXPECT_EQ(request_json(port, "GET", "/v1/twins/nope/state", "", 404)["error"]["type"], "not_found");
+    s.signal(SIGKILL);
+    s.wait();
+  }
+  ServerProcess s(args);
+  const int port = s.port();
+  ASSERT_GT(port, 0) << s.log();
+  wait_ready(port);
+  EXPECT_NE(s.log().find("state_restored"), std::string::npos) << s.log();
+  const json after = request_json(port, "GET", "/v1/twins/lplate/state");
+  EXPECT_EQ(after["revision"], 12);
+  EXPECT_NEAR(after["parameters"]["h"]["mean"].get<double>(), before["parameters"]["h"]["mean"].get<double>(), 1e-9 * 1200);
 }
 
 }  // namespace

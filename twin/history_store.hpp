@@ -1,4 +1,5 @@
-// Sensor readings of the live twins, in SQLite (WAL, synchronous=FULL): append() returns after
+// The live twins' history in SQLite: sensor readings and the latest saved state estimate.
+// Sensor readings (WAL, synchronous=FULL): append() returns after
 // the readings are on disk, so an acknowledged reading survives a crash. A reading is keyed by
 // (twin, sensor, time): sending it again is harmless (duplicate); another value for the same
 // key is a conflict and is not stored. Readings may arrive out of time order.
@@ -21,9 +22,9 @@ struct Reading {
 
 enum class Stored { inserted, duplicate, conflict };
 
-class ObservationStore {
+class HistoryStore {
  public:
-  explicit ObservationStore(const std::string& path);
+  explicit HistoryStore(const std::string& path);
   // One transaction for the whole batch; `received` is recorded with each new reading.
   std::vector<Stored> append(const std::string& twin, const std::vector<Reading>& readings, double received);
 
@@ -40,6 +41,15 @@ class ObservationStore {
   Page query(const std::string& twin, const std::string& sensor, double from, double to, size_t limit,
              const std::optional<Cursor>& after) const;
   size_t count(const std::string& twin) const;
+
+  // The state estimate after each analysis (the estimator's serialized ensemble), latest kept.
+  struct SavedState {
+    long revision = 0;
+    double time = 0;
+    std::string state;
+  };
+  void save_state(const std::string& twin, const SavedState& state);
+  std::optional<SavedState> load_state(const std::string& twin) const;
 
  private:
   Database db_;

@@ -1,4 +1,4 @@
-#include "api/time.hpp"
+#include "spec/time.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include <ctime>
 #include <regex>
 
-namespace doppel::api {
+namespace doppel::spec {
 
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -60,4 +60,4 @@ std::optional<double> parse_rfc3339(const std::string& text) {
   return t;
 }
 
-}  // namespace doppel::api
+}  // namespace doppel::spec

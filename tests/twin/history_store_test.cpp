@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "twin/observation_store.hpp"
+#include "twin/history_store.hpp"
 
 namespace {
 
@@ -18,16 +18,16 @@ fs::path temp_db() {
   return p;
 }
 
-TEST(ObservationStore, DuplicatesAreHarmlessConflictsRefusedOrderKept) {
+TEST(HistoryStore, DuplicatesAreHarmlessConflictsRefusedOrderKept) {
   const auto path = temp_db();
   {
-    twin::ObservationStore s(path.string());
+    twin::HistoryStore s(path.string());
     const auto r = s.append("blade", {{"tc1", 100, 1.0}, {"tc2", 100, 2.0}, {"tc1", 50, 0.5}, {"tc1", 100, 1.0}, {"tc1", 100, 9.0}}, 1000);
     EXPECT_EQ(r, (std::vector<twin::Stored>{twin::Stored::inserted, twin::Stored::inserted, twin::Stored::inserted,
                                             twin::Stored::duplicate, twin::Stored::conflict}));
     EXPECT_EQ(s.append("other", {{"tc1", 100, 7.0}}, 1000)[0], twin::Stored::inserted);  // twins are separate
   }
-  twin::ObservationStore s(path.string());  // reopened: everything acknowledged is there
+  twin::HistoryStore s(path.string());  // reopened: everything acknowledged is there
   EXPECT_EQ(s.count("blade"), 3u);
   auto page = s.query("blade", "", -1e300, 1e300, 2, std::nullopt);
   ASSERT_EQ(page.readings.size(), 2u);

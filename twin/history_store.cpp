@@ -1,15 +1,17 @@
-#include "twin/observation_store.hpp"
+#include "twin/history_store.hpp"
 
 namespace doppel::twin {
 
-ObservationStore::ObservationStore(const std::string& path) : db_(path) {
+HistoryStore::HistoryStore(const std::string& path) : db_(path) {
   db_.exec("CREATE TABLE IF NOT EXISTS observations ("
            " twin TEXT NOT NULL, sensor TEXT NOT NULL, time REAL NOT NULL, value REAL NOT NULL,"
            " received REAL NOT NULL, PRIMARY KEY (twin, sensor, time))");
   db_.exec("CREATE INDEX IF NOT EXISTS observations_by_time ON observations(twin, time, sensor)");
+  db_.exec("CREATE TABLE IF NOT EXISTS twin_state ("
+           " twin TEXT PRIMARY KEY, revision INTEGER NOT NULL, time REAL NOT NULL, state TEXT NOT NULL)");
 }
 
-std::vector<Stored> ObservationStore::append(const std::string& twin, const std::vector<Reading>& readings,
+std::vector<Stored> HistoryStore::append(const std::string& twin, const std::vector<Reading>& readings,
                                              double received) {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<Stored> out;
@@ -34,7 +36,7 @@ std::vector<Stored> ObservationStore::append(const std::string& twin, const std:
   return out;
 }
 
-ObservationStore::Page ObservationStore::query(const std::string& twin, const std::string& sensor, double from,
+HistoryStore::Page HistoryStore::query(const std::string& twin, const std::string& sensor, double from,
                                                double to, size_t limit, const std::optional<Cursor>& after) const {
   std::lock_guard<std::mutex> lock(mutex_);
   Statement s(db_,
@@ -52,12 +54,27 @@ ObservationStore::Page ObservationStore::query(const std::string& twin, const st
   return page;
 }
 
-size_t ObservationStore::count(const std::string& twin) const {
+size_t HistoryStore::count(const std::string& twin) const {
   std::lock_guard<std::mutex> lock(mutex_);
   Statement s(db_, "SELECT COUNT(*) FROM observations WHERE twin = ?1");
   s.bind(1, twin);
   s.step();
   return s.count(0);
+}
+
+void HistoryStore::save_state(const std::string& twin, const SavedState& state) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement s(db_, "INSERT OR REPLACE INTO twin_state (twin, revision, time, state) VALUES (?1, ?2, ?3, ?4)");
+  s.bind(1, twin).bind(2, static_cast<int64_t>(state.revision)).bind(3, state.time).bind(4, state.state);
+  s.step();
+}
+
+std::optional<HistoryStore::SavedState> HistoryStore::load_state(const std::string& twin) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement s(db_, "SELECT revision, time, state FROM twin_state WHERE twin = ?1");
+  s.bind(1, twin);
+  if (!s.step()) return std::nullopt;
+  return SavedState{static_cast<long>(s.integer(0)), s.real(1), s.text(2)};
 }
 
 }  // namespace doppel::twin

@@ -1,0 +1,170 @@
+#include "twin/live_twin.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "spec/time.hpp"
+
+namespace doppel::twin {
+
+using OJson = nlohmann::ordered_json;
+
+LiveTwin::LiveTwin(const FemModel& model, const Surrogate* surrogate, HistoryStore& history, LiveOptions options,
+                   BatchOptions fem, std::mutex& fem_mutex)
+    : model_(model), history_(history), options_(options), fem_mutex_(fem_mutex),
+      estimator_(model, surrogate, options.estimator, std::move(fem)), sensors_(model.twin().sensors.size()) {}
+
+bool LiveTwin::recover() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  bool restored = false;
+  if (const auto saved = history_.load_state(twin())) {
+    try {
+      const auto j = nlohmann::json::parse(saved->state);
+      estimator_.restore(j.at("estimator").get<std::string>());
+      const auto& s = j.at("sensors");
+      if (s.size() == sensors_.size())
+        for (size_t k = 0; k < s.size(); ++k) {
+          SensorStats& st = sensors_[k];
+          st.seen = s[k].at("seen");
+          st.last_time = s[k].at("last_time");
+          st.last_value = s[k].at("last_value");
+          st.z = s[k].at("z");
+          st.outlier = s[k].at("outlier");
+          st.outlier_streak = s[k].at("outlier_streak");
+          st.mean_z2 = s[k].at("mean_z2");
+          st.assimilated = s[k].at("assimilated");
+        }
+      restored = true;
+    } catch (const std::exception&) {
+      restored = false;  // another version of the twin: start from the prior
+    }
+  }
+  // Readings stored after the saved analysis (acknowledged before a crash) are assimilated now.
+  const double after = estimator_.revision() > 0 ? estimator_.time() : -1e300;
+  std::vector<Reading> pending;
+  std::optional<HistoryStore::Cursor> cursor;
+  do {
+    auto page = history_.query(twin(), "", after, 1e300, 10000, cursor);
+    for (auto& r : page.readings)
+      if (r.time > after) pending.push_back(std::move(r));
+    cursor = page.next;
+  } while (cursor);
+  if (!pending.empty()) assimilate_locked(pending);
+  return restored;
+}
+
+std::optional<LiveTwin::Analysis> LiveTwin::assimilate(const std::vector<Reading>& readings) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return assimilate_locked(readings);
+}
+
+std::optional<LiveTwin::Analysis> LiveTwin::assimilate_locked(const std::vector<Reading>& readings) {
+  const auto& t = model_.twin();
+  const bool started = estimator_.revision() > 0;
+  Analysis a;
+  std::vector<SensorObservation> obs;
+  std::vector<double> times;
+  double latest = -1e300;
+  for (const Reading& r : readings) {
+    size_t k = 0;
+    while (k < t.sensors.size() && t.sensors[k].name != r.sensor) ++k;
+    if (k == t.sensors.size()) continue;
+    SensorStats& s = sensors_[k];
+    if (!s.seen || r.time > s.last_time) {
+      s.seen = true;
+      s.last_time = r.time;
+      s.last_value = r.value;
+    }
+    if (started && r.time <= estimator_.time()) {
+      ++a.late;
+      continue;
+    }
+    obs.push_back({k, r.value});
+    latest = std::max(latest, r.time);
+  }
+  if (obs.empty()) return std::nullopt;
+  std::vector<Innovation> in;
+  {
+    std::lock_guard<std::mutex> fem(fem_mutex_);
+    in = estimator_.assimilate(latest, obs);
+  }
+  for (size_t i = 0; i < obs.size(); ++i) {
+    SensorStats& s = sensors_[obs[i].sensor];
+    s.z = in[i].z;
+    s.outlier = in[i].outlier;
+    s.outlier_streak = in[i].outlier ? s.outlier_streak + 1 : 0;
+    s.mean_z2 = 0.9 * s.mean_z2 + 0.1 * in[i].z * in[i].z;
+    ++s.assimilated;
+  }
+  a.time = latest;
+  a.revision = estimator_.revision();
+  a.assimilated = obs.size();
+  save();
+  return a;
+}
+
+void LiveTwin::save() {
+  OJson sensors = OJson::array();
+  for (const auto& s : sensors_)
+    sensors.push_back({{"seen", s.seen}, {"last_time", s.last_time}, {"last_value", s.last_value}, {"z", s.z},
+                       {"outlier", s.outlier}, {"outlier_streak", s.outlier_streak}, {"mean_z2", s.mean_z2},
+                       {"assimilated", s.assimilated}});
+  const OJson doc = {{"estimator", estimator_.save()}, {"sensors", sensors}};
+  history_.save_state(twin(), {estimator_.revision(), estimator_.time(), doc.dump()});
+}
+
+std::string LiveTwin::sensor_status(const SensorStats& s, double now) const {
+  if (!s.seen || now - s.last_time > options_.silent_after_s) return "silent";
+  if (s.outlier_streak >= options_.faulty_after) return "faulty";
+  if (s.outlier || s.mean_z2 > 9) return "suspect";
+  return "ok";
+}
+
+nlohmann::ordered_json LiveTwin::state_json(double now) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto& t = model_.twin();
+  const EnsemblePrediction* pred = nullptr;
+  {
+    std::lock_guard<std::mutex> fem(fem_mutex_);
+    pred = &estimator_.prediction();
+  }
+  auto moments = [](const Eigen::RowVectorXd& row) {
+    const double mean = row.mean();
+    const double var = (row.array() - mean).square().sum() / static_cast<double>(std::max<Eigen::Index>(1, row.size() - 1));
+    return OJson{{"mean", mean}, {"std", std::sqrt(var)}};
+  };
+  OJson outputs = OJson::object();
+  for (size_t k = 0; k < t.outputs.size(); ++k) outputs[t.outputs[k].name] = moments(pred->outputs.row(static_cast<Eigen::Index>(k)));
+  OJson params = OJson::object();
+  const auto pm = estimator_.parameter_moments();
+  for (size_t k = 0; k < t.parameters.size(); ++k) {
+    const auto role = t.parameters[k].role;
+    params[t.parameters[k].name] = {{"mean", pm[k].mean}, {"std", pm[k].std},
+                                    {"role", role == spec::ParameterRole::load ? "load"
+                                             : role == spec::ParameterRole::control ? "control" : "latent"},
+                                    {"estimated", std::find(estimator_.estimated().begin(), estimator_.estimated().end(), k) !=
+                                                      estimator_.estimated().end()}};
+  }
+  OJson sensors = OJson::object();
+  for (size_t k = 0; k < t.sensors.size(); ++k) {
+    const SensorStats& s = sensors_[k];
+    OJson j;
+    j["last"] = s.seen ? OJson{{"time", spec::format_rfc3339(s.last_time)}, {"value", s.last_value}} : OJson(nullptr);
+    j["predicted"] = moments(pred->sensors.row(static_cast<Eigen::Index>(k)));
+    j["innovation_z"] = s.assimilated ? OJson(s.z) : OJson(nullptr);
+    j["mean_z2"] = s.mean_z2;
+    j["status"] = sensor_status(s, now);
+    sensors[t.sensors[k].name] = j;
+  }
+  const bool analysed = estimator_.revision() > 0;
+  return {{"twin", t.name},
+          {"time", analysed ? OJson(spec::format_rfc3339(estimator_.time())) : OJson(nullptr)},
+          {"revision", estimator_.revision()},
+          {"ensemble_size", pred->outputs.cols()},
+          {"answered", {{"surrogate", pred->surrogate}, {"fem", pred->fem}}},
+          {"outputs", outputs},
+          {"parameters", params},
+          {"sensors", sensors}};
+}
+
+}  // namespace doppel::twin

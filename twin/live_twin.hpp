@@ -1,0 +1,72 @@
+// One live twin: its state estimator, the statistics of each sensor, and their persistence.
+// Readings come in through the service (already stored in the history); each batch of new
+// readings is one analysis at the latest reading's time. Readings older than the last analysis
+// are late: kept in the history, not assimilated. After a restart the saved state is restored
+// and the readings stored after it are assimilated, so the estimate catches up.
+#pragma once
+
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "twin/estimator.hpp"
+#include "twin/history_store.hpp"
+
+namespace doppel::twin {
+
+struct LiveOptions {
+  EstimatorOptions estimator;
+  double silent_after_s = 600;  // a sensor without readings for this long is silent
+  int faulty_after = 3;         // consecutive outlier readings that make a sensor faulty
+};
+
+struct SensorStats {
+  bool seen = false;
+  double last_time = 0, last_value = 0;
+  double z = 0;              // normalized innovation of its latest assimilated reading
+  bool outlier = false;
+  int outlier_streak = 0;
+  double mean_z2 = 1;        // exponentially weighted mean of z^2 (expected near 1)
+  size_t assimilated = 0;
+};
+
+class LiveTwin {
+ public:
+  // fem_mutex: held while the estimator runs FE solves (one FE batch per twin at a time).
+  LiveTwin(const FemModel& model, const Surrogate* surrogate, HistoryStore& history, LiveOptions options,
+           BatchOptions fem, std::mutex& fem_mutex);
+
+  // Restores the saved state (a state of another twin version starts afresh: false) and
+  // assimilates the readings stored after it.
+  bool recover();
+
+  struct Analysis {
+    double time = 0;
+    long revision = 0;
+    size_t assimilated = 0, late = 0;
+  };
+  // New readings (just stored). nullopt when none could be assimilated (all late or none).
+  std::optional<Analysis> assimilate(const std::vector<Reading>& readings);
+
+  // GET /v1/twins/{id}/state.
+  nlohmann::ordered_json state_json(double now);
+  const std::string& twin() const { return model_.twin().name; }
+
+ private:
+  std::optional<Analysis> assimilate_locked(const std::vector<Reading>& readings);
+  void save();
+  std::string sensor_status(const SensorStats& s, double now) const;
+
+  const FemModel& model_;
+  HistoryStore& history_;
+  LiveOptions options_;
+  std::mutex& fem_mutex_;
+  std::mutex mutex_;
+  Estimator estimator_;
+  std::vector<SensorStats> sensors_;
+};
+
+}  // namespace doppel::twin
