@@ -172,6 +172,10 @@ std::vector<Service::Route> Service::table() {
         "The state estimate: time and revision of the last analysis, every output and parameter with mean and "
         "standard deviation, each sensor's last reading, prediction, normalized innovation and status"},
        [this](const Request& r) { return state(r); }},
+      {{"POST", "/v1/twins/{id}/forecast", Scope::read,
+        "Run the current ensemble forward: each output's 5/50/95 percentiles over time, and the probability and "
+        "expected time of crossing each limit within the horizon"},
+       [this](const Request& r) { return forecast(r); }},
       {{"GET", "/v1/twins/{id}/history", Scope::read,
         "A twin's stored records in time order, paged (query: kind=observations, from, to, sensor, limit, after)"},
        [this](const Request& r) { return history(r); }},
@@ -465,6 +469,77 @@ Response Service::state(const Request& r) {
                                                     : "state estimation of transient twins is not built yet",
                     "id");
   return json_response(it->second->state_json(now_seconds()));
+}
+
+Response Service::forecast(const Request& r) {
+  known_query(r, {});
+  const auto& e = twins_.find(r.params.at("id"));
+  const auto& t = e.model->twin();
+  auto it = live_.find(e.id);
+  if (it == live_.end())
+    throw HttpError(409, "no_state", "twin '" + e.id + "' has no state estimate to forecast from", "id");
+  if (r.body.empty()) throw InvalidInput("", "the request needs a JSON body");
+  Json body;
+  try {
+    body = Json::parse(r.body);
+  } catch (const Json::exception& ex) {
+    throw InvalidInput("", std::string("the body is not valid JSON (") + ex.what() + ")");
+  }
+  if (!body.is_object()) throw InvalidInput("", "the body must be a JSON object");
+  for (auto k = body.begin(); k != body.end(); ++k)
+    if (k.key() != "horizon" && k.key() != "step" && k.key() != "schedules" && k.key() != "outputs")
+      throw InvalidInput(k.key(), "unknown field (expected horizon, step, schedules, outputs)");
+  twin::ForecastRequest req;
+  auto seconds = [&](const char* name, double fallback) {
+    if (!body.contains(name)) return fallback;
+    const Json& v = body[name];
+    if (!v.is_number() || !std::isfinite(v.get<double>()) || !(v.get<double>() > 0))
+      throw InvalidInput(name, "must be a positive number of seconds");
+    return v.get<double>();
+  };
+  req.horizon = seconds("horizon", 3600);
+  req.step = seconds("step", req.horizon / 60);
+  const double steps = std::floor(req.horizon / req.step + 1e-9);
+  if (steps < 1) throw InvalidInput("step", "must not exceed the horizon");
+  if (steps > 1000) throw InvalidInput("step", "the horizon holds more than 1000 steps");
+  if (body.contains("outputs")) {
+    const Json& o = body["outputs"];
+    if (!o.is_array()) throw InvalidInput("outputs", "must be an array of output names");
+    for (size_t i = 0; i < o.size(); ++i) {
+      const std::string path = "outputs[" + std::to_string(i) + "]";
+      size_t k = 0;
+      while (o[i].is_string() && k < t.outputs.size() && t.outputs[k].name != o[i].get<std::string>()) ++k;
+      if (!o[i].is_string() || k == t.outputs.size()) throw InvalidInput(path, "must name one of the twin's outputs");
+      req.outputs.push_back(k);
+    }
+  }
+  if (body.contains("schedules")) {
+    const Json& sch = body["schedules"];
+    if (!sch.is_object()) throw InvalidInput("schedules", "must map parameter names to [[time, value], ...]");
+    for (auto k = sch.begin(); k != sch.end(); ++k) {
+      const std::string path = "schedules." + k.key();
+      const int idx = t.parameter_index(k.key());
+      if (idx < 0) throw InvalidInput(path, "the twin has no parameter '" + k.key() + "'");
+      const auto& par = t.parameters[static_cast<size_t>(idx)];
+      if (!k.value().is_array() || k.value().empty()) throw InvalidInput(path, "needs at least one [time, value] point");
+      spec::Schedule s;
+      s.parameter = idx;
+      for (size_t i = 0; i < k.value().size(); ++i) {
+        const Json& pt = k.value()[i];
+        const std::string ip = path + "[" + std::to_string(i) + "]";
+        if (!pt.is_array() || pt.size() != 2 || !pt[0].is_number() || !pt[1].is_number())
+          throw InvalidInput(ip, "must be [time in seconds from now, value]");
+        const double time = pt[0].get<double>(), v = pt[1].get<double>();
+        if (!(time >= 0) || (!s.points.empty() && time < s.points.back().first))
+          throw InvalidInput(ip, "times must be >= 0 and must not decrease");
+        if (!(v >= par.min && v <= par.max))
+          throw InvalidInput(ip, "value " + std::to_string(v) + " lies outside the bounds of '" + par.name + "'");
+        s.points.emplace_back(time, v);
+      }
+      req.schedules.push_back(std::move(s));
+    }
+  }
+  return json_response(it->second->forecast_json(req));
 }
 
 Response Service::history(const Request& r) const {

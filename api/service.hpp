@@ -80,6 +80,7 @@ class Service {
   Response observations(const Request& r);
   Response history(const Request& r) const;
   Response state(const Request& r);
+  Response forecast(const Request& r);
   void render_gauges(std::string& out) const;
 
   TwinRegistry& twins_;

@@ -57,15 +57,19 @@ void Estimator::set_known(size_t parameter, double value) {
   cached_.reset();
 }
 
-void Estimator::random_walk(double seconds) {
+void Estimator::drift(Eigen::MatrixXd& z, double seconds, std::mt19937_64& rng) const {
   if (!(seconds > 0) || options_.drift <= 0) return;
   std::normal_distribution<double> normal;
   const double step = options_.drift * std::sqrt(seconds / 3600.0);  // in unit coordinates
-  for (Eigen::Index i = 0; i < z_.rows(); ++i)
-    for (Eigen::Index j = 0; j < z_.cols(); ++j) {
-      const double u = std::clamp(logistic(z_(i, j)), 0.02, 0.98);
-      z_(i, j) += std::min(3.0, step / (u * (1 - u))) * normal(rng_);
+  for (Eigen::Index i = 0; i < z.rows(); ++i)
+    for (Eigen::Index j = 0; j < z.cols(); ++j) {
+      const double u = std::clamp(logistic(z(i, j)), 0.02, 0.98);
+      z(i, j) += std::min(3.0, step / (u * (1 - u))) * normal(rng);
     }
+}
+
+void Estimator::random_walk(double seconds) {
+  drift(z_, seconds, rng_);
   cached_.reset();
 }
 
@@ -75,16 +79,18 @@ void Estimator::advance(double time) {
   started_ = true;
 }
 
-Eigen::MatrixXd Estimator::parameters() const {
+Eigen::MatrixXd Estimator::parameters_of(const Eigen::MatrixXd& z) const {
   const auto& t = model_.twin();
-  Eigen::MatrixXd p(static_cast<Eigen::Index>(t.parameters.size()), z_.cols());
-  for (Eigen::Index j = 0; j < z_.cols(); ++j) {
+  Eigen::MatrixXd p(static_cast<Eigen::Index>(t.parameters.size()), z.cols());
+  for (Eigen::Index j = 0; j < z.cols(); ++j) {
     for (size_t k = 0; k < t.parameters.size(); ++k) p(static_cast<Eigen::Index>(k), j) = known_[k];
     for (size_t i = 0; i < estimated_.size(); ++i)
-      p(static_cast<Eigen::Index>(estimated_[i]), j) = from_unit(estimated_[i], z_(static_cast<Eigen::Index>(i), j));
+      p(static_cast<Eigen::Index>(estimated_[i]), j) = from_unit(estimated_[i], z(static_cast<Eigen::Index>(i), j));
   }
   return p;
 }
+
+Eigen::MatrixXd Estimator::parameters() const { return parameters_of(z_); }
 
 std::vector<Moments> Estimator::parameter_moments() const {
   const Eigen::MatrixXd p = parameters();

@@ -75,6 +75,12 @@ class Estimator {
   // Predictions for arbitrary parameter sets (forecasts, recommendations).
   EnsemblePrediction predict(const Eigen::MatrixXd& parameters) const;
 
+  // Forecasts: the members' unit (logit) coordinates, the random walk applied to a copy, and
+  // the physical parameters of given coordinates.
+  const Eigen::MatrixXd& unit_state() const { return z_; }
+  void drift(Eigen::MatrixXd& z, double seconds, std::mt19937_64& rng) const;
+  Eigen::MatrixXd parameters_of(const Eigen::MatrixXd& z) const;
+
   // Serialized state (members, time, revision, known values), for the history store.
   std::string save() const;
   void restore(const std::string& text);  // InvalidInput when it does not fit this twin

@@ -167,4 +167,33 @@ nlohmann::ordered_json LiveTwin::state_json(double now) {
           {"sensors", sensors}};
 }
 
+nlohmann::ordered_json LiveTwin::forecast_json(const ForecastRequest& request) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto& t = model_.twin();
+  Forecast f;
+  {
+    std::lock_guard<std::mutex> fem(fem_mutex_);
+    f = run_forecast(estimator_, model_, request);
+  }
+  OJson outputs = OJson::object();
+  for (size_t i = 0; i < f.outputs.size(); ++i)
+    outputs[t.outputs[f.outputs[i]].name] = {{"p05", f.p05[i]}, {"p50", f.p50[i]}, {"p95", f.p95[i]}};
+  OJson exceedance = OJson::object();
+  for (const auto& e : f.exceedance) {
+    OJson j = {{"limit", e.limit}, {"bound", e.bound}, {"probability", e.probability},
+               {"expected_time", e.expected_time ? OJson(*e.expected_time) : OJson(nullptr)}};
+    const std::string& name = t.outputs[e.output].name;
+    if (exceedance.contains(name)) exceedance[name + "_" + e.bound] = j;  // an output limited on both sides
+    else exceedance[name] = j;
+  }
+  const bool analysed = estimator_.revision() > 0;
+  return {{"twin", t.name},
+          {"start", analysed ? OJson(spec::format_rfc3339(estimator_.time())) : OJson(nullptr)},
+          {"revision", estimator_.revision()},
+          {"times", f.times},
+          {"answered", {{"surrogate", f.surrogate}, {"fem", f.fem}}},
+          {"outputs", outputs},
+          {"exceedance", exceedance}};
+}
+
 }  // namespace doppel::twin

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "twin/estimator.hpp"
+#include "twin/forecast.hpp"
 #include "twin/history_store.hpp"
 
 namespace doppel::twin {
@@ -53,6 +54,8 @@ class LiveTwin {
 
   // GET /v1/twins/{id}/state.
   nlohmann::ordered_json state_json(double now);
+  // POST /v1/twins/{id}/forecast: the current ensemble run forward.
+  nlohmann::ordered_json forecast_json(const ForecastRequest& request);
   const std::string& twin() const { return model_.twin().name; }
 
  private:

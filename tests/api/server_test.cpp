@@ -905,6 +905,21 @@ TEST(ApiProcess, StateFollowsReadingsAndSurvivesAKill) {
     EXPECT_NEAR(before["sensors"]["s1"]["predicted"]["mean"].get<double>(), exact[0], 2.0);
     EXPECT_EQ(before["sensors"]["s1"]["last"]["time"], "2025-06-01T10:12:00.000Z");  // the late one is older
     EXPECT_EQ(request_json(port, "GET", "/v1/twins/nope/state", "", 404)["error"]["type"], "not_found");
+    // Forecast from the estimate.
+    const json f = request_json(port, "POST", "/v1/twins/lplate/forecast",
+                                R"({"horizon": 7200, "step": 1800, "outputs": ["T_max"], "schedules": {"T0": [[0, 100], [3600, 140]]}})");
+    EXPECT_EQ(f["times"], json::array({1800.0, 3600.0, 5400.0, 7200.0}));
+    EXPECT_EQ(f["start"], "2025-06-01T10:12:00.000Z");
+    ASSERT_EQ(f["outputs"]["T_max"]["p50"].size(), 4u);
+    EXPECT_LE(f["outputs"]["T_max"]["p05"][3].get<double>(), f["outputs"]["T_max"]["p50"][3].get<double>());
+    EXPECT_GT(f["outputs"]["T_max"]["p50"][3].get<double>(), f["outputs"]["T_max"]["p50"][0].get<double>());  // T0 rises
+    EXPECT_TRUE(f["exceedance"].is_object());
+    for (const auto& [bad, path] : std::vector<std::pair<std::string, std::string>>{
+             {R"({"horizon": -1})", "horizon"}, {R"({"horizon": 60, "step": 120})", "step"},
+             {R"({"horizon": 1e6, "step": 1})", "step"}, {R"({"outputs": ["nope"]})", "outputs[0]"},
+             {R"({"schedules": {"T0": [[0, 999]]}})", "schedules.T0[0]"}, {R"({"schedules": {"x": [[0, 1]]}})", "schedules.x"},
+             {R"({"schedules": {"T0": [[10, 100], [5, 100]]}})", "schedules.T0[1]"}, {R"({"when": 1})", "when"}})
+      EXPECT_EQ(request_json(port, "POST", "/v1/twins/lplate/forecast", bad, 400)["error"]["path"], path) << bad;
     s.signal(SIGKILL);
     s.wait();
   }

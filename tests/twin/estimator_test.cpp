@@ -11,6 +11,7 @@
 #include "spec/errors.hpp"
 #include "tests/surrogate_twins.hpp"
 #include "twin/estimator.hpp"
+#include "twin/forecast.hpp"
 
 namespace {
 
@@ -106,6 +107,55 @@ TEST_F(EstimatorTest, SavedStateRestoresExactlyAndRefusesAnotherTwin) {
   FemModel changed{spec::parse_twin(other, ".")};
   twin::Estimator c(changed, nullptr, twin::EstimatorOptions{}, BatchOptions{});
   EXPECT_THROW(c.restore(a.save()), InvalidInput);
+}
+
+}  // namespace
+
+namespace {
+
+// Forecasts from a converged ensemble of the live plate (with a limit on T_max placed above the
+// truth's T_max): ordered percentiles, a band that widens with the drift, a scheduled control
+// moving the median, and the limit's crossing probability following the schedule.
+TEST(Forecast, PercentilesBandsSchedulesAndExceedance) {
+  FemModel probe{spec::parse_twin(test::live_plate_json(), ".")};
+  const std::vector<double> truth = {100, 1200, 3.2e4};
+  spec::Scenario s;
+  s.parameters = truth;
+  const double t_max = solve_batch(probe, {s}).scenarios[0].outputs[0][0];
+  std::string json = test::live_plate_json();
+  json.insert(json.find("\"outputs\""), "\"limits\": {\"T_max\": {\"max\": " + std::to_string(t_max + 15) + "}},\n  ");
+  FemModel model{spec::parse_twin(json, ".")};
+  twin::Estimator est(model, nullptr, twin::EstimatorOptions{}, BatchOptions{});
+  Plant plant{model, truth};
+  for (int cycle = 1; cycle <= 12; ++cycle) est.assimilate(60.0 * cycle, plant.read());
+
+  twin::ForecastRequest steady;
+  steady.horizon = 4 * 3600;
+  steady.step = 3600;
+  const twin::Forecast f = twin::run_forecast(est, model, steady);
+  ASSERT_EQ(f.times, (std::vector<double>{3600, 7200, 10800, 14400}));
+  ASSERT_EQ(f.outputs.size(), 1u);
+  for (size_t k = 0; k < f.times.size(); ++k) {
+    EXPECT_LE(f.p05[0][k], f.p50[0][k]);
+    EXPECT_LE(f.p50[0][k], f.p95[0][k]);
+  }
+  EXPECT_GT(f.p95[0][3] - f.p05[0][3], f.p95[0][0] - f.p05[0][0]);  // the drift widens the band
+  EXPECT_NEAR(f.p50[0][0], t_max, 5);
+  ASSERT_EQ(f.exceedance.size(), 1u);
+  EXPECT_LT(f.exceedance[0].probability, 0.3);
+
+  // The control T0 raised to its maximum over the first hour: T_max follows and crosses.
+  twin::ForecastRequest hot = steady;
+  spec::Schedule ramp;
+  ramp.parameter = 0;
+  ramp.points = {{0, 100}, {3600, 150}};
+  hot.schedules.push_back(ramp);
+  const twin::Forecast g = twin::run_forecast(est, model, hot);
+  EXPECT_GT(g.p50[0][0], f.p50[0][0] + 20);
+  EXPECT_GT(g.exceedance[0].probability, 0.9);
+  ASSERT_TRUE(g.exceedance[0].expected_time);
+  EXPECT_NEAR(*g.exceedance[0].expected_time, 3600, 1e-9);  // first forecast time
+  EXPECT_DOUBLE_EQ(twin::percentile({3, 1, 2, 4}, 0.5), 2.5);
 }
 
 }  // namespace
