@@ -169,12 +169,17 @@ ServerConfig parse_server_config(const std::string& json_text, const std::string
   }
   if (root.contains("twins")) {
     const Json& t = root["twins"];
-    r.known(t, "twins", {"max_readings", "max_clock_skew_s", "members", "inflation", "drift", "outlier_gate", "silent_after_s"});
+    r.known(t, "twins", {"max_readings", "max_clock_skew_s", "members", "inflation", "drift", "outlier_gate", "silent_after_s",
+                         "alert_probability", "alert_horizon_s", "drift_threshold"});
     if (t.contains("members")) c.members = static_cast<int>(r.count(t["members"], "twins.members", 2, 100000));
     if (t.contains("inflation")) c.inflation = r.number(t["inflation"], "twins.inflation", 1, 2);
     if (t.contains("drift")) c.drift = r.number(t["drift"], "twins.drift", 0, 10);
     if (t.contains("outlier_gate")) c.outlier_gate = r.number(t["outlier_gate"], "twins.outlier_gate", 1, 1e6);
     if (t.contains("silent_after_s")) c.silent_after_s = r.number(t["silent_after_s"], "twins.silent_after_s", 1, 1e9);
+    if (t.contains("alert_probability"))
+      c.alert_probability = r.number(t["alert_probability"], "twins.alert_probability", 0.001, 1);
+    if (t.contains("alert_horizon_s")) c.alert_horizon_s = r.number(t["alert_horizon_s"], "twins.alert_horizon_s", 0, 1e7);
+    if (t.contains("drift_threshold")) c.drift_threshold = r.number(t["drift_threshold"], "twins.drift_threshold", 1, 1e6);
     if (t.contains("max_readings")) c.max_readings = r.count(t["max_readings"], "twins.max_readings", 1, 1e7);
     if (t.contains("max_clock_skew_s")) c.max_clock_skew_s = r.number(t["max_clock_skew_s"], "twins.max_clock_skew_s", 0, 86400);
   }

@@ -40,6 +40,9 @@ struct ServerConfig {
   double drift = 0.02;                // per sqrt(hour), fraction of a parameter's range
   double outlier_gate = 4;
   double silent_after_s = 600;
+  double alert_probability = 0.2;
+  double alert_horizon_s = 3600;
+  double drift_threshold = 4;
   int http_threads = 64;              // concurrent connections served
 };
 

@@ -78,6 +78,11 @@ void Metrics::readings(size_t stored, size_t rejected) {
   readings_rejected_ += rejected;
 }
 
+void Metrics::alert(const std::string& event) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++alerts_[event];
+}
+
 void Metrics::set_gauges(std::function<void(std::string&)> gauges) {
   std::lock_guard<std::mutex> lock(mutex_);
   gauges_ = std::move(gauges);
@@ -121,6 +126,12 @@ std::string Metrics::render() const {
   out += "# TYPE doppel_readings_total counter\n";
   out += "doppel_readings_total{result=\"stored\"} " + std::to_string(readings_stored_) + "\n";
   out += "doppel_readings_total{result=\"rejected\"} " + std::to_string(readings_rejected_) + "\n";
+  out += "# HELP doppel_alerts_total Alert events: raised, updated, cleared.\n";
+  out += "# TYPE doppel_alerts_total counter\n";
+  for (const char* ev : {"raised", "updated", "cleared"}) {
+    const auto it = alerts_.find(ev);
+    out += std::string("doppel_alerts_total{event=\"") + ev + "\"} " + std::to_string(it == alerts_.end() ? 0 : it->second) + "\n";
+  }
   if (gauges_) gauges_(out);
   return out;
 }

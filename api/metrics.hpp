@@ -35,6 +35,7 @@ class Metrics {
   void batch(size_t scenarios, size_t requests = 1);
   void queue_wait(double seconds);
   void readings(size_t stored, size_t rejected);
+  void alert(const std::string& event);
   void in_flight(int delta);
   // Appends gauge lines (with their HELP/TYPE) at each scrape.
   void set_gauges(std::function<void(std::string&)> gauges);
@@ -50,6 +51,7 @@ class Metrics {
   Histogram queue_wait_{{0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
   long in_flight_ = 0;
   unsigned long long readings_stored_ = 0, readings_rejected_ = 0;
+  std::map<std::string, unsigned long long> alerts_;
   std::function<void(std::string&)> gauges_;
 };
 

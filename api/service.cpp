@@ -176,6 +176,10 @@ std::vector<Service::Route> Service::table() {
         "Run the current ensemble forward: each output's 5/50/95 percentiles over time, and the probability and "
         "expected time of crossing each limit within the horizon"},
        [this](const Request& r) { return forecast(r); }},
+      {{"GET", "/v1/twins/{id}/alerts", Scope::read,
+        "Alerts, newest first: limits crossed or forecast to be, faulty or silent sensors, model drift; each raised, "
+        "updated and cleared (query: state = active (default), cleared or all; limit)"},
+       [this](const Request& r) { return alerts(r); }},
       {{"GET", "/v1/twins/{id}/history", Scope::read,
         "A twin's stored records in time order, paged (query: kind=observations, from, to, sensor, limit, after)"},
        [this](const Request& r) { return history(r); }},
@@ -444,8 +448,15 @@ Response Service::observations(const Request& r) {
     for (size_t k = 0; k < stored.size(); ++k)
       if (stored[k] == twin::Stored::inserted) fresh.push_back(good[k]);
     try {
-      if (const auto a = it->second->assimilate(fresh))
+      if (const auto a = it->second->assimilate(fresh)) {
         analysis = {{"time", format_rfc3339(a->time)}, {"revision", a->revision}, {"assimilated", a->assimilated}, {"late", a->late}};
+        for (const auto& ev : a->alerts) {
+          metrics_.alert(ev.event);
+          if (options_.log)
+            options_.log({{"time", utc_now()}, {"event", "alert_" + ev.event}, {"twin", e.id}, {"kind", ev.alert.kind},
+                          {"subject", ev.alert.subject}, {"severity", ev.alert.severity}, {"message", ev.alert.message}});
+        }
+      }
     } catch (const std::exception& ex) {
       analysis_error = ex.what();
       if (options_.log) options_.log({{"time", utc_now()}, {"event", "analysis_failed"}, {"twin", e.id}, {"error", ex.what()}});
@@ -459,25 +470,40 @@ Response Service::observations(const Request& r) {
   return json_response(doc);
 }
 
-Response Service::state(const Request& r) {
-  known_query(r, {});
-  const auto& e = twins_.find(r.params.at("id"));
+twin::LiveTwin& Service::live(const TwinRegistry::Entry& e) const {
   auto it = live_.find(e.id);
   if (it == live_.end())
     throw HttpError(409, "no_state",
                     e.model->twin().sensors.empty() ? "twin '" + e.id + "' has no sensors: there is no state to estimate"
                                                     : "state estimation of transient twins is not built yet",
                     "id");
-  return json_response(it->second->state_json(now_seconds()));
+  return *it->second;
+}
+
+Response Service::alerts(const Request& r) {
+  known_query(r, {"state", "limit"});
+  const auto& e = twins_.find(r.params.at("id"));
+  std::string state = "active";
+  if (const auto it = r.query.find("state"); it != r.query.end()) {
+    if (it->second != "active" && it->second != "cleared" && it->second != "all")
+      throw InvalidInput("state", "must be active, cleared or all");
+    state = it->second == "all" ? "" : it->second;
+  }
+  const size_t limit = query_count(r, "limit", 100, 1, 10000);
+  return json_response({{"twin", e.id}, {"alerts", live(e).alerts_json(state, -1e300, 1e300, limit)}});
+}
+
+Response Service::state(const Request& r) {
+  known_query(r, {});
+  const auto& e = twins_.find(r.params.at("id"));
+  return json_response(live(e).state_json(now_seconds()));
 }
 
 Response Service::forecast(const Request& r) {
   known_query(r, {});
   const auto& e = twins_.find(r.params.at("id"));
   const auto& t = e.model->twin();
-  auto it = live_.find(e.id);
-  if (it == live_.end())
-    throw HttpError(409, "no_state", "twin '" + e.id + "' has no state estimate to forecast from", "id");
+  twin::LiveTwin& lt = live(e);
   if (r.body.empty()) throw InvalidInput("", "the request needs a JSON body");
   Json body;
   try {
@@ -539,7 +565,7 @@ Response Service::forecast(const Request& r) {
       req.schedules.push_back(std::move(s));
     }
   }
-  return json_response(it->second->forecast_json(req));
+  return json_response(lt.forecast_json(req));
 }
 
 Response Service::history(const Request& r) const {
@@ -547,8 +573,8 @@ Response Service::history(const Request& r) const {
   const auto& e = twins_.find(r.params.at("id"));
   const auto kind = r.query.find("kind");
   if (kind == r.query.end()) throw InvalidInput("kind", "is required (observations)");
-  if (kind->second != "observations")
-    throw InvalidInput("kind", "unknown kind \"" + kind->second + "\" (this server keeps: observations)");
+  if (kind->second != "observations" && kind->second != "alerts")
+    throw InvalidInput("kind", "unknown kind \"" + kind->second + "\" (this server keeps: observations, alerts)");
   auto time_of = [&](const char* name, double fallback) {
     const auto it = r.query.find(name);
     if (it == r.query.end()) return fallback;
@@ -565,6 +591,11 @@ Response Service::history(const Request& r) const {
     bool known = false;
     for (const auto& s : e.model->twin().sensors) known = known || s.name == sensor;
     if (!known) throw InvalidInput("sensor", "the twin has no sensor '" + sensor + "'");
+  }
+  if (kind->second == "alerts") {
+    if (r.query.count("sensor") || r.query.count("after"))
+      throw InvalidInput(r.query.count("sensor") ? "sensor" : "after", "applies to kind=observations only");
+    return json_response({{"twin", e.id}, {"kind", "alerts"}, {"items", live(e).alerts_json("", from, to, limit)}, {"next", nullptr}});
   }
   std::optional<twin::HistoryStore::Cursor> after;
   if (const auto it = r.query.find("after"); it != r.query.end()) {

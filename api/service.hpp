@@ -81,6 +81,8 @@ class Service {
   Response history(const Request& r) const;
   Response state(const Request& r);
   Response forecast(const Request& r);
+  Response alerts(const Request& r);
+  twin::LiveTwin& live(const TwinRegistry::Entry& e) const;
   void render_gauges(std::string& out) const;
 
   TwinRegistry& twins_;

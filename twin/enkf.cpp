@@ -7,7 +7,7 @@ namespace doppel::twin {
 
 std::vector<Innovation> enkf_analysis(Eigen::MatrixXd& ensemble, const Eigen::MatrixXd& predicted,
                                       const Eigen::VectorXd& observed, const Eigen::VectorXd& noise_std,
-                                      const EnkfOptions& options, std::mt19937_64& rng) {
+                                      const EnkfOptions& options, std::mt19937_64& rng, double* adaptive_inflation) {
   const Eigen::Index n_members = ensemble.cols(), m = predicted.rows();
   if (n_members < 2 || predicted.cols() != n_members || observed.size() != m || noise_std.size() != m)
     throw std::invalid_argument("enkf_analysis: inconsistent ensemble, prediction or observation sizes");
@@ -17,6 +17,24 @@ std::vector<Innovation> enkf_analysis(Eigen::MatrixXd& ensemble, const Eigen::Ma
   const Eigen::VectorXd y_mean = predicted.rowwise().mean();
   Eigen::MatrixXd a = (ensemble.colwise() - x_mean) * options.inflation;
   Eigen::MatrixXd ha = (predicted.colwise() - y_mean) * options.inflation;
+  // Most readings far outside the predicted spread: inflate the anomalies until they fit.
+  double lambda = 1;
+  if (m >= 2 && options.max_adaptive_inflation > 1) {
+    Eigen::Index beyond = 0;
+    double excess = 0, predicted = 0;
+    for (Eigen::Index k = 0; k < m; ++k) {
+      const double var_pred = ha.row(k).squaredNorm() / nm1, var_obs = noise_std(k) * noise_std(k);
+      const double d = observed(k) - y_mean(k);
+      if (std::abs(d) > options.outlier_gate * std::sqrt(var_pred + var_obs)) ++beyond;
+      excess += std::max(0.0, d * d - var_obs);
+      predicted += var_pred;
+    }
+    if (2 * beyond > m && predicted > 0)
+      lambda = std::sqrt(std::clamp(excess / predicted, 1.0, options.max_adaptive_inflation * options.max_adaptive_inflation));
+  }
+  a *= lambda;
+  ha *= lambda;
+  if (adaptive_inflation) *adaptive_inflation = lambda;
   ensemble = a.colwise() + x_mean;
   const Eigen::MatrixXd hx = ha.colwise() + y_mean;
 

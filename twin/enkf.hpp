@@ -2,8 +2,11 @@
 // 1998; Evensen 2003): perturbed observations, multiplicative inflation of the forecast
 // anomalies, per-sensor noise, and robust down-weighting of gross outliers (adaptive
 // observation-error inflation: a reading whose normalized innovation exceeds the gate counts as
-// if its noise made it exactly gate standard deviations away). Generic over the state: the
-// caller supplies the ensemble and the ensemble's predicted observations.
+// if its noise made it exactly gate standard deviations away). When most readings (at least
+// two) are beyond the gate at once, the asset has changed rather than its sensors failed: the
+// forecast anomalies are inflated adaptively until the innovations fit them (the innovation
+// statistic of Li, Kalnay & Miyoshi 2009), and then gated. Generic over the state: the caller
+// supplies the ensemble and the ensemble's predicted observations.
 #pragma once
 
 #include <random>
@@ -16,6 +19,7 @@ namespace doppel::twin {
 struct EnkfOptions {
   double inflation = 1.0;     // multiplies the forecast anomalies (>= 1)
   double outlier_gate = 4.0;  // normalized innovations beyond this are down-weighted
+  double max_adaptive_inflation = 100;  // cap of the adaptive inflation factor (1: none)
 };
 
 struct Innovation {
@@ -30,6 +34,7 @@ struct Innovation {
 // predicted observations. observed, noise_std: m. Needs N >= 2 and noise_std > 0.
 std::vector<Innovation> enkf_analysis(Eigen::MatrixXd& ensemble, const Eigen::MatrixXd& predicted,
                                       const Eigen::VectorXd& observed, const Eigen::VectorXd& noise_std,
-                                      const EnkfOptions& options, std::mt19937_64& rng);
+                                      const EnkfOptions& options, std::mt19937_64& rng,
+                                      double* adaptive_inflation = nullptr);
 
 }  // namespace doppel::twin

@@ -7,6 +7,11 @@ HistoryStore::HistoryStore(const std::string& path) : db_(path) {
            " twin TEXT NOT NULL, sensor TEXT NOT NULL, time REAL NOT NULL, value REAL NOT NULL,"
            " received REAL NOT NULL, PRIMARY KEY (twin, sensor, time))");
   db_.exec("CREATE INDEX IF NOT EXISTS observations_by_time ON observations(twin, time, sensor)");
+  db_.exec("CREATE TABLE IF NOT EXISTS alerts ("
+           " id INTEGER PRIMARY KEY AUTOINCREMENT, twin TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL,"
+           " severity TEXT NOT NULL, message TEXT NOT NULL, details TEXT NOT NULL, state TEXT NOT NULL,"
+           " raised REAL NOT NULL, updated REAL NOT NULL, cleared REAL)");
+  db_.exec("CREATE INDEX IF NOT EXISTS alerts_by_twin ON alerts(twin, state, raised)");
   db_.exec("CREATE TABLE IF NOT EXISTS twin_state ("
            " twin TEXT PRIMARY KEY, revision INTEGER NOT NULL, time REAL NOT NULL, state TEXT NOT NULL)");
 }
@@ -75,6 +80,97 @@ std::optional<HistoryStore::SavedState> HistoryStore::load_state(const std::stri
   s.bind(1, twin);
   if (!s.step()) return std::nullopt;
   return SavedState{static_cast<long>(s.integer(0)), s.real(1), s.text(2)};
+}
+
+namespace {
+HistoryStore::AlertRecord read_alert(const Statement& s) {
+  HistoryStore::AlertRecord a;
+  a.id = static_cast<long>(s.integer(0));
+  a.kind = s.text(1);
+  a.subject = s.text(2);
+  a.severity = s.text(3);
+  a.message = s.text(4);
+  a.details = s.text(5);
+  a.state = s.text(6);
+  a.raised = s.real(7);
+  a.updated = s.real(8);
+  if (!s.null(9)) a.cleared = s.real(9);
+  return a;
+}
+const char* kAlertColumns = "id, kind, subject, severity, message, details, state, raised, updated, cleared";
+}  // namespace
+
+std::vector<HistoryStore::AlertEvent> HistoryStore::sync_alerts(const std::string& twin,
+                                                                const std::vector<AlertCondition>& holding, double time) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Database::Transaction tx(db_);
+  std::vector<AlertRecord> active;
+  {
+    const std::string sql = std::string("SELECT ") + kAlertColumns + " FROM alerts WHERE twin = ?1 AND state = 'active'";
+    Statement s(db_, sql.c_str());
+    s.bind(1, twin);
+    while (s.step()) active.push_back(read_alert(s));
+  }
+  std::vector<AlertEvent> events;
+  std::vector<bool> still(active.size(), false);
+  for (const auto& c : holding) {
+    size_t k = 0;
+    while (k < active.size() && !(active[k].kind == c.kind && active[k].subject == c.subject)) ++k;
+    if (k < active.size()) {
+      still[k] = true;
+      AlertRecord& a = active[k];
+      if (a.message == c.message && a.severity == c.severity && a.details == c.details) continue;
+      Statement u(db_, "UPDATE alerts SET severity = ?2, message = ?3, details = ?4, updated = ?5 WHERE id = ?1");
+      u.bind(1, static_cast<int64_t>(a.id)).bind(2, c.severity).bind(3, c.message).bind(4, c.details).bind(5, time);
+      u.step();
+      a.severity = c.severity;
+      a.message = c.message;
+      a.details = c.details;
+      a.updated = time;
+      events.push_back({"updated", a});
+      continue;
+    }
+    Statement i(db_,
+                "INSERT INTO alerts (twin, kind, subject, severity, message, details, state, raised, updated)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, ?7)");
+    i.bind(1, twin).bind(2, c.kind).bind(3, c.subject).bind(4, c.severity).bind(5, c.message).bind(6, c.details).bind(7, time);
+    i.step();
+    AlertRecord a;
+    a.id = static_cast<long>(db_.last_insert_rowid());
+    a.kind = c.kind;
+    a.subject = c.subject;
+    a.severity = c.severity;
+    a.message = c.message;
+    a.details = c.details;
+    a.state = "active";
+    a.raised = a.updated = time;
+    events.push_back({"raised", a});
+  }
+  for (size_t k = 0; k < active.size(); ++k) {
+    if (still[k]) continue;
+    Statement u(db_, "UPDATE alerts SET state = 'cleared', cleared = ?2, updated = ?2 WHERE id = ?1");
+    u.bind(1, static_cast<int64_t>(active[k].id)).bind(2, time);
+    u.step();
+    active[k].state = "cleared";
+    active[k].cleared = time;
+    active[k].updated = time;
+    events.push_back({"cleared", active[k]});
+  }
+  tx.commit();
+  return events;
+}
+
+std::vector<HistoryStore::AlertRecord> HistoryStore::alerts(const std::string& twin, const std::string& state, double from,
+                                                            double to, size_t limit) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const std::string sql = std::string("SELECT ") + kAlertColumns +
+                          " FROM alerts WHERE twin = ?1 AND (?2 = '' OR state = ?2) AND raised >= ?3 AND raised <= ?4"
+                          " ORDER BY raised DESC, id DESC LIMIT ?5";
+  Statement s(db_, sql.c_str());
+  s.bind(1, twin).bind(2, state).bind(3, from).bind(4, to).bind(5, limit);
+  std::vector<AlertRecord> out;
+  while (s.step()) out.push_back(read_alert(s));
+  return out;
 }
 
 }  // namespace doppel::twin

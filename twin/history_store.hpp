@@ -49,6 +49,29 @@ class HistoryStore {
     std::string state;
   };
   void save_state(const std::string& twin, const SavedState& state);
+
+  // Alerts: a condition (kind, subject) that holds is raised once, updated while it holds and
+  // its message or severity changes, and cleared when it no longer holds.
+  struct AlertCondition {
+    std::string kind, subject, severity, message;
+    std::string details;  // JSON object
+  };
+  struct AlertRecord {
+    long id = 0;
+    std::string kind, subject, severity, message, details;
+    std::string state;  // active | cleared
+    double raised = 0, updated = 0;
+    std::optional<double> cleared;
+  };
+  struct AlertEvent {
+    std::string event;  // raised | updated | cleared
+    AlertRecord alert;
+  };
+  // Makes the active alerts of the twin match `holding` at `time`; returns what changed.
+  std::vector<AlertEvent> sync_alerts(const std::string& twin, const std::vector<AlertCondition>& holding, double time);
+  // Newest first; state "active", "cleared" or "" for all; raised within [from, to].
+  std::vector<AlertRecord> alerts(const std::string& twin, const std::string& state, double from, double to,
+                                  size_t limit) const;
   std::optional<SavedState> load_state(const std::string& twin) const;
 
  private:

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "spec/time.hpp"
 
@@ -100,6 +101,7 @@ std::optional<LiveTwin::Analysis> LiveTwin::assimilate_locked(const std::vector<
   a.revision = estimator_.revision();
   a.assimilated = obs.size();
   save();
+  a.alerts = history_.sync_alerts(twin(), alert_conditions(), latest);
   return a;
 }
 
@@ -164,7 +166,8 @@ nlohmann::ordered_json LiveTwin::state_json(double now) {
           {"answered", {{"surrogate", pred->surrogate}, {"fem", pred->fem}}},
           {"outputs", outputs},
           {"parameters", params},
-          {"sensors", sensors}};
+          {"sensors", sensors},
+          {"alerts", alerts_json("active", -1e300, 1e300, 1000)}};
 }
 
 nlohmann::ordered_json LiveTwin::forecast_json(const ForecastRequest& request) {
@@ -194,6 +197,120 @@ nlohmann::ordered_json LiveTwin::forecast_json(const ForecastRequest& request) {
           {"answered", {{"surrogate", f.surrogate}, {"fem", f.fem}}},
           {"outputs", outputs},
           {"exceedance", exceedance}};
+}
+
+nlohmann::ordered_json alert_json(const HistoryStore::AlertRecord& a) {
+  OJson details = OJson::object();
+  try {
+    details = OJson::parse(a.details);
+  } catch (const std::exception&) {
+  }
+  return {{"id", a.id},
+          {"kind", a.kind},
+          {"subject", a.subject},
+          {"severity", a.severity},
+          {"state", a.state},
+          {"message", a.message},
+          {"details", details},
+          {"raised", spec::format_rfc3339(a.raised)},
+          {"updated", spec::format_rfc3339(a.updated)},
+          {"cleared", a.cleared ? OJson(spec::format_rfc3339(*a.cleared)) : OJson(nullptr)}};
+}
+
+nlohmann::ordered_json LiveTwin::alerts_json(const std::string& state, double from, double to, size_t limit) const {
+  OJson list = OJson::array();
+  for (const auto& a : history_.alerts(twin(), state, from, to, limit)) list.push_back(alert_json(a));
+  return list;
+}
+
+std::vector<HistoryStore::AlertCondition> LiveTwin::alert_conditions() {
+  const auto& t = model_.twin();
+  std::vector<HistoryStore::AlertCondition> out;
+  auto severity_name = [](spec::Severity s) {
+    return s == spec::Severity::info ? "info" : s == spec::Severity::warning ? "warning" : "critical";
+  };
+  auto number = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.6g", v);
+    return std::string(buf);
+  };
+  // Limits: crossed now (in the current ensemble), or forecast to be within the horizon.
+  const EnsemblePrediction* pred = nullptr;
+  std::optional<Forecast> ahead;
+  {
+    std::lock_guard<std::mutex> fem(fem_mutex_);
+    pred = &estimator_.prediction();
+    if (!t.limits.empty() && options_.alert_horizon_s > 0) {
+      ForecastRequest r;
+      r.horizon = options_.alert_horizon_s;
+      r.step = options_.alert_horizon_s / 12;
+      for (const auto& l : t.limits)
+        for (size_t o = 0; o < t.outputs.size(); ++o)
+          if (t.outputs[o].name == l.output && std::find(r.outputs.begin(), r.outputs.end(), o) == r.outputs.end())
+            r.outputs.push_back(o);
+      r.seed = static_cast<unsigned long>(estimator_.revision()) + 1;
+      ahead = run_forecast(estimator_, model_, r);
+    }
+  }
+  const double n = static_cast<double>(pred->outputs.cols());
+  for (const auto& l : t.limits) {
+    size_t o = 0;
+    while (o < t.outputs.size() && t.outputs[o].name != l.output) ++o;
+    if (o == t.outputs.size()) continue;
+    for (int side = 0; side < 2; ++side) {
+      const std::optional<double>& bound = side == 0 ? l.max : l.min;
+      if (!bound) continue;
+      const std::string subject = l.output + (side == 0 ? "" : "_min");
+      const Eigen::RowVectorXd row = pred->outputs.row(static_cast<Eigen::Index>(o));
+      const double beyond =
+          static_cast<double>(side == 0 ? (row.array() > *bound).count() : (row.array() < *bound).count()) / n;
+      if (beyond >= options_.alert_probability) {
+        nlohmann::json d = {{"probability", beyond}, {"mean", row.mean()}, {"limit", *bound}, {"bound", side == 0 ? "max" : "min"}};
+        out.push_back({"limit_exceeded", subject, severity_name(l.severity),
+                       l.output + " is " + (side == 0 ? "above" : "below") + " its limit " + number(*bound) +
+                           " with probability " + number(beyond) + " (estimate " + number(row.mean()) + ")",
+                       d.dump()});
+        continue;
+      }
+      if (!ahead) continue;
+      for (const auto& e : ahead->exceedance) {
+        if (e.output != o || e.bound != (side == 0 ? "max" : "min") || e.probability < options_.alert_probability) continue;
+        nlohmann::json d = {{"probability", e.probability}, {"limit", *bound}, {"bound", e.bound},
+                            {"horizon", options_.alert_horizon_s}, {"expected_time", e.expected_time ? *e.expected_time : 0.0},
+                            {"expected_at", spec::format_rfc3339(estimator_.time() + (e.expected_time ? *e.expected_time : 0.0))}};
+        out.push_back({"limit_forecast", subject, severity_name(l.severity),
+                       l.output + " is forecast to cross its limit " + number(*bound) + " with probability " +
+                           number(e.probability) + ", in about " + number((e.expected_time ? *e.expected_time : 0) / 60) + " min",
+                       d.dump()});
+      }
+    }
+  }
+  // Sensors: faulty or silent; the model drifting (healthy sensors' innovations too large).
+  double z2 = 0;
+  int healthy = 0;
+  for (size_t k = 0; k < t.sensors.size(); ++k) {
+    const SensorStats& s = sensors_[k];
+    const std::string status = sensor_status(s, estimator_.time());
+    if (status == "faulty")
+      out.push_back({"sensor_fault", t.sensors[k].name, "warning",
+                     "sensor " + t.sensors[k].name + ": its last " + std::to_string(s.outlier_streak) +
+                         " readings were gross outliers (latest z = " + number(s.z) + ")",
+                     nlohmann::json{{"z", s.z}, {"outlier_streak", s.outlier_streak}}.dump()});
+    else if (status == "silent" && s.seen)
+      out.push_back({"sensor_silent", t.sensors[k].name, "warning",
+                     "sensor " + t.sensors[k].name + " has sent no reading since " + spec::format_rfc3339(s.last_time),
+                     nlohmann::json{{"last_time", spec::format_rfc3339(s.last_time)}}.dump()});
+    else if (s.assimilated >= 10) {
+      z2 += s.mean_z2;
+      ++healthy;
+    }
+  }
+  if (healthy > 0 && z2 / healthy > options_.drift_threshold)
+    out.push_back({"model_drift", "twin", "warning",
+                   "the sensors' normalized innovations are too large for the model (mean z^2 = " + number(z2 / healthy) +
+                       ", expected near 1): the twin no longer explains the asset",
+                   nlohmann::json{{"mean_z2", z2 / healthy}, {"sensors", healthy}}.dump()});
+  return out;
 }
 
 }  // namespace doppel::twin

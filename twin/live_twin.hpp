@@ -22,6 +22,9 @@ struct LiveOptions {
   EstimatorOptions estimator;
   double silent_after_s = 600;  // a sensor without readings for this long is silent
   int faulty_after = 3;         // consecutive outlier readings that make a sensor faulty
+  double alert_probability = 0.2;  // limit alerts: probability of being (or getting) beyond the limit
+  double alert_horizon_s = 3600;   // forecast alerts look this far ahead (0: none)
+  double drift_threshold = 4;      // model drift: mean z^2 over healthy sensors above this
 };
 
 struct SensorStats {
@@ -48,6 +51,7 @@ class LiveTwin {
     double time = 0;
     long revision = 0;
     size_t assimilated = 0, late = 0;
+    std::vector<HistoryStore::AlertEvent> alerts;  // raised, updated, cleared by this analysis
   };
   // New readings (just stored). nullopt when none could be assimilated (all late or none).
   std::optional<Analysis> assimilate(const std::vector<Reading>& readings);
@@ -56,6 +60,11 @@ class LiveTwin {
   nlohmann::ordered_json state_json(double now);
   // POST /v1/twins/{id}/forecast: the current ensemble run forward.
   nlohmann::ordered_json forecast_json(const ForecastRequest& request);
+  // The conditions that hold now (limits crossed or forecast to be, faulty or silent sensors,
+  // model drift).
+  std::vector<HistoryStore::AlertCondition> alert_conditions();
+  // Stored alerts ("active", "cleared" or "" for all), newest first.
+  nlohmann::ordered_json alerts_json(const std::string& state, double from, double to, size_t limit) const;
   const std::string& twin() const { return model_.twin().name; }
 
  private:
@@ -71,5 +80,7 @@ class LiveTwin {
   Estimator estimator_;
   std::vector<SensorStats> sensors_;
 };
+
+nlohmann::ordered_json alert_json(const HistoryStore::AlertRecord& a);
 
 }  // namespace doppel::twin

@@ -44,6 +44,7 @@ void Database::exec(const char* sql) const {
 }
 
 int Database::changes() const { return sqlite3_changes(db_); }
+int64_t Database::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 
 Database::Transaction::Transaction(const Database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
 

@@ -20,6 +20,7 @@ class Database {
   Database& operator=(const Database&) = delete;
   void exec(const char* sql) const;
   int changes() const;
+  int64_t last_insert_rowid() const;
   sqlite3* handle() const { return db_; }
   const std::string& path() const { return path_; }
 

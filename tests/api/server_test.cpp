@@ -905,6 +905,12 @@ TEST(ApiProcess, StateFollowsReadingsAndSurvivesAKill) {
     EXPECT_NEAR(before["sensors"]["s1"]["predicted"]["mean"].get<double>(), exact[0], 2.0);
     EXPECT_EQ(before["sensors"]["s1"]["last"]["time"], "2025-06-01T10:12:00.000Z");  // the late one is older
     EXPECT_EQ(request_json(port, "GET", "/v1/twins/nope/state", "", 404)["error"]["type"], "not_found");
+    // Alerts (none hold for a healthy plate without limits), their history, bad queries.
+    EXPECT_TRUE(request_json(port, "GET", "/v1/twins/lplate/alerts")["alerts"].is_array());
+    EXPECT_TRUE(request_json(port, "GET", "/v1/twins/lplate/alerts?state=all&limit=5")["alerts"].is_array());
+    EXPECT_EQ(request_json(port, "GET", "/v1/twins/lplate/alerts?state=open", "", 400)["error"]["path"], "state");
+    EXPECT_EQ(request_json(port, "GET", "/v1/twins/lplate/history?kind=alerts")["kind"], "alerts");
+    EXPECT_TRUE(before["alerts"].is_array());
     // Forecast from the estimate.
     const json f = request_json(port, "POST", "/v1/twins/lplate/forecast",
                                 R"({"horizon": 7200, "step": 1800, "outputs": ["T_max"], "schedules": {"T0": [[0, 100], [3600, 140]]}})");

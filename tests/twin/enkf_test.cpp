@@ -108,6 +108,31 @@ TEST(Enkf, GrossOutliersAreFlaggedAndDownWeighted) {
   EXPECT_GT(moved_gated, 0.0);
 }
 
+TEST(Enkf, WhenMostReadingsJumpTheEnsembleFollowsInsteadOfFlaggingThem) {
+  // Every observation is ~20 predicted standard deviations off: the asset changed. The adaptive
+  // inflation lets the analysis reach the readings; no reading is called an outlier.
+  const Problem p = problem();
+  std::mt19937_64 rng(13);
+  const MatrixXd prior = sample(p, 4000, rng);
+  const VectorXd shifted = p.mean + VectorXd::Constant(3, 25.0);
+  const VectorXd y = p.h * shifted;
+  MatrixXd x = prior;
+  double lambda = 0;
+  const auto in = enkf_analysis(x, p.h * prior, y, p.noise, EnkfOptions{}, rng, &lambda);
+  EXPECT_GT(lambda, 3);
+  EXPECT_FALSE(in[0].outlier);
+  EXPECT_FALSE(in[1].outlier);
+  const VectorXd hm = p.h * VectorXd(x.rowwise().mean());
+  for (int k = 0; k < 2; ++k) EXPECT_NEAR(hm(k), y(k), 3 * p.noise(k)) << k;
+  // Without the adaptive inflation both readings are gross outliers.
+  EnkfOptions off;
+  off.max_adaptive_inflation = 1;
+  MatrixXd stiff = prior;
+  const auto gated = enkf_analysis(stiff, p.h * prior, y, p.noise, off, rng, &lambda);
+  EXPECT_DOUBLE_EQ(lambda, 1);
+  EXPECT_TRUE(gated[0].outlier && gated[1].outlier);
+}
+
 TEST(Enkf, InflationScalesAnomaliesAndNoReadingsChangeNothingElse) {
   const Problem p = problem();
   std::mt19937_64 rng(3);

@@ -2,7 +2,11 @@
 // readings are finite-element predictions at the hidden truth plus Gaussian noise of the
 // declared level. Reference: the hidden truth; convergence within two standard deviations.
 #include <cmath>
+#include <filesystem>
 #include <random>
+#include <set>
+
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -12,6 +16,7 @@
 #include "tests/surrogate_twins.hpp"
 #include "twin/estimator.hpp"
 #include "twin/forecast.hpp"
+#include "twin/live_twin.hpp"
 
 namespace {
 
@@ -156,6 +161,69 @@ TEST(Forecast, PercentilesBandsSchedulesAndExceedance) {
   ASSERT_TRUE(g.exceedance[0].expected_time);
   EXPECT_NEAR(*g.exceedance[0].expected_time, 3600, 1e-9);  // first forecast time
   EXPECT_DOUBLE_EQ(twin::percentile({3, 1, 2, 4}, 0.5), 2.5);
+}
+
+}  // namespace
+
+namespace {
+
+// Alerts through a live twin's analyses: a limit crossed when the hidden cooling degrades and
+// cleared when it recovers; a sensor that turns faulty; a sensor that falls silent.
+TEST(LiveTwin, AlertsAreRaisedUpdatedAndCleared) {
+  FemModel probe{spec::parse_twin(test::live_plate_json(), ".")};
+  spec::Scenario s;
+  s.parameters = {100, 1200, 3.2e4};
+  const double t_max = solve_batch(probe, {s}).scenarios[0].outputs[0][0];
+  std::string json = test::live_plate_json();
+  json.insert(json.find("\"outputs\""), "\"limits\": {\"T_max\": {\"max\": " + std::to_string(t_max + 15) +
+                                            ", \"severity\": \"critical\"}},\n  ");
+  FemModel model{spec::parse_twin(json, ".")};
+  const auto db = std::filesystem::temp_directory_path() / ("doppel_alerts_" + std::to_string(getpid()) + ".sqlite");
+  std::filesystem::remove(db);
+  twin::HistoryStore history(db.string());
+  std::mutex fem;
+  twin::LiveOptions o;
+  o.alert_horizon_s = 0;  // forecast alerts are covered by the forecast test
+  twin::LiveTwin live(model, nullptr, history, o, BatchOptions{}, fem);
+  Plant plant{model, {100, 1200, 3.2e4}};
+  double time = 0;
+  auto cycle = [&](double offset_s2 = 0, bool drop_s3 = false) {
+    time += 60;
+    std::vector<twin::Reading> readings;
+    for (const auto& r : plant.read(offset_s2))
+      if (!(drop_s3 && r.sensor == 2)) readings.push_back({"s" + std::to_string(r.sensor + 1), time, r.value});
+    return live.assimilate(readings)->alerts;
+  };
+  auto active = [&] {
+    std::set<std::string> out;
+    for (const auto& a : history.alerts("lplate", "active", -1e300, 1e300, 100)) out.insert(a.kind + ":" + a.subject);
+    return out;
+  };
+  for (int i = 0; i < 10; ++i) cycle();
+  EXPECT_TRUE(active().empty());
+  plant.truth[1] = 250;  // the convection degrades: T_max rises past its limit
+  for (int i = 0; i < 10; ++i) cycle();
+  EXPECT_TRUE(active().count("limit_exceeded:T_max"));
+  const auto raised = history.alerts("lplate", "active", -1e300, 1e300, 100);
+  ASSERT_FALSE(raised.empty());
+  EXPECT_EQ(raised[0].severity, "critical");
+  plant.truth[1] = 1200;  // repaired
+  for (int i = 0; i < 15; ++i) cycle();
+  EXPECT_FALSE(active().count("limit_exceeded:T_max"));
+  const auto cleared = history.alerts("lplate", "cleared", -1e300, 1e300, 100);
+  ASSERT_FALSE(cleared.empty());
+  EXPECT_TRUE(cleared[0].cleared.has_value());
+  // Sensor s2 reads 40 degrees high from now on: faulty after three outliers.
+  for (int i = 0; i < 4; ++i) cycle(40);
+  EXPECT_TRUE(active().count("sensor_fault:s2"));
+  // s3 stops reporting: silent after silent_after_s (600 s) of analyses without it.
+  for (int i = 0; i < 12; ++i) cycle(0, true);
+  EXPECT_TRUE(active().count("sensor_silent:s3"));
+  EXPECT_FALSE(active().count("sensor_fault:s2"));  // s2 healthy again
+  const auto state = live.state_json(time);
+  EXPECT_EQ(state["sensors"]["s3"]["status"], "silent");
+  EXPECT_FALSE(state["alerts"].empty());
+  std::filesystem::remove(db);
 }
 
 }  // namespace
