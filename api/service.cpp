@@ -95,15 +95,6 @@ Service::~Service() {
 }
 
 void Service::start() {
-  // Workers first (a resumed job wakes its twin's worker), then the stored jobs.
-  for (const auto& e : twins_.entries()) {
-    TwinRegistry::Entry* entry = e.get();
-    workers_[entry->id] = std::make_unique<TwinWorker>(
-        entry->id,
-        [this, entry](const std::vector<spec::Scenario>& s, const AnswerOptions& o) { return compute(*entry, s, o); },
-        options_.batching_options, metrics_, [this, entry] { return jobs_->step(*entry); });
-  }
-  jobs_->recover();
   // Live state for every steady twin with sensors: restored from the history, caught up with
   // the readings stored after it.
   for (const auto& e : twins_.entries()) {
@@ -118,11 +109,37 @@ void Service::start() {
     }
     live_[e->id] = std::move(live);
   }
+  // One worker per twin: gathered requests first, then queued readings, then job chunks.
+  for (const auto& e : twins_.entries()) {
+    TwinRegistry::Entry* entry = e.get();
+    twin::LiveTwin* live = live_.count(entry->id) ? live_.at(entry->id).get() : nullptr;
+    workers_[entry->id] = std::make_unique<TwinWorker>(
+        entry->id,
+        [this, entry](const std::vector<spec::Scenario>& s, const AnswerOptions& o) { return compute(*entry, s, o); },
+        options_.batching_options, metrics_, [this, entry, live] {
+          if (live && live->pending()) {
+            const auto done = live->process();
+            if (!done.error.empty() && options_.log)
+              options_.log({{"time", utc_now()}, {"event", "analysis_failed"}, {"twin", entry->id}, {"error", done.error}});
+            if (done.analysis)
+              for (const auto& ev : done.analysis->alerts) {
+                metrics_.alert(ev.event);
+                if (options_.log)
+                  options_.log({{"time", utc_now()}, {"event", "alert_" + ev.event}, {"twin", entry->id}, {"kind", ev.alert.kind},
+                                {"subject", ev.alert.subject}, {"severity", ev.alert.severity}, {"message", ev.alert.message}});
+              }
+            return true;
+          }
+          return jobs_->step(*entry);
+        });
+  }
+  jobs_->recover();
   ready_ = true;
 }
 
 void Service::begin_shutdown() {
   if (jobs_) jobs_->shutdown();
+  for (auto& [id, lt] : live_) lt->stop();  // requests waiting for an analysis return
 }
 
 void Service::stop() {
@@ -356,7 +373,8 @@ Response Service::job_results(const Request& r) {
 }
 
 Response Service::observations(const Request& r) {
-  known_query(r, {});
+  known_query(r, {"wait"});
+  const bool wait = query_bool(r, "wait", false);
   const auto& e = twins_.find(r.params.at("id"));
   const auto& t = e.model->twin();
   if (r.body.empty()) throw InvalidInput("", "the request needs a JSON body");
@@ -439,27 +457,31 @@ Response Service::observations(const Request& r) {
     if (stored[k] == twin::Stored::duplicate) ++duplicates;
   }
   metrics_.readings(accepted - duplicates, rejected.size());
-  // The new readings are on disk: assimilate them (one analysis). A failing analysis does not
-  // take the acknowledgement back.
+  // The new readings are on disk: queue them for the twin's worker to analyse. With wait=true
+  // the answer waits for that analysis; a failing analysis never takes the acknowledgement back.
   OJson analysis = nullptr;
   std::string analysis_error;
   if (auto it = live_.find(e.id); it != live_.end()) {
     std::vector<twin::Reading> fresh;
     for (size_t k = 0; k < stored.size(); ++k)
       if (stored[k] == twin::Stored::inserted) fresh.push_back(good[k]);
-    try {
-      if (const auto a = it->second->assimilate(fresh)) {
-        analysis = {{"time", format_rfc3339(a->time)}, {"revision", a->revision}, {"assimilated", a->assimilated}, {"late", a->late}};
-        for (const auto& ev : a->alerts) {
-          metrics_.alert(ev.event);
-          if (options_.log)
-            options_.log({{"time", utc_now()}, {"event", "alert_" + ev.event}, {"twin", e.id}, {"kind", ev.alert.kind},
-                          {"subject", ev.alert.subject}, {"severity", ev.alert.severity}, {"message", ev.alert.message}});
-        }
+    twin::LiveTwin& lt = *it->second;
+    if (!fresh.empty()) {
+      const unsigned long ticket = lt.enqueue(std::move(fresh));
+      workers_.at(e.id)->wake();
+      if (wait) {
+        const auto done = lt.wait(ticket);
+        analysis_error = done.error;
+        if (done.analysis)
+          analysis = {{"time", format_rfc3339(done.analysis->time)}, {"revision", done.analysis->revision},
+                      {"assimilated", done.analysis->assimilated}, {"late", done.analysis->late}, {"pending", false}};
       }
-    } catch (const std::exception& ex) {
-      analysis_error = ex.what();
-      if (options_.log) options_.log({{"time", utc_now()}, {"event", "analysis_failed"}, {"twin", e.id}, {"error", ex.what()}});
+    }
+    if (!wait || analysis.is_null()) {
+      // The latest analysis so far (these readings' one may still be running).
+      const long rev = lt.revision();
+      analysis = {{"time", rev > 0 ? OJson(format_rfc3339(lt.time())) : OJson(nullptr)}, {"revision", rev},
+                  {"pending", !wait && lt.pending()}};
     }
   }
   // Per-reading rejections are listed in index order.

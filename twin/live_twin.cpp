@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "spec/errors.hpp"
 #include "spec/time.hpp"
 
 namespace doppel::twin {
@@ -51,7 +52,60 @@ bool LiveTwin::recover() {
     cursor = page.next;
   } while (cursor);
   if (!pending.empty()) assimilate_locked(pending);
+  revision_seen_ = estimator_.revision();
+  time_seen_ = estimator_.time();
   return restored;
+}
+
+unsigned long LiveTwin::enqueue(std::vector<Reading> readings) {
+  std::lock_guard<std::mutex> lock(queue_mutex_);
+  for (auto& r : readings) queued_.push_back(std::move(r));
+  return ++enqueued_;
+}
+
+bool LiveTwin::pending() const {
+  std::lock_guard<std::mutex> lock(queue_mutex_);
+  return processed_ < enqueued_;
+}
+
+LiveTwin::Processed LiveTwin::process() {
+  std::vector<Reading> batch;
+  unsigned long upto = 0;
+  {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    batch.swap(queued_);
+    upto = enqueued_;
+  }
+  Processed p;
+  try {
+    p.analysis = assimilate(batch);
+  } catch (const std::exception& e) {
+    p.error = e.what();
+  }
+  {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    processed_ = upto;
+    results_[upto] = p;
+    while (results_.size() > 64) results_.erase(results_.begin());  // waiters pick theirs up at once
+  }
+  queue_cv_.notify_all();
+  return p;
+}
+
+LiveTwin::Processed LiveTwin::wait(unsigned long ticket) {
+  std::unique_lock<std::mutex> lock(queue_mutex_);
+  queue_cv_.wait(lock, [&] { return stopped_ || processed_ >= ticket; });
+  if (processed_ < ticket) throw Unavailable("the server is shutting down before the analysis");
+  const auto it = results_.lower_bound(ticket);
+  return it == results_.end() ? Processed{} : it->second;
+}
+
+void LiveTwin::stop() {
+  {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    stopped_ = true;
+  }
+  queue_cv_.notify_all();
 }
 
 std::optional<LiveTwin::Analysis> LiveTwin::assimilate(const std::vector<Reading>& readings) {
@@ -106,6 +160,8 @@ std::optional<LiveTwin::Analysis> LiveTwin::assimilate_locked(const std::vector<
 }
 
 void LiveTwin::save() {
+  revision_seen_ = estimator_.revision();
+  time_seen_ = estimator_.time();
   OJson sensors = OJson::array();
   for (const auto& s : sensors_)
     sensors.push_back({{"seen", s.seen}, {"last_time", s.last_time}, {"last_value", s.last_value}, {"z", s.z},
@@ -243,7 +299,7 @@ std::vector<HistoryStore::AlertCondition> LiveTwin::alert_conditions() {
     if (!t.limits.empty() && options_.alert_horizon_s > 0) {
       ForecastRequest r;
       r.horizon = options_.alert_horizon_s;
-      r.step = options_.alert_horizon_s / 12;
+      r.step = options_.alert_horizon_s / 6;
       for (const auto& l : t.limits)
         for (size_t o = 0; o < t.outputs.size(); ++o)
           if (t.outputs[o].name == l.output && std::find(r.outputs.begin(), r.outputs.end(), o) == r.outputs.end())

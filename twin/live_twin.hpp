@@ -1,11 +1,15 @@
 // One live twin: its state estimator, the statistics of each sensor, and their persistence.
-// Readings come in through the service (already stored in the history); each batch of new
-// readings is one analysis at the latest reading's time. Readings older than the last analysis
+// Readings come in through the service (already stored in the history) and queue for analysis;
+// the twin's worker takes everything queued as one analysis at the latest reading's time, so
+// acknowledging readings never waits for the computation (a caller may wait for it). Readings older than the last analysis
 // are late: kept in the history, not assimilated. After a restart the saved state is restored
 // and the readings stored after it are assimilated, so the estimate catches up.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <mutex>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -56,6 +60,22 @@ class LiveTwin {
   // New readings (just stored). nullopt when none could be assimilated (all late or none).
   std::optional<Analysis> assimilate(const std::vector<Reading>& readings);
 
+  // The queue: enqueue() returns a ticket; process() analyses everything queued (the worker);
+  // wait() blocks until the ticket's readings were processed and returns that analysis (nullopt
+  // when none was needed), rethrowing its failure. Unavailable after stop().
+  unsigned long enqueue(std::vector<Reading> readings);
+  bool pending() const;
+  struct Processed {
+    std::optional<Analysis> analysis;
+    std::string error;  // the analysis failed (the readings stay stored)
+  };
+  Processed process();
+  Processed wait(unsigned long ticket);
+  void stop();
+  // The latest analysis, readable while another runs.
+  long revision() const { return revision_seen_; }
+  double time() const { return time_seen_; }
+
   // GET /v1/twins/{id}/state.
   nlohmann::ordered_json state_json(double now);
   // POST /v1/twins/{id}/forecast: the current ensemble run forward.
@@ -77,6 +97,14 @@ class LiveTwin {
   LiveOptions options_;
   std::mutex& fem_mutex_;
   std::mutex mutex_;
+  mutable std::mutex queue_mutex_;
+  std::condition_variable queue_cv_;
+  std::vector<Reading> queued_;
+  unsigned long enqueued_ = 0, processed_ = 0;
+  bool stopped_ = false;
+  std::atomic<long> revision_seen_{0};
+  std::atomic<double> time_seen_{0};
+  std::map<unsigned long, Processed> results_;  // by the last ticket each analysis covered
   Estimator estimator_;
   std::vector<SensorStats> sensors_;
 };
