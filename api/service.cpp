@@ -108,6 +108,7 @@ void Service::start() {
       if (options_.log) options_.log({{"time", utc_now()}, {"event", "state_recovery_failed"}, {"twin", e->id}, {"error", ex.what()}});
     }
     live_[e->id] = std::move(live);
+    apply_reported(*e, history_->controls(e->id).reported);  // the asset's last reported controls
   }
   // One worker per twin: gathered requests first, then queued readings, then job chunks.
   for (const auto& e : twins_.entries()) {
@@ -197,6 +198,13 @@ std::vector<Service::Route> Service::table() {
         "Alerts, newest first: limits crossed or forecast to be, faulty or silent sensors, model drift; each raised, "
         "updated and cleared (query: state = active (default), cleared or all; limit)"},
        [this](const Request& r) { return alerts(r); }},
+      {{"GET", "/v1/twins/{id}/controls", Scope::read,
+        "Desired and reported values of the twin's control parameters, with their version (ETag)"},
+       [this](const Request& r) { return controls_get(r); }},
+      {{"PUT", "/v1/twins/{id}/controls", Scope::ingest,
+        "Set desired values (scope control; If-Match with the current version required) or report applied values "
+        "(scope ingest: the asset); every change is in the audit log (history kind=controls)"},
+       [this](const Request& r) { return controls_put(r); }},
       {{"GET", "/v1/twins/{id}/history", Scope::read,
         "A twin's stored records in time order, paged (query: kind=observations, from, to, sensor, limit, after)"},
        [this](const Request& r) { return history(r); }},
@@ -590,13 +598,107 @@ Response Service::forecast(const Request& r) {
   return json_response(lt.forecast_json(req));
 }
 
+namespace {
+OJson controls_doc(const twin::HistoryStore::Controls& c) {
+  return {{"desired", OJson::parse(c.desired)}, {"reported", OJson::parse(c.reported)}, {"version", c.version},
+          {"updated", c.version ? OJson(format_rfc3339(c.updated)) : OJson(nullptr)}};
+}
+Response controls_response(const twin::HistoryStore::Controls& c) {
+  Response out = json_response(controls_doc(c));
+  out.headers.emplace_back("ETag", "\"" + std::to_string(c.version) + "\"");
+  return out;
+}
+}  // namespace
+
+void Service::apply_reported(const TwinRegistry::Entry& e, const std::string& reported_json) {
+  auto it = live_.find(e.id);
+  if (it == live_.end()) return;
+  const Json reported = Json::parse(reported_json);
+  for (auto k = reported.begin(); k != reported.end(); ++k) {
+    const int idx = e.model->twin().parameter_index(k.key());
+    if (idx >= 0 && k.value().is_number()) it->second->set_control(static_cast<size_t>(idx), k.value().get<double>());
+  }
+}
+
+Response Service::controls_get(const Request& r) {
+  known_query(r, {});
+  const auto& e = twins_.find(r.params.at("id"));
+  return controls_response(history_->controls(e.id));
+}
+
+Response Service::controls_put(const Request& r) {
+  known_query(r, {});
+  const auto& e = twins_.find(r.params.at("id"));
+  const auto& t = e.model->twin();
+  if (r.body.empty()) throw InvalidInput("", "the request needs a JSON body");
+  Json body;
+  try {
+    body = Json::parse(r.body);
+  } catch (const Json::exception& ex) {
+    throw InvalidInput("", std::string("the body is not valid JSON (") + ex.what() + ")");
+  }
+  if (!body.is_object() || body.size() != 1 || !(body.contains("desired") || body.contains("reported")))
+    throw InvalidInput("", "the body must be {\"desired\": {...}} or {\"reported\": {...}}");
+  const std::string kind = body.contains("desired") ? "desired" : "reported";
+  // Desired values steer the asset: they need the control scope, and the version the caller saw.
+  if (kind == "desired") auth_.authorize(r, Scope::control);
+  const Json& values = body[kind];
+  if (!values.is_object() || values.empty()) throw InvalidInput(kind, "must be an object of control parameter values");
+  for (auto k = values.begin(); k != values.end(); ++k) {
+    const std::string path = kind + "." + k.key();
+    const int idx = t.parameter_index(k.key());
+    if (idx < 0) throw InvalidInput(path, "the twin has no parameter '" + k.key() + "'");
+    const auto& p = t.parameters[static_cast<size_t>(idx)];
+    if (p.role != spec::ParameterRole::control) throw InvalidInput(path, "'" + p.name + "' is not a control parameter");
+    if (!k.value().is_number() || !std::isfinite(k.value().get<double>()))
+      throw InvalidInput(path, "must be a finite number");
+    const double v = k.value().get<double>();
+    if (v < p.min || v > p.max)
+      throw InvalidInput(path, "value " + std::to_string(v) + " lies outside the bounds [" + std::to_string(p.min) + ", " +
+                                   std::to_string(p.max) + "]");
+  }
+  long expected = -1;
+  const std::string match = r.header("if-match");
+  if (!match.empty() && match != "*") {
+    std::string v = match;
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+    if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos)
+      throw InvalidInput("If-Match", "must be the ETag of GET /v1/twins/{id}/controls, such as \"5\"");
+    expected = std::stol(v);
+  } else if (match.empty() && kind == "desired") {
+    throw HttpError(428, "precondition_required",
+                    "changing desired controls needs If-Match with the current version (the ETag of GET .../controls)",
+                    "If-Match");
+  }
+  // Merge and write under the version check. With If-Match a concurrent change is a 412; a
+  // report without it merges again onto the newer version.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const auto current = history_->controls(e.id);
+    if (expected >= 0 && expected != current.version)
+      throw HttpError(412, "precondition_failed",
+                      "the controls are at version " + std::to_string(current.version) + ", not " + std::to_string(expected),
+                      "If-Match");
+    Json merged = Json::parse(kind == "desired" ? current.desired : current.reported);
+    for (auto k = values.begin(); k != values.end(); ++k) merged[k.key()] = k.value();
+    const std::string actor = r.principal.empty() ? "anonymous" : r.principal;
+    const auto done = history_->set_controls(e.id, current.version, kind, merged.dump(), values.dump(), actor, now_seconds());
+    if (!done) continue;
+    if (kind == "reported") apply_reported(e, done->reported);
+    if (options_.log)
+      options_.log({{"time", utc_now()}, {"event", "controls_" + kind}, {"twin", e.id}, {"version", done->version},
+                    {"values", values}, {"actor", actor}});
+    return controls_response(*done);
+  }
+  throw HttpError(409, "conflict", "the controls changed concurrently; try again", "If-Match");
+}
+
 Response Service::history(const Request& r) const {
   known_query(r, {"kind", "from", "to", "sensor", "limit", "after"});
   const auto& e = twins_.find(r.params.at("id"));
   const auto kind = r.query.find("kind");
   if (kind == r.query.end()) throw InvalidInput("kind", "is required (observations)");
-  if (kind->second != "observations" && kind->second != "alerts")
-    throw InvalidInput("kind", "unknown kind \"" + kind->second + "\" (this server keeps: observations, alerts)");
+  if (kind->second != "observations" && kind->second != "alerts" && kind->second != "controls")
+    throw InvalidInput("kind", "unknown kind \"" + kind->second + "\" (this server keeps: observations, alerts, controls)");
   auto time_of = [&](const char* name, double fallback) {
     const auto it = r.query.find(name);
     if (it == r.query.end()) return fallback;
@@ -613,6 +715,15 @@ Response Service::history(const Request& r) const {
     bool known = false;
     for (const auto& s : e.model->twin().sensors) known = known || s.name == sensor;
     if (!known) throw InvalidInput("sensor", "the twin has no sensor '" + sensor + "'");
+  }
+  if (kind->second == "controls") {
+    if (r.query.count("sensor") || r.query.count("after"))
+      throw InvalidInput(r.query.count("sensor") ? "sensor" : "after", "applies to kind=observations only");
+    OJson items = OJson::array();
+    for (const auto& c : history_->control_log(e.id, from, to, limit))
+      items.push_back({{"version", c.version}, {"kind", c.kind}, {"values", OJson::parse(c.values)}, {"actor", c.actor},
+                       {"time", format_rfc3339(c.time)}});
+    return json_response({{"twin", e.id}, {"kind", "controls"}, {"items", items}, {"next", nullptr}});
   }
   if (kind->second == "alerts") {
     if (r.query.count("sensor") || r.query.count("after"))

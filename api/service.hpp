@@ -82,6 +82,9 @@ class Service {
   Response state(const Request& r);
   Response forecast(const Request& r);
   Response alerts(const Request& r);
+  Response controls_get(const Request& r);
+  Response controls_put(const Request& r);
+  void apply_reported(const TwinRegistry::Entry& e, const std::string& reported_json);
   twin::LiveTwin& live(const TwinRegistry::Entry& e) const;
   void render_gauges(std::string& out) const;
 

@@ -12,6 +12,12 @@ HistoryStore::HistoryStore(const std::string& path) : db_(path) {
            " severity TEXT NOT NULL, message TEXT NOT NULL, details TEXT NOT NULL, state TEXT NOT NULL,"
            " raised REAL NOT NULL, updated REAL NOT NULL, cleared REAL)");
   db_.exec("CREATE INDEX IF NOT EXISTS alerts_by_twin ON alerts(twin, state, raised)");
+  db_.exec("CREATE TABLE IF NOT EXISTS controls ("
+           " twin TEXT PRIMARY KEY, version INTEGER NOT NULL, desired TEXT NOT NULL, reported TEXT NOT NULL,"
+           " updated REAL NOT NULL)");
+  db_.exec("CREATE TABLE IF NOT EXISTS control_log ("
+           " id INTEGER PRIMARY KEY AUTOINCREMENT, twin TEXT NOT NULL, version INTEGER NOT NULL, kind TEXT NOT NULL,"
+           " change TEXT NOT NULL, actor TEXT NOT NULL, time REAL NOT NULL)");
   db_.exec("CREATE TABLE IF NOT EXISTS twin_state ("
            " twin TEXT PRIMARY KEY, revision INTEGER NOT NULL, time REAL NOT NULL, state TEXT NOT NULL)");
 }
@@ -80,6 +86,55 @@ std::optional<HistoryStore::SavedState> HistoryStore::load_state(const std::stri
   s.bind(1, twin);
   if (!s.step()) return std::nullopt;
   return SavedState{static_cast<long>(s.integer(0)), s.real(1), s.text(2)};
+}
+
+HistoryStore::Controls HistoryStore::controls(const std::string& twin) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement s(db_, "SELECT version, desired, reported, updated FROM controls WHERE twin = ?1");
+  s.bind(1, twin);
+  Controls c;
+  if (s.step()) c = {static_cast<long>(s.integer(0)), s.text(1), s.text(2), s.real(3)};
+  return c;
+}
+
+std::optional<HistoryStore::Controls> HistoryStore::set_controls(const std::string& twin, long expected_version,
+                                                                 const std::string& kind, const std::string& merged,
+                                                                 const std::string& change, const std::string& actor,
+                                                                 double time) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Database::Transaction tx(db_);
+  Controls c;
+  {
+    Statement s(db_, "SELECT version, desired, reported, updated FROM controls WHERE twin = ?1");
+    s.bind(1, twin);
+    if (s.step()) c = {static_cast<long>(s.integer(0)), s.text(1), s.text(2), s.real(3)};
+  }
+  if (expected_version >= 0 && expected_version != c.version) return std::nullopt;
+  ++c.version;
+  (kind == "desired" ? c.desired : c.reported) = merged;
+  c.updated = time;
+  {
+    Statement s(db_, "INSERT OR REPLACE INTO controls (twin, version, desired, reported, updated) VALUES (?1, ?2, ?3, ?4, ?5)");
+    s.bind(1, twin).bind(2, static_cast<int64_t>(c.version)).bind(3, c.desired).bind(4, c.reported).bind(5, time);
+    s.step();
+  }
+  Statement s(db_, "INSERT INTO control_log (twin, version, kind, change, actor, time) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  s.bind(1, twin).bind(2, static_cast<int64_t>(c.version)).bind(3, kind).bind(4, change).bind(5, actor).bind(6, time);
+  s.step();
+  tx.commit();
+  return c;
+}
+
+std::vector<HistoryStore::ControlChange> HistoryStore::control_log(const std::string& twin, double from, double to,
+                                                                   size_t limit) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement s(db_,
+              "SELECT version, kind, change, actor, time FROM control_log WHERE twin = ?1 AND time >= ?2 AND time <= ?3"
+              " ORDER BY id DESC LIMIT ?4");
+  s.bind(1, twin).bind(2, from).bind(3, to).bind(4, limit);
+  std::vector<ControlChange> out;
+  while (s.step()) out.push_back({static_cast<long>(s.integer(0)), s.text(1), s.text(2), s.text(3), s.real(4)});
+  return out;
 }
 
 namespace {

@@ -50,6 +50,27 @@ class HistoryStore {
   };
   void save_state(const std::string& twin, const SavedState& state);
 
+  // Controls: desired and reported values of the control parameters (JSON objects), one
+  // version counter for both; every change is in the audit log.
+  struct Controls {
+    long version = 0;
+    std::string desired = "{}", reported = "{}";
+    double updated = 0;
+  };
+  Controls controls(const std::string& twin) const;
+  // Applies the change if `expected_version` matches (or is negative: no check); returns the new
+  // controls, or nullopt on a version mismatch. kind: "desired" | "reported"; values: the JSON
+  // object written (merged into the current one by the caller).
+  std::optional<Controls> set_controls(const std::string& twin, long expected_version, const std::string& kind,
+                                       const std::string& merged, const std::string& change, const std::string& actor,
+                                       double time);
+  struct ControlChange {
+    long version = 0;
+    std::string kind, values, actor;
+    double time = 0;
+  };
+  std::vector<ControlChange> control_log(const std::string& twin, double from, double to, size_t limit) const;
+
   // Alerts: a condition (kind, subject) that holds is raised once, updated while it holds and
   // its message or severity changes, and cleared when it no longer holds.
   struct AlertCondition {

@@ -57,6 +57,11 @@ bool LiveTwin::recover() {
   return restored;
 }
 
+void LiveTwin::set_control(size_t parameter, double value) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  estimator_.set_known(parameter, value);
+}
+
 unsigned long LiveTwin::enqueue(std::vector<Reading> readings) {
   std::lock_guard<std::mutex> lock(queue_mutex_);
   for (auto& r : readings) queued_.push_back(std::move(r));

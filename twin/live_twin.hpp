@@ -86,6 +86,8 @@ class LiveTwin {
   // Stored alerts ("active", "cleared" or "" for all), newest first.
   nlohmann::ordered_json alerts_json(const std::string& state, double from, double to, size_t limit) const;
   const std::string& twin() const { return model_.twin().name; }
+  // A control's reported (applied) value: the estimator's known value from now on.
+  void set_control(size_t parameter, double value);
 
  private:
   std::optional<Analysis> assimilate_locked(const std::vector<Reading>& readings);

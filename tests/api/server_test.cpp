@@ -643,7 +643,8 @@ TEST(ApiProcess, BearerTokensAndScopes) {
   std::ofstream(work_dir() / "auth.json") << R"({"tokens": [
       {"name": "dashboard", "token": "read-token-0123456789", "scopes": ["read"]},
       {"name": "optimizer", "token": "simulate-token-0123456789", "scopes": ["read", "simulate"]},
-      {"name": "ops", "token": "admin-token-0123456789", "scopes": ["admin"]}]})";
+      {"name": "ops", "token": "admin-token-0123456789", "scopes": ["admin"]},
+      {"name": "asset", "token": "ingest-token-0123456789", "scopes": ["ingest"]}]})";
   ServerProcess s({"--twin", kBlade, "--config", (work_dir() / "auth.json").string()});
   const int port = s.port();
   ASSERT_GT(port, 0) << s.log();
@@ -673,6 +674,13 @@ TEST(ApiProcess, BearerTokensAndScopes) {
   EXPECT_NE(json::parse(denied.body)["error"]["message"].get<std::string>().find("simulate"), std::string::npos);
   EXPECT_EQ(c.request("POST", S, body, bearer("simulate-token-0123456789")).status, 200);
   EXPECT_EQ(c.request("POST", S, body, bearer("admin-token-0123456789")).status, 200);
+  // The asset may report controls but not steer them; a control token may (the twin has controls).
+  EXPECT_EQ(c.request("PUT", "/v1/twins/blade/controls", R"({"reported": {"T_cool": 610}})", bearer("ingest-token-0123456789")).status, 200);
+  EXPECT_EQ(c.request("PUT", "/v1/twins/blade/controls", R"({"desired": {"T_cool": 620}})",
+                      {{"Authorization", "Bearer ingest-token-0123456789"}, {"If-Match", "*"}}).status, 403);
+  EXPECT_EQ(c.request("PUT", "/v1/twins/blade/controls", R"({"desired": {"T_cool": 620}})",
+                      {{"Authorization", "Bearer admin-token-0123456789"}, {"If-Match", "*"}}).status, 200);
+  EXPECT_EQ(c.request("PUT", "/v1/twins/blade/controls", R"({"reported": {"T_cool": 610}})", bearer("read-token-0123456789")).status, 403);
   // Jobs record who submitted them.
   const auto job = c.request("POST", S, R"({"scenarios": [{}], "mode": "async"})", bearer("simulate-token-0123456789"));
   ASSERT_EQ(job.status, 202);
@@ -912,6 +920,38 @@ TEST(ApiProcess, StateFollowsReadingsAndSurvivesAKill) {
     EXPECT_EQ(request_json(port, "GET", "/v1/twins/lplate/alerts?state=open", "", 400)["error"]["path"], "state");
     EXPECT_EQ(request_json(port, "GET", "/v1/twins/lplate/history?kind=alerts")["kind"], "alerts");
     EXPECT_TRUE(before["alerts"].is_array());
+    // Controls: desired (versioned, If-Match) and reported (feeds the estimator), audited.
+    doppel::api::HttpClient cc("127.0.0.1", port);
+    const auto c0 = cc.request("GET", "/v1/twins/lplate/controls");
+    ASSERT_EQ(c0.status, 200);
+    EXPECT_EQ(json::parse(c0.body)["version"], 0);
+    auto etag = [](const doppel::api::Response& r) {
+      for (const auto& [k, v] : r.headers)
+        if (k == "ETag") return v;
+      return std::string();
+    };
+    EXPECT_EQ(etag(c0), "\"0\"");
+    EXPECT_EQ(cc.request("PUT", "/v1/twins/lplate/controls", R"({"desired": {"T0": 110}})").status, 428);
+    const auto c1 = cc.request("PUT", "/v1/twins/lplate/controls", R"({"desired": {"T0": 110}})", {{"If-Match", "\"0\""}});
+    ASSERT_EQ(c1.status, 200) << c1.body;
+    EXPECT_EQ(json::parse(c1.body)["desired"]["T0"], 110.0);
+    EXPECT_EQ(etag(c1), "\"1\"");
+    EXPECT_EQ(cc.request("PUT", "/v1/twins/lplate/controls", R"({"desired": {"T0": 120}})", {{"If-Match", "\"0\""}}).status, 412);
+    EXPECT_EQ(json::parse(cc.request("PUT", "/v1/twins/lplate/controls", R"({"desired": {"h": 900}})", {{"If-Match", "*"}}).body)["error"]["path"],
+              "desired.h");
+    EXPECT_EQ(json::parse(cc.request("PUT", "/v1/twins/lplate/controls", R"({"desired": {"T0": 999}})", {{"If-Match", "*"}}).body)["error"]["path"],
+              "desired.T0");
+    EXPECT_EQ(cc.request("PUT", "/v1/twins/lplate/controls", R"({"wish": {}})").status, 400);
+    const auto c2 = cc.request("PUT", "/v1/twins/lplate/controls", R"({"reported": {"T0": 110}})");
+    ASSERT_EQ(c2.status, 200) << c2.body;
+    EXPECT_EQ(json::parse(c2.body)["version"], 2);
+    EXPECT_EQ(request_json(port, "GET", "/v1/twins/lplate/state")["parameters"]["T0"]["mean"], 110.0);  // the estimator knows it
+    const json audit = request_json(port, "GET", "/v1/twins/lplate/history?kind=controls");
+    ASSERT_EQ(audit["items"].size(), 2u);
+    EXPECT_EQ(audit["items"][0]["kind"], "reported");
+    EXPECT_EQ(audit["items"][1]["values"]["T0"], 110.0);
+    EXPECT_EQ(audit["items"][1]["actor"], "anonymous");
+    cc.request("PUT", "/v1/twins/lplate/controls", R"({"reported": {"T0": 100}})");  // back to the truth's value
     // Forecast from the estimate.
     const json f = request_json(port, "POST", "/v1/twins/lplate/forecast",
                                 R"({"horizon": 7200, "step": 1800, "outputs": ["T_max"], "schedules": {"T0": [[0, 100], [3600, 140]]}})");
