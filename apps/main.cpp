@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "apps/plant_command.hpp"
 #include "apps/serve_command.hpp"
 #include "apps/solve_command.hpp"
 #include "apps/train_command.hpp"
@@ -98,6 +99,22 @@ int main(int argc, char** argv) {
   sv->add_option("--threads", serve.threads, "host threads for FE solves (default: all cores)");
   sv->add_flag("--quiet", serve.quiet, "no per-request log lines");
 
+  doppel::app::PlantArgs plant;
+  auto* pl = app.add_subcommand("plant", "the virtual plant: posts readings of a simulated asset to a server");
+  pl->add_option("--twin", plant.twin, "twin definition")->required();
+  pl->add_option("--server", plant.server, "the doppel server")->capture_default_str();
+  pl->add_option("--token", plant.token, "bearer token (scopes ingest and read)");
+  pl->add_option("--seed", plant.seed, "random seed (hidden truth, noise, events)")->capture_default_str();
+  pl->add_option("--speed", plant.speed, "simulated seconds per wall second")->capture_default_str();
+  pl->add_option("--duration", plant.duration, "simulated seconds to run")->capture_default_str();
+  pl->add_option("--step", plant.step, "simulated seconds between readings")->capture_default_str();
+  pl->add_option("--drift", plant.drift, "hidden parameters' drift per sqrt(hour), fraction of the range")->capture_default_str();
+  pl->add_option("--truth", plant.truth, "write the hidden truth here (NDJSON, one line per step)");
+  pl->add_option("--fault", plant.fault, "sensor fault SENSOR[:FROM:TO[:OFFSET]], auto or none")->capture_default_str();
+  pl->add_option("--dropout", plant.dropout, "sensor dropout SENSOR[:FROM:TO], auto or none")->capture_default_str();
+  pl->add_option("--start", plant.start, "RFC 3339 start of simulated time");
+  pl->add_flag("--quiet", plant.quiet, "no progress lines");
+
   auto* bench = app.add_subcommand("bench", "benchmarks");
   bench->require_subcommand(1);
   doppel::bench::FemBenchArgs fem;
@@ -138,6 +155,7 @@ int main(int argc, char** argv) {
     if (bf->parsed()) return doppel::bench::run_fem_bench(fem);
     if (t->parsed()) return doppel::app::run_train(train);
     if (sv->parsed()) return doppel::app::run_serve(serve);
+    if (pl->parsed()) return doppel::app::run_plant(plant);
     if (bs->parsed()) return doppel::bench::run_surrogate_bench(sb);
   } catch (const std::exception& e) {
     return report(e);

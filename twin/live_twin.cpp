@@ -153,7 +153,9 @@ std::optional<LiveTwin::Analysis> LiveTwin::assimilate_locked(const std::vector<
     s.z = in[i].z;
     s.outlier = in[i].outlier;
     s.outlier_streak = in[i].outlier ? s.outlier_streak + 1 : 0;
-    s.mean_z2 = 0.9 * s.mean_z2 + 0.1 * in[i].z * in[i].z;
+    // Outliers count at the gate: one wild reading must not make a sensor look drifting for long.
+    const double z = std::min(std::abs(in[i].z), options_.estimator.outlier_gate);
+    s.mean_z2 = 0.9 * s.mean_z2 + 0.1 * z * z;
     ++s.assimilated;
   }
   a.time = latest;
@@ -361,7 +363,7 @@ std::vector<HistoryStore::AlertCondition> LiveTwin::alert_conditions() {
       out.push_back({"sensor_silent", t.sensors[k].name, "warning",
                      "sensor " + t.sensors[k].name + " has sent no reading since " + spec::format_rfc3339(s.last_time),
                      nlohmann::json{{"last_time", spec::format_rfc3339(s.last_time)}}.dump()});
-    else if (s.assimilated >= 10) {
+    else if (status == "ok" && s.assimilated >= 10) {
       z2 += s.mean_z2;
       ++healthy;
     }

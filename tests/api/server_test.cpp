@@ -25,6 +25,7 @@
 #include "kernels/fem_model.hpp"
 #include "kernels/outputs.hpp"
 #include "kernels/scenario_batch.hpp"
+#include "spec/time.hpp"
 #include "tests/surrogate_twins.hpp"
 
 namespace {
@@ -978,6 +979,60 @@ TEST(ApiProcess, StateFollowsReadingsAndSurvivesAKill) {
   const json after = request_json(port, "GET", "/v1/twins/lplate/state");
   EXPECT_EQ(after["revision"], 12);
   EXPECT_NEAR(after["parameters"]["h"]["mean"].get<double>(), before["parameters"]["h"]["mean"].get<double>(), 1e-9 * 1200);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(ApiProcess, VirtualPlantIsTrackedFaultsAndDropoutsRaiseAlerts) {
+  const auto twin = work_dir() / "plant-lplate.json";
+  std::ofstream(twin) << doppel::test::live_plate_json();
+  ServerProcess s({"--twin", twin.string(), "--quiet"});
+  const int port = s.port();
+  ASSERT_GT(port, 0) << s.log();
+  wait_ready(port);
+  const auto truth_file = work_dir() / "truth.ndjson";
+  // Two simulated hours in steps of a minute, as fast as the server analyses; s2 reads 10
+  // degrees high from minute 40 to 60, s3 is silent from minute 80 to 100.
+  ASSERT_EQ(run_command("plant --twin " + twin.string() + " --server http://127.0.0.1:" + std::to_string(port) +
+                        " --speed 1e9 --duration 7200 --step 60 --seed 3 --fault s2:2400:3600:10 --dropout s3:4800:6000"
+                        " --truth " + truth_file.string() + " --quiet"),
+            0);
+  std::ifstream in(truth_file);
+  std::vector<json> truth;
+  for (std::string line; std::getline(in, line);) truth.push_back(json::parse(line));
+  ASSERT_EQ(truth.size(), 121u);
+  const json state = request_json(port, "GET", "/v1/twins/lplate/state");
+  EXPECT_EQ(state["revision"], 121);
+  EXPECT_EQ(state["time"], truth.back()["time"]);
+  for (const char* p : {"h", "q"}) {
+    const double mean = state["parameters"][p]["mean"], sd = state["parameters"][p]["std"];
+    const double actual = truth.back()["parameters"][p];
+    EXPECT_LE(std::abs(mean - actual), 2 * sd + 0.005 * std::abs(actual)) << p << ": " << mean << " +- " << sd << " vs " << actual;
+  }
+  const json alerts = request_json(port, "GET", "/v1/twins/lplate/alerts?state=all");
+  bool fault = false, silent = false;
+  for (const auto& a : alerts["alerts"]) {
+    const double raised = *doppel::spec::parse_rfc3339(a["raised"].get<std::string>());
+    const double t0 = *doppel::spec::parse_rfc3339(truth.front()["time"].get<std::string>());
+    if (a["kind"] == "sensor_fault" && a["subject"] == "s2") {
+      fault = true;
+      EXPECT_GE(raised - t0, 2400);
+      EXPECT_LE(raised - t0, 2400 + 4 * 60);  // flagged within a few readings
+      EXPECT_EQ(a["state"], "cleared");       // and cleared after the fault ends
+    }
+    if (a["kind"] == "sensor_silent" && a["subject"] == "s3") {
+      silent = true;
+      EXPECT_GE(raised - t0, 4800 + 600 - 60);
+    }
+  }
+  EXPECT_TRUE(fault) << alerts;
+  EXPECT_TRUE(silent) << alerts;
+  // Bad plant arguments.
+  EXPECT_EQ(run_command("plant --twin " + twin.string() + " --server ftp://x"), 2);
+  EXPECT_EQ(run_command("plant --twin " + twin.string() + " --server http://127.0.0.1:1 --duration 60"), 3);
+  EXPECT_EQ(run_command("plant --twin " + twin.string() + " --fault nope"), 2);
 }
 
 }  // namespace
