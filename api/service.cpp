@@ -837,6 +837,19 @@ OJson Service::openapi() const {
       op["responses"]["200"] = {{"description", "stored (accepted) and refused (rejected, each with its path and reason) readings"},
                                 {"content", json_content({{"$ref", "#/components/schemas/ObservationAnswer"}})}};
     }
+    if (d.path == "/v1/twins/{id}/forecast")
+      op["requestBody"] = {{"required", true}, {"content", json_content({{"$ref", "#/components/schemas/ForecastRequest"}})}};
+    if (d.path == "/v1/twins/{id}/controls" && d.method == "PUT") {
+      op["requestBody"] = {{"required", true}, {"content", json_content({{"$ref", "#/components/schemas/ControlsRequest"}})}};
+      op["parameters"].push_back({{"name", "If-Match"}, {"in", "header"}, {"required", false},
+                                  {"description", "the version (ETag) the change is based on; required for desired values"},
+                                  {"schema", {{"type", "string"}}}});
+      op["x-required-scope"] = "ingest (reported) / control (desired)";
+      op["responses"]["412"] = {{"description", "If-Match names another version"},
+                                {"content", json_content({{"$ref", "#/components/schemas/Error"}})}};
+      op["responses"]["428"] = {{"description", "desired values without If-Match"},
+                                {"content", json_content({{"$ref", "#/components/schemas/Error"}})}};
+    }
     if (d.path == "/v1/twins/{id}/history") {
       op["parameters"].push_back({{"name", "kind"}, {"in", "query"}, {"required", true}, {"description", "observations"},
                                   {"schema", {{"type", "string"}, {"enum", {"observations"}}}}});
@@ -889,6 +902,17 @@ OJson Service::openapi() const {
                                                                    {"properties", {{"sensor", {{"type", "string"}}},
                                                                                    {"time", {{"type", "string"}, {"format", "date-time"}}},
                                                                                    {"value", {{"type", "number"}}}}}}}}}}}}},
+      {"ForecastRequest",
+       {{"type", "object"}, {"additionalProperties", false},
+        {"properties", {{"horizon", {{"type", "number"}, {"description", "seconds (default 3600)"}}},
+                        {"step", {{"type", "number"}, {"description", "seconds (default horizon / 60; at most 1000 steps)"}}},
+                        {"schedules", {{"type", "object"}, {"description", "parameter -> [[seconds from the start, value], ...]"},
+                                       {"additionalProperties", {{"type", "array"}, {"items", {{"type", "array"}, {"items", {{"type", "number"}}}, {"minItems", 2}, {"maxItems", 2}}}}}}},
+                        {"outputs", {{"type", "array"}, {"items", {{"type", "string"}}}}}}}}},
+      {"ControlsRequest",
+       {{"type", "object"}, {"minProperties", 1}, {"maxProperties", 1}, {"additionalProperties", false},
+        {"properties", {{"desired", {{"type", "object"}, {"additionalProperties", {{"type", "number"}}}}},
+                        {"reported", {{"type", "object"}, {"additionalProperties", {{"type", "number"}}}}}}}}},
       {"ObservationAnswer",
        {{"type", "object"},
         {"properties", {{"accepted", {{"type", "integer"}, {"description", "readings stored, duplicates of stored ones included"}}},
