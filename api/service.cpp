@@ -3,12 +3,17 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <thread>
+
+#include <unistd.h>
 #include <optional>
 
 #include "api/scenario_request.hpp"
 #include "api/time.hpp"
 #include "kernels/backend.hpp"
+#include "kernels/vtu_writer.hpp"
 
 #include "api/answer_format.hpp"
 #include "api/errors.hpp"
@@ -198,6 +203,10 @@ std::vector<Service::Route> Service::table() {
         "Alerts, newest first: limits crossed or forecast to be, faulty or silent sensors, model drift; each raised, "
         "updated and cleared (query: state = active (default), cleared or all; limit)"},
        [this](const Request& r) { return alerts(r); }},
+      {{"GET", "/v1/twins/{id}/field", Scope::read,
+        "The estimated field: the ensemble's mean and standard deviation of a nodal quantity (query: quantity = "
+        "temperature, displacement_magnitude or von_mises; format = json, or vtu for the ensemble-mean fields)"},
+       [this](const Request& r) { return field(r); }},
       {{"GET", "/v1/twins/{id}/controls", Scope::read,
         "Desired and reported values of the twin's control parameters, with their version (ETag)"},
        [this](const Request& r) { return controls_get(r); }},
@@ -508,6 +517,32 @@ twin::LiveTwin& Service::live(const TwinRegistry::Entry& e) const {
                                                     : "state estimation of transient twins is not built yet",
                     "id");
   return *it->second;
+}
+
+Response Service::field(const Request& r) {
+  known_query(r, {"quantity", "format"});
+  const auto& e = twins_.find(r.params.at("id"));
+  twin::LiveTwin& lt = live(e);
+  const auto q = r.query.find("quantity");
+  const std::string quantity = q == r.query.end() ? "temperature" : q->second;
+  const auto f = r.query.find("format");
+  const std::string format = f == r.query.end() ? "json" : f->second;
+  if (format != "json" && format != "vtu") throw InvalidInput("format", "must be json or vtu");
+  if (format == "json") return json_response(lt.field_json(quantity));
+  lt.check_field_quantity(quantity);
+  // The VTU writer works on files: write to a private temporary file, answer its content.
+  const auto dir = std::filesystem::temp_directory_path();
+  const auto file = dir / ("doppel-field-" + std::to_string(::getpid()) + "-" + std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id())) + ".vtu");
+  write_vtu(*e.model, lt.mean_fields(), file);
+  std::ifstream in(file, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::error_code ec;
+  std::filesystem::remove(file, ec);
+  Response out;
+  out.content_type = "application/xml";
+  out.body = std::move(text);
+  out.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + e.id + "-state.vtu\"");
+  return out;
 }
 
 Response Service::alerts(const Request& r) {

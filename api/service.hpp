@@ -82,6 +82,7 @@ class Service {
   Response state(const Request& r);
   Response forecast(const Request& r);
   Response alerts(const Request& r);
+  Response field(const Request& r);
   Response controls_get(const Request& r);
   Response controls_put(const Request& r);
   void apply_reported(const TwinRegistry::Entry& e, const std::string& reported_json);

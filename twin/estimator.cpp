@@ -103,7 +103,7 @@ std::vector<Moments> Estimator::parameter_moments() const {
   return out;
 }
 
-EnsemblePrediction Estimator::predict(const Eigen::MatrixXd& parameters) const {
+EnsemblePrediction Estimator::predict(const Eigen::MatrixXd& parameters, const FieldVisitor& fields) const {
   const auto& t = model_.twin();
   const size_t n = static_cast<size_t>(parameters.cols());
   const size_t n_out = t.outputs.size();
@@ -128,6 +128,7 @@ EnsemblePrediction Estimator::predict(const Eigen::MatrixXd& parameters) const {
       const double* T = b.T.empty() ? nullptr : b.T.data() + j * n_nodes;
       const double* u = b.u.empty() ? nullptr : b.u.data() + j * n_nodes * static_cast<size_t>(dim);
       const std::vector<double> s = sensors_.evaluate(params[j], T, u);
+      if (fields) fields(j, T, u);
       for (size_t k = 0; k < s.size(); ++k) out.sensors(static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(j)) = s[k];
       for (size_t k = 0; k < n_out; ++k) out.outputs(static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(j)) = b.output(j, k);
       ++out.surrogate;
@@ -144,6 +145,7 @@ EnsemblePrediction Estimator::predict(const Eigen::MatrixXd& parameters) const {
     BatchOptions opt = fem_;
     opt.field_sink = [&](size_t s, size_t, const double* T, const double* u) {
       const std::vector<double> v = sensors_.evaluate(scenarios[s].parameters, T, u);
+      if (fields) fields(by_fem[s], T, u);
       for (size_t k = 0; k < v.size(); ++k)
         out.sensors(static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(by_fem[s])) = v[k];
     };

@@ -9,6 +9,7 @@
 // member stays inside the bounds (and inside the surrogate's training box).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -72,8 +73,10 @@ class Estimator {
   std::vector<Moments> parameter_moments() const;
   // Sensor and output predictions of every member (cached until the ensemble changes).
   const EnsemblePrediction& prediction() const;
-  // Predictions for arbitrary parameter sets (forecasts, recommendations).
-  EnsemblePrediction predict(const Eigen::MatrixXd& parameters) const;
+  // Predictions for arbitrary parameter sets (forecasts, recommendations). fields, when set, is
+  // called with every member's nodal temperature and displacement (either may be null).
+  using FieldVisitor = std::function<void(size_t member, const double* T, const double* u)>;
+  EnsemblePrediction predict(const Eigen::MatrixXd& parameters, const FieldVisitor& fields = {}) const;
 
   // Forecasts: the members' unit (logit) coordinates, the random walk applied to a copy, and
   // the physical parameters of given coordinates.

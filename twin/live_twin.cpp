@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "kernels/recovery.hpp"
 #include "spec/errors.hpp"
 #include "spec/time.hpp"
 
@@ -55,6 +56,111 @@ bool LiveTwin::recover() {
   revision_seen_ = estimator_.revision();
   time_seen_ = estimator_.time();
   return restored;
+}
+
+void LiveTwin::check_field_quantity(const std::string& quantity) const {
+  const auto& t = model_.twin();
+  DOPPEL_VERIFY(quantity == "temperature" || quantity == "displacement_magnitude" || quantity == "von_mises", "quantity",
+                "must be temperature, displacement_magnitude or von_mises");
+  DOPPEL_VERIFY(quantity != "temperature" || t.thermal, "quantity", "twin '" + t.name + "' has no thermal physics");
+  DOPPEL_VERIFY(quantity == "temperature" || t.mechanical, "quantity", "twin '" + t.name + "' has no mechanics");
+}
+
+nlohmann::ordered_json LiveTwin::field_json(const std::string& quantity) {
+  const auto& t = model_.twin();
+  const auto& mesh = model_.mesh();
+  const size_t n = mesh.num_nodes();
+  const int dim = mesh.dim;
+  check_field_quantity(quantity);
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<double> sum(n, 0.0), sum2(n, 0.0), value(n, 0.0);
+  std::vector<int> count(n, 0);
+  size_t members = 0;
+  const FieldRecovery recovery(model_);
+  const Eigen::MatrixXd params = estimator_.parameters();
+  auto visit = [&](size_t member, const double* T, const double* u) {
+    if (quantity == "temperature") {
+      for (size_t i = 0; i < n; ++i) value[i] = T[i];
+    } else if (quantity == "displacement_magnitude") {
+      for (size_t i = 0; i < n; ++i) {
+        double m = 0;
+        for (int d = 0; d < dim; ++d) m += u[i * static_cast<size_t>(dim) + static_cast<size_t>(d)] * u[i * static_cast<size_t>(dim) + static_cast<size_t>(d)];
+        value[i] = std::sqrt(m);
+      }
+    } else {
+      // Von Mises from the recovered stresses, averaged over the regions sharing a node.
+      Params p(static_cast<size_t>(params.rows()));
+      for (Eigen::Index k = 0; k < params.rows(); ++k) p[static_cast<size_t>(k)] = params(k, static_cast<Eigen::Index>(member));
+      std::fill(value.begin(), value.end(), 0.0);
+      std::fill(count.begin(), count.end(), 0);
+      const auto regions = recovery.recover(p, T, u, /*flux=*/false, /*mechanics=*/true);
+      for (size_t r = 0; r < regions.size(); ++r) {
+        const auto& nodes = recovery.region_nodes(static_cast<int>(r));
+        if (regions[r].stress.empty()) continue;
+        for (size_t i = 0; i < nodes.size(); ++i) {
+          value[static_cast<size_t>(nodes[i])] += von_mises(&regions[r].stress[6 * i]);
+          ++count[static_cast<size_t>(nodes[i])];
+        }
+      }
+      for (size_t i = 0; i < n; ++i)
+        if (count[i]) value[i] /= count[i];
+    }
+    for (size_t i = 0; i < n; ++i) {
+      sum[i] += value[i];
+      sum2[i] += value[i] * value[i];
+    }
+    ++members;
+  };
+  {
+    std::lock_guard<std::mutex> fem(fem_mutex_);
+    estimator_.predict(params, visit);
+  }
+  OJson mean = OJson::array(), sd = OJson::array(), points = OJson::array();
+  for (size_t i = 0; i < n; ++i) {
+    const double m = sum[i] / static_cast<double>(members);
+    const double var = members > 1 ? std::max(0.0, (sum2[i] - members * m * m) / static_cast<double>(members - 1)) : 0.0;
+    mean.push_back(m);
+    sd.push_back(std::sqrt(var));
+    OJson pt = OJson::array();
+    for (int d = 0; d < dim; ++d) pt.push_back(mesh.coords[3 * i + static_cast<size_t>(d)]);  // 3 per node
+    points.push_back(pt);
+  }
+  return {{"twin", t.name},
+          {"time", estimator_.revision() > 0 ? OJson(spec::format_rfc3339(estimator_.time())) : OJson(nullptr)},
+          {"revision", estimator_.revision()},
+          {"quantity", quantity},
+          {"members", members},
+          {"nodes", n},
+          {"points", points},
+          {"mean", mean},
+          {"std", sd}};
+}
+
+FieldSnapshot LiveTwin::mean_fields() {
+  const auto& mesh = model_.mesh();
+  const size_t n = mesh.num_nodes();
+  std::lock_guard<std::mutex> lock(mutex_);
+  const Eigen::MatrixXd params = estimator_.parameters();
+  FieldSnapshot f;
+  f.parameters.resize(static_cast<size_t>(params.rows()));
+  for (Eigen::Index k = 0; k < params.rows(); ++k) f.parameters[static_cast<size_t>(k)] = params.row(k).mean();
+  size_t members = 0;
+  auto add = [](std::vector<double>& into, const double* v, size_t size) {
+    if (!v) return;
+    if (into.empty()) into.assign(size, 0.0);
+    for (size_t i = 0; i < size; ++i) into[i] += v[i];
+  };
+  {
+    std::lock_guard<std::mutex> fem(fem_mutex_);
+    estimator_.predict(params, [&](size_t, const double* T, const double* u) {
+      add(f.T, T, n);
+      add(f.u, u, n * static_cast<size_t>(mesh.dim));
+      ++members;
+    });
+  }
+  for (double& v : f.T) v /= static_cast<double>(members);
+  for (double& v : f.u) v /= static_cast<double>(members);
+  return f;
 }
 
 void LiveTwin::set_control(size_t parameter, double value) {

@@ -86,6 +86,14 @@ class LiveTwin {
   // Stored alerts ("active", "cleared" or "" for all), newest first.
   nlohmann::ordered_json alerts_json(const std::string& state, double from, double to, size_t limit) const;
   const std::string& twin() const { return model_.twin().name; }
+  // GET /v1/twins/{id}/field: the ensemble's mean and standard deviation of a nodal quantity
+  // (temperature, displacement_magnitude, von_mises), with the mesh points. InvalidInput naming
+  // "quantity" for another quantity or one the twin's physics lacks.
+  nlohmann::ordered_json field_json(const std::string& quantity);
+  void check_field_quantity(const std::string& quantity) const;
+  // The ensemble-mean temperature and displacement (the VTU of the field route).
+  FieldSnapshot mean_fields();
+
   // A control's reported (applied) value: the estimator's known value from now on.
   void set_control(size_t parameter, double value);
 

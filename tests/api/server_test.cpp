@@ -682,6 +682,18 @@ TEST(ApiProcess, BearerTokensAndScopes) {
   EXPECT_EQ(c.request("PUT", "/v1/twins/blade/controls", R"({"desired": {"T_cool": 620}})",
                       {{"Authorization", "Bearer admin-token-0123456789"}, {"If-Match", "*"}}).status, 200);
   EXPECT_EQ(c.request("PUT", "/v1/twins/blade/controls", R"({"reported": {"T_cool": 610}})", bearer("read-token-0123456789")).status, 403);
+  // The estimated von Mises field of the blade (mechanics): non-negative, one value per node.
+  const auto vm = c.request("GET", "/v1/twins/blade/field?quantity=von_mises", "", bearer("read-token-0123456789"));
+  ASSERT_EQ(vm.status, 200) << vm.body.substr(0, 300);
+  const json vmf = json::parse(vm.body);
+  ASSERT_EQ(vmf["mean"].size(), vmf["nodes"].get<size_t>());
+  double vm_max = 0, vm_min = 1e300;
+  for (const auto& v : vmf["mean"]) {
+    vm_max = std::max(vm_max, v.get<double>());
+    vm_min = std::min(vm_min, v.get<double>());
+  }
+  EXPECT_GE(vm_min, 0);
+  EXPECT_GT(vm_max, 1e8);  // the hot blade is stressed to the order of a GPa
   // Jobs record who submitted them.
   const auto job = c.request("POST", S, R"({"scenarios": [{}], "mode": "async"})", bearer("simulate-token-0123456789"));
   ASSERT_EQ(job.status, 202);
@@ -953,6 +965,21 @@ TEST(ApiProcess, StateFollowsReadingsAndSurvivesAKill) {
     EXPECT_EQ(audit["items"][1]["values"]["T0"], 110.0);
     EXPECT_EQ(audit["items"][1]["actor"], "anonymous");
     cc.request("PUT", "/v1/twins/lplate/controls", R"({"reported": {"T0": 100}})");  // back to the truth's value
+    // The estimated field (mean and spread at every node), and as VTU.
+    const json fld = request_json(port, "GET", "/v1/twins/lplate/field?quantity=temperature");
+    ASSERT_EQ(fld["mean"].size(), fld["nodes"].get<size_t>());
+    EXPECT_EQ(fld["std"].size(), fld["nodes"].get<size_t>());
+    EXPECT_EQ(fld["points"][0].size(), 2u);
+    EXPECT_EQ(fld["members"], 64);
+    double t_max = -1e300;
+    for (const auto& v : fld["mean"]) t_max = std::max(t_max, v.get<double>());
+    EXPECT_NEAR(t_max, before["outputs"]["T_max"]["mean"].get<double>(), 1e-6 * std::abs(t_max) + 0.5);
+    EXPECT_EQ(request_json(port, "GET", "/v1/twins/lplate/field?quantity=von_mises", "", 400)["error"]["path"], "quantity");
+    EXPECT_EQ(request_json(port, "GET", "/v1/twins/lplate/field?format=png", "", 400)["error"]["path"], "format");
+    doppel::api::HttpClient vc("127.0.0.1", port);
+    const auto vtu = vc.request("GET", "/v1/twins/lplate/field?format=vtu");
+    ASSERT_EQ(vtu.status, 200);
+    EXPECT_NE(vtu.body.find("<VTKFile"), std::string::npos);
     // Forecast from the estimate.
     const json f = request_json(port, "POST", "/v1/twins/lplate/forecast",
                                 R"({"horizon": 7200, "step": 1800, "outputs": ["T_max"], "schedules": {"T0": [[0, 100], [3600, 140]]}})");
