@@ -203,6 +203,10 @@ std::vector<Service::Route> Service::table() {
         "Alerts, newest first: limits crossed or forecast to be, faulty or silent sensors, model drift; each raised, "
         "updated and cleared (query: state = active (default), cleared or all; limit)"},
        [this](const Request& r) { return alerts(r); }},
+      {{"POST", "/v1/twins/{id}/recommend", Scope::simulate,
+        "Search the control parameters for the setting that keeps every limit over the horizon with the stated "
+        "probability at the lowest declared cost; returns it with its forecast (it is not applied)"},
+       [this](const Request& r) { return recommend(r); }},
       {{"GET", "/v1/twins/{id}/field", Scope::read,
         "The estimated field: the ensemble's mean and standard deviation of a nodal quantity (query: quantity = "
         "temperature, displacement_magnitude or von_mises; format = json, or vtu for the ensemble-mean fields)"},
@@ -517,6 +521,50 @@ twin::LiveTwin& Service::live(const TwinRegistry::Entry& e) const {
                                                     : "state estimation of transient twins is not built yet",
                     "id");
   return *it->second;
+}
+
+Response Service::recommend(const Request& r) {
+  known_query(r, {});
+  const auto& e = twins_.find(r.params.at("id"));
+  twin::LiveTwin& lt = live(e);
+  Json body = Json::object();
+  if (!r.body.empty()) {
+    try {
+      body = Json::parse(r.body);
+    } catch (const Json::exception& ex) {
+      throw InvalidInput("", std::string("the body is not valid JSON (") + ex.what() + ")");
+    }
+  }
+  if (!body.is_object()) throw InvalidInput("", "the body must be a JSON object");
+  for (auto k = body.begin(); k != body.end(); ++k)
+    if (k.key() != "horizon" && k.key() != "step" && k.key() != "probability" && k.key() != "candidates")
+      throw InvalidInput(k.key(), "unknown field (expected horizon, step, probability, candidates)");
+  twin::RecommendRequest req;
+  auto number = [&](const char* name, double fallback, double lo, double hi) {
+    if (!body.contains(name)) return fallback;
+    const Json& v = body[name];
+    if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < lo || v.get<double>() > hi)
+      throw InvalidInput(name, "must be a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    return v.get<double>();
+  };
+  req.horizon = number("horizon", 3600, 1e-6, 1e9);
+  req.step = number("step", req.horizon / 6, 1e-6, 1e9);
+  const double steps = std::floor(req.horizon / req.step + 1e-9);
+  if (steps < 1 || steps > 100) throw InvalidInput("step", "the horizon must hold 1 to 100 steps");
+  req.probability = number("probability", 0.95, 0.5, 0.9999);
+  if (body.contains("candidates") && !body["candidates"].is_number_integer())
+    throw InvalidInput("candidates", "must be an integer");
+  req.candidates = static_cast<int>(number("candidates", 64, 1, 1024));
+  twin::check_recommendable(e.model->twin());
+  if (!e.surrogate) {
+    // Without a surrogate every member at every step of every candidate is an FE solve.
+    const double solves = (2.0 * req.candidates + 2) * options_.live.estimator.members * steps;
+    if (solves > 20000)
+      throw InvalidInput("candidates", "twin '" + e.id + "' has no surrogate bundle: this search would take " +
+                                           std::to_string(static_cast<long>(solves)) +
+                                           " finite-element solves; load a bundle or ask for fewer candidates or steps");
+  }
+  return json_response(lt.recommend_json(req));
 }
 
 Response Service::field(const Request& r) {

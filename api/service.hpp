@@ -83,6 +83,7 @@ class Service {
   Response forecast(const Request& r);
   Response alerts(const Request& r);
   Response field(const Request& r);
+  Response recommend(const Request& r);
   Response controls_get(const Request& r);
   Response controls_put(const Request& r);
   void apply_reported(const TwinRegistry::Entry& e, const std::string& reported_json);

@@ -122,7 +122,7 @@ class TwinParser {
       const std::string path = join_path("parameters", it.key());
       check_name(it.key(), path);
       const Json& p = it.value();
-      require_known_keys(p, path, {"default", "min", "max", "unit", "role", "description"});
+      require_known_keys(p, path, {"default", "min", "max", "unit", "role", "cost", "description"});
       Parameter par;
       par.name = it.key();
       par.default_value = read_finite(require_key(p, path, "default"), join_path(path, "default"));
@@ -140,6 +140,11 @@ class TwinParser {
         else if (role == "latent") par.role = ParameterRole::latent;
         else throw InvalidInput(join_path(path, "role"),
                                 "must be one of load, control, latent (got \"" + role + "\")");
+      }
+      if (p.contains("cost")) {
+        par.cost = read_finite(p["cost"], join_path(path, "cost"));
+        DOPPEL_VERIFY(par.role == ParameterRole::control, join_path(path, "cost"),
+                      "only control parameters have a cost (the recommendation minimizes it)");
       }
       twin_.parameters.push_back(par);
     }

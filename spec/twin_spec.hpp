@@ -47,6 +47,7 @@ struct Parameter {
   std::string unit;
   ParameterRole role = ParameterRole::load;
   std::vector<ValueRange> physical;  // ranges of the properties that reference it
+  double cost = 0;                   // controls: cost per unit of the value (recommendations minimize the sum)
 };
 
 struct MeshSpec {

@@ -103,12 +103,14 @@ std::vector<Moments> Estimator::parameter_moments() const {
   return out;
 }
 
-EnsemblePrediction Estimator::predict(const Eigen::MatrixXd& parameters, const FieldVisitor& fields) const {
+EnsemblePrediction Estimator::predict(const Eigen::MatrixXd& parameters, const FieldVisitor& fields,
+                                      bool with_sensors) const {
+  const bool need_fields = with_sensors || static_cast<bool>(fields);
   const auto& t = model_.twin();
   const size_t n = static_cast<size_t>(parameters.cols());
   const size_t n_out = t.outputs.size();
   EnsemblePrediction out;
-  out.sensors.resize(static_cast<Eigen::Index>(sensors_.size()), parameters.cols());
+  out.sensors.resize(with_sensors ? static_cast<Eigen::Index>(sensors_.size()) : 0, parameters.cols());
   out.outputs.resize(static_cast<Eigen::Index>(n_out), parameters.cols());
   std::vector<Params> params(n);
   for (size_t j = 0; j < n; ++j) {
@@ -117,7 +119,7 @@ EnsemblePrediction Estimator::predict(const Eigen::MatrixXd& parameters, const F
   }
   std::vector<size_t> by_fem;
   if (surrogate_) {
-    const SurrogateBatch b = surrogate_->evaluate(params, /*fields=*/true);
+    const SurrogateBatch b = surrogate_->evaluate(params, need_fields);
     const size_t n_nodes = model_.mesh().num_nodes();
     const int dim = model_.mesh().dim;
     for (size_t j = 0; j < n; ++j) {
@@ -127,9 +129,11 @@ EnsemblePrediction Estimator::predict(const Eigen::MatrixXd& parameters, const F
       }
       const double* T = b.T.empty() ? nullptr : b.T.data() + j * n_nodes;
       const double* u = b.u.empty() ? nullptr : b.u.data() + j * n_nodes * static_cast<size_t>(dim);
-      const std::vector<double> s = sensors_.evaluate(params[j], T, u);
       if (fields) fields(j, T, u);
-      for (size_t k = 0; k < s.size(); ++k) out.sensors(static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(j)) = s[k];
+      if (with_sensors) {
+        const std::vector<double> s = sensors_.evaluate(params[j], T, u);
+        for (size_t k = 0; k < s.size(); ++k) out.sensors(static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(j)) = s[k];
+      }
       for (size_t k = 0; k < n_out; ++k) out.outputs(static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(j)) = b.output(j, k);
       ++out.surrogate;
     }
@@ -143,12 +147,14 @@ EnsemblePrediction Estimator::predict(const Eigen::MatrixXd& parameters, const F
       scenarios[i].parameters = params[by_fem[i]];
     }
     BatchOptions opt = fem_;
-    opt.field_sink = [&](size_t s, size_t, const double* T, const double* u) {
-      const std::vector<double> v = sensors_.evaluate(scenarios[s].parameters, T, u);
-      if (fields) fields(by_fem[s], T, u);
-      for (size_t k = 0; k < v.size(); ++k)
-        out.sensors(static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(by_fem[s])) = v[k];
-    };
+    if (need_fields)
+      opt.field_sink = [&](size_t s, size_t, const double* T, const double* u) {
+        if (fields) fields(by_fem[s], T, u);
+        if (!with_sensors) return;
+        const std::vector<double> v = sensors_.evaluate(scenarios[s].parameters, T, u);
+        for (size_t k = 0; k < v.size(); ++k)
+          out.sensors(static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(by_fem[s])) = v[k];
+      };
     const BatchResult r = solve_batch(model_, scenarios, opt);
     for (size_t i = 0; i < by_fem.size(); ++i)
       for (size_t k = 0; k < n_out; ++k)

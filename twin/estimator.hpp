@@ -76,7 +76,9 @@ class Estimator {
   // Predictions for arbitrary parameter sets (forecasts, recommendations). fields, when set, is
   // called with every member's nodal temperature and displacement (either may be null).
   using FieldVisitor = std::function<void(size_t member, const double* T, const double* u)>;
-  EnsemblePrediction predict(const Eigen::MatrixXd& parameters, const FieldVisitor& fields = {}) const;
+  // with_sensors false: outputs only (no fields reconstructed; forecasts).
+  EnsemblePrediction predict(const Eigen::MatrixXd& parameters, const FieldVisitor& fields = {},
+                             bool with_sensors = true) const;
 
   // Forecasts: the members' unit (logit) coordinates, the random walk applied to a copy, and
   // the physical parameters of given coordinates.

@@ -36,7 +36,7 @@ Forecast run_forecast(const Estimator& estimator, const FemModel& model, const F
     for (const auto& s : request.schedules) p.row(s.parameter).setConstant(s.at(time));
     all.middleCols(k * n, n) = p;
   }
-  const EnsemblePrediction pred = estimator.predict(all);
+  const EnsemblePrediction pred = estimator.predict(all, {}, /*with_sensors=*/false);
   f.surrogate = pred.surrogate;
   f.fem = pred.fem;
   for (size_t o : f.outputs) {

@@ -339,6 +339,41 @@ nlohmann::ordered_json LiveTwin::state_json(double now) {
           {"alerts", alerts_json("active", -1e300, 1e300, 1000)}};
 }
 
+nlohmann::ordered_json LiveTwin::recommend_json(const RecommendRequest& request) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto& t = model_.twin();
+  Recommendation r;
+  {
+    std::lock_guard<std::mutex> fem(fem_mutex_);
+    r = recommend(estimator_, model_, request);
+  }
+  auto candidate = [&](const Candidate& c) {
+    OJson controls = OJson::object();
+    for (size_t i = 0; i < r.controls.size(); ++i) controls[t.parameters[r.controls[i]].name] = c.controls[i];
+    return OJson{{"controls", controls}, {"cost", c.cost}, {"feasible", c.feasible}, {"worst_exceedance", c.worst_exceedance},
+                 {"worst_excess", c.worst_excess}};
+  };
+  OJson outputs = OJson::object();
+  for (size_t i = 0; i < r.forecast.outputs.size(); ++i)
+    outputs[t.outputs[r.forecast.outputs[i]].name] = {{"p05", r.forecast.p05[i]}, {"p50", r.forecast.p50[i]}, {"p95", r.forecast.p95[i]}};
+  OJson exceedance = OJson::object();
+  for (const auto& e : r.forecast.exceedance) {
+    const std::string& name = t.outputs[e.output].name;
+    exceedance[exceedance.contains(name) ? name + "_" + e.bound : name] = {
+        {"limit", e.limit}, {"bound", e.bound}, {"probability", e.probability},
+        {"expected_time", e.expected_time ? OJson(*e.expected_time) : OJson(nullptr)}};
+  }
+  return {{"twin", t.name},
+          {"start", estimator_.revision() > 0 ? OJson(spec::format_rfc3339(estimator_.time())) : OJson(nullptr)},
+          {"revision", estimator_.revision()},
+          {"probability", request.probability},
+          {"recommended", candidate(r.best)},
+          {"current", candidate(r.current)},
+          {"evaluated", r.evaluated},
+          {"forecast", {{"times", r.forecast.times}, {"outputs", outputs}, {"exceedance", exceedance},
+                        {"answered", {{"surrogate", r.forecast.surrogate}, {"fem", r.forecast.fem}}}}}};
+}
+
 nlohmann::ordered_json LiveTwin::forecast_json(const ForecastRequest& request) {
   std::lock_guard<std::mutex> lock(mutex_);
   const auto& t = model_.twin();

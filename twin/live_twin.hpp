@@ -18,6 +18,7 @@
 
 #include "twin/estimator.hpp"
 #include "twin/forecast.hpp"
+#include "twin/recommend.hpp"
 #include "twin/history_store.hpp"
 
 namespace doppel::twin {
@@ -80,6 +81,8 @@ class LiveTwin {
   nlohmann::ordered_json state_json(double now);
   // POST /v1/twins/{id}/forecast: the current ensemble run forward.
   nlohmann::ordered_json forecast_json(const ForecastRequest& request);
+  // POST /v1/twins/{id}/recommend.
+  nlohmann::ordered_json recommend_json(const RecommendRequest& request);
   // The conditions that hold now (limits crossed or forecast to be, faulty or silent sensors,
   // model drift).
   std::vector<HistoryStore::AlertCondition> alert_conditions();

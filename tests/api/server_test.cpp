@@ -980,6 +980,9 @@ TEST(ApiProcess, StateFollowsReadingsAndSurvivesAKill) {
     const auto vtu = vc.request("GET", "/v1/twins/lplate/field?format=vtu");
     ASSERT_EQ(vtu.status, 200);
     EXPECT_NE(vtu.body.find("<VTKFile"), std::string::npos);
+    // Nothing to recommend without limits.
+    EXPECT_EQ(request_json(port, "POST", "/v1/twins/lplate/recommend", "{}", 400)["error"]["path"], "limits");
+    EXPECT_EQ(request_json(port, "POST", "/v1/twins/lplate/recommend", R"({"probability": 2})", 400)["error"]["path"], "probability");
     // Forecast from the estimate.
     const json f = request_json(port, "POST", "/v1/twins/lplate/forecast",
                                 R"({"horizon": 7200, "step": 1800, "outputs": ["T_max"], "schedules": {"T0": [[0, 100], [3600, 140]]}})");

@@ -17,6 +17,7 @@
 #include "twin/estimator.hpp"
 #include "twin/forecast.hpp"
 #include "twin/live_twin.hpp"
+#include "twin/recommend.hpp"
 
 namespace {
 
@@ -224,6 +225,44 @@ TEST(LiveTwin, AlertsAreRaisedUpdatedAndCleared) {
   EXPECT_EQ(state["sensors"]["s3"]["status"], "silent");
   EXPECT_FALSE(state["alerts"].empty());
   std::filesystem::remove(db);
+}
+
+}  // namespace
+
+namespace {
+
+// A limit-violating plate (T0 = 150 drives T_max above its limit of 130): the recommendation
+// lowers the control just enough (a negative cost rewards higher T0), and applying it to the
+// hidden truth brings T_max back inside the limit.
+TEST(Recommend, BringsALimitViolatingAssetBackInsideAtTheLowestCost) {
+  std::string json = test::live_plate_json();
+  json.replace(json.find("\"role\": \"control\"}"), 18, "\"role\": \"control\", \"cost\": -1}");
+  json.insert(json.find("\"outputs\""), "\"limits\": {\"T_max\": {\"max\": 130}},\n  ");
+  FemModel model{spec::parse_twin(json, ".")};
+  twin::Estimator est(model, nullptr, twin::EstimatorOptions{}, BatchOptions{});
+  est.set_known(0, 150);
+  Plant plant{model, {150, 1200, 3.2e4}};
+  for (int cycle = 1; cycle <= 10; ++cycle) est.assimilate(60.0 * cycle, plant.read());
+  twin::RecommendRequest req;
+  req.horizon = 1800;
+  req.step = 600;
+  req.candidates = 24;
+  const twin::Recommendation r = twin::recommend(est, model, req);
+  EXPECT_FALSE(r.current.feasible);
+  ASSERT_TRUE(r.best.feasible);
+  EXPECT_EQ(r.controls, (std::vector<size_t>{0}));
+  EXPECT_LT(r.best.controls[0], 130.5);
+  EXPECT_GT(r.best.controls[0], 115);  // not needlessly low: the cost rewards a higher T0
+  EXPECT_DOUBLE_EQ(r.best.cost, -r.best.controls[0]);
+  EXPECT_LE(r.forecast.exceedance.at(0).probability, 0.05);
+  // Apply it to the asset.
+  spec::Scenario s;
+  s.parameters = {r.best.controls[0], 1200, 3.2e4};
+  EXPECT_LE(solve_batch(model, {s}).scenarios[0].outputs[0][0], 130);
+  // No controls or no limits: nothing to recommend.
+  FemModel plain{spec::parse_twin(test::live_plate_json(), ".")};
+  twin::Estimator e2(plain, nullptr, twin::EstimatorOptions{}, BatchOptions{});
+  EXPECT_THROW(twin::recommend(e2, plain, req), InvalidInput);
 }
 
 }  // namespace
