@@ -1,6 +1,7 @@
 // The state estimator on a small heat-conduction plate whose hidden parameters we choose: the
 // readings are finite-element predictions at the hidden truth plus Gaussian noise of the
 // declared level. Reference: the hidden truth; convergence within two standard deviations.
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -263,6 +264,66 @@ TEST(Recommend, BringsALimitViolatingAssetBackInsideAtTheLowestCost) {
   FemModel plain{spec::parse_twin(test::live_plate_json(), ".")};
   twin::Estimator e2(plain, nullptr, twin::EstimatorOptions{}, BatchOptions{});
   EXPECT_THROW(twin::recommend(e2, plain, req), InvalidInput);
+}
+
+}  // namespace
+
+namespace {
+
+// Forecast calibration: the hidden truth drifts by the same law the estimator assumes; from 30
+// forecast origins the 90 % band (p05..p95) of a temperature probe one to three steps ahead must
+// contain the true value at least 80 % of the time (the acceptance level).
+TEST(Forecast, NinetyPercentBandsCoverTheTruthAtLeastEightyPercentOfTheTime) {
+  std::string json = test::live_plate_json();
+  json.replace(json.find("\"outputs\": {"), 12,
+               "\"outputs\": {\"T_mid\": {\"quantity\": \"temperature\", \"at\": [0.3, 0.3]}, ");
+  FemModel model{spec::parse_twin(json, ".")};
+  twin::EstimatorOptions eo;
+  eo.drift = 0.05;
+  twin::Estimator est(model, nullptr, eo, BatchOptions{});
+  Plant plant{model, {100, 1200, 3.2e4}};
+  std::mt19937_64 walk(17);
+  std::normal_distribution<double> normal;
+  const double step = 600;
+  // The truth's unit coordinates drift like the estimator's members (0.05 per sqrt(hour)).
+  auto drift_truth = [&] {
+    for (size_t k : {size_t{1}, size_t{2}}) {
+      const auto& p = model.twin().parameters[k];
+      double u = (plant.truth[k] - p.min) / (p.max - p.min);
+      u = std::clamp(u + 0.05 * std::sqrt(step / 3600.0) * normal(walk), 0.02, 0.98);
+      plant.truth[k] = p.min + u * (p.max - p.min);
+    }
+  };
+  auto true_probe = [&] {
+    spec::Scenario s;
+    s.parameters = plant.truth;
+    return solve_batch(model, {s}).scenarios[0].outputs[0][0];
+  };
+  double time = 0;
+  for (int i = 0; i < 10; ++i) {  // spin-up
+    time += step;
+    drift_truth();
+    est.assimilate(time, plant.read());
+  }
+  int inside = 0, total = 0;
+  for (int origin = 0; origin < 30; ++origin) {
+    twin::ForecastRequest req;
+    req.horizon = 3 * step;
+    req.step = step;
+    req.outputs = {0};
+    req.seed = static_cast<unsigned long>(100 + origin);
+    const twin::Forecast f = twin::run_forecast(est, model, req);
+    for (size_t k = 0; k < f.times.size(); ++k) {
+      time += step;
+      drift_truth();
+      const double actual = true_probe();
+      inside += actual >= f.p05[0][k] && actual <= f.p95[0][k];
+      ++total;
+      est.assimilate(time, plant.read());
+    }
+  }
+  std::printf("90 %% band coverage: %d of %d\n", inside, total);
+  EXPECT_GE(inside, static_cast<int>(std::ceil(0.8 * total)));
 }
 
 }  // namespace
