@@ -19,6 +19,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 thread_local Clock::time_point request_start;
 thread_local std::string request_route;
+thread_local std::string request_principal;
 
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -80,6 +81,7 @@ HttpServer::HttpServer(ServerOptions options) : impl_(std::make_unique<Impl>()) 
   d.server->set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
     request_start = Clock::now();
     request_route = "unmatched";
+    request_principal.clear();
     return httplib::Server::HandlerResponse::Unhandled;
   });
   d.server->set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
@@ -115,6 +117,7 @@ HttpServer::HttpServer(ServerOptions options) : impl_(std::make_unique<Impl>()) 
     l.remote_addr = req.remote_addr;
     l.status = res.status;
     l.route = request_route;
+    l.principal = request_principal;
     l.bytes = res.body.size();
     l.seconds = std::chrono::duration<double>(Clock::now() - request_start).count();
     impl_->options.log(l);
@@ -163,10 +166,11 @@ void HttpServer::route(const std::string& method, const std::string& pattern, Ha
     try {
       out = handler(q);
     } catch (const std::exception& e) {
-      out = i.options.exception ? i.options.exception(e) : Response{500, "text/plain", e.what(), {}, {}};
+      out = i.options.exception ? i.options.exception(e) : Response{500, "text/plain", e.what(), {}, {}, {}};
     } catch (...) {
-      out = i.options.error ? i.options.error(500, "internal", "unknown error") : Response{500, "text/plain", "error", {}, {}};
+      out = i.options.error ? i.options.error(500, "internal", "unknown error") : Response{500, "text/plain", "error", {}, {}, {}};
     }
+    request_principal = out.principal;
     if (out.stream) {
       res.status = out.status;
       for (const auto& [k, v] : out.headers) res.set_header(k, v);

@@ -35,6 +35,7 @@ struct Response {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
   Stream stream;  // when set, the body is streamed instead of `body`
+  std::string principal;  // who made the request (a token's name), for the request log
 };
 
 using Handler = std::function<Response(const Request&)>;
@@ -42,6 +43,7 @@ using Handler = std::function<Response(const Request&)>;
 struct RequestLog {
   std::string method, path, remote_addr;
   std::string route;  // the matched route pattern ("/v1/twins/{id}"), or "unmatched"
+  std::string principal;  // the authorized token's name ("" without auth)
   int status = 0;
   double seconds = 0;
   size_t bytes = 0;

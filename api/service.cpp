@@ -257,7 +257,9 @@ void Service::add_routes(HttpServer& server) {
         explicit InFlight(Metrics& m) : m(m) { m.in_flight(1); }
         ~InFlight() { m.in_flight(-1); }
       } in_flight(metrics_);
-      return h(q);
+      Response out = h(q);
+      out.principal = q.principal;
+      return out;
     });
   }
 }

@@ -121,9 +121,12 @@ int run_serve(const ServeArgs& args) {
   const bool quiet = args.quiet;
   options.log = [&service, quiet](const api::RequestLog& l) {
     service.metrics().request(l.route, l.method, l.status, l.seconds);
-    if (!quiet)
-      log_line({{"time", api::utc_now()}, {"method", l.method}, {"path", l.path}, {"status", l.status},
-                {"latency_ms", l.seconds * 1e3}, {"bytes", l.bytes}, {"remote", l.remote_addr}});
+    if (!quiet) {
+      nlohmann::ordered_json line = {{"time", api::utc_now()}, {"method", l.method}, {"path", l.path}, {"status", l.status},
+                                      {"latency_ms", l.seconds * 1e3}, {"bytes", l.bytes}, {"remote", l.remote_addr}};
+      if (!l.principal.empty()) line["token"] = l.principal;  // the token's name, never its secret
+      log_line(line);
+    }
   };
   api::HttpServer server(options);
   service.add_routes(server);

@@ -702,6 +702,7 @@ TEST(ApiProcess, BearerTokensAndScopes) {
   s.signal(SIGTERM);
   s.wait();
   EXPECT_EQ(s.log().find("token-0123456789"), std::string::npos);
+  EXPECT_NE(s.log().find("\"token\":\"optimizer\""), std::string::npos) << "request lines name the token";
 }
 
 TEST(ApiProcess, RefusesToExposeAnOpenServerAndBadConfigs) {
