@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "spec/errors.hpp"
+#include "spec/json_reader.hpp"
 
 namespace doppel::api {
 
@@ -22,15 +23,10 @@ struct Reader {
     throw InvalidInput(path, message + " (" + file + ")");
   }
   void known(const Json& j, const std::string& path, std::initializer_list<const char*> keys) const {
-    if (!j.is_object()) fail(path.empty() ? "(root)" : path, "must be an object");
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      bool ok = false;
-      for (const char* k : keys) ok = ok || it.key() == k;
-      if (!ok) {
-        std::string list;
-        for (const char* k : keys) list += std::string(list.empty() ? "" : ", ") + k;
-        fail(path.empty() ? it.key() : path + "." + it.key(), "unknown field (expected one of " + list + ")");
-      }
+    try {
+      spec::require_known_keys(j, path, keys);
+    } catch (const InvalidInput& e) {
+      fail(e.path().empty() ? "(root)" : e.path(), e.detail());  // the same check, naming the file
     }
   }
   std::string string(const Json& j, const std::string& path) const {

@@ -38,7 +38,9 @@ struct Response {
   std::string principal;  // who made the request (a token's name), for the request log
 };
 
-using Handler = std::function<Response(const Request&)>;
+// Handlers may annotate the request they are given (the service sets `principal`); most take
+// it as const.
+using Handler = std::function<Response(Request&)>;
 
 struct RequestLog {
   std::string method, path, remote_addr;

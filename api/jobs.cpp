@@ -132,7 +132,7 @@ void JobManager::recover() {
   }
 }
 
-std::shared_ptr<const ScenarioRequest> JobManager::request_of(const TwinRegistry::Entry&, const std::string& id) {
+std::shared_ptr<const ScenarioRequest> JobManager::request_of(const std::string& id) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = requests_.find(id);
   return it == requests_.end() ? nullptr : it->second;
@@ -154,7 +154,7 @@ bool JobManager::step(TwinRegistry::Entry& twin) {
     requests_.erase(id);
   };
   const auto job = store_.get(id);
-  const auto request = request_of(twin, id);
+  const auto request = request_of(id);
   if (!job || !job->active() || !request) {  // cancelled or deleted meanwhile
     pop();
     changed();

@@ -59,7 +59,7 @@ class JobManager {
   std::map<std::string, size_t> count_by_state() const { return store_.count_by_state(); }
 
  private:
-  std::shared_ptr<const ScenarioRequest> request_of(const TwinRegistry::Entry& twin, const std::string& id);
+  std::shared_ptr<const ScenarioRequest> request_of(const std::string& id);
   void changed();
   void fail(const std::string& id, const std::string& why);
 

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/errors.hpp"
+#include "api/request_body.hpp"
 #include "spec/errors.hpp"
 
 namespace doppel::api {
@@ -12,18 +13,7 @@ using Json = nlohmann::json;
 ScenarioRequest parse_scenario_request(const FemModel& model, bool has_surrogate, const std::string& text,
                                        size_t max_scenarios) {
   const auto& t = model.twin();
-  if (text.empty()) throw InvalidInput("", "the request needs a JSON body");
-  Json body;
-  try {
-    body = Json::parse(text);
-  } catch (const Json::exception& e) {  // syntax errors, and numbers out of double's range
-    throw InvalidInput("", std::string("the body is not valid JSON (") + e.what() + ")");
-  }
-  if (!body.is_object()) throw InvalidInput("", "the body must be a JSON object");
-  for (auto it = body.begin(); it != body.end(); ++it)
-    if (it.key() != "scenarios" && it.key() != "outputs" && it.key() != "fidelity" && it.key() != "tolerance" &&
-        it.key() != "mode")
-      throw InvalidInput(it.key(), "unknown field (expected scenarios, outputs, fidelity, tolerance, mode)");
+  Json body = parse_body_object(text, {"scenarios", "outputs", "fidelity", "tolerance", "mode"});
   if (!body.contains("scenarios")) throw InvalidInput("scenarios", "is required");
   if (body["scenarios"].is_array() && body["scenarios"].size() > max_scenarios)
     throw HttpError(413, "batch_too_large",
@@ -67,7 +57,7 @@ ScenarioRequest parse_scenario_request(const FemModel& model, bool has_surrogate
   }
   // The surrogate only answers inside the bounds; FEM answers any physical value.
   const auto bounds = req.options.fidelity == Fidelity::fem ? spec::ScenarioBounds::physical : spec::ScenarioBounds::declared;
-  req.scenarios = spec::parse_scenarios(t, Json{{"scenarios", std::move(body["scenarios"])}}.dump(), bounds);
+  req.scenarios = spec::parse_scenario_list(t, body["scenarios"], bounds);
   return req;
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <optional>
 
+#include "api/request_body.hpp"
 #include "api/scenario_request.hpp"
 #include "api/time.hpp"
 #include "kernels/backend.hpp"
@@ -242,10 +243,9 @@ void Service::add_routes(HttpServer& server) {
     Handler h = route.handler;
     const bool needs_twins = route.doc.path.rfind("/v1/", 0) == 0;
     const Scope scope = route.doc.scope;
-    server.route(route.doc.method, route.doc.path, [this, h, needs_twins, scope](const Request& r) {
-      Request q = r;
+    server.route(route.doc.method, route.doc.path, [this, h, needs_twins, scope](Request& q) {
       try {
-        q.principal = auth_.authorize(r, scope);
+        q.principal = auth_.authorize(q, scope);  // annotated in place: bodies can be large
       } catch (const HttpError& e) {
         Response denied = response_for(e);
         if (e.status() == 401) denied.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"doppel\"");
@@ -400,16 +400,7 @@ Response Service::observations(const Request& r) {
   const bool wait = query_bool(r, "wait", false);
   const auto& e = twins_.find(r.params.at("id"));
   const auto& t = e.model->twin();
-  if (r.body.empty()) throw InvalidInput("", "the request needs a JSON body");
-  Json body;
-  try {
-    body = Json::parse(r.body);
-  } catch (const Json::exception& ex) {
-    throw InvalidInput("", std::string("the body is not valid JSON (") + ex.what() + ")");
-  }
-  if (!body.is_object()) throw InvalidInput("", "the body must be a JSON object");
-  for (auto it = body.begin(); it != body.end(); ++it)
-    if (it.key() != "readings") throw InvalidInput(it.key(), "unknown field (expected readings)");
+  const Json body = parse_body_object(r.body, {"readings"});
   if (!body.contains("readings") || !body["readings"].is_array())
     throw InvalidInput("readings", "must be an array of {\"sensor\", \"time\", \"value\"}");
   const Json& list = body["readings"];
@@ -529,18 +520,7 @@ Response Service::recommend(const Request& r) {
   known_query(r, {});
   const auto& e = twins_.find(r.params.at("id"));
   twin::LiveTwin& lt = live(e);
-  Json body = Json::object();
-  if (!r.body.empty()) {
-    try {
-      body = Json::parse(r.body);
-    } catch (const Json::exception& ex) {
-      throw InvalidInput("", std::string("the body is not valid JSON (") + ex.what() + ")");
-    }
-  }
-  if (!body.is_object()) throw InvalidInput("", "the body must be a JSON object");
-  for (auto k = body.begin(); k != body.end(); ++k)
-    if (k.key() != "horizon" && k.key() != "step" && k.key() != "probability" && k.key() != "candidates")
-      throw InvalidInput(k.key(), "unknown field (expected horizon, step, probability, candidates)");
+  const Json body = parse_body_object(r.body, {"horizon", "step", "probability", "candidates"}, /*optional=*/true);
   twin::RecommendRequest req;
   auto number = [&](const char* name, double fallback, double lo, double hi) {
     if (!body.contains(name)) return fallback;
@@ -619,17 +599,7 @@ Response Service::forecast(const Request& r) {
   const auto& e = twins_.find(r.params.at("id"));
   const auto& t = e.model->twin();
   twin::LiveTwin& lt = live(e);
-  if (r.body.empty()) throw InvalidInput("", "the request needs a JSON body");
-  Json body;
-  try {
-    body = Json::parse(r.body);
-  } catch (const Json::exception& ex) {
-    throw InvalidInput("", std::string("the body is not valid JSON (") + ex.what() + ")");
-  }
-  if (!body.is_object()) throw InvalidInput("", "the body must be a JSON object");
-  for (auto k = body.begin(); k != body.end(); ++k)
-    if (k.key() != "horizon" && k.key() != "step" && k.key() != "schedules" && k.key() != "outputs")
-      throw InvalidInput(k.key(), "unknown field (expected horizon, step, schedules, outputs)");
+  const Json body = parse_body_object(r.body, {"horizon", "step", "schedules", "outputs"});
   twin::ForecastRequest req;
   auto seconds = [&](const char* name, double fallback) {
     if (!body.contains(name)) return fallback;
@@ -715,15 +685,8 @@ Response Service::controls_put(const Request& r) {
   known_query(r, {});
   const auto& e = twins_.find(r.params.at("id"));
   const auto& t = e.model->twin();
-  if (r.body.empty()) throw InvalidInput("", "the request needs a JSON body");
-  Json body;
-  try {
-    body = Json::parse(r.body);
-  } catch (const Json::exception& ex) {
-    throw InvalidInput("", std::string("the body is not valid JSON (") + ex.what() + ")");
-  }
-  if (!body.is_object() || body.size() != 1 || !(body.contains("desired") || body.contains("reported")))
-    throw InvalidInput("", "the body must be {\"desired\": {...}} or {\"reported\": {...}}");
+  const Json body = parse_body_object(r.body, {"desired", "reported"});
+  if (body.size() != 1) throw InvalidInput("", "the body must be {\"desired\": {...}} or {\"reported\": {...}}");
   const std::string kind = body.contains("desired") ? "desired" : "reported";
   // Desired values steer the asset: they need the control scope, and the version the caller saw.
   if (kind == "desired") auth_.authorize(r, Scope::control);

@@ -11,10 +11,9 @@
 
 #include "api/http_server.hpp"
 #include "kernels/fem_model.hpp"
-#include "kernels/outputs.hpp"
-#include "kernels/scenario_batch.hpp"
 #include "spec/errors.hpp"
 #include "spec/time.hpp"
+#include "twin/estimator.hpp"
 
 namespace doppel::app {
 
@@ -146,7 +145,6 @@ int run_plant(const PlantArgs& args) {
   api::HttpClient client(url.host, url.port, 120, api::ClientTls{url.tls, ""});
   std::vector<std::pair<std::string, std::string>> headers;
   if (!args.token.empty()) headers.emplace_back("Authorization", "Bearer " + args.token);
-  const OutputEvaluator sensors = OutputEvaluator::for_sensors(model);
   std::normal_distribution<double> normal;
   const auto wall0 = std::chrono::steady_clock::now();
   size_t posted = 0, rejected = 0;
@@ -181,14 +179,8 @@ int run_plant(const PlantArgs& args) {
       throw Unavailable("the server at " + args.server + " does not answer");
     }
     // The asset's true state and its sensors.
-    spec::Scenario s;
-    s.id = "plant";
-    s.parameters = p;
-    std::vector<double> exact;
-    BatchOptions o;
-    o.keep_first_fields = false;
-    o.field_sink = [&](size_t, size_t, const double* T, const double* uu) { exact = sensors.evaluate(p, T, uu); };
-    const BatchResult r = solve_batch(model, {s}, o);
+    const twin::SensorResponse r = twin::solve_with_sensors(model, p);
+    const std::vector<double>& exact = r.sensors;
     const double now = start + elapsed;
     OJson readings = OJson::array();
     OJson faults = OJson::object();
@@ -212,7 +204,7 @@ int run_plant(const PlantArgs& args) {
     if (truth.is_open()) {
       OJson params = OJson::object(), outs = OJson::object(), sens = OJson::object();
       for (size_t k = 0; k < t.parameters.size(); ++k) params[t.parameters[k].name] = p[k];
-      for (size_t k = 0; k < t.outputs.size(); ++k) outs[t.outputs[k].name] = r.scenarios[0].outputs[0][k];
+      for (size_t k = 0; k < t.outputs.size(); ++k) outs[t.outputs[k].name] = r.outputs[k];
       for (size_t k = 0; k < exact.size(); ++k) sens[t.sensors[k].name] = exact[k];
       truth << OJson{{"time", spec::format_rfc3339(now)}, {"parameters", params}, {"outputs", outs}, {"sensors", sens},
                      {"faults", faults},

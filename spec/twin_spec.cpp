@@ -662,7 +662,10 @@ void check_in_bounds(const Parameter& p, double v, const std::string& path,
 std::vector<Scenario> parse_scenarios(const TwinSpec& twin, const std::string& json_text, ScenarioBounds bounds) {
   const Json root = parse_json_text(json_text, "scenario file");
   require_known_keys(root, "", {"scenarios"});
-  const Json& list = require_key(root, "", "scenarios");
+  return parse_scenario_list(twin, require_key(root, "", "scenarios"), bounds);
+}
+
+std::vector<Scenario> parse_scenario_list(const TwinSpec& twin, const nlohmann::json& list, ScenarioBounds bounds) {
   require_array(list, "scenarios");
   DOPPEL_VERIFY(!list.empty(), "scenarios", "must hold at least one scenario");
   std::vector<Scenario> out;

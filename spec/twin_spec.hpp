@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace doppel::spec {
 
 // A number in twin.json that may be a parameter reference "$name".
@@ -212,6 +214,10 @@ struct Scenario {
 enum class ScenarioBounds { declared, physical };
 std::vector<Scenario> parse_scenarios(const TwinSpec& twin, const std::string& json_text,
                                       ScenarioBounds bounds = ScenarioBounds::declared);
+// The "scenarios" array itself, already parsed (the HTTP service's request bodies); paths as
+// in a scenario file ("scenarios[3].parameters.h").
+std::vector<Scenario> parse_scenario_list(const TwinSpec& twin, const nlohmann::json& scenarios,
+                                          ScenarioBounds bounds = ScenarioBounds::declared);
 std::vector<Scenario> load_scenarios(const TwinSpec& twin, const std::filesystem::path& file,
                                      ScenarioBounds bounds = ScenarioBounds::declared);
 // `count` scenarios at the default parameters with the named ones drawn uniformly inside their

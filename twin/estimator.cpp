@@ -15,6 +15,19 @@ double logit(double u) { return std::log(u / (1 - u)); }
 double logistic(double z) { return 1 / (1 + std::exp(-z)); }
 }  // namespace
 
+SensorResponse solve_with_sensors(const FemModel& model, const Params& parameters) {
+  spec::Scenario s;
+  s.id = "truth";
+  s.parameters = parameters;
+  const OutputEvaluator sensors = OutputEvaluator::for_sensors(model);
+  SensorResponse out;
+  BatchOptions o;
+  o.keep_first_fields = false;
+  o.field_sink = [&](size_t, size_t, const double* T, const double* u) { out.sensors = sensors.evaluate(parameters, T, u); };
+  out.outputs = solve_batch(model, {s}, o).scenarios[0].outputs[0];
+  return out;
+}
+
 Estimator::Estimator(const FemModel& model, const Surrogate* surrogate, EstimatorOptions options, BatchOptions fem)
     : model_(model), surrogate_(surrogate), options_(options), fem_(std::move(fem)),
       sensors_(OutputEvaluator::for_sensors(model)), rng_(options.seed) {

@@ -52,6 +52,13 @@ struct SensorObservation {
   double value = 0;
 };
 
+// The finite-element outputs and sensor values of one parameter set (the virtual plant's
+// truth, and tests' hidden truths).
+struct SensorResponse {
+  std::vector<double> outputs, sensors;
+};
+SensorResponse solve_with_sensors(const FemModel& model, const Params& parameters);
+
 class Estimator {
  public:
   Estimator(const FemModel& model, const Surrogate* surrogate, EstimatorOptions options, BatchOptions fem);

@@ -28,20 +28,21 @@ std::vector<Stored> HistoryStore::append(const std::string& twin, const std::vec
   std::vector<Stored> out;
   out.reserve(readings.size());
   Database::Transaction tx(db_);
+  // Prepared once for the whole batch (up to max_readings per request).
+  Statement insert(db_, "INSERT OR IGNORE INTO observations (twin, sensor, time, value, received) VALUES (?1, ?2, ?3, ?4, ?5)");
+  Statement stored(db_, "SELECT value FROM observations WHERE twin = ?1 AND sensor = ?2 AND time = ?3");
   for (const Reading& r : readings) {
-    {
-      Statement s(db_, "INSERT OR IGNORE INTO observations (twin, sensor, time, value, received) VALUES (?1, ?2, ?3, ?4, ?5)");
-      s.bind(1, twin).bind(2, r.sensor).bind(3, r.time).bind(4, r.value).bind(5, received);
-      s.step();
-    }
+    insert.reset();
+    insert.bind(1, twin).bind(2, r.sensor).bind(3, r.time).bind(4, r.value).bind(5, received);
+    insert.step();
     if (db_.changes() > 0) {
       out.push_back(Stored::inserted);
       continue;
     }
-    Statement s(db_, "SELECT value FROM observations WHERE twin = ?1 AND sensor = ?2 AND time = ?3");
-    s.bind(1, twin).bind(2, r.sensor).bind(3, r.time);
-    s.step();
-    out.push_back(s.real(0) == r.value ? Stored::duplicate : Stored::conflict);
+    stored.reset();
+    stored.bind(1, twin).bind(2, r.sensor).bind(3, r.time);
+    stored.step();
+    out.push_back(stored.real(0) == r.value ? Stored::duplicate : Stored::conflict);
   }
   tx.commit();  // synchronous=FULL: on disk when this returns
   return out;

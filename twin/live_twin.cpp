@@ -339,6 +339,28 @@ nlohmann::ordered_json LiveTwin::state_json(double now) {
           {"alerts", alerts_json("active", -1e300, 1e300, 1000)}};
 }
 
+namespace {
+// times, answered, outputs (percentiles) and exceedance of a forecast: one shape for the
+// forecast route and a recommendation's forecast. An output limited on both sides reports its
+// lower limit as NAME_min.
+OJson forecast_body(const spec::TwinSpec& t, const Forecast& f) {
+  OJson outputs = OJson::object();
+  for (size_t i = 0; i < f.outputs.size(); ++i)
+    outputs[t.outputs[f.outputs[i]].name] = {{"p05", f.p05[i]}, {"p50", f.p50[i]}, {"p95", f.p95[i]}};
+  OJson exceedance = OJson::object();
+  for (const auto& e : f.exceedance) {
+    const std::string& name = t.outputs[e.output].name;
+    exceedance[exceedance.contains(name) ? name + "_" + e.bound : name] = {
+        {"limit", e.limit}, {"bound", e.bound}, {"probability", e.probability},
+        {"expected_time", e.expected_time ? OJson(*e.expected_time) : OJson(nullptr)}};
+  }
+  return {{"times", f.times},
+          {"answered", {{"surrogate", f.surrogate}, {"fem", f.fem}}},
+          {"outputs", outputs},
+          {"exceedance", exceedance}};
+}
+}  // namespace
+
 nlohmann::ordered_json LiveTwin::recommend_json(const RecommendRequest& request) {
   std::lock_guard<std::mutex> lock(mutex_);
   const auto& t = model_.twin();
@@ -353,16 +375,6 @@ nlohmann::ordered_json LiveTwin::recommend_json(const RecommendRequest& request)
     return OJson{{"controls", controls}, {"cost", c.cost}, {"feasible", c.feasible}, {"worst_exceedance", c.worst_exceedance},
                  {"worst_excess", c.worst_excess}};
   };
-  OJson outputs = OJson::object();
-  for (size_t i = 0; i < r.forecast.outputs.size(); ++i)
-    outputs[t.outputs[r.forecast.outputs[i]].name] = {{"p05", r.forecast.p05[i]}, {"p50", r.forecast.p50[i]}, {"p95", r.forecast.p95[i]}};
-  OJson exceedance = OJson::object();
-  for (const auto& e : r.forecast.exceedance) {
-    const std::string& name = t.outputs[e.output].name;
-    exceedance[exceedance.contains(name) ? name + "_" + e.bound : name] = {
-        {"limit", e.limit}, {"bound", e.bound}, {"probability", e.probability},
-        {"expected_time", e.expected_time ? OJson(*e.expected_time) : OJson(nullptr)}};
-  }
   return {{"twin", t.name},
           {"start", estimator_.revision() > 0 ? OJson(spec::format_rfc3339(estimator_.time())) : OJson(nullptr)},
           {"revision", estimator_.revision()},
@@ -370,8 +382,7 @@ nlohmann::ordered_json LiveTwin::recommend_json(const RecommendRequest& request)
           {"recommended", candidate(r.best)},
           {"current", candidate(r.current)},
           {"evaluated", r.evaluated},
-          {"forecast", {{"times", r.forecast.times}, {"outputs", outputs}, {"exceedance", exceedance},
-                        {"answered", {{"surrogate", r.forecast.surrogate}, {"fem", r.forecast.fem}}}}}};
+          {"forecast", forecast_body(t, r.forecast)}};
 }
 
 nlohmann::ordered_json LiveTwin::forecast_json(const ForecastRequest& request) {
@@ -382,25 +393,12 @@ nlohmann::ordered_json LiveTwin::forecast_json(const ForecastRequest& request) {
     std::lock_guard<std::mutex> fem(fem_mutex_);
     f = run_forecast(estimator_, model_, request);
   }
-  OJson outputs = OJson::object();
-  for (size_t i = 0; i < f.outputs.size(); ++i)
-    outputs[t.outputs[f.outputs[i]].name] = {{"p05", f.p05[i]}, {"p50", f.p50[i]}, {"p95", f.p95[i]}};
-  OJson exceedance = OJson::object();
-  for (const auto& e : f.exceedance) {
-    OJson j = {{"limit", e.limit}, {"bound", e.bound}, {"probability", e.probability},
-               {"expected_time", e.expected_time ? OJson(*e.expected_time) : OJson(nullptr)}};
-    const std::string& name = t.outputs[e.output].name;
-    if (exceedance.contains(name)) exceedance[name + "_" + e.bound] = j;  // an output limited on both sides
-    else exceedance[name] = j;
-  }
-  const bool analysed = estimator_.revision() > 0;
-  return {{"twin", t.name},
-          {"start", analysed ? OJson(spec::format_rfc3339(estimator_.time())) : OJson(nullptr)},
-          {"revision", estimator_.revision()},
-          {"times", f.times},
-          {"answered", {{"surrogate", f.surrogate}, {"fem", f.fem}}},
-          {"outputs", outputs},
-          {"exceedance", exceedance}};
+  OJson doc = {{"twin", t.name},
+               {"start", estimator_.revision() > 0 ? OJson(spec::format_rfc3339(estimator_.time())) : OJson(nullptr)},
+               {"revision", estimator_.revision()}};
+  const OJson body = forecast_body(t, f);
+  for (auto it = body.begin(); it != body.end(); ++it) doc[it.key()] = it.value();
+  return doc;
 }
 
 nlohmann::ordered_json alert_json(const HistoryStore::AlertRecord& a) {

@@ -91,6 +91,11 @@ bool Statement::step() {
   throw Unavailable("database " + db_.path() + ": " + sqlite3_errmsg(db_.handle()));
 }
 
+void Statement::reset() {
+  sqlite3_reset(s_);
+  sqlite3_clear_bindings(s_);
+}
+
 std::string Statement::text(int col) const {
   const auto* p = sqlite3_column_text(s_, col);
   return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(s_, col))) : "";

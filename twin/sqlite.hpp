@@ -53,7 +53,8 @@ class Statement {
   Statement& bind(int i, size_t v) { return bind(i, static_cast<int64_t>(v)); }
   Statement& bind(int i, double v);
   Statement& bind_null(int i);
-  bool step();  // true: a row is available
+  bool step();   // true: a row is available
+  void reset();  // ready to bind and step again (prepared once, run many times)
   std::string text(int col) const;
   int64_t integer(int col) const;
   size_t count(int col) const { return static_cast<size_t>(integer(col)); }

@@ -2,15 +2,15 @@
 // shape for malformed requests (the server stays healthy), startup failures, graceful SIGTERM.
 #include <algorithm>
 #include <atomic>
-#include <map>
-#include <mutex>
-#include <set>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <random>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -23,10 +23,9 @@
 
 #include "api/http_server.hpp"
 #include "kernels/fem_model.hpp"
-#include "kernels/outputs.hpp"
-#include "kernels/scenario_batch.hpp"
 #include "spec/time.hpp"
 #include "tests/surrogate_twins.hpp"
+#include "twin/estimator.hpp"
 
 namespace {
 
@@ -871,15 +870,7 @@ namespace {
 // Sensor values of the live plate at hidden parameters (FE), for readings.
 std::vector<double> plate_sensors(const std::vector<double>& truth) {
   const doppel::FemModel model(doppel::spec::parse_twin(doppel::test::live_plate_json(), "."));
-  const auto sensors = doppel::OutputEvaluator::for_sensors(model);
-  std::vector<double> out;
-  doppel::BatchOptions o;
-  o.keep_first_fields = false;
-  o.field_sink = [&](size_t, size_t, const double* T, const double* u) { out = sensors.evaluate(truth, T, u); };
-  doppel::spec::Scenario s;
-  s.parameters = truth;
-  doppel::solve_batch(model, {s}, o);
-  return out;
+  return doppel::twin::solve_with_sensors(model, truth).sensors;
 }
 
 TEST(ApiProcess, StateFollowsReadingsAndSurvivesAKill) {

@@ -32,15 +32,7 @@ struct Plant {
   std::mt19937_64 rng{99};
   // Noisy readings of every sensor at the truth.
   std::vector<twin::SensorObservation> read(double fault_offset_s2 = 0) {
-    spec::Scenario s;
-    s.id = "truth";
-    s.parameters = truth;
-    std::vector<double> exact;
-    BatchOptions o;
-    o.keep_first_fields = false;
-    const OutputEvaluator sensors = OutputEvaluator::for_sensors(model);
-    o.field_sink = [&](size_t, size_t, const double* T, const double* u) { exact = sensors.evaluate(truth, T, u); };
-    solve_batch(model, {s}, o);
+    const std::vector<double> exact = twin::solve_with_sensors(model, truth).sensors;
     std::normal_distribution<double> noise(0, 0.5);
     std::vector<twin::SensorObservation> out;
     for (size_t k = 0; k < exact.size(); ++k) out.push_back({k, exact[k] + noise(rng) + (k == 1 ? fault_offset_s2 : 0)});
