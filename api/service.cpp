@@ -220,7 +220,7 @@ std::vector<Service::Route> Service::table() {
         "(scope ingest: the asset); every change is in the audit log (history kind=controls)"},
        [this](const Request& r) { return controls_put(r); }},
       {{"GET", "/v1/twins/{id}/history", Scope::read,
-        "A twin's stored records in time order, paged (query: kind=observations, from, to, sensor, limit, after)"},
+        "A twin's stored records, paged (query: kind=observations|estimates|alerts|controls, from, to, sensor, limit, after)"},
        [this](const Request& r) { return history(r); }},
       {{"GET", "/v1/jobs", Scope::read, "Jobs, newest first (query: twin, limit)"},
        [this](const Request& r) { return jobs_list(r); }},
@@ -744,9 +744,9 @@ Response Service::history(const Request& r) const {
   known_query(r, {"kind", "from", "to", "sensor", "limit", "after"});
   const auto& e = twins_.find(r.params.at("id"));
   const auto kind = r.query.find("kind");
-  if (kind == r.query.end()) throw InvalidInput("kind", "is required (observations)");
-  if (kind->second != "observations" && kind->second != "alerts" && kind->second != "controls")
-    throw InvalidInput("kind", "unknown kind \"" + kind->second + "\" (this server keeps: observations, alerts, controls)");
+  if (kind == r.query.end()) throw InvalidInput("kind", "is required (observations, estimates, alerts or controls)");
+  if (kind->second != "observations" && kind->second != "estimates" && kind->second != "alerts" && kind->second != "controls")
+    throw InvalidInput("kind", "unknown kind \"" + kind->second + "\" (this server keeps: observations, estimates, alerts, controls)");
   auto time_of = [&](const char* name, double fallback) {
     const auto it = r.query.find(name);
     if (it == r.query.end()) return fallback;
@@ -772,6 +772,20 @@ Response Service::history(const Request& r) const {
       items.push_back({{"version", c.version}, {"kind", c.kind}, {"values", OJson::parse(c.values)}, {"actor", c.actor},
                        {"time", format_rfc3339(c.time)}});
     return json_response({{"twin", e.id}, {"kind", "controls"}, {"items", items}, {"next", nullptr}});
+  }
+  if (kind->second == "estimates") {
+    if (r.query.count("sensor")) throw InvalidInput("sensor", "applies to kind=observations only");
+    long after = 0;
+    if (const auto it = r.query.find("after"); it != r.query.end()) {
+      char* end = nullptr;
+      after = std::strtol(it->second.c_str(), &end, 10);
+      if (it->second.empty() || *end != '\0' || after < 0) throw InvalidInput("after", "must be the `next` cursor of a previous page");
+    }
+    const auto list = history_->estimates(e.id, from, to, limit, after);
+    OJson items = OJson::array();
+    for (const auto& x : list) items.push_back(OJson::parse(x.summary));
+    return json_response({{"twin", e.id}, {"kind", "estimates"}, {"items", items},
+                          {"next", list.size() == limit ? OJson(std::to_string(list.back().id)) : OJson(nullptr)}});
   }
   if (kind->second == "alerts") {
     if (r.query.count("sensor") || r.query.count("after"))

@@ -20,6 +20,10 @@ HistoryStore::HistoryStore(const std::string& path) : db_(path) {
            " change TEXT NOT NULL, actor TEXT NOT NULL, time REAL NOT NULL)");
   db_.exec("CREATE TABLE IF NOT EXISTS twin_state ("
            " twin TEXT PRIMARY KEY, revision INTEGER NOT NULL, time REAL NOT NULL, state TEXT NOT NULL)");
+  db_.exec("CREATE TABLE IF NOT EXISTS estimates ("
+           " id INTEGER PRIMARY KEY AUTOINCREMENT, twin TEXT NOT NULL, revision INTEGER NOT NULL, time REAL NOT NULL,"
+           " summary TEXT NOT NULL)");
+  db_.exec("CREATE INDEX IF NOT EXISTS estimates_by_twin ON estimates(twin, id)");
 }
 
 std::vector<Stored> HistoryStore::append(const std::string& twin, const std::vector<Reading>& readings,
@@ -76,9 +80,30 @@ size_t HistoryStore::count(const std::string& twin) const {
 
 void HistoryStore::save_state(const std::string& twin, const SavedState& state) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Statement s(db_, "INSERT OR REPLACE INTO twin_state (twin, revision, time, state) VALUES (?1, ?2, ?3, ?4)");
-  s.bind(1, twin).bind(2, static_cast<int64_t>(state.revision)).bind(3, state.time).bind(4, state.state);
-  s.step();
+  Database::Transaction tx(db_);
+  {
+    Statement s(db_, "INSERT OR REPLACE INTO twin_state (twin, revision, time, state) VALUES (?1, ?2, ?3, ?4)");
+    s.bind(1, twin).bind(2, static_cast<int64_t>(state.revision)).bind(3, state.time).bind(4, state.state);
+    s.step();
+  }
+  if (!state.estimate.empty()) {
+    Statement s(db_, "INSERT INTO estimates (twin, revision, time, summary) VALUES (?1, ?2, ?3, ?4)");
+    s.bind(1, twin).bind(2, static_cast<int64_t>(state.revision)).bind(3, state.time).bind(4, state.estimate);
+    s.step();
+  }
+  tx.commit();
+}
+
+std::vector<HistoryStore::Estimate> HistoryStore::estimates(const std::string& twin, double from, double to, size_t limit,
+                                                            long after) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Statement s(db_,
+              "SELECT id, revision, time, summary FROM estimates WHERE twin = ?1 AND id > ?2 AND time >= ?3 AND time <= ?4"
+              " ORDER BY id LIMIT ?5");
+  s.bind(1, twin).bind(2, static_cast<int64_t>(after)).bind(3, from).bind(4, to).bind(5, limit);
+  std::vector<Estimate> out;
+  while (s.step()) out.push_back({static_cast<long>(s.integer(0)), static_cast<long>(s.integer(1)), s.real(2), s.text(3)});
+  return out;
 }
 
 std::optional<HistoryStore::SavedState> HistoryStore::load_state(const std::string& twin) const {

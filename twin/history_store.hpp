@@ -42,13 +42,25 @@ class HistoryStore {
              const std::optional<Cursor>& after) const;
   size_t count(const std::string& twin) const;
 
-  // The state estimate after each analysis (the estimator's serialized ensemble), latest kept.
+  // The state estimate after each analysis: the estimator's serialized ensemble (latest kept,
+  // for restarts) and, when `estimate` is not empty, its summary (a JSON object: means, spreads,
+  // sensor statistics) appended to the estimate history, both in one transaction.
   struct SavedState {
     long revision = 0;
     double time = 0;
     std::string state;
+    std::string estimate;
   };
   void save_state(const std::string& twin, const SavedState& state);
+  struct Estimate {
+    long id = 0;  // the paging cursor
+    long revision = 0;
+    double time = 0;
+    std::string summary;
+  };
+  // Estimate summaries with from <= time <= to in the order they were made, at most `limit`,
+  // after the one with id `after` (0: from the start).
+  std::vector<Estimate> estimates(const std::string& twin, double from, double to, size_t limit, long after) const;
 
   // Controls: desired and reported values of the control parameters (JSON objects), one
   // version counter for both; every change is in the audit log.

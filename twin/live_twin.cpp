@@ -281,7 +281,8 @@ void LiveTwin::save() {
                        {"outlier", s.outlier}, {"outlier_streak", s.outlier_streak}, {"mean_z2", s.mean_z2},
                        {"assimilated", s.assimilated}});
   const OJson doc = {{"estimator", estimator_.save()}, {"sensors", sensors}};
-  history_.save_state(twin(), {estimator_.revision(), estimator_.time(), doc.dump()});
+  // The summary's sensor statuses are as of the analysis time.
+  history_.save_state(twin(), {estimator_.revision(), estimator_.time(), doc.dump(), estimate_locked(estimator_.time()).dump()});
 }
 
 std::string LiveTwin::sensor_status(const SensorStats& s, double now) const {
@@ -293,6 +294,12 @@ std::string LiveTwin::sensor_status(const SensorStats& s, double now) const {
 
 nlohmann::ordered_json LiveTwin::state_json(double now) {
   std::lock_guard<std::mutex> lock(mutex_);
+  OJson doc = estimate_locked(now);
+  doc["alerts"] = alerts_json("active", -1e300, 1e300, 1000);
+  return doc;
+}
+
+nlohmann::ordered_json LiveTwin::estimate_locked(double now) {
   const auto& t = model_.twin();
   const EnsemblePrediction* pred = nullptr;
   {
@@ -335,8 +342,7 @@ nlohmann::ordered_json LiveTwin::state_json(double now) {
           {"answered", {{"surrogate", pred->surrogate}, {"fem", pred->fem}}},
           {"outputs", outputs},
           {"parameters", params},
-          {"sensors", sensors},
-          {"alerts", alerts_json("active", -1e300, 1e300, 1000)}};
+          {"sensors", sensors}};
 }
 
 namespace {

@@ -77,7 +77,8 @@ class LiveTwin {
   long revision() const { return revision_seen_; }
   double time() const { return time_seen_; }
 
-  // GET /v1/twins/{id}/state.
+  // GET /v1/twins/{id}/state: the latest estimate (also stored after every analysis: history
+  // kind=estimates) and the active alerts.
   nlohmann::ordered_json state_json(double now);
   // POST /v1/twins/{id}/forecast: the current ensemble run forward.
   nlohmann::ordered_json forecast_json(const ForecastRequest& request);
@@ -103,6 +104,8 @@ class LiveTwin {
  private:
   std::optional<Analysis> assimilate_locked(const std::vector<Reading>& readings);
   void save();
+  // The estimate part of the state (everything but the alerts), sensor statuses as of `now`.
+  nlohmann::ordered_json estimate_locked(double now);
   std::string sensor_status(const SensorStats& s, double now) const;
 
   const FemModel& model_;

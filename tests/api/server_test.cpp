@@ -925,6 +925,26 @@ TEST(ApiProcess, StateFollowsReadingsAndSurvivesAKill) {
     EXPECT_EQ(request_json(port, "GET", "/v1/twins/lplate/alerts?state=open", "", 400)["error"]["path"], "state");
     EXPECT_EQ(request_json(port, "GET", "/v1/twins/lplate/history?kind=alerts")["kind"], "alerts");
     EXPECT_TRUE(before["alerts"].is_array());
+    // Estimates: one per analysis, in order, paged; the last one is the state's estimate.
+    const std::string E = "/v1/twins/lplate/history?kind=estimates";
+    std::vector<json> estimates;
+    std::string after;
+    for (int page = 0; page < 10; ++page) {
+      const json p = request_json(port, "GET", E + "&limit=5" + (after.empty() ? "" : "&after=" + after));
+      for (const auto& x : p["items"]) estimates.push_back(x);
+      if (p["next"].is_null()) break;
+      after = p["next"];
+    }
+    ASSERT_EQ(estimates.size(), 12u);
+    for (size_t i = 0; i < estimates.size(); ++i) EXPECT_EQ(estimates[i]["revision"], i + 1);
+    EXPECT_EQ(estimates.back()["parameters"]["h"]["mean"], before["parameters"]["h"]["mean"]);
+    EXPECT_EQ(estimates.back()["outputs"], before["outputs"]);
+    EXPECT_FALSE(estimates.back().contains("alerts"));
+    // The spread of the latent parameter shrinks as readings come in.
+    EXPECT_LT(estimates.back()["parameters"]["h"]["std"].get<double>(), estimates.front()["parameters"]["h"]["std"].get<double>());
+    EXPECT_EQ(request_json(port, "GET", E + "&to=2025-06-01T10:03:00Z")["items"].size(), 3u);
+    EXPECT_EQ(request_json(port, "GET", E + "&after=x", "", 400)["error"]["path"], "after");
+    EXPECT_EQ(request_json(port, "GET", E + "&sensor=s1", "", 400)["error"]["path"], "sensor");
     // Controls: desired (versioned, If-Match) and reported (feeds the estimator), audited.
     doppel::api::HttpClient cc("127.0.0.1", port);
     const auto c0 = cc.request("GET", "/v1/twins/lplate/controls");
