@@ -1,5 +1,7 @@
 #include "api/service.hpp"
 
+#include "api/dashboard.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -17,6 +19,7 @@
 #include "kernels/vtu_writer.hpp"
 
 #include "api/answer_format.hpp"
+#include "api/dashboard.hpp"
 #include "api/errors.hpp"
 #include "spec/errors.hpp"
 #include "surrogate/fidelity.hpp"
@@ -164,6 +167,17 @@ AnswerSet Service::compute(TwinRegistry::Entry& e, const std::vector<spec::Scena
 
 std::vector<Service::Route> Service::table() {
   return {
+      {{"GET", "/", Scope::none,
+        "The dashboard: one self-contained HTML page (twins, live state, alerts, forecasts, what-if scenarios) that "
+        "reads the routes below with the bearer token typed into it"},
+       [](const Request&) {
+         Response r;
+         r.content_type = "text/html; charset=utf-8";
+         r.body = dashboard_html();
+         r.headers.emplace_back("Content-Security-Policy",
+                                "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:");
+         return r;
+       }},
       {{"GET", "/healthz", Scope::none, "Liveness: 200 while the process serves"},
        [](const Request&) { return json_response({{"status", "ok"}}); }},
       {{"GET", "/readyz", Scope::none, "Readiness: 503 until every twin and bundle is loaded and stored jobs are resumed"},
@@ -273,7 +287,8 @@ Response Service::twins_list(const Request&) const {
                     {"parameters", t.parameters.size()},
                     {"outputs", t.outputs.size()},
                     {"sensors", t.sensors.size()},
-                    {"surrogate", e->surrogate != nullptr}});
+                    {"surrogate", e->surrogate != nullptr},
+                    {"live", live_.count(e->id) > 0}});
   }
   return json_response({{"twins", list}});
 }
@@ -879,6 +894,8 @@ OJson Service::openapi() const {
       op["security"] = OJson::array();
       op["x-required-scope"] = "none";
     }
+    if (d.path == "/")
+      op["responses"]["200"] = {{"description", "the dashboard"}, {"content", {{"text/html", {{"schema", {{"type", "string"}}}}}}}};
     if (d.path == "/metrics")
       op["responses"]["200"] = {{"description", "Prometheus text"}, {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}};
     if (d.path.find("{id}") != std::string::npos) {
@@ -913,8 +930,8 @@ OJson Service::openapi() const {
                                 {"content", json_content({{"$ref", "#/components/schemas/Error"}})}};
     }
     if (d.path == "/v1/twins/{id}/history") {
-      op["parameters"].push_back({{"name", "kind"}, {"in", "query"}, {"required", true}, {"description", "observations"},
-                                  {"schema", {{"type", "string"}, {"enum", {"observations"}}}}});
+      op["parameters"].push_back({{"name", "kind"}, {"in", "query"}, {"required", true}, {"description", "which records"},
+                                  {"schema", {{"type", "string"}, {"enum", {"observations", "estimates", "alerts", "controls"}}}}});
       op["parameters"].push_back(query("from", "string", "RFC 3339 time: records at or after it"));
       op["parameters"].push_back(query("to", "string", "RFC 3339 time: records at or before it"));
       op["parameters"].push_back(query("sensor", "string", "only this sensor's readings"));

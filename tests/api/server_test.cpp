@@ -194,7 +194,7 @@ TEST_F(Api, OpenApiDocumentsEveryRoute) {
            {"/healthz", "get"}, {"/readyz", "get"}, {"/metrics", "get"}, {"/openapi.json", "get"}, {"/v1/twins", "get"},
            {"/v1/twins/{id}", "get"}, {"/v1/twins/{id}/scenarios", "post"}, {"/v1/jobs", "get"}, {"/v1/jobs/{id}", "get"},
            {"/v1/jobs/{id}", "delete"}, {"/v1/jobs/{id}/results", "get"}, {"/v1/twins/{id}/observations", "post"},
-           {"/v1/twins/{id}/history", "get"}})
+           {"/v1/twins/{id}/history", "get"}, {"/", "get"}})
     EXPECT_TRUE(doc["paths"].contains(path) && doc["paths"][path].contains(method)) << path << " " << method;
   EXPECT_TRUE(doc["components"]["schemas"].contains("Error"));
   EXPECT_EQ(doc["paths"]["/v1/twins/{id}/scenarios"]["post"]["x-required-scope"], "simulate");
@@ -208,6 +208,33 @@ TEST_F(Api, OpenApiDocumentsEveryRoute) {
   std::regex ref(R"re("\$ref":"#/components/schemas/([A-Za-z]+)")re");
   for (auto it = std::sregex_iterator(text.begin(), text.end(), ref); it != std::sregex_iterator(); ++it)
     EXPECT_TRUE(doc["components"]["schemas"].contains((*it)[1].str())) << (*it)[1];
+}
+
+// The dashboard is one self-contained page (nothing fetched from elsewhere: air-gapped networks)
+// whose every API call names a documented route.
+TEST_F(Api, DashboardIsSelfContainedAndCallsDocumentedRoutes) {
+  doppel::api::HttpClient c("127.0.0.1", port_);
+  const auto r = c.request("GET", "/");
+  ASSERT_EQ(r.status, 200);
+  bool html = false;
+  for (const auto& [k, v] : r.headers) html = html || (k == "Content-Type" && v.rfind("text/html", 0) == 0);
+  EXPECT_TRUE(html);
+  EXPECT_NE(r.body.find("<title>doppel</title>"), std::string::npos);
+  EXPECT_EQ(r.body.find("http://"), std::string::npos);
+  EXPECT_EQ(r.body.find("https://"), std::string::npos);
+  EXPECT_EQ(r.body.find("@DOPPEL"), std::string::npos);  // the build embedded the page
+  const json doc = get("/openapi.json");
+  EXPECT_EQ(doc["paths"]["/"]["get"]["x-required-scope"], "none");
+  // `/v1/twins/${...}/route` (template literals) and plain "/v1/..." strings.
+  std::regex call(R"re(`(/v1/twins)/\$\{[^}]+\}(/[a-z]+)?[`?])re");
+  size_t calls = 0;
+  for (auto it = std::sregex_iterator(r.body.begin(), r.body.end(), call); it != std::sregex_iterator(); ++it, ++calls) {
+    const std::string path = (*it)[1].str() + "/{id}" + (*it)[2].str();
+    EXPECT_TRUE(doc["paths"].contains(path)) << path;
+  }
+  EXPECT_GE(calls, 6u);  // state, history, forecast, controls, detail, scenarios
+  for (const char* plain : {"\"/v1/twins\"", "`/openapi.json`"})
+    EXPECT_NE(r.body.find(plain), std::string::npos) << plain;
 }
 
 TEST_F(Api, ScenariosAnswerAtEveryFidelity) {
