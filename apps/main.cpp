@@ -108,6 +108,9 @@ int main(int argc, char** argv) {
   pl->add_option("--speed", plant.speed, "simulated seconds per wall second")->capture_default_str();
   pl->add_option("--duration", plant.duration, "simulated seconds to run")->capture_default_str();
   pl->add_option("--step", plant.step, "simulated seconds between readings")->capture_default_str();
+  pl->add_option("--set", plant.sets,
+                 "start a hidden parameter at NAME=VALUE (repeatable; default: random mid-range values from the seed; "
+                 "a control: the asset's setting until the server desires another)");
   pl->add_option("--drift", plant.drift, "hidden parameters' drift per sqrt(hour), fraction of the range")->capture_default_str();
   pl->add_option("--truth", plant.truth, "write the hidden truth here (NDJSON, one line per step)");
   pl->add_option("--fault", plant.fault, "sensor fault SENSOR[:FROM:TO[:OFFSET]], auto or none")->capture_default_str();

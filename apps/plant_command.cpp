@@ -131,17 +131,33 @@ int run_plant(const PlantArgs& args) {
     DOPPEL_VERIFY(truth.good(), "--truth", "cannot write " + args.truth);
   }
 
-  // Hidden truth: latent and load parameters start at random values in the middle of their
-  // bounds and drift (a random walk in unit coordinates, reflected at 5 % and 95 %); controls
-  // follow what the server asks for.
-  std::vector<double> p = t.default_parameters();
+  // Hidden truth: latent and load parameters start where --set puts them, else at random values
+  // in the middle of their bounds, and drift (a random walk in unit coordinates, reflected at 5 %
+  // and 95 %); controls start at --set or their defaults and follow what the server asks for.
+  const spec::Scenario chosen = spec::scenario_from_assignments(t, args.sets);  // names and bounds checked
+  std::vector<bool> set(t.parameters.size(), false);
+  for (const auto& a : args.sets) set[static_cast<size_t>(t.parameter_index(a.substr(0, a.find('='))))] = true;
+  std::vector<double> p = chosen.parameters;
   std::vector<double> u(t.parameters.size(), 0.5);
   std::uniform_real_distribution<double> mid(0.3, 0.7);
-  for (size_t k = 0; k < t.parameters.size(); ++k)
-    if (t.parameters[k].role != spec::ParameterRole::control && t.parameters[k].max > t.parameters[k].min) {
-      u[k] = mid(rng);
-      p[k] = t.parameters[k].min + u[k] * (t.parameters[k].max - t.parameters[k].min);
+  bool report_controls = false;
+  for (size_t k = 0; k < t.parameters.size(); ++k) {
+    const auto& par = t.parameters[k];
+    if (par.role == spec::ParameterRole::control) {
+      report_controls = report_controls || set[k];
+      continue;
     }
+    if (!(par.max > par.min)) continue;
+    const double drawn = mid(rng);  // drawn either way: --set leaves the other draws as they were
+    u[k] = set[k] ? (p[k] - par.min) / (par.max - par.min) : drawn;
+    p[k] = par.min + u[k] * (par.max - par.min);
+  }
+  // The walk is reflected at 5 % and 95 % of the range (or where --set started it, beyond them).
+  std::vector<double> lo(u.size()), hi(u.size());
+  for (size_t k = 0; k < u.size(); ++k) {
+    lo[k] = std::min(0.05, u[k]);
+    hi[k] = std::max(0.95, u[k]);
+  }
   api::HttpClient client(url.host, url.port, 120, api::ClientTls{url.tls, ""});
   std::vector<std::pair<std::string, std::string>> headers;
   if (!args.token.empty()) headers.emplace_back("Authorization", "Bearer " + args.token);
@@ -157,8 +173,8 @@ int run_plant(const PlantArgs& args) {
       for (size_t k = 0; k < t.parameters.size(); ++k) {
         if (t.parameters[k].role == spec::ParameterRole::control || !(t.parameters[k].max > t.parameters[k].min)) continue;
         u[k] += args.drift * std::sqrt(args.step / 3600.0) * normal(rng);
-        if (u[k] < 0.05) u[k] = 0.1 - u[k];
-        if (u[k] > 0.95) u[k] = 1.9 - u[k];
+        if (u[k] < lo[k]) u[k] = 2 * lo[k] - u[k];
+        if (u[k] > hi[k]) u[k] = 2 * hi[k] - u[k];
         p[k] = t.parameters[k].min + u[k] * (t.parameters[k].max - t.parameters[k].min);
       }
     // Controls: apply the desired values, then report them.
@@ -173,6 +189,12 @@ int run_plant(const PlantArgs& args) {
         if (p[static_cast<size_t>(idx)] != v || !c["reported"].contains(it.key()) || c["reported"][it.key()] != v) applied[it.key()] = v;
         p[static_cast<size_t>(idx)] = v;
       }
+      if (report_controls)  // the settings --set chose, unless the server desires others
+        for (size_t k = 0; k < t.parameters.size(); ++k)
+          if (set[k] && t.parameters[k].role == spec::ParameterRole::control && !applied.contains(t.parameters[k].name) &&
+              !c["desired"].contains(t.parameters[k].name))
+            applied[t.parameters[k].name] = p[k];
+      report_controls = false;
       if (!applied.empty())
         client.request("PUT", "/v1/twins/" + t.name + "/controls", Json{{"reported", applied}}.dump(), headers);
     } else if (got.status < 0) {

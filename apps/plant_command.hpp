@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace doppel::app {
 
@@ -21,6 +22,7 @@ struct PlantArgs {
   std::string truth;         // NDJSON of the hidden truth, one line per step
   std::string fault = "auto";    // SENSOR[:FROM:TO[:OFFSET]] (seconds from the start), "auto" or "none"
   std::string dropout = "auto";  // SENSOR[:FROM:TO], "auto" or "none"
+  std::vector<std::string> sets;  // NAME=VALUE: the hidden truth's starting value (controls: the setting until one is desired)
   std::string start;         // RFC 3339 start of simulated time (default: now, minus the duration when faster than real time)
   bool quiet = false;
 };

@@ -1102,6 +1102,40 @@ TEST(ApiProcess, VirtualPlantIsTrackedFaultsAndDropoutsRaiseAlerts) {
   EXPECT_EQ(run_command("plant --twin " + twin.string() + " --server ftp://x"), 2);
   EXPECT_EQ(run_command("plant --twin " + twin.string() + " --server http://127.0.0.1:1 --duration 60"), 3);
   EXPECT_EQ(run_command("plant --twin " + twin.string() + " --fault nope"), 2);
+  EXPECT_EQ(run_command("plant --twin " + twin.string() + " --set h=5000"), 2);  // beyond its bounds
+  EXPECT_EQ(run_command("plant --twin " + twin.string() + " --set nope=1"), 2);
+}
+
+// The hidden truth can be chosen: --set starts the latent and load parameters (and sets a control,
+// which the plant reports), --drift 0 holds them; the twin finds them.
+TEST(ApiProcess, VirtualPlantRunsTheChosenTruth) {
+  const auto twin = work_dir() / "plant-set-lplate.json";
+  std::ofstream(twin) << doppel::test::live_plate_json();
+  ServerProcess s({"--twin", twin.string(), "--quiet"});
+  const int port = s.port();
+  ASSERT_GT(port, 0) << s.log();
+  wait_ready(port);
+  const auto truth_file = work_dir() / "truth-set.ndjson";
+  ASSERT_EQ(run_command("plant --twin " + twin.string() + " --server http://127.0.0.1:" + std::to_string(port) +
+                        " --speed 1e9 --duration 1200 --step 60 --set h=1700 --set q=8000 --set T0=130 --drift 0"
+                        " --fault none --dropout none --truth " + truth_file.string() + " --quiet"),
+            0);
+  std::ifstream in(truth_file);
+  size_t lines = 0;
+  for (std::string line; std::getline(in, line); ++lines) {
+    const json t = json::parse(line);
+    EXPECT_EQ(t["parameters"]["h"], 1700.0);
+    EXPECT_EQ(t["parameters"]["q"], 8000.0);
+    EXPECT_EQ(t["parameters"]["T0"], 130.0);
+  }
+  EXPECT_EQ(lines, 21u);
+  EXPECT_EQ(request_json(port, "GET", "/v1/twins/lplate/controls")["reported"]["T0"], 130.0);
+  const json state = request_json(port, "GET", "/v1/twins/lplate/state");
+  EXPECT_EQ(state["parameters"]["T0"]["mean"], 130.0);  // the reported control is known, not estimated
+  for (const auto& [p, actual] : std::vector<std::pair<std::string, double>>{{"h", 1700}, {"q", 8000}}) {
+    const double mean = state["parameters"][p]["mean"], sd = state["parameters"][p]["std"];
+    EXPECT_LE(std::abs(mean - actual), 2 * sd + 0.005 * std::abs(actual)) << p << ": " << mean << " +- " << sd;
+  }
 }
 
 }  // namespace
