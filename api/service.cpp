@@ -104,11 +104,12 @@ Service::~Service() {
 }
 
 void Service::start() {
-  // Live state for every steady twin with sensors: restored from the history, caught up with
-  // the readings stored after it.
+  // Live state for every twin with sensors (a transient one needs its bundle: the reduced
+  // space carries its temperature state): restored from the history, caught up with the
+  // readings stored after it.
   for (const auto& e : twins_.entries()) {
     const auto& t = e->model->twin();
-    if (t.sensors.empty() || t.analysis.transient) continue;
+    if (t.sensors.empty() || (t.analysis.transient && !e->surrogate)) continue;
     auto live = std::make_unique<twin::LiveTwin>(*e->model, e->surrogate.get(), *history_, options_.live, options_.batch, e->fem);
     try {
       const bool restored = live->recover();
@@ -525,8 +526,10 @@ twin::LiveTwin& Service::live(const TwinRegistry::Entry& e) const {
   auto it = live_.find(e.id);
   if (it == live_.end())
     throw HttpError(409, "no_state",
-                    e.model->twin().sensors.empty() ? "twin '" + e.id + "' has no sensors: there is no state to estimate"
-                                                    : "state estimation of transient twins is not built yet",
+                    e.model->twin().sensors.empty()
+                        ? "twin '" + e.id + "' has no sensors: there is no state to estimate"
+                        : "transient twin '" + e.id + "' keeps a live state only with its bundle (--bundle): the reduced "
+                          "temperature space carries the state",
                     "id");
   return *it->second;
 }

@@ -113,7 +113,6 @@ int run_plant(const PlantArgs& args) {
   const FemModel model(spec::load_twin(args.twin));
   const auto& t = model.twin();
   DOPPEL_VERIFY(!t.sensors.empty(), "--twin", "twin '" + t.name + "' has no sensors to read");
-  DOPPEL_VERIFY(!t.analysis.transient, "--twin", "the virtual plant runs steady twins (twin '" + t.name + "' is transient)");
   std::mt19937_64 rng(args.seed);
   const Event fault = parse_event(args.fault, t, "--fault", args.duration, rng, -1, true);
   const Event dropout = parse_event(args.dropout, t, "--dropout", args.duration, rng, fault.sensor, false);
@@ -162,6 +161,7 @@ int run_plant(const PlantArgs& args) {
   std::vector<std::pair<std::string, std::string>> headers;
   if (!args.token.empty()) headers.emplace_back("Authorization", "Bearer " + args.token);
   std::normal_distribution<double> normal;
+  std::vector<double> state;  // transient twins: the asset's nodal temperature
   const auto wall0 = std::chrono::steady_clock::now();
   size_t posted = 0, rejected = 0;
   int steps = 0;
@@ -201,7 +201,10 @@ int run_plant(const PlantArgs& args) {
       throw Unavailable("the server at " + args.server + " does not answer");
     }
     // The asset's true state and its sensors.
-    const twin::SensorResponse r = twin::solve_with_sensors(model, p);
+    // A transient asset carries its temperature from step to step (FEM over each step at the
+    // step's parameters, from the twin's initial state).
+    const twin::SensorResponse r = t.analysis.transient ? twin::advance_with_sensors(model, p, state, elapsed > 0 ? args.step : 0.0)
+                                                        : twin::solve_with_sensors(model, p);
     const std::vector<double>& exact = r.sensors;
     const double now = start + elapsed;
     OJson readings = OJson::array();

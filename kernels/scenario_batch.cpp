@@ -156,7 +156,7 @@ class BatchRunner {
     BatchResult result;
     result.scenarios.resize(scenarios.size());
     const auto& an = model_.twin().analysis;
-    if (an.transient) result.times = an.output_times;
+    if (an.transient) result.times = options_.window ? std::vector<double>{options_.window->duration} : an.output_times;
     const size_t chunk = std::max<size_t>(1, options_.chunk);
     for (size_t begin = 0; begin < scenarios.size(); begin += chunk) {
       const size_t end = std::min(scenarios.size(), begin + chunk);
@@ -227,19 +227,25 @@ class BatchRunner {
     const auto& terms = model_.thermal_rhs_terms();
     const size_t S = part.size();
     const Index n = op.size();
-    const double dt = an.time_step;
-    const long steps = std::lround(an.end_time / dt);
-    for (size_t s = 0; s < S; ++s) result.scenarios[first + s].outputs.resize(an.output_times.size());
+    const auto& window = options_.window;
+    // A window runs whole steps of at most time_step; the analysis its own grid.
+    const long steps = window ? std::max(1L, static_cast<long>(std::ceil(window->duration / an.time_step - 1e-9)))
+                              : std::lround(an.end_time / an.time_step);
+    const double dt = window ? window->duration / static_cast<double>(steps) : an.time_step;
+    const std::vector<double> output_times = window ? std::vector<double>{window->duration} : an.output_times;
+    for (size_t s = 0; s < S; ++s) result.scenarios[first + s].outputs.resize(output_times.size());
 
     MatrixXd Tn(n, static_cast<Index>(S)), Tprev, Tnext(n, static_cast<Index>(S)), B(n, static_cast<Index>(S));
     Tn.setConstant(an.initial_temperature);
-    for (size_t s = 0; s < S; ++s)
+    for (size_t s = 0; s < S; ++s) {
+      if (window && window->initial) window->initial(first + s, Tn.col(static_cast<Index>(s)).data());
       FemModel::apply_dirichlet(terms, part[s]->parameters_at(0.0), Tn.col(static_cast<Index>(s)).data());
+    }
     size_t next_output = 0;
     auto emit_outputs = [&](double t_lo, const MatrixXd& Tlo, double t_hi, const MatrixXd* Thi) {
-      while (next_output < an.output_times.size() &&
-             (Thi ? an.output_times[next_output] <= t_hi + 1e-9 * dt : an.output_times[next_output] <= t_lo + 1e-9 * dt)) {
-        const double tau = an.output_times[next_output];
+      while (next_output < output_times.size() &&
+             (Thi ? output_times[next_output] <= t_hi + 1e-9 * dt : output_times[next_output] <= t_lo + 1e-9 * dt)) {
+        const double tau = output_times[next_output];
         MatrixXd Tout;
         if (!Thi) {
           Tout = Tlo;

@@ -38,6 +38,16 @@ struct BatchOptions {
   // time step (step = 1, 2, ...; time = step * time_step).
   std::function<void(size_t scenario, long step, const double* T)> step_sink;
   bool allow_superposition = true;
+  // Transient analyses: continue from given temperatures instead of the twin's initial state.
+  // Each scenario runs `duration` seconds (time 0 = the window's start; schedules are read on
+  // that clock) in whole steps of at most the twin's time_step, from the temperature initial()
+  // writes (n nodal values; Dirichlet values are then applied); outputs (and field_sink) at the
+  // window's end only. The live twin's members and the virtual plant advance this way.
+  struct TransientWindow {
+    double duration = 0;
+    std::function<void(size_t scenario, double* T)> initial;
+  };
+  std::optional<TransientWindow> window;
 };
 
 struct ScenarioSolution {

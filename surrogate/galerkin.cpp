@@ -70,10 +70,47 @@ Eigen::MatrixXd GalerkinHeat::matrix(const Params& theta) const {
   return A;
 }
 
+Eigen::VectorXd GalerkinHeat::project(const Params& p, const double* T) const {
+  Eigen::VectorXd d = Eigen::Map<const Eigen::VectorXd>(T, space_.size());
+  space_.remove_lift(p, d.data());
+  d -= space_.basis().mean;
+  Eigen::VectorXd Md(d.size());
+  M_.apply(d.data(), Md.data(), 1);
+  return space_.basis().modes.transpose() * Md;
+}
+
+Eigen::VectorXd GalerkinHeat::initial(const Params& p, double* missed) const {
+  Eigen::VectorXd d = Eigen::VectorXd::Constant(space_.size(), model_.twin().analysis.initial_temperature);
+  FemModel::apply_dirichlet(space_.terms(), p, d.data());
+  const Eigen::VectorXd c = project(p, d.data());
+  if (missed) {
+    space_.remove_lift(p, d.data());
+    d -= space_.basis().mean;
+    Eigen::VectorXd Md(d.size());
+    M_.apply(d.data(), Md.data(), 1);
+    *missed = std::sqrt(std::max(0.0, d.dot(Md) - c.squaredNorm()));
+  }
+  return c;
+}
+
 ReducedTrajectory GalerkinHeat::run(const spec::Scenario& sc) const {
   const auto& an = model_.twin().analysis;
-  const double dt = an.time_step;
-  const long steps = std::lround(an.end_time / dt);
+  // Initial state: the FE initial field (uniform, boundary values applied), projected; what the
+  // space misses starts the error estimate.
+  double missed = 0;
+  Eigen::VectorXd c = initial(sc.parameters_at(0.0), &missed);
+  return integrate(sc, std::move(c), missed, std::lround(an.end_time / an.time_step), an.time_step, an.output_times);
+}
+
+ReducedTrajectory GalerkinHeat::run(const spec::Scenario& sc, const Eigen::VectorXd& c, double duration) const {
+  const double dt_max = model_.twin().analysis.time_step;
+  const long steps = std::max(1L, static_cast<long>(std::ceil(duration / dt_max - 1e-9)));
+  return integrate(sc, c, 0.0, steps, duration / static_cast<double>(steps), {duration});
+}
+
+ReducedTrajectory GalerkinHeat::integrate(const spec::Scenario& sc, Eigen::VectorXd c, double accumulated, long steps,
+                                          double dt, const std::vector<double>& output_times) const {
+  const auto& an = model_.twin().analysis;
   const Eigen::Index r = space_.rank();
   const size_t L = space_.lift_terms().size();
   std::vector<double> loadw;
@@ -90,18 +127,7 @@ ReducedTrajectory GalerkinHeat::run(const spec::Scenario& sc) const {
     y.tail(r) = c;
     return std::sqrt(std::max(y.dot(H_ * y), 1e-300));
   };
-  // Initial state: the FE initial field (uniform, boundary values applied), projected.
-  const Params pstart = sc.parameters_at(0.0);
-  Eigen::VectorXd d = Eigen::VectorXd::Constant(space_.size(), an.initial_temperature);
-  FemModel::apply_dirichlet(space_.terms(), pstart, d.data());
-  space_.remove_lift(pstart, d.data());
-  d -= space_.basis().mean;
-  Eigen::VectorXd Md(d.size());
-  M_.apply(d.data(), Md.data(), 1);
-  Eigen::VectorXd c = space_.basis().modes.transpose() * Md;
-  const double d2 = d.dot(Md);
-  double accumulated = std::sqrt(std::max(0.0, d2 - c.squaredNorm()));
-  std::vector<double> phi = space_.lift_coefficients(pstart), phi_prev;
+  std::vector<double> phi = space_.lift_coefficients(sc.parameters_at(0.0)), phi_prev;
   Eigen::VectorXd c_prev;
   ReducedTrajectory out;
   out.steps = static_cast<int>(steps);
@@ -163,8 +189,8 @@ ReducedTrajectory GalerkinHeat::run(const spec::Scenario& sc) const {
       estimator_->step_features(loadw, theta, phi1, c1.data(), mu, phi_hist, s_hist, c_hist.data(), psi.data());
       accumulated = (an.scheme == spec::TimeScheme::backward_euler ? rho : 1.0) * accumulated + estimator_->norm(psi.data());
     }
-    while (next < an.output_times.size() && an.output_times[next] <= t1 + 1e-9 * dt) {
-      const double tau = an.output_times[next];
+    while (next < output_times.size() && output_times[next] <= t1 + 1e-9 * dt) {
+      const double tau = output_times[next];
       const double w = std::clamp((tau - t0) / (t1 - t0), 0.0, 1.0);
       std::vector<double> phit(L);
       for (size_t i = 0; i < L; ++i) phit[i] = (1 - w) * phi[i] + w * phi1[i];

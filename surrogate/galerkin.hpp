@@ -36,11 +36,23 @@ class GalerkinHeat {
   static Params nominal_theta(const FemModel& model);
   void set_estimator(const ResidualEstimator* estimator) { estimator_ = estimator; }
   ReducedTrajectory run(const spec::Scenario& scenario) const;
+  // A window instead of the twin's analysis: from reduced coordinates `c` (lift at the
+  // scenario's parameters at time 0) over `duration` seconds, in whole steps of at most the
+  // twin's time_step (like kernels' BatchOptions::window), one output at the window's end; the
+  // estimate covers this window's steps only.
+  ReducedTrajectory run(const spec::Scenario& scenario, const Eigen::VectorXd& c, double duration) const;
+  // Reduced coordinates of a nodal temperature field (its M-orthogonal projection, lift at p).
+  Eigen::VectorXd project(const Params& p, const double* T) const;
+  // Reduced coordinates of the twin's initial state (uniform, boundary values applied) at p,
+  // and the M-norm of the part the space misses.
+  Eigen::VectorXd initial(const Params& p, double* missed = nullptr) const;
 
  private:
   // V^T F(theta) x for x = sum phi_i g_i + s mean + V c (c null: no V c part).
   Eigen::VectorXd apply(const Params& theta, const std::vector<double>& phi, double s, const Eigen::VectorXd* c) const;
   Eigen::MatrixXd matrix(const Params& theta) const;
+  ReducedTrajectory integrate(const spec::Scenario& sc, Eigen::VectorXd c, double accumulated, long steps, double dt,
+                              const std::vector<double>& output_times) const;
 
   const FemModel& model_;
   const ReducedSpace& space_;

@@ -230,6 +230,26 @@ std::vector<TransientAnswer> Surrogate::evaluate_transient(const std::vector<spe
   return out;
 }
 
+Eigen::VectorXd Surrogate::initial_coordinates(const Params& p) const {
+  DOPPEL_VERIFY(galerkin_, "bundle", "holds a steady surrogate; this analysis is transient");
+  return galerkin_->initial(p);
+}
+
+Eigen::VectorXd Surrogate::project_temperature(const Params& p, const double* T) const {
+  DOPPEL_VERIFY(galerkin_, "bundle", "holds a steady surrogate; this analysis is transient");
+  return galerkin_->project(p, T);
+}
+
+Surrogate::Advanced Surrogate::advance(const spec::Scenario& scenario, const Eigen::VectorXd& c, double seconds) const {
+  DOPPEL_VERIFY(galerkin_, "bundle", "holds a steady surrogate; this analysis is transient");
+  const ReducedTrajectory tr = galerkin_->run(scenario, c, seconds);
+  Advanced a;
+  a.c = tr.c.back();
+  a.estimate = parts_.calibration * tr.estimate.back();
+  a.in_bounds = in_bounds(scenario);
+  return a;
+}
+
 bool Surrogate::in_bounds(const Params& p) const {
   for (size_t i = 0; i < p.size(); ++i) {
     const double lo = parts_.lower[i], hi = parts_.upper[i];

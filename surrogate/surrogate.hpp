@@ -90,6 +90,19 @@ class Surrogate {
                                                   bool fields = false) const;
   // Whether the scenario's parameters stay inside the training bounds at all times.
   bool in_bounds(const spec::Scenario& scenario) const;
+  // Transient twins, the live state (twin/estimator): reduced temperature coordinates of the
+  // twin's initial state and of a nodal field at parameters p, the field of coordinates c
+  // (temperature(p, c) below), and a window of `seconds` from coordinates c under the
+  // scenario's parameters (schedules on the window's clock). The answer's estimate is this
+  // window's calibrated error estimate.
+  Eigen::VectorXd initial_coordinates(const Params& p) const;
+  Eigen::VectorXd project_temperature(const Params& p, const double* T) const;
+  struct Advanced {
+    Eigen::VectorXd c;
+    double estimate = 0;
+    bool in_bounds = true;
+  };
+  Advanced advance(const spec::Scenario& scenario, const Eigen::VectorXd& c, double seconds) const;
 
   // Steady twins: evaluates scenarios in chunks (0: 1024 on the CPU, 65536 on a GPU); fields adds the
   // reconstructed T and u.

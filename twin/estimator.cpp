@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kernels/parallel.hpp"
 #include "spec/errors.hpp"
 
 namespace doppel::twin {
@@ -28,12 +29,36 @@ SensorResponse solve_with_sensors(const FemModel& model, const Params& parameter
   return out;
 }
 
+SensorResponse advance_with_sensors(const FemModel& model, const Params& parameters, std::vector<double>& state,
+                                    double seconds) {
+  DOPPEL_VERIFY(model.transient(), "analysis.type", "advance_with_sensors is for transient twins");
+  if (state.empty()) {
+    state.assign(model.mesh().num_nodes(), model.twin().analysis.initial_temperature);
+    FemModel::apply_dirichlet(model.thermal_rhs_terms(), parameters, state.data());
+  }
+  if (seconds > 0) {
+    spec::Scenario s;
+    s.id = "truth";
+    s.parameters = parameters;
+    BatchOptions o;
+    o.keep_first_fields = false;
+    o.window = BatchOptions::TransientWindow{seconds, [&](size_t, double* T) { std::copy(state.begin(), state.end(), T); }};
+    o.field_sink = [&](size_t, size_t, const double* T, const double*) { state.assign(T, T + state.size()); };
+    solve_batch(model, {s}, o);
+  }
+  SensorResponse out;
+  out.outputs = OutputEvaluator::for_outputs(model).evaluate(parameters, state.data(), nullptr);
+  out.sensors = OutputEvaluator::for_sensors(model).evaluate(parameters, state.data(), nullptr);
+  return out;
+}
+
 Estimator::Estimator(const FemModel& model, const Surrogate* surrogate, EstimatorOptions options, BatchOptions fem)
     : model_(model), surrogate_(surrogate), options_(options), fem_(std::move(fem)),
-      sensors_(OutputEvaluator::for_sensors(model)), rng_(options.seed) {
+      sensors_(OutputEvaluator::for_sensors(model)), outputs_(OutputEvaluator::for_outputs(model)), rng_(options.seed) {
   const auto& t = model.twin();
-  DOPPEL_VERIFY(!t.analysis.transient, "analysis.type",
-                "state estimation of transient twins is not built yet (twin '" + t.name + "')");
+  DOPPEL_VERIFY(!t.analysis.transient || (surrogate && surrogate->transient() && surrogate->parts().T), "bundle",
+                "state estimation of transient twin '" + t.name +
+                    "' needs its trained bundle (the reduced temperature space carries the state)");
   DOPPEL_VERIFY(!t.sensors.empty(), "sensors", "state estimation needs at least one sensor (twin '" + t.name + "')");
   DOPPEL_VERIFY(options.members >= 2, "members", "an ensemble needs at least 2 members");
   fem_.keep_first_fields = false;
@@ -51,6 +76,20 @@ Estimator::Estimator(const FemModel& model, const Surrogate* surrogate, Estimato
                                  0.02, 0.98);
     const double sigma = std::min(3.0, options.prior_width / (u0 * (1 - u0)));
     for (int j = 0; j < options.members; ++j) z_(static_cast<Eigen::Index>(i), j) = logit(u0) + sigma * normal(rng_);
+  }
+  if (t.analysis.transient) {
+    // Each member starts from the twin's initial state at its parameters, perturbed along each
+    // mode by the mode's spread over the training snapshots (energy / number of snapshots).
+    const PodBasis& pod = *surrogate->parts().T;
+    const Eigen::MatrixXd p = parameters();
+    c_.resize(pod.rank(), options.members);
+    const double snapshots = static_cast<double>(std::max<size_t>(1, pod.eigenvalues.size()));
+    for (int j = 0; j < options.members; ++j) {
+      Params pj(p.col(j).data(), p.col(j).data() + p.rows());
+      c_.col(j) = surrogate->initial_coordinates(pj);
+      for (int i = 0; i < pod.rank(); ++i)
+        c_(i, j) += std::sqrt(pod.eigenvalues[static_cast<size_t>(i)] / snapshots) * normal(rng_);
+    }
   }
 }
 
@@ -87,9 +126,116 @@ void Estimator::random_walk(double seconds) {
 }
 
 void Estimator::advance(double time) {
-  if (started_ && time > time_) random_walk(time - time_);
+  if (started_ && time > time_) {
+    const double seconds = time - time_;
+    random_walk(seconds);
+    if (transient()) {
+      advanced_surrogate_ = advanced_fem_ = 0;
+      c_ = propagate(c_, parameters(), seconds, &advanced_surrogate_, &advanced_fem_);
+    }
+  }
   if (!started_ || time > time_) time_ = time;
   started_ = true;
+}
+
+namespace {
+Params column(const Eigen::MatrixXd& P, Eigen::Index j) { return Params(P.col(j).data(), P.col(j).data() + P.rows()); }
+}  // namespace
+
+Eigen::MatrixXd Estimator::propagate(const Eigen::MatrixXd& C, const Eigen::MatrixXd& P, double seconds, size_t* surrogate,
+                                     size_t* fem) const {
+  const size_t N = static_cast<size_t>(C.cols());
+  Eigen::MatrixXd out(C.rows(), C.cols());
+  std::vector<spec::Scenario> sc(N);
+  std::vector<char> by_fem(N, 0);
+  parallel_for(N, [&](size_t j) {
+    sc[j].id = std::to_string(j);
+    sc[j].parameters = column(P, static_cast<Eigen::Index>(j));
+    const Surrogate::Advanced a = surrogate_->advance(sc[j], C.col(static_cast<Eigen::Index>(j)), seconds);
+    out.col(static_cast<Eigen::Index>(j)) = a.c;
+    by_fem[j] = !a.in_bounds || !(a.estimate <= options_.tolerance);
+  });
+  std::vector<size_t> members;
+  std::vector<spec::Scenario> scenarios;
+  for (size_t j = 0; j < N; ++j)
+    if (by_fem[j]) {
+      members.push_back(j);
+      scenarios.push_back(sc[j]);
+    }
+  if (surrogate) *surrogate += N - members.size();
+  if (fem) *fem += members.size();
+  if (members.empty()) return out;
+  // FEM from each such member's reconstructed field, projected back.
+  const Eigen::Index n = static_cast<Eigen::Index>(model_.mesh().num_nodes());
+  BatchOptions opt = fem_;
+  opt.window = BatchOptions::TransientWindow{seconds, [&](size_t s, double* T) {
+                                               const size_t j = members[s];
+                                               Eigen::Map<Eigen::VectorXd>(T, n) =
+                                                   surrogate_->temperature(sc[j].parameters, C.col(static_cast<Eigen::Index>(j)).data());
+                                             }};
+  opt.field_sink = [&](size_t s, size_t, const double* T, const double*) {
+    const size_t j = members[s];
+    out.col(static_cast<Eigen::Index>(j)) = surrogate_->project_temperature(sc[j].parameters, T);
+  };
+  solve_batch(model_, scenarios, opt);
+  return out;
+}
+
+EnsemblePrediction Estimator::observe(const Eigen::MatrixXd& C, const Eigen::MatrixXd& P, const FieldVisitor& fields,
+                                      bool with_sensors) const {
+  const size_t N = static_cast<size_t>(C.cols());
+  EnsemblePrediction out;
+  out.sensors.resize(with_sensors ? static_cast<Eigen::Index>(sensors_.size()) : 0, C.cols());
+  out.outputs.resize(static_cast<Eigen::Index>(outputs_.size()), C.cols());
+  std::vector<Eigen::VectorXd> T(fields ? N : 0);
+  parallel_for(N, [&](size_t j) {
+    const Params p = column(P, static_cast<Eigen::Index>(j));
+    Eigen::VectorXd x = surrogate_->temperature(p, C.col(static_cast<Eigen::Index>(j)).data());
+    const std::vector<double> o = outputs_.evaluate(p, x.data(), nullptr);
+    for (size_t k = 0; k < o.size(); ++k) out.outputs(static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(j)) = o[k];
+    if (with_sensors) {
+      const std::vector<double> v = sensors_.evaluate(p, x.data(), nullptr);
+      for (size_t k = 0; k < v.size(); ++k) out.sensors(static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(j)) = v[k];
+    }
+    if (fields) T[j] = std::move(x);
+  });
+  if (fields)
+    for (size_t j = 0; j < N; ++j) fields(j, T[j].data(), nullptr);
+  out.surrogate = N;
+  return out;
+}
+
+EnsemblePrediction Estimator::predict_members(const FieldVisitor& fields) const {
+  if (!transient()) return predict(parameters(), fields, true);
+  EnsemblePrediction out = observe(c_, parameters(), fields, true);
+  if (advanced_surrogate_ + advanced_fem_ > 0) {  // how the members got here
+    out.surrogate = advanced_surrogate_;
+    out.fem = advanced_fem_;
+  }
+  return out;
+}
+
+EnsemblePrediction Estimator::predict_path(const std::vector<double>& times, const std::vector<Eigen::MatrixXd>& parameters) const {
+  DOPPEL_VERIFY(times.size() == parameters.size(), "times", "one parameter matrix per time");
+  const Eigen::Index N = z_.cols(), steps = static_cast<Eigen::Index>(times.size());
+  if (!transient()) {
+    Eigen::MatrixXd all(static_cast<Eigen::Index>(model_.twin().parameters.size()), N * steps);
+    for (Eigen::Index k = 0; k < steps; ++k) all.middleCols(k * N, N) = parameters[static_cast<size_t>(k)];
+    return predict(all, {}, /*with_sensors=*/false);
+  }
+  EnsemblePrediction out;
+  out.outputs.resize(static_cast<Eigen::Index>(outputs_.size()), N * steps);
+  Eigen::MatrixXd C = c_;
+  double previous = 0;
+  for (Eigen::Index k = 0; k < steps; ++k) {
+    const Eigen::MatrixXd& P = parameters[static_cast<size_t>(k)];
+    const double seconds = times[static_cast<size_t>(k)] - previous;
+    DOPPEL_VERIFY(seconds > 0, "times", "must increase from 0");
+    C = propagate(C, P, seconds, &out.surrogate, &out.fem);
+    previous = times[static_cast<size_t>(k)];
+    out.outputs.middleCols(k * N, N) = observe(C, P, {}, false).outputs;
+  }
+  return out;
 }
 
 Eigen::MatrixXd Estimator::parameters_of(const Eigen::MatrixXd& z) const {
@@ -178,7 +324,7 @@ EnsemblePrediction Estimator::predict(const Eigen::MatrixXd& parameters, const F
 }
 
 const EnsemblePrediction& Estimator::prediction() const {
-  if (!cached_) cached_ = predict(parameters());
+  if (!cached_) cached_ = predict_members({});
   return *cached_;
 }
 
@@ -201,7 +347,16 @@ std::vector<Innovation> Estimator::assimilate(double time, const std::vector<Sen
   EnkfOptions eo;
   eo.inflation = options_.inflation;
   eo.outlier_gate = options_.outlier_gate;
-  const auto innovations = enkf_analysis(z_, hx, y, noise, eo, rng_);
+  std::vector<Innovation> innovations;
+  if (transient()) {  // parameters and temperature coordinates updated together
+    Eigen::MatrixXd x(z_.rows() + c_.rows(), z_.cols());
+    x << z_, c_;
+    innovations = enkf_analysis(x, hx, y, noise, eo, rng_);
+    z_ = x.topRows(z_.rows());
+    c_ = x.bottomRows(c_.rows());
+  } else {
+    innovations = enkf_analysis(z_, hx, y, noise, eo, rng_);
+  }
   ++revision_;
   cached_.reset();
   return innovations;
@@ -223,6 +378,13 @@ std::string Estimator::save() const {
   for (Eigen::Index i = 0; i < z_.rows(); ++i)
     for (Eigen::Index k = 0; k < z_.cols(); ++k) z[static_cast<size_t>(i)].push_back(z_(i, k));
   j["z"] = z;
+  if (transient()) {
+    std::vector<std::vector<double>> c(static_cast<size_t>(c_.rows()));
+    for (Eigen::Index i = 0; i < c_.rows(); ++i)
+      for (Eigen::Index k = 0; k < c_.cols(); ++k) c[static_cast<size_t>(i)].push_back(c_(i, k));
+    j["c"] = c;
+    j["advanced"] = {advanced_surrogate_, advanced_fem_};
+  }
   return j.dump();
 }
 
@@ -239,14 +401,30 @@ void Estimator::restore(const std::string& text) {
   const auto z = j.at("z").get<std::vector<std::vector<double>>>();
   DOPPEL_VERIFY(z.size() == estimated_.size() && (z.empty() || z[0].size() == static_cast<size_t>(z_.cols())), "state",
                 "the stored ensemble does not fit (members or estimated parameters differ)");
-  for (size_t i = 0; i < z.size(); ++i)
-    for (size_t k = 0; k < z[i].size(); ++k) z_(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(k)) = z[i][k];
+  std::vector<std::vector<double>> c;
+  std::vector<size_t> advanced = {0, 0};
+  if (transient()) {
+    c = j.at("c").get<std::vector<std::vector<double>>>();
+    DOPPEL_VERIFY(c.size() == static_cast<size_t>(c_.rows()) && (c.empty() || c[0].size() == static_cast<size_t>(c_.cols())),
+                  "state", "the stored temperature coordinates do not fit (another bundle or ensemble size)");
+    advanced = j.at("advanced").get<std::vector<size_t>>();
+    DOPPEL_VERIFY(advanced.size() == 2, "state", "bad 'advanced' counts");
+  }
   const auto known = j.at("known").get<std::vector<double>>();
   DOPPEL_VERIFY(known.size() == t.parameters.size(), "state", "the stored parameter values do not fit twin '" + t.name + "'");
+  const double time = j.at("time").get<double>();
+  const bool started = j.at("started").get<bool>();
+  const long revision = j.at("revision").get<long>();
+  for (size_t i = 0; i < z.size(); ++i)
+    for (size_t k = 0; k < z[i].size(); ++k) z_(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(k)) = z[i][k];
+  for (size_t i = 0; i < c.size(); ++i)
+    for (size_t k = 0; k < c[i].size(); ++k) c_(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(k)) = c[i][k];
+  advanced_surrogate_ = advanced[0];
+  advanced_fem_ = advanced[1];
   known_ = known;
-  time_ = j.at("time").get<double>();
-  started_ = j.at("started").get<bool>();
-  revision_ = j.at("revision").get<long>();
+  time_ = time;
+  started_ = started;
+  revision_ = revision;
   cached_.reset();
 }
 

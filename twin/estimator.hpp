@@ -7,6 +7,15 @@
 // a random walk between analyses (drift: standard deviation per sqrt(hour) as a fraction of the
 // parameter's range). Members live in logit coordinates of each parameter's bounds, so every
 // member stays inside the bounds (and inside the surrogate's training box).
+//
+// Transient twins also carry each member's temperature as reduced coordinates c of the
+// bundle's temperature space (x = lift(p) + mean + V c; the bundle is required). Between
+// analyses every member is advanced by the Galerkin reduced model over the elapsed time at its
+// (drifted) parameters; a member whose window error estimate exceeds the tolerance, or whose
+// parameters leave the training box, is advanced by FEM from its reconstructed field instead
+// and projected back. The analysis updates parameters and coordinates together. The asset's
+// temperature at the first reading is unknown: members start from the twin's initial state
+// perturbed along each mode by the mode's standard deviation over the training snapshots.
 #pragma once
 
 #include <functional>
@@ -58,6 +67,11 @@ struct SensorResponse {
   std::vector<double> outputs, sensors;
 };
 SensorResponse solve_with_sensors(const FemModel& model, const Params& parameters);
+// Transient twins: the nodal temperature `state` (empty: the twin's initial state at these
+// parameters) advanced by FEM over `seconds` (0: not at all) under constant parameters and
+// replaced by the result; the outputs and sensor values of the new state.
+SensorResponse advance_with_sensors(const FemModel& model, const Params& parameters, std::vector<double>& state,
+                                    double seconds);
 
 class Estimator {
  public:
@@ -78,14 +92,19 @@ class Estimator {
   // The members' parameters (parameters x members, physical units).
   Eigen::MatrixXd parameters() const;
   std::vector<Moments> parameter_moments() const;
-  // Sensor and output predictions of every member (cached until the ensemble changes).
+  bool transient() const { return model_.transient(); }
+  // Sensor and output predictions of every member (cached until the ensemble changes). For
+  // transient twins `surrogate` and `fem` count how the members were last advanced.
   const EnsemblePrediction& prediction() const;
-  // Predictions for arbitrary parameter sets (forecasts, recommendations). fields, when set, is
-  // called with every member's nodal temperature and displacement (either may be null).
+  // The same, computed again; fields, when set, is called (from this thread) with every
+  // member's nodal temperature and displacement (either may be null).
   using FieldVisitor = std::function<void(size_t member, const double* T, const double* u)>;
-  // with_sensors false: outputs only (no fields reconstructed; forecasts).
-  EnsemblePrediction predict(const Eigen::MatrixXd& parameters, const FieldVisitor& fields = {},
-                             bool with_sensors = true) const;
+  EnsemblePrediction predict_members(const FieldVisitor& fields) const;
+  // Outputs along a path (forecasts, recommendations): parameters[k] (parameters x members)
+  // hold from times[k-1] to times[k] (seconds after the state's time, increasing; times[-1] =
+  // 0). Steady twins answer each step's parameters at once; transient twins carry every
+  // member's temperature forward. outputs: outputs x (members * steps), step after step.
+  EnsemblePrediction predict_path(const std::vector<double>& times, const std::vector<Eigen::MatrixXd>& parameters) const;
 
   // Forecasts: the members' unit (logit) coordinates, the random walk applied to a copy, and
   // the physical parameters of given coordinates.
@@ -98,6 +117,14 @@ class Estimator {
   void restore(const std::string& text);  // InvalidInput when it does not fit this twin
 
  private:
+  // Steady twins: predictions for parameter sets (columns); with_sensors false: outputs only.
+  EnsemblePrediction predict(const Eigen::MatrixXd& parameters, const FieldVisitor& fields, bool with_sensors) const;
+  // Transient twins: members' coordinates C advanced over `seconds` at parameters P (counts of
+  // members advanced by each model added to *surrogate / *fem), and their predictions.
+  Eigen::MatrixXd propagate(const Eigen::MatrixXd& C, const Eigen::MatrixXd& P, double seconds, size_t* surrogate,
+                            size_t* fem) const;
+  EnsemblePrediction observe(const Eigen::MatrixXd& C, const Eigen::MatrixXd& P, const FieldVisitor& fields,
+                             bool with_sensors) const;
   double to_unit(size_t p, double value) const;
   double from_unit(size_t p, double z) const;
   void random_walk(double seconds);
@@ -106,10 +133,12 @@ class Estimator {
   const Surrogate* surrogate_;
   EstimatorOptions options_;
   BatchOptions fem_;
-  OutputEvaluator sensors_;
+  OutputEvaluator sensors_, outputs_;
   std::vector<size_t> estimated_;
   std::vector<double> known_;    // every parameter's value for members (estimated ones ignored)
   Eigen::MatrixXd z_;            // estimated x members, logit coordinates
+  Eigen::MatrixXd c_;            // transient: reduced temperature coordinates x members
+  size_t advanced_surrogate_ = 0, advanced_fem_ = 0;  // transient: the last advance
   double time_ = 0;
   bool started_ = false;
   long revision_ = 0;

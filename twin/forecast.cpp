@@ -23,8 +23,8 @@ Forecast run_forecast(const Estimator& estimator, const FemModel& model, const F
     for (size_t o = 0; o < t.outputs.size(); ++o) f.outputs.push_back(o);
   const Eigen::Index n = estimator.unit_state().cols();
   const Eigen::Index steps = static_cast<Eigen::Index>(f.times.size());
-  // Every member at every time, as one batch of parameter sets.
-  Eigen::MatrixXd all(static_cast<Eigen::Index>(t.parameters.size()), n * steps);
+  // Every member's parameters at every time, then their outputs along that path.
+  std::vector<Eigen::MatrixXd> path;
   Eigen::MatrixXd z = estimator.unit_state();
   std::mt19937_64 rng(request.seed);
   double previous = 0;
@@ -34,9 +34,9 @@ Forecast run_forecast(const Estimator& estimator, const FemModel& model, const F
     previous = time;
     Eigen::MatrixXd p = estimator.parameters_of(z);
     for (const auto& s : request.schedules) p.row(s.parameter).setConstant(s.at(time));
-    all.middleCols(k * n, n) = p;
+    path.push_back(std::move(p));
   }
-  const EnsemblePrediction pred = estimator.predict(all, {}, /*with_sensors=*/false);
+  const EnsemblePrediction pred = estimator.predict_path(f.times, path);
   f.surrogate = pred.surrogate;
   f.fem = pred.fem;
   for (size_t o : f.outputs) {

@@ -113,7 +113,7 @@ nlohmann::ordered_json LiveTwin::field_json(const std::string& quantity) {
   };
   {
     std::lock_guard<std::mutex> fem(fem_mutex_);
-    estimator_.predict(params, visit);
+    estimator_.predict_members(visit);
   }
   OJson mean = OJson::array(), sd = OJson::array(), points = OJson::array();
   for (size_t i = 0; i < n; ++i) {
@@ -152,7 +152,7 @@ FieldSnapshot LiveTwin::mean_fields() {
   };
   {
     std::lock_guard<std::mutex> fem(fem_mutex_);
-    estimator_.predict(params, [&](size_t, const double* T, const double* u) {
+    estimator_.predict_members([&](size_t, const double* T, const double* u) {
       add(f.T, T, n);
       add(f.u, u, n * static_cast<size_t>(mesh.dim));
       ++members;

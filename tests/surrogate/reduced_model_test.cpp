@@ -273,6 +273,59 @@ TEST_P(GalerkinScheme, CompleteBasisReproducesTheFiniteElementRun) {
   }
 }
 
+// Windows (the live twin's steps): from any state, over a duration that is not a multiple of
+// the time step, the complete-basis Galerkin window equals the FE window (kernels'
+// BatchOptions::window) to round-off, for each scheme; and projecting a field then
+// reconstructing it is the identity on the free dofs.
+TEST_P(GalerkinScheme, AWindowFromAnyStateReproducesTheFiniteElementWindow) {
+  FemModel model(test::twin_from(test::surrogate_transient_json(GetParam())));
+  MassMatrix M(model.mesh());
+  ReducedSpace space(model.thermal_operator(), model.thermal_rhs_terms(), 1);
+  const Eigen::Index n = static_cast<Eigen::Index>(model.mesh().num_nodes());
+  std::vector<int> free;
+  for (int d = 0; d < n; ++d)
+    if (!model.thermal_operator().is_dirichlet(d)) free.push_back(d);
+  Eigen::MatrixXd D = Eigen::MatrixXd::Zero(n, static_cast<Eigen::Index>(free.size()) + 1);
+  for (size_t j = 0; j < free.size(); ++j) D(free[j], static_cast<Eigen::Index>(j)) = 1.0;
+  PodOptions o;
+  o.energy = 1.0;
+  o.max_rank = 1000;
+  space.set_basis(compute_pod(D, M, 1, o));
+  GalerkinHeat rom(model, space, M);
+  spec::Scenario sc;
+  sc.parameters = model.twin().default_parameters();
+  sc.parameters[static_cast<size_t>(model.twin().parameter_index("h"))] = 1300;
+  sc.parameters[static_cast<size_t>(model.twin().parameter_index("T0"))] = 30;
+  // A start that no run from the initial state passes through: smooth, with the wall value of T0.
+  std::vector<double> start(static_cast<size_t>(n));
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const double x = model.mesh().coords[3 * static_cast<size_t>(i)], y = model.mesh().coords[3 * static_cast<size_t>(i) + 1];
+    start[static_cast<size_t>(i)] = 200 + 300 * x / 0.1 + 50 * std::sin(31 * y);
+  }
+  FemModel::apply_dirichlet(model.thermal_rhs_terms(), sc.parameters, start.data());
+  const Eigen::VectorXd c = rom.project(sc.parameters, start.data());
+  const Eigen::VectorXd back = space.reconstruct(sc.parameters, c.data());
+  for (Eigen::Index i = 0; i < n; ++i) EXPECT_NEAR(back(i), start[static_cast<size_t>(i)], 1e-9 * 500);
+  const double duration = 37;  // 8 steps of 4.625 s (time_step 5)
+  BatchOptions opt;
+  opt.window = BatchOptions::TransientWindow{duration, [&](size_t, double* T) { std::copy(start.begin(), start.end(), T); }};
+  std::vector<double> fe_end;
+  opt.field_sink = [&](size_t, size_t, const double* T, const double*) { fe_end.assign(T, T + n); };
+  const BatchResult fe = solve_batch(model, {sc}, opt);
+  ASSERT_EQ(fe.times, std::vector<double>{duration});
+  ASSERT_EQ(fe_end.size(), static_cast<size_t>(n));
+  const ReducedTrajectory tr = rom.run(sc, c, duration);
+  ASSERT_EQ(tr.c.size(), 1u);
+  const Eigen::VectorXd T = space.reconstruct(sc.parameters, tr.c[0].data());
+  double diff = 0, scale = 0;
+  for (Eigen::Index i = 0; i < n; ++i) {
+    diff = std::max(diff, std::abs(T(i) - fe_end[static_cast<size_t>(i)]));
+    scale = std::max(scale, std::abs(fe_end[static_cast<size_t>(i)] - start[static_cast<size_t>(i)]));
+  }
+  EXPECT_GT(scale, 1.0) << "the window must change the field";
+  EXPECT_LT(diff, 1e-8 * 500) << GetParam();
+}
+
 INSTANTIATE_TEST_SUITE_P(Schemes, GalerkinScheme, ::testing::Values("backward_euler", "bdf2", "crank_nicolson"));
 
 }  // namespace
