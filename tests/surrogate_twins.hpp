@@ -70,8 +70,9 @@ inline std::string surrogate_transient_json(const std::string& scheme = "backwar
 }
 
 // The transient plate with sensors for the live twin: a latent convection coefficient h, an
-// unmeasured gas temperature T_gas (load), a known wall temperature T0 (control), three noisy
-// temperature sensors, a limit on T_max. Time scale L^2/alpha about 160 s.
+// unmeasured volumetric heat load q, a known wall temperature T0 (control), three noisy
+// temperature sensors across the plate (the profile's curvature gives q, its end slope h), a
+// limit on T_max. Time scale L^2/alpha about 160 s.
 inline std::string live_transient_json() {
   return R"({
     "name": "ltransient",
@@ -83,23 +84,24 @@ inline std::string live_transient_json() {
     "regions": {"domain": "al"},
     "boundaries": {
       "xmin": {"thermal": {"type": "temperature", "value": "$T0"}},
-      "xmax": {"thermal": {"type": "convection", "h": "$h", "ambient": "$T_gas"}}
+      "xmax": {"thermal": {"type": "convection", "h": "$h", "ambient": 300}}
     },
+    "sources": {"domain": {"heat": "$q"}},
     "parameters": {
-      "T0":    {"default": 20, "min": 10, "max": 40, "role": "control"},
-      "h":     {"default": 800, "min": 100, "max": 2000, "role": "latent"},
-      "T_gas": {"default": 600, "min": 300, "max": 900, "role": "load"}
+      "T0": {"default": 20, "min": 10, "max": 40, "role": "control"},
+      "h":  {"default": 800, "min": 100, "max": 2000, "role": "latent"},
+      "q":  {"default": 1e6, "min": 0, "max": 2e6, "role": "load"}
     },
     "sensors": {
-      "s1": {"quantity": "temperature", "at": [0.05, 0.05], "noise_std": 0.5},
-      "s2": {"quantity": "temperature", "at": [0.09, 0.02], "noise_std": 0.5},
-      "s3": {"quantity": "temperature", "at": [0.03, 0.08], "noise_std": 0.5}
+      "s1": {"quantity": "temperature", "at": [0.02, 0.05], "noise_std": 0.5},
+      "s2": {"quantity": "temperature", "at": [0.05, 0.05], "noise_std": 0.5},
+      "s3": {"quantity": "temperature", "at": [0.09, 0.05], "noise_std": 0.5}
     },
     "outputs": {
       "T_max": {"quantity": "temperature", "reduce": "max", "region": "domain"},
       "T_mid": {"quantity": "temperature", "at": [0.05, 0.05]}
     },
-    "limits": {"T_max": {"max": 400, "severity": "critical"}}
+    "limits": {"T_max": {"max": 250, "severity": "critical"}}
   })";
 }
 

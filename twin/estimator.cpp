@@ -139,6 +139,25 @@ void Estimator::advance(double time) {
 }
 
 namespace {
+Eigen::VectorXd spread(const Eigen::MatrixXd& x) {
+  const Eigen::VectorXd mean = x.rowwise().mean();
+  return ((x.colwise() - mean).array().square().rowwise().sum() / static_cast<double>(std::max<Eigen::Index>(1, x.cols() - 1)))
+      .sqrt();
+}
+
+// Relaxation to prior spread (Whitaker & Hamill 2012): each variable's analysis anomalies are
+// rescaled so its spread becomes alpha * prior + (1 - alpha) * posterior.
+void relax_to_prior_spread(Eigen::MatrixXd& x, const Eigen::VectorXd& prior, double alpha) {
+  if (alpha <= 0) return;
+  const Eigen::VectorXd mean = x.rowwise().mean();
+  const Eigen::VectorXd post = spread(x);
+  for (Eigen::Index i = 0; i < x.rows(); ++i) {
+    if (!(post(i) > 0)) continue;
+    const double factor = 1 + alpha * (prior(i) - post(i)) / post(i);
+    x.row(i) = (mean(i) + factor * (x.row(i).array() - mean(i))).matrix();
+  }
+}
+
 Params column(const Eigen::MatrixXd& P, Eigen::Index j) { return Params(P.col(j).data(), P.col(j).data() + P.rows()); }
 }  // namespace
 
@@ -351,7 +370,9 @@ std::vector<Innovation> Estimator::assimilate(double time, const std::vector<Sen
   if (transient()) {  // parameters and temperature coordinates updated together
     Eigen::MatrixXd x(z_.rows() + c_.rows(), z_.cols());
     x << z_, c_;
+    const Eigen::VectorXd prior_spread = spread(x);
     innovations = enkf_analysis(x, hx, y, noise, eo, rng_);
+    relax_to_prior_spread(x, prior_spread, options_.relaxation);
     z_ = x.topRows(z_.rows());
     c_ = x.bottomRows(c_.rows());
   } else {

@@ -42,6 +42,9 @@ struct EstimatorOptions {
   double drift = 0.02;         // per sqrt(hour), fraction of the range
   double tolerance = 5e-3;     // surrogate error estimate accepted per member
   double prior_width = 0.25;   // initial spread: standard deviation as a fraction of the range
+  // Transient twins: relaxation to prior spread after each analysis (Whitaker & Hamill 2012),
+  // against the collapse of an ensemble that estimates the temperature coordinates too.
+  double relaxation = 0.5;
   unsigned long seed = 1;
 };
 

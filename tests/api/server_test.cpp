@@ -1139,3 +1139,66 @@ TEST(ApiProcess, VirtualPlantRunsTheChosenTruth) {
 }
 
 }  // namespace
+
+namespace {
+
+// A transient twin's live state (reduced temperature coordinates and parameters) served, fed
+// by the virtual plant (FE, carrying its temperature from step to step), and restored after
+// SIGKILL. Reference: the plant's hidden truth (within two standard deviations) after an hour
+// of 30 s steps.
+TEST(ApiProcess, TransientTwinFollowsThePlantAndSurvivesAKill) {
+  const auto dir = work_dir();
+  const auto twin = dir / "ltransient.json";
+  std::ofstream(twin) << doppel::test::live_transient_json();
+  const std::string bundle = (dir / "ltransient-bundle").string();
+  ASSERT_EQ(run_command("train " + twin.string() + " --out " + bundle + " --samples 24 --calibration 8 --test 4 --quiet"), 0);
+  const std::string db = (dir / "ltransient.sqlite").string();
+  const std::vector<std::string> args = {"--twin", twin.string(), "--bundle", bundle, "--db", db, "--quiet"};
+  const auto truth_file = dir / "ltransient-truth.ndjson";
+  json before;
+  {
+    ServerProcess s(args);
+    const int port = s.port();
+    ASSERT_GT(port, 0) << s.log();
+    wait_ready(port);
+    EXPECT_TRUE(request_json(port, "GET", "/v1/twins")["twins"][0]["live"].get<bool>());
+    ASSERT_EQ(run_command("plant --twin " + twin.string() + " --server http://127.0.0.1:" + std::to_string(port) +
+                          " --speed 1e9 --duration 3600 --step 30 --seed 4 --set h=1400 --set q=1.3e6 --truth " +
+                          truth_file.string() + " --quiet"),
+              0);
+    std::ifstream in(truth_file);
+    std::string line, last;
+    while (std::getline(in, line)) last = line;
+    const json truth = json::parse(last);
+    before = request_json(port, "GET", "/v1/twins/ltransient/state");
+    EXPECT_EQ(before["revision"], 121);
+    for (const char* p : {"h", "q"}) {
+      const double mean = before["parameters"][p]["mean"], sd = before["parameters"][p]["std"], actual = truth["parameters"][p];
+      EXPECT_LE(std::abs(mean - actual), 2 * sd) << p << ": " << mean << " +- " << sd << " vs " << actual;
+    }
+    const double tmax = before["outputs"]["T_max"]["mean"], tmax_sd = before["outputs"]["T_max"]["std"];
+    EXPECT_LE(std::abs(tmax - truth["outputs"]["T_max"].get<double>()), 2 * tmax_sd + 0.5) << tmax << " +- " << tmax_sd;
+    // Forecast and field of the temperature state.
+    const json f = request_json(port, "POST", "/v1/twins/ltransient/forecast", R"({"horizon": 600, "step": 120})");
+    ASSERT_EQ(f["times"].size(), 5u);
+    EXPECT_LE(f["outputs"]["T_max"]["p05"][0].get<double>(), f["outputs"]["T_max"]["p95"][0].get<double>());
+    EXPECT_NEAR(f["outputs"]["T_max"]["p50"][0].get<double>(), tmax, 5.0);
+    const json field = request_json(port, "GET", "/v1/twins/ltransient/field?quantity=temperature");
+    EXPECT_EQ(field["members"], 64);
+    double hottest = -1e300;
+    for (const auto& v : field["mean"]) hottest = std::max(hottest, v.get<double>());
+    EXPECT_NEAR(hottest, tmax, 1.0);  // T_max is the field's largest nodal value (P1)
+    EXPECT_EQ(request_json(port, "GET", "/v1/twins/ltransient/field?quantity=von_mises", "", 400)["error"]["path"], "quantity");
+    s.signal(SIGKILL);
+  }
+  ServerProcess s(args);
+  const int port = s.port();
+  ASSERT_GT(port, 0) << s.log();
+  wait_ready(port);
+  const json after = request_json(port, "GET", "/v1/twins/ltransient/state");
+  EXPECT_EQ(after["revision"], before["revision"]);
+  EXPECT_EQ(after["parameters"], before["parameters"]);
+  EXPECT_NEAR(after["outputs"]["T_max"]["mean"].get<double>(), before["outputs"]["T_max"]["mean"].get<double>(), 1e-9 * 300);
+}
+
+}  // namespace
