@@ -224,14 +224,8 @@ TEST(Npy, RoundTripsEveryType) {
 namespace doppel {
 namespace {
 
-// With a basis spanning every free dof the Galerkin model is the FE time step itself: same
-// outputs to round-off for each scheme, with a schedule, and a zero residual estimate.
-class GalerkinScheme : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(GalerkinScheme, CompleteBasisReproducesTheFiniteElementRun) {
-  FemModel model(test::twin_from(test::surrogate_transient_json(GetParam())));
-  MassMatrix M(model.mesh());
-  ReducedSpace space(model.thermal_operator(), model.thermal_rhs_terms(), 1);
+// A temperature basis spanning every free dof; returns their number.
+size_t set_complete_basis(const FemModel& model, const MassMatrix& M, ReducedSpace& space) {
   const Eigen::Index n = static_cast<Eigen::Index>(model.mesh().num_nodes());
   std::vector<int> free;
   for (int d = 0; d < n; ++d)
@@ -242,7 +236,19 @@ TEST_P(GalerkinScheme, CompleteBasisReproducesTheFiniteElementRun) {
   o.energy = 1.0;
   o.max_rank = 1000;
   space.set_basis(compute_pod(D, M, 1, o));
-  ASSERT_EQ(space.rank(), static_cast<int>(free.size()));
+  return free.size();
+}
+
+// With a basis spanning every free dof the Galerkin model is the FE time step itself: same
+// outputs to round-off for each scheme, with a schedule, and a zero residual estimate.
+class GalerkinScheme : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GalerkinScheme, CompleteBasisReproducesTheFiniteElementRun) {
+  FemModel model(test::twin_from(test::surrogate_transient_json(GetParam())));
+  MassMatrix M(model.mesh());
+  ReducedSpace space(model.thermal_operator(), model.thermal_rhs_terms(), 1);
+  const size_t free = set_complete_basis(model, M, space);
+  ASSERT_EQ(space.rank(), static_cast<int>(free));
   ResidualEstimator est(space, GalerkinHeat::nominal_theta(model), M);
   GalerkinHeat rom(model, space, M);
   rom.set_estimator(&est);
@@ -282,15 +288,7 @@ TEST_P(GalerkinScheme, AWindowFromAnyStateReproducesTheFiniteElementWindow) {
   MassMatrix M(model.mesh());
   ReducedSpace space(model.thermal_operator(), model.thermal_rhs_terms(), 1);
   const Eigen::Index n = static_cast<Eigen::Index>(model.mesh().num_nodes());
-  std::vector<int> free;
-  for (int d = 0; d < n; ++d)
-    if (!model.thermal_operator().is_dirichlet(d)) free.push_back(d);
-  Eigen::MatrixXd D = Eigen::MatrixXd::Zero(n, static_cast<Eigen::Index>(free.size()) + 1);
-  for (size_t j = 0; j < free.size(); ++j) D(free[j], static_cast<Eigen::Index>(j)) = 1.0;
-  PodOptions o;
-  o.energy = 1.0;
-  o.max_rank = 1000;
-  space.set_basis(compute_pod(D, M, 1, o));
+  ASSERT_GT(set_complete_basis(model, M, space), 0u);
   GalerkinHeat rom(model, space, M);
   spec::Scenario sc;
   sc.parameters = model.twin().default_parameters();
