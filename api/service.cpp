@@ -782,33 +782,35 @@ Response Service::history(const Request& r) const {
     for (const auto& s : e.model->twin().sensors) known = known || s.name == sensor;
     if (!known) throw InvalidInput("sensor", "the twin has no sensor '" + sensor + "'");
   }
-  if (kind->second == "controls") {
-    if (r.query.count("sensor") || r.query.count("after"))
-      throw InvalidInput(r.query.count("sensor") ? "sensor" : "after", "applies to kind=observations only");
-    OJson items = OJson::array();
-    for (const auto& c : history_->control_log(e.id, from, to, limit))
-      items.push_back({{"version", c.version}, {"kind", c.kind}, {"values", OJson::parse(c.values)}, {"actor", c.actor},
-                       {"time", format_rfc3339(c.time)}});
-    return json_response({{"twin", e.id}, {"kind", "controls"}, {"items", items}, {"next", nullptr}});
-  }
-  if (kind->second == "estimates") {
+  if (kind->second != "observations") {
     if (r.query.count("sensor")) throw InvalidInput("sensor", "applies to kind=observations only");
+    // Estimates, alerts and controls page by record id: `next` is the last item's.
     long after = 0;
     if (const auto it = r.query.find("after"); it != r.query.end()) {
       char* end = nullptr;
       after = std::strtol(it->second.c_str(), &end, 10);
-      if (it->second.empty() || *end != '\0' || after < 0) throw InvalidInput("after", "must be the `next` cursor of a previous page");
+      if (it->second.empty() || *end != '\0' || after <= 0) throw InvalidInput("after", "must be the `next` cursor of a previous page");
     }
-    const auto list = history_->estimates(e.id, from, to, limit, after);
     OJson items = OJson::array();
-    for (const auto& x : list) items.push_back(OJson::parse(x.summary));
-    return json_response({{"twin", e.id}, {"kind", "estimates"}, {"items", items},
-                          {"next", list.size() == limit ? OJson(std::to_string(list.back().id)) : OJson(nullptr)}});
-  }
-  if (kind->second == "alerts") {
-    if (r.query.count("sensor") || r.query.count("after"))
-      throw InvalidInput(r.query.count("sensor") ? "sensor" : "after", "applies to kind=observations only");
-    return json_response({{"twin", e.id}, {"kind", "alerts"}, {"items", live(e).alerts_json("", from, to, limit)}, {"next", nullptr}});
+    long last = 0;
+    if (kind->second == "estimates") {
+      for (const auto& x : history_->estimates(e.id, from, to, limit, after)) {
+        items.push_back(OJson::parse(x.summary));
+        last = x.id;
+      }
+    } else if (kind->second == "alerts") {
+      items = live(e).alerts_json("", from, to, limit, after);
+      if (!items.empty()) last = items.back()["id"].get<long>();
+    } else {
+      for (const auto& c : history_->control_log(e.id, from, to, limit, after)) {
+        items.push_back({{"version", c.version}, {"kind", c.kind}, {"values", OJson::parse(c.values)}, {"actor", c.actor},
+                         {"time", format_rfc3339(c.time)}});
+        last = c.id;
+      }
+    }
+    const bool full = items.size() == limit;
+    return json_response({{"twin", e.id}, {"kind", kind->second}, {"items", items},
+                          {"next", full ? OJson(std::to_string(last)) : OJson(nullptr)}});
   }
   std::optional<twin::HistoryStore::Cursor> after;
   if (const auto it = r.query.find("after"); it != r.query.end()) {

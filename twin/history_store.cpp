@@ -111,7 +111,7 @@ std::optional<HistoryStore::SavedState> HistoryStore::load_state(const std::stri
   Statement s(db_, "SELECT revision, time, state FROM twin_state WHERE twin = ?1");
   s.bind(1, twin);
   if (!s.step()) return std::nullopt;
-  return SavedState{static_cast<long>(s.integer(0)), s.real(1), s.text(2)};
+  return SavedState{static_cast<long>(s.integer(0)), s.real(1), s.text(2), ""};
 }
 
 HistoryStore::Controls HistoryStore::controls(const std::string& twin) const {
@@ -152,14 +152,15 @@ std::optional<HistoryStore::Controls> HistoryStore::set_controls(const std::stri
 }
 
 std::vector<HistoryStore::ControlChange> HistoryStore::control_log(const std::string& twin, double from, double to,
-                                                                   size_t limit) const {
+                                                                   size_t limit, long before) const {
   std::lock_guard<std::mutex> lock(mutex_);
   Statement s(db_,
-              "SELECT version, kind, change, actor, time FROM control_log WHERE twin = ?1 AND time >= ?2 AND time <= ?3"
-              " ORDER BY id DESC LIMIT ?4");
-  s.bind(1, twin).bind(2, from).bind(3, to).bind(4, limit);
+              "SELECT id, version, kind, change, actor, time FROM control_log WHERE twin = ?1 AND time >= ?2 AND time <= ?3"
+              " AND (?5 = 0 OR id < ?5) ORDER BY id DESC LIMIT ?4");
+  s.bind(1, twin).bind(2, from).bind(3, to).bind(4, limit).bind(5, static_cast<int64_t>(before));
   std::vector<ControlChange> out;
-  while (s.step()) out.push_back({static_cast<long>(s.integer(0)), s.text(1), s.text(2), s.text(3), s.real(4)});
+  while (s.step())
+    out.push_back({static_cast<long>(s.integer(0)), static_cast<long>(s.integer(1)), s.text(2), s.text(3), s.text(4), s.real(5)});
   return out;
 }
 
@@ -242,13 +243,14 @@ std::vector<HistoryStore::AlertEvent> HistoryStore::sync_alerts(const std::strin
 }
 
 std::vector<HistoryStore::AlertRecord> HistoryStore::alerts(const std::string& twin, const std::string& state, double from,
-                                                            double to, size_t limit) const {
+                                                            double to, size_t limit, long before) const {
   std::lock_guard<std::mutex> lock(mutex_);
+  // Ids follow the order alerts are raised in (analyses move forward in time).
   const std::string sql = std::string("SELECT ") + kAlertColumns +
                           " FROM alerts WHERE twin = ?1 AND (?2 = '' OR state = ?2) AND raised >= ?3 AND raised <= ?4"
-                          " ORDER BY raised DESC, id DESC LIMIT ?5";
+                          " AND (?6 = 0 OR id < ?6) ORDER BY id DESC LIMIT ?5";
   Statement s(db_, sql.c_str());
-  s.bind(1, twin).bind(2, state).bind(3, from).bind(4, to).bind(5, limit);
+  s.bind(1, twin).bind(2, state).bind(3, from).bind(4, to).bind(5, limit).bind(6, static_cast<int64_t>(before));
   std::vector<AlertRecord> out;
   while (s.step()) out.push_back(read_alert(s));
   return out;

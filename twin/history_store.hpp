@@ -77,11 +77,15 @@ class HistoryStore {
                                        const std::string& merged, const std::string& change, const std::string& actor,
                                        double time);
   struct ControlChange {
+    long id = 0;  // the paging cursor
     long version = 0;
     std::string kind, values, actor;
     double time = 0;
   };
-  std::vector<ControlChange> control_log(const std::string& twin, double from, double to, size_t limit) const;
+  // Newest first, changed within [from, to], at most `limit`, older than the change with id
+  // `before` (0: from the newest).
+  std::vector<ControlChange> control_log(const std::string& twin, double from, double to, size_t limit,
+                                         long before = 0) const;
 
   // Alerts: a condition (kind, subject) that holds is raised once, updated while it holds and
   // its message or severity changes, and cleared when it no longer holds.
@@ -102,9 +106,10 @@ class HistoryStore {
   };
   // Makes the active alerts of the twin match `holding` at `time`; returns what changed.
   std::vector<AlertEvent> sync_alerts(const std::string& twin, const std::vector<AlertCondition>& holding, double time);
-  // Newest first; state "active", "cleared" or "" for all; raised within [from, to].
+  // Newest first; state "active", "cleared" or "" for all; raised within [from, to]; older than
+  // the alert with id `before` (0: from the newest).
   std::vector<AlertRecord> alerts(const std::string& twin, const std::string& state, double from, double to,
-                                  size_t limit) const;
+                                  size_t limit, long before = 0) const;
   std::optional<SavedState> load_state(const std::string& twin) const;
 
  private:

@@ -425,9 +425,10 @@ nlohmann::ordered_json alert_json(const HistoryStore::AlertRecord& a) {
           {"cleared", a.cleared ? OJson(spec::format_rfc3339(*a.cleared)) : OJson(nullptr)}};
 }
 
-nlohmann::ordered_json LiveTwin::alerts_json(const std::string& state, double from, double to, size_t limit) const {
+nlohmann::ordered_json LiveTwin::alerts_json(const std::string& state, double from, double to, size_t limit,
+                                             long before) const {
   OJson list = OJson::array();
-  for (const auto& a : history_.alerts(twin(), state, from, to, limit)) list.push_back(alert_json(a));
+  for (const auto& a : history_.alerts(twin(), state, from, to, limit, before)) list.push_back(alert_json(a));
   return list;
 }
 

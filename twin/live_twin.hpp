@@ -88,7 +88,7 @@ class LiveTwin {
   // model drift).
   std::vector<HistoryStore::AlertCondition> alert_conditions();
   // Stored alerts ("active", "cleared" or "" for all), newest first.
-  nlohmann::ordered_json alerts_json(const std::string& state, double from, double to, size_t limit) const;
+  nlohmann::ordered_json alerts_json(const std::string& state, double from, double to, size_t limit, long before = 0) const;
   const std::string& twin() const { return model_.twin().name; }
   // GET /v1/twins/{id}/field: the ensemble's mean and standard deviation of a nodal quantity
   // (temperature, displacement_magnitude, von_mises), with the mesh points. InvalidInput naming

@@ -1003,6 +1003,13 @@ TEST(ApiProcess, StateFollowsReadingsAndSurvivesAKill) {
     EXPECT_EQ(audit["items"][0]["kind"], "reported");
     EXPECT_EQ(audit["items"][1]["values"]["T0"], 110.0);
     EXPECT_EQ(audit["items"][1]["actor"], "anonymous");
+    EXPECT_TRUE(audit["next"].is_null());
+    const json newest = request_json(port, "GET", "/v1/twins/lplate/history?kind=controls&limit=1");  // paged, newest first
+    ASSERT_EQ(newest["items"].size(), 1u);
+    EXPECT_EQ(newest["items"][0], audit["items"][0]);
+    const json older = request_json(port, "GET", "/v1/twins/lplate/history?kind=controls&limit=1&after=" + newest["next"].get<std::string>());
+    ASSERT_EQ(older["items"].size(), 1u);
+    EXPECT_EQ(older["items"][0], audit["items"][1]);
     cc.request("PUT", "/v1/twins/lplate/controls", R"({"reported": {"T0": 100}})");  // back to the truth's value
     // The estimated field (mean and spread at every node), and as VTU.
     const json fld = request_json(port, "GET", "/v1/twins/lplate/field?quantity=temperature");
@@ -1098,6 +1105,19 @@ TEST(ApiProcess, VirtualPlantIsTrackedFaultsAndDropoutsRaiseAlerts) {
   }
   EXPECT_TRUE(fault) << alerts;
   EXPECT_TRUE(silent) << alerts;
+  // The alert history one record per page, newest first, is the whole list.
+  std::vector<long> paged;
+  std::string after;
+  for (int page = 0; page < 100; ++page) {
+    const json p = request_json(port, "GET", "/v1/twins/lplate/history?kind=alerts&limit=1" + (after.empty() ? "" : "&after=" + after));
+    for (const auto& a : p["items"]) paged.push_back(a["id"]);
+    if (p["next"].is_null()) break;
+    after = p["next"];
+  }
+  std::vector<long> listed;
+  for (const auto& a : alerts["alerts"]) listed.push_back(a["id"]);
+  EXPECT_EQ(paged, listed);
+  EXPECT_GE(listed.size(), 2u);
   // Bad plant arguments.
   EXPECT_EQ(run_command("plant --twin " + twin.string() + " --server ftp://x"), 2);
   EXPECT_EQ(run_command("plant --twin " + twin.string() + " --server http://127.0.0.1:1 --duration 60"), 3);
