@@ -3,6 +3,8 @@
 // and every kind of output (probe, max, mean, von Mises, displacement magnitude).
 #pragma once
 
+#include <fstream>
+#include <sstream>
 #include <string>
 
 namespace doppel::test {
@@ -69,40 +71,15 @@ inline std::string surrogate_transient_json(const std::string& scheme = "backwar
   })";
 }
 
-// The transient plate with sensors for the live twin: a latent convection coefficient h, an
-// unmeasured volumetric heat load q, a known wall temperature T0 (control), three noisy
-// temperature sensors across the plate (the profile's curvature gives q, its end slope h), a
-// limit on T_max. Time scale L^2/alpha about 160 s.
+// The transient live twin of the examples (examples/slab/twin.json): a latent convection
+// coefficient h, an unmeasured volumetric heat load q, a known wall temperature T0 (control),
+// three noisy temperature sensors across the slab (the profile's curvature gives q, its end
+// slope h), a limit on T_max. Time scale L^2/alpha about 160 s.
 inline std::string live_transient_json() {
-  return R"({
-    "name": "ltransient",
-    "mesh": {"generate": "rectangle", "size": [0.1, 0.1], "cells": [10, 10], "order": 1},
-    "physics": {"thermal": {}},
-    "analysis": {"type": "transient", "end_time": 600, "time_step": 10, "initial_temperature": 20,
-                 "output_times": [60, 150, 300, 600]},
-    "materials": {"al": {"conductivity": 150, "density": 2700, "specific_heat": 900}},
-    "regions": {"domain": "al"},
-    "boundaries": {
-      "xmin": {"thermal": {"type": "temperature", "value": "$T0"}},
-      "xmax": {"thermal": {"type": "convection", "h": "$h", "ambient": 300}}
-    },
-    "sources": {"domain": {"heat": "$q"}},
-    "parameters": {
-      "T0": {"default": 20, "min": 10, "max": 40, "role": "control"},
-      "h":  {"default": 800, "min": 100, "max": 2000, "role": "latent"},
-      "q":  {"default": 1e6, "min": 0, "max": 2e6, "role": "load"}
-    },
-    "sensors": {
-      "s1": {"quantity": "temperature", "at": [0.02, 0.05], "noise_std": 0.5},
-      "s2": {"quantity": "temperature", "at": [0.05, 0.05], "noise_std": 0.5},
-      "s3": {"quantity": "temperature", "at": [0.09, 0.05], "noise_std": 0.5}
-    },
-    "outputs": {
-      "T_max": {"quantity": "temperature", "reduce": "max", "region": "domain"},
-      "T_mid": {"quantity": "temperature", "at": [0.05, 0.05]}
-    },
-    "limits": {"T_max": {"max": 250, "severity": "critical"}}
-  })";
+  std::ifstream in(std::string(DOPPEL_SOURCE_DIR) + "/examples/slab/twin.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 // A heat-conduction plate with sensors for the live twin: a latent convection coefficient h, an

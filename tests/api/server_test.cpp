@@ -1190,7 +1190,7 @@ TEST(ApiProcess, TransientTwinFollowsThePlantAndSurvivesAKill) {
     std::string line, last;
     while (std::getline(in, line)) last = line;
     const json truth = json::parse(last);
-    before = request_json(port, "GET", "/v1/twins/ltransient/state");
+    before = request_json(port, "GET", "/v1/twins/slab/state");
     EXPECT_EQ(before["revision"], 121);
     for (const char* p : {"h", "q"}) {
       const double mean = before["parameters"][p]["mean"], sd = before["parameters"][p]["std"], actual = truth["parameters"][p];
@@ -1199,23 +1199,23 @@ TEST(ApiProcess, TransientTwinFollowsThePlantAndSurvivesAKill) {
     const double tmax = before["outputs"]["T_max"]["mean"], tmax_sd = before["outputs"]["T_max"]["std"];
     EXPECT_LE(std::abs(tmax - truth["outputs"]["T_max"].get<double>()), 2 * tmax_sd + 0.5) << tmax << " +- " << tmax_sd;
     // Forecast and field of the temperature state.
-    const json f = request_json(port, "POST", "/v1/twins/ltransient/forecast", R"({"horizon": 600, "step": 120})");
+    const json f = request_json(port, "POST", "/v1/twins/slab/forecast", R"({"horizon": 600, "step": 120})");
     ASSERT_EQ(f["times"].size(), 5u);
     EXPECT_LE(f["outputs"]["T_max"]["p05"][0].get<double>(), f["outputs"]["T_max"]["p95"][0].get<double>());
     EXPECT_NEAR(f["outputs"]["T_max"]["p50"][0].get<double>(), tmax, 5.0);
-    const json field = request_json(port, "GET", "/v1/twins/ltransient/field?quantity=temperature");
+    const json field = request_json(port, "GET", "/v1/twins/slab/field?quantity=temperature");
     EXPECT_EQ(field["members"], 64);
     double hottest = -1e300;
     for (const auto& v : field["mean"]) hottest = std::max(hottest, v.get<double>());
     EXPECT_NEAR(hottest, tmax, 1.0);  // T_max is the field's largest nodal value (P1)
-    EXPECT_EQ(request_json(port, "GET", "/v1/twins/ltransient/field?quantity=von_mises", "", 400)["error"]["path"], "quantity");
+    EXPECT_EQ(request_json(port, "GET", "/v1/twins/slab/field?quantity=von_mises", "", 400)["error"]["path"], "quantity");
     s.signal(SIGKILL);
   }
   ServerProcess s(args);
   const int port = s.port();
   ASSERT_GT(port, 0) << s.log();
   wait_ready(port);
-  const json after = request_json(port, "GET", "/v1/twins/ltransient/state");
+  const json after = request_json(port, "GET", "/v1/twins/slab/state");
   EXPECT_EQ(after["revision"], before["revision"]);
   EXPECT_EQ(after["parameters"], before["parameters"]);
   EXPECT_NEAR(after["outputs"]["T_max"]["mean"].get<double>(), before["outputs"]["T_max"]["mean"].get<double>(), 1e-9 * 300);
