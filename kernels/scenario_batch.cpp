@@ -229,8 +229,7 @@ class BatchRunner {
     const Index n = op.size();
     const auto& window = options_.window;
     // A window runs whole steps of at most time_step; the analysis its own grid.
-    const long steps = window ? std::max(1L, static_cast<long>(std::ceil(window->duration / an.time_step - 1e-9)))
-                              : std::lround(an.end_time / an.time_step);
+    const long steps = window ? window_steps(window->duration, an.time_step) : std::lround(an.end_time / an.time_step);
     const double dt = window ? window->duration / static_cast<double>(steps) : an.time_step;
     const std::vector<double> output_times = window ? std::vector<double>{window->duration} : an.output_times;
     for (size_t s = 0; s < S; ++s) result.scenarios[first + s].outputs.resize(output_times.size());
@@ -315,6 +314,12 @@ class BatchRunner {
 };
 
 }  // namespace
+
+long window_steps(double duration, double time_step) {
+  DOPPEL_VERIFY(duration > 0 && std::isfinite(duration), "window", "the duration must be positive and finite");
+  const double steps = std::ceil(duration / time_step - 1e-9);
+  return std::clamp(static_cast<long>(std::min(steps, static_cast<double>(kMaxWindowSteps))), 1L, kMaxWindowSteps);
+}
 
 BatchResult solve_batch(const FemModel& model, const std::vector<spec::Scenario>& scenarios,
                         const BatchOptions& options) {

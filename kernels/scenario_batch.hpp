@@ -50,6 +50,12 @@ struct BatchOptions {
   std::optional<TransientWindow> window;
 };
 
+// The steps of a transient window: whole steps of at most time_step, but never more than
+// kMaxWindowSteps (a long gap, say a weekend without readings, takes that many longer implicit
+// steps rather than hours of computing; the FE and reduced windows share this rule).
+inline constexpr long kMaxWindowSteps = 2000;
+long window_steps(double duration, double time_step);
+
 struct ScenarioSolution {
   std::vector<std::vector<double>> outputs;  // [time][output]; one time for steady
   std::string method;                        // thermal (and mechanical) strategy

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "kernels/parallel.hpp"
+#include "kernels/scenario_batch.hpp"
 #include "spec/errors.hpp"
 
 namespace doppel {
@@ -103,8 +104,7 @@ ReducedTrajectory GalerkinHeat::run(const spec::Scenario& sc) const {
 }
 
 ReducedTrajectory GalerkinHeat::run(const spec::Scenario& sc, const Eigen::VectorXd& c, double duration) const {
-  const double dt_max = model_.twin().analysis.time_step;
-  const long steps = std::max(1L, static_cast<long>(std::ceil(duration / dt_max - 1e-9)));
+  const long steps = window_steps(duration, model_.twin().analysis.time_step);
   return integrate(sc, c, 0.0, steps, duration / static_cast<double>(steps), {duration});
 }
 

@@ -38,7 +38,7 @@ class GalerkinHeat {
   ReducedTrajectory run(const spec::Scenario& scenario) const;
   // A window instead of the twin's analysis: from reduced coordinates `c` (lift at the
   // scenario's parameters at time 0) over `duration` seconds, in whole steps of at most the
-  // twin's time_step (like kernels' BatchOptions::window), one output at the window's end; the
+  // twin's time_step, at most kMaxWindowSteps (kernels' window_steps, as the FE window), one output at the window's end; the
   // estimate covers this window's steps only.
   ReducedTrajectory run(const spec::Scenario& scenario, const Eigen::VectorXd& c, double duration) const;
   // Reduced coordinates of a nodal temperature field (its M-orthogonal projection, lift at p).

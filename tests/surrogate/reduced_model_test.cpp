@@ -8,6 +8,8 @@
 #include <random>
 
 #include "kernels/npy.hpp"
+#include "kernels/scenario_batch.hpp"
+#include "spec/errors.hpp"
 #include "kernels/outputs.hpp"
 #include "surrogate/galerkin.hpp"
 #include "surrogate/output_map.hpp"
@@ -322,6 +324,34 @@ TEST_P(GalerkinScheme, AWindowFromAnyStateReproducesTheFiniteElementWindow) {
   }
   EXPECT_GT(scale, 1.0) << "the window must change the field";
   EXPECT_LT(diff, 1e-8 * 500) << GetParam();
+}
+
+// Window step counts, and a long gap: a window of 10^6 s (far beyond the time scale of about
+// 60 s) takes kMaxWindowSteps implicit steps and ends at the steady solution (reference: the
+// steady FE solve of the same twin), for the L-stable schemes.
+TEST(TransientWindow, StepsAreCappedAndALongGapEndsAtTheSteadyState) {
+  EXPECT_EQ(window_steps(37, 5), 8);
+  EXPECT_EQ(window_steps(50, 5), 10);
+  EXPECT_EQ(window_steps(0.1, 5), 1);
+  EXPECT_EQ(window_steps(1e9, 5), kMaxWindowSteps);
+  EXPECT_THROW(window_steps(0, 5), InvalidInput);
+  for (const std::string scheme : {"backward_euler", "bdf2"}) {
+    FemModel model(test::twin_from(test::surrogate_transient_json(scheme)));
+    std::string steady_json = test::surrogate_transient_json(scheme);
+    const size_t a = steady_json.find("\"analysis\"");
+    steady_json.replace(a, steady_json.find('}', a) + 1 - a, R"("analysis": {"type": "steady"})");
+    FemModel steady(test::twin_from(steady_json));
+    spec::Scenario sc;
+    sc.parameters = model.twin().default_parameters();
+    sc.parameters[static_cast<size_t>(model.twin().parameter_index("q"))] = 3e5;
+    BatchOptions opt;
+    opt.window = BatchOptions::TransientWindow{1e6, {}};
+    const auto gap = solve_batch(model, {sc}, opt).scenarios[0].outputs[0];
+    const auto reference = solve_batch(steady, {sc}).scenarios[0].outputs[0];
+    ASSERT_EQ(gap.size(), reference.size());
+    for (size_t k = 0; k < gap.size(); ++k)
+      EXPECT_NEAR(gap[k], reference[k], 1e-6 * std::max(1.0, std::abs(reference[k]))) << scheme << " output " << k;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Schemes, GalerkinScheme, ::testing::Values("backward_euler", "bdf2", "crank_nicolson"));
