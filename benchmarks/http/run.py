@@ -42,8 +42,8 @@ def http(method, url, body=None, timeout=600):
 class Server:
     def __init__(self, binary, twin, bundle, device, extra, workdir, name):
         self.log_path = os.path.join(workdir, f"{name}.log")
-        args = [binary, "serve", "--twin", twin, "--bundle", bundle, "--port", "0", "--quiet", "--device", device,
-                "--db", os.path.join(workdir, f"{name}.sqlite")] + extra
+        args = [binary, "serve", "--twin", twin, "--port", "0", "--quiet", "--device", device,
+                "--db", os.path.join(workdir, f"{name}.sqlite")] + (["--bundle", bundle] if bundle else []) + extra
         self.proc = subprocess.Popen(args, stderr=open(self.log_path, "w"), stdout=subprocess.DEVNULL)
         self.port = None
         for _ in range(600):
