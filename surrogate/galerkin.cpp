@@ -71,27 +71,21 @@ Eigen::MatrixXd GalerkinHeat::matrix(const Params& theta) const {
   return A;
 }
 
-Eigen::VectorXd GalerkinHeat::project(const Params& p, const double* T) const {
+Eigen::VectorXd GalerkinHeat::project(const Params& p, const double* T, double* missed) const {
   Eigen::VectorXd d = Eigen::Map<const Eigen::VectorXd>(T, space_.size());
   space_.remove_lift(p, d.data());
   d -= space_.basis().mean;
   Eigen::VectorXd Md(d.size());
   M_.apply(d.data(), Md.data(), 1);
-  return space_.basis().modes.transpose() * Md;
+  Eigen::VectorXd c = space_.basis().modes.transpose() * Md;
+  if (missed) *missed = std::sqrt(std::max(0.0, d.dot(Md) - c.squaredNorm()));
+  return c;
 }
 
 Eigen::VectorXd GalerkinHeat::initial(const Params& p, double* missed) const {
   Eigen::VectorXd d = Eigen::VectorXd::Constant(space_.size(), model_.twin().analysis.initial_temperature);
   FemModel::apply_dirichlet(space_.terms(), p, d.data());
-  const Eigen::VectorXd c = project(p, d.data());
-  if (missed) {
-    space_.remove_lift(p, d.data());
-    d -= space_.basis().mean;
-    Eigen::VectorXd Md(d.size());
-    M_.apply(d.data(), Md.data(), 1);
-    *missed = std::sqrt(std::max(0.0, d.dot(Md) - c.squaredNorm()));
-  }
-  return c;
+  return project(p, d.data(), missed);
 }
 
 ReducedTrajectory GalerkinHeat::run(const spec::Scenario& sc) const {

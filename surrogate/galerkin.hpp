@@ -41,8 +41,9 @@ class GalerkinHeat {
   // twin's time_step, at most kMaxWindowSteps (kernels' window_steps, as the FE window), one output at the window's end; the
   // estimate covers this window's steps only.
   ReducedTrajectory run(const spec::Scenario& scenario, const Eigen::VectorXd& c, double duration) const;
-  // Reduced coordinates of a nodal temperature field (its M-orthogonal projection, lift at p).
-  Eigen::VectorXd project(const Params& p, const double* T) const;
+  // Reduced coordinates of a nodal temperature field (its M-orthogonal projection, lift at p);
+  // missed, when given, gets the M-norm of the part the space misses.
+  Eigen::VectorXd project(const Params& p, const double* T, double* missed = nullptr) const;
   // Reduced coordinates of the twin's initial state (uniform, boundary values applied) at p,
   // and the M-norm of the part the space misses.
   Eigen::VectorXd initial(const Params& p, double* missed = nullptr) const;

@@ -140,9 +140,9 @@ void Estimator::advance(double time) {
 
 namespace {
 Eigen::VectorXd spread(const Eigen::MatrixXd& x) {
-  const Eigen::VectorXd mean = x.rowwise().mean();
-  return ((x.colwise() - mean).array().square().rowwise().sum() / static_cast<double>(std::max<Eigen::Index>(1, x.cols() - 1)))
-      .sqrt();
+  Eigen::VectorXd s(x.rows());
+  for (Eigen::Index i = 0; i < x.rows(); ++i) s(i) = moments_of(x.row(i)).std;
+  return s;
 }
 
 // Relaxation to prior spread (Whitaker & Hamill 2012): each variable's analysis anomalies are
@@ -270,14 +270,17 @@ Eigen::MatrixXd Estimator::parameters_of(const Eigen::MatrixXd& z) const {
 
 Eigen::MatrixXd Estimator::parameters() const { return parameters_of(z_); }
 
+Moments moments_of(const Eigen::Ref<const Eigen::RowVectorXd>& row) {
+  if (row.size() == 0) return {};
+  const double mean = row.mean();
+  const double var = (row.array() - mean).square().sum() / static_cast<double>(std::max<Eigen::Index>(1, row.size() - 1));
+  return {mean, std::sqrt(var)};
+}
+
 std::vector<Moments> Estimator::parameter_moments() const {
   const Eigen::MatrixXd p = parameters();
   std::vector<Moments> out(static_cast<size_t>(p.rows()));
-  for (Eigen::Index k = 0; k < p.rows(); ++k) {
-    const double mean = p.row(k).mean();
-    const double var = (p.row(k).array() - mean).square().sum() / static_cast<double>(std::max<Eigen::Index>(1, p.cols() - 1));
-    out[static_cast<size_t>(k)] = {mean, std::sqrt(var)};
-  }
+  for (Eigen::Index k = 0; k < p.rows(); ++k) out[static_cast<size_t>(k)] = moments_of(p.row(k));
   return out;
 }
 

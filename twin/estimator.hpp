@@ -52,6 +52,8 @@ struct EstimatorOptions {
 struct Moments {
   double mean = 0, std = 0;
 };
+// Of the values in a row (sample standard deviation; 0 for fewer than two values).
+Moments moments_of(const Eigen::Ref<const Eigen::RowVectorXd>& row);
 
 struct EnsemblePrediction {
   Eigen::MatrixXd sensors;   // sensors x members

@@ -126,7 +126,7 @@ nlohmann::ordered_json LiveTwin::field_json(const std::string& quantity) {
     points.push_back(pt);
   }
   return {{"twin", t.name},
-          {"time", estimator_.revision() > 0 ? OJson(spec::format_rfc3339(estimator_.time())) : OJson(nullptr)},
+          {"time", analysis_time()},
           {"revision", estimator_.revision()},
           {"quantity", quantity},
           {"members", members},
@@ -161,6 +161,10 @@ FieldSnapshot LiveTwin::mean_fields() {
   for (double& v : f.T) v /= static_cast<double>(members);
   for (double& v : f.u) v /= static_cast<double>(members);
   return f;
+}
+
+nlohmann::ordered_json LiveTwin::analysis_time() const {
+  return estimator_.revision() > 0 ? OJson(spec::format_rfc3339(estimator_.time())) : OJson(nullptr);
 }
 
 void LiveTwin::set_control(size_t parameter, double value) {
@@ -229,7 +233,6 @@ std::optional<LiveTwin::Analysis> LiveTwin::assimilate_locked(const std::vector<
   const bool started = estimator_.revision() > 0;
   Analysis a;
   std::vector<SensorObservation> obs;
-  std::vector<double> times;
   double latest = -1e300;
   for (const Reading& r : readings) {
     size_t k = 0;
@@ -307,9 +310,8 @@ nlohmann::ordered_json LiveTwin::estimate_locked(double now) {
     pred = &estimator_.prediction();
   }
   auto moments = [](const Eigen::RowVectorXd& row) {
-    const double mean = row.mean();
-    const double var = (row.array() - mean).square().sum() / static_cast<double>(std::max<Eigen::Index>(1, row.size() - 1));
-    return OJson{{"mean", mean}, {"std", std::sqrt(var)}};
+    const Moments m = moments_of(row);
+    return OJson{{"mean", m.mean}, {"std", m.std}};
   };
   OJson outputs = OJson::object();
   for (size_t k = 0; k < t.outputs.size(); ++k) outputs[t.outputs[k].name] = moments(pred->outputs.row(static_cast<Eigen::Index>(k)));
@@ -334,9 +336,8 @@ nlohmann::ordered_json LiveTwin::estimate_locked(double now) {
     j["status"] = sensor_status(s, now);
     sensors[t.sensors[k].name] = j;
   }
-  const bool analysed = estimator_.revision() > 0;
   return {{"twin", t.name},
-          {"time", analysed ? OJson(spec::format_rfc3339(estimator_.time())) : OJson(nullptr)},
+          {"time", analysis_time()},
           {"revision", estimator_.revision()},
           {"ensemble_size", pred->outputs.cols()},
           {"answered", {{"surrogate", pred->surrogate}, {"fem", pred->fem}}},
@@ -382,7 +383,7 @@ nlohmann::ordered_json LiveTwin::recommend_json(const RecommendRequest& request)
                  {"worst_excess", c.worst_excess}};
   };
   return {{"twin", t.name},
-          {"start", estimator_.revision() > 0 ? OJson(spec::format_rfc3339(estimator_.time())) : OJson(nullptr)},
+          {"start", analysis_time()},
           {"revision", estimator_.revision()},
           {"probability", request.probability},
           {"recommended", candidate(r.best)},
@@ -400,7 +401,7 @@ nlohmann::ordered_json LiveTwin::forecast_json(const ForecastRequest& request) {
     f = run_forecast(estimator_, model_, request);
   }
   OJson doc = {{"twin", t.name},
-               {"start", estimator_.revision() > 0 ? OJson(spec::format_rfc3339(estimator_.time())) : OJson(nullptr)},
+               {"start", analysis_time()},
                {"revision", estimator_.revision()}};
   const OJson body = forecast_body(t, f);
   for (auto it = body.begin(); it != body.end(); ++it) doc[it.key()] = it.value();

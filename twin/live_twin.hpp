@@ -104,6 +104,8 @@ class LiveTwin {
  private:
   std::optional<Analysis> assimilate_locked(const std::vector<Reading>& readings);
   void save();
+  // The last analysis's time (RFC 3339), null before the first.
+  nlohmann::ordered_json analysis_time() const;
   // The estimate part of the state (everything but the alerts), sensor statuses as of `now`.
   nlohmann::ordered_json estimate_locked(double now);
   std::string sensor_status(const SensorStats& s, double now) const;

@@ -134,24 +134,34 @@ def machine():
     return info
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def common_arguments(description):
+    """The options every service benchmark takes (binary, twin, bundle, device, output)."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", default=os.path.join(ROOT, "build", "bin", "doppel"))
     ap.add_argument("--twin", default=os.path.join(ROOT, "examples", "blade", "twin.json"))
     ap.add_argument("--bundle", required=True)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--output", default=None)
+    return ap
+
+
+def commit():
+    return os.environ.get("DOPPEL_COMMIT") or subprocess.run(
+        ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+
+
+def main():
+    ap = common_arguments(__doc__)
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", default="1,16,64")
     ap.add_argument("--job-scenarios", type=int, default=10000)
-    ap.add_argument("--output", default=None)
     a = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
     conns = [int(c) for c in a.connections.split(",")]
     workdir = tempfile.mkdtemp(prefix="doppel-bench-http-")
     results = {"benchmark": "http", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-               "commit": os.environ.get("DOPPEL_COMMIT") or subprocess.run(
-                   ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
+               "commit": commit(),
                "machine": machine(), "twin": os.path.relpath(a.twin, ROOT), "device": a.device,
                "request": "one scenario, fidelity surrogate, all outputs",
                "seconds_per_point": a.seconds, "single_scenario": {}, "job": None}

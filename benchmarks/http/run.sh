@@ -4,20 +4,9 @@
 # Usage: benchmarks/http/run.sh [--bundle DIR] [run.py options]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-scripts/build
 if ! command -v wrk >/dev/null; then
   sudo_cmd=""; if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
   $sudo_cmd apt-get install -y -qq --no-install-recommends wrk >/dev/null
 fi
-bundle=""
-args=()
-while [ $# -gt 0 ]; do
-  if [ "$1" = "--bundle" ]; then bundle="$2"; shift 2; else args+=("$1"); shift; fi
-done
-if [ -z "$bundle" ]; then
-  bundle="$(mktemp -d)/blade-bundle"
-  build/bin/doppel train examples/blade/twin.json --out "$bundle" 2>&1 | grep -v "epoch [0-9]*[1-9]00:"
-fi
-mkdir -p benchmarks/results
-name="${DOPPEL_MACHINE:-cpu-$(hostname -s)}"
+source benchmarks/bundle_args.sh
 benchmarks/http/run.py --bundle "$bundle" --output "benchmarks/results/${name}-http.json" "${args[@]}"

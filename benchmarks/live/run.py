@@ -12,7 +12,6 @@ Writes a JSON file (machine, commit, date, every timing, FEM / surrogate ratios)
 Usage: benchmarks/live/run.py --bundle DIR [--twin examples/blade/twin.json] [--analyses 30]
                               [--fem-analyses 4] [--device cpu|cuda|auto] [--output FILE]
 """
-import argparse
 import datetime
 import json
 import os
@@ -25,7 +24,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(HERE, "..", "http"))
-from run import Server, http, machine  # noqa: E402  (the HTTP benchmark's helpers)
+from run import Server, common_arguments, commit, http, machine  # noqa: E402  (the HTTP benchmark's helpers)
 
 
 def log(msg):
@@ -83,27 +82,20 @@ def measure(server, twin, readings, analyses, forecasts, recommend, start):
         out["recommend"] = timed(lambda k: answer.update(json.loads(http("POST", base + "/recommend", rec)[1])), 1,
                                  "recommendation")
         out["recommend"]["candidates_evaluated"] = answer["evaluated"]
-        out["recommend"]["forecasts_of_64_members"] = answer["evaluated"]
     return out
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--binary", default=os.path.join(ROOT, "build", "bin", "doppel"))
-    ap.add_argument("--twin", default=os.path.join(ROOT, "examples", "blade", "twin.json"))
-    ap.add_argument("--bundle", required=True)
-    ap.add_argument("--device", default="auto")
+    ap = common_arguments(__doc__)
     ap.add_argument("--analyses", type=int, default=30)
     ap.add_argument("--fem-analyses", type=int, default=4)
-    ap.add_argument("--output", default=None)
     a = ap.parse_args()
     workdir = tempfile.mkdtemp(prefix="doppel-bench-live-")
     quiet = os.path.join(workdir, "no-alerts.json")
     with open(quiet, "w") as f:
         json.dump({"twins": {"alert_horizon_s": 0}}, f)
     results = {"benchmark": "live", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-               "commit": os.environ.get("DOPPEL_COMMIT") or subprocess.run(
-                   ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
+               "commit": commit(),
                "machine": machine(), "twin": os.path.relpath(a.twin, ROOT), "device": a.device, "members": 64,
                "runs": {}}
     start = time.time() - 86400  # measured readings a day in the past, one minute apart
