@@ -25,6 +25,11 @@ std::string driver_version();
 // Free and total memory of a device in bytes (cudaMemGetInfo: every allocation on the device,
 // LibTorch's cache included). False when there is no such device or no CUDA backend.
 bool memory_info(int device, size_t& free_bytes, size_t& total_bytes);
+// doppel's own use of a device: bytes its memory pool holds and of those in use, and the bytes
+// solves have claimed of its budget (MemoryBudget) and the budget's limit. False when no
+// executor was ever made on the device (or no CUDA backend).
+bool memory_pool_info(int device, size_t& pool_reserved, size_t& pool_used, size_t& claimed,
+                      size_t& limit);
 // Runs a small kernel (y = a x + y on n elements) on the device and checks the result
 // against the host; returns the largest absolute error. Throws DeviceError on CUDA errors,
 // NotCompiled in a host-only build.

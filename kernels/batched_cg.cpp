@@ -147,7 +147,8 @@ std::vector<SolveInfo> BatchedCg::solve(const std::vector<std::vector<double>>& 
     DOPPEL_RUN(exec, scatter_columns, n, x.data(), w, idx.data(), X.data(), width);
   };
 
-  int active = DOPPEL_RUN(exec, count_active, state.data(), w);
+  Array<int> counter(exec_ptr, 1);  // this solve's own: executors may serve several threads
+  int active = DOPPEL_RUN(exec, count_active, state.data(), w, counter.data());
   for (int it = 1; it <= options_.max_iterations && active > 0; ++it) {
     const BatchView bv = batch();
     DOPPEL_RUN(exec, affine_apply, opv, bv, p.data(), q.data(), pq.data());
@@ -159,7 +160,7 @@ std::vector<SolveInfo> BatchedCg::solve(const std::vector<std::vector<double>>& 
     stats_.column_iterations += w;
     stats_.iterations = it;
     if (it % options_.check_every != 0 && it != options_.max_iterations) continue;
-    active = DOPPEL_RUN(exec, count_active, state.data(), w);
+    active = DOPPEL_RUN(exec, count_active, state.data(), w, counter.data());
     if (active == 0 || active >= options_.compact_below * w || w <= 32) continue;
 
     // Compact to the active columns: gather x, r, p and the per-column scalars.
@@ -251,10 +252,13 @@ ExecutorSolver::ExecutorSolver(std::shared_ptr<const Executor> exec, const Affin
                                CgOptions options)
     : exec_(std::move(exec)), op_(exec_, op), options_(options) {}
 
-int ExecutorSolver::block_width(int vectors) const {
-  const size_t per_column = static_cast<size_t>(op_.rows()) * sizeof(double) * static_cast<size_t>(vectors);
-  const size_t budget = exec_->free_memory() / 10 * 7;
-  return static_cast<int>(std::clamp<size_t>(budget / std::max<size_t>(per_column, 1), 1, 65536));
+ExecutorSolver::Blocks ExecutorSolver::claim_blocks(int vectors, int width) const {
+  const size_t per_column = std::max<size_t>(1, static_cast<size_t>(op_.rows()) * sizeof(double) * static_cast<size_t>(vectors));
+  size_t wanted = per_column * static_cast<size_t>(std::max(width, 1));
+  if (options_.memory_limit > 0) wanted = std::max(per_column, std::min(wanted, options_.memory_limit));
+  MemoryClaim claim = exec_->claim_memory(per_column, wanted);
+  const int w = static_cast<int>(std::clamp<size_t>(claim.bytes() / per_column, 1, 65536));
+  return {std::move(claim), std::min(w, std::max(width, 1))};
 }
 
 namespace {
@@ -273,8 +277,10 @@ std::vector<SolveInfo> ExecutorSolver::solve(const std::vector<std::vector<doubl
   std::vector<SolveInfo> info(static_cast<size_t>(S));
   stats_ = CgStats{};
   // x, r, p, q in the solver plus B and X, and a residual vector.
-  const int block = block_width(7);
+  const Blocks blocks = claim_blocks(7, S);
+  const int block = blocks.width;
   for (int first = 0; first < S; first += block) {
+    ++stats_.blocks;
     const int w = std::min(block, S - first);
     const RowMajor b = B.middleCols(first, w), x0 = X.middleCols(first, w);
     const Array<double> Bd(exec_, std::vector<double>(b.data(), b.data() + b.size()));
@@ -360,9 +366,12 @@ std::vector<SolveInfo> ExecutorSolver::superpose(const std::vector<double>& thet
 
   X.resize(n, S);
   std::vector<SolveInfo> info(static_cast<size_t>(S));
-  const int block = block_width(4);
+  // X, B and the residual's product in each block.
+  const Blocks blocks = claim_blocks(4, S);
+  const int block = blocks.width;
   const std::vector<std::vector<double>> ones(static_cast<size_t>(block), {1.0});
   for (int first = 0; first < S; first += block) {
+    ++stats_.blocks;
     const int w = std::min(block, S - first);
     const RowMajor c = coefficients.middleCols(first, w);
     const Array<double> Cd(exec_, std::vector<double>(c.data(), c.data() + c.size()));

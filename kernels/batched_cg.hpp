@@ -56,12 +56,16 @@ struct CgOptions {
   int max_iterations = 20000;
   int check_every = 8;         // iterations between looks from the host
   double compact_below = 0.5;  // compact a block when fewer than this fraction iterate
+  // ExecutorSolver: bytes of working blocks one solve may hold (0: as much as the executor's
+  // MemoryBudget grants). A smaller value makes a batch span more blocks.
+  size_t memory_limit = 0;
 };
 
 struct CgStats {
   int iterations = 0;            // iterations of the longest-running scenario
   double column_iterations = 0;  // sum over iterations of the block width (work done)
   int compactions = 0;
+  int blocks = 0;                // blocks of scenarios an ExecutorSolver call was split into
 };
 
 class BatchedCg {
@@ -103,8 +107,14 @@ class ExecutorSolver {
   std::vector<SolveInfo> superpose(const std::vector<double>& theta, const Eigen::MatrixXd& unit_rhs,
                                    const Eigen::MatrixXd& coefficients, Eigen::MatrixXd& X);
 
-  // Scenarios per block that fit in the executor's free memory with `vectors` multi-vectors.
-  int block_width(int vectors) const;
+  // Claims memory for blocks of `width` scenarios with `vectors` multi-vectors each (at most
+  // what the executor's budget and options.memory_limit grant, at least one scenario) and
+  // returns the claim with the block width it allows.
+  struct Blocks {
+    MemoryClaim claim;
+    int width;
+  };
+  Blocks claim_blocks(int vectors, int width) const;
   const CgStats& stats() const { return stats_; }
 
  private:

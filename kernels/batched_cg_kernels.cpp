@@ -152,8 +152,9 @@ void cg_update_directions(const Executor&, const OperatorView& op, const BatchVi
   });
 }
 
-int count_active(const Executor&, const int* state, int width) {
-  return static_cast<int>(std::count(state, state + width, kActive));
+int count_active(const Executor&, const int* state, int width, int* count) {
+  *count = static_cast<int>(std::count(state, state + width, kActive));
+  return *count;
 }
 
 void gather_columns(const Executor&, int rows, const double* src, int ld_src, const int* cols,

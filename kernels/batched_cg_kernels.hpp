@@ -33,7 +33,9 @@
   void cg_update_directions(const Executor& exec, const OperatorView& op,                      \
                             const BatchView& batch, const double* beta, const double* r,       \
                             double* p);                                                        \
-  int count_active(const Executor& exec, const int* state, int width);                         \
+  /* columns still iterating; `count` is one int of the caller's on the executor (no state */  \
+  /* shared between solves) */                                                                 \
+  int count_active(const Executor& exec, const int* state, int width, int* count);             \
   /* dst(i, j) = src(i, cols[j]), dst has ld = count */                                         \
   void gather_columns(const Executor& exec, int rows, const double* src, int ld_src,           \
                       const int* cols, int count, double* dst);                                \

@@ -1,5 +1,6 @@
 #include "kernels/executor.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -10,7 +11,53 @@
 #include "spec/errors.hpp"
 
 namespace doppel {
+
+size_t MemoryBudget::claimed() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return claimed_;
+}
+
+size_t MemoryBudget::acquire(size_t minimum, size_t wanted, size_t free_bytes) {
+  wanted = std::max(wanted, minimum);
+  std::unique_lock<std::mutex> lock(mutex_);
+  auto left = [&] { return std::min(limit_ > claimed_ ? limit_ - claimed_ : size_t{0}, free_bytes); };
+  released_.wait(lock, [&] { return holders_ == 0 || left() >= minimum; });
+  const size_t granted = std::max(minimum, std::min(wanted, left()));
+  claimed_ += granted;
+  ++holders_;
+  return granted;
+}
+
+void MemoryBudget::release(size_t bytes) noexcept {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    claimed_ -= std::min(bytes, claimed_);
+    --holders_;
+  }
+  released_.notify_all();
+}
+
+double memory_fraction() {
+  const char* text = std::getenv("DOPPEL_MEMORY_FRACTION");
+  if (!text || !*text) return 0.7;
+  char* end = nullptr;
+  const double f = std::strtod(text, &end);
+  DOPPEL_VERIFY(end && *end == '\0' && f >= 0.05 && f <= 0.95, "DOPPEL_MEMORY_FRACTION",
+                std::string("must be a number in [0.05, 0.95] (got \"") + text + "\")");
+  return f;
+}
+
 namespace {
+
+// /proc/meminfo's value for `key` in bytes, or `fallback`.
+size_t meminfo(const std::string& key, size_t fallback) {
+  std::ifstream in("/proc/meminfo");
+  std::string k, unit;
+  size_t kb = 0;
+  while (in >> k >> kb >> unit)
+    if (k == key) return kb * 1024;
+  return fallback;
+}
 
 class HostExecutor final : public Executor {
  public:
@@ -29,14 +76,11 @@ class HostExecutor final : public Executor {
   void copy_to_host(void* dst, const void* src, size_t bytes) const override { std::memcpy(dst, src, bytes); }
   void copy(void* dst, const void* src, size_t bytes) const override { std::memcpy(dst, src, bytes); }
   void synchronize() const override {}
-  size_t free_memory() const override {
-    std::ifstream in("/proc/meminfo");
-    std::string key;
-    size_t kb = 0;
-    std::string unit;
-    while (in >> key >> kb >> unit)
-      if (key == "MemAvailable:") return kb * 1024;
-    return size_t{4} << 30;
+  size_t free_memory() const override { return meminfo("MemAvailable:", size_t{4} << 30); }
+  MemoryBudget& memory_budget() const override {
+    static MemoryBudget budget(static_cast<size_t>(memory_fraction() *
+                                                   static_cast<double>(meminfo("MemTotal:", size_t{8} << 30))));
+    return budget;
   }
 };
 

@@ -7,8 +7,10 @@
 // executor hands out its stream and library handles as opaque pointers.
 #pragma once
 
+#include <condition_variable>
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,6 +18,58 @@
 #include "kernels/backend.hpp"
 
 namespace doppel {
+
+// The working memory that concurrent solves on one memory (a GPU, or the host) may hold
+// together. A solve claims the bytes its blocks of scenarios need before it allocates them,
+// so two twins solving at once split the memory instead of each sizing its blocks to all
+// that is free (and one of them failing to allocate).
+class MemoryBudget {
+ public:
+  explicit MemoryBudget(size_t limit) : limit_(limit) {}
+  MemoryBudget(const MemoryBudget&) = delete;
+  MemoryBudget& operator=(const MemoryBudget&) = delete;
+
+  size_t limit() const { return limit_; }
+  size_t claimed() const;
+  // Grants at least `minimum` and at most `wanted` bytes: no more than the limit less what the
+  // other claims hold, nor more than `free_bytes` (what can still be allocated now). When less
+  // than `minimum` is left while other claims are held, waits until they are released: a solve
+  // that does not fit beside the others waits its turn. Alone, it gets `minimum` (its
+  // allocations then say whether that fits). A thread never holds two claims at once.
+  size_t acquire(size_t minimum, size_t wanted, size_t free_bytes);
+  void release(size_t bytes) noexcept;
+
+ private:
+  const size_t limit_;
+  mutable std::mutex mutex_;
+  std::condition_variable released_;
+  size_t claimed_ = 0;
+  int holders_ = 0;
+};
+
+// Bytes granted by a MemoryBudget, given back when the claim goes out of scope.
+class MemoryClaim {
+ public:
+  MemoryClaim(MemoryBudget& budget, size_t minimum, size_t wanted, size_t free_bytes)
+      : budget_(&budget), bytes_(budget.acquire(minimum, wanted, free_bytes)) {}
+  ~MemoryClaim() {
+    if (budget_) budget_->release(bytes_);
+  }
+  MemoryClaim(MemoryClaim&& o) noexcept : budget_(std::exchange(o.budget_, nullptr)), bytes_(o.bytes_) {}
+  MemoryClaim(const MemoryClaim&) = delete;
+  MemoryClaim& operator=(const MemoryClaim&) = delete;
+  MemoryClaim& operator=(MemoryClaim&&) = delete;
+  size_t bytes() const { return bytes_; }
+
+ private:
+  MemoryBudget* budget_;
+  size_t bytes_;
+};
+
+// The fraction of a memory that doppel's solves may claim: DOPPEL_MEMORY_FRACTION when set
+// (a number in [0.05, 0.95]; anything else throws InvalidInput naming the variable), else 0.7
+// (the rest stays for operators, factor caches and, on a GPU, LibTorch's allocator).
+double memory_fraction();
 
 class Executor {
  public:
@@ -32,11 +86,19 @@ class Executor {
   virtual void synchronize() const = 0;
   // Bytes that can still be allocated (for sizing scenario blocks).
   virtual size_t free_memory() const = 0;
+  // The budget shared by every executor on the same memory (all executors of one device).
+  virtual MemoryBudget& memory_budget() const = 0;
+  // Claims working memory for one solve's blocks (MemoryBudget::acquire).
+  MemoryClaim claim_memory(size_t minimum, size_t wanted) const {
+    return MemoryClaim(memory_budget(), minimum, wanted, free_memory());
+  }
 
   // The host executor (shared, threads from host_threads()).
   static std::shared_ptr<const Executor> host();
-  // The CUDA executor on `device`; throws NotCompiled in a host-only build and Unavailable
-  // when no such device is present.
+  // A new CUDA executor on `device`: its own stream (non-blocking) and cuBLAS handle, the
+  // device's memory pool and budget shared with the others. An executor is used
+  // by one thread at a time; each solve takes its own. Throws NotCompiled in a host-only
+  // build and Unavailable when no such device is present.
   static std::shared_ptr<const Executor> cuda(int device = 0);
   static std::shared_ptr<const Executor> create(Backend backend);
 };

@@ -57,6 +57,7 @@ class PhysicsSolver {
       CgOptions cg;
       cg.rtol = options.solver.rtol;
       cg.max_iterations = std::max(options.solver.max_iterations, 4 * op.size());
+      cg.memory_limit = options.memory_limit;
       executor_ = std::make_unique<ExecutorSolver>(Executor::create(options.backend), op, cg);
     }
   }

@@ -27,6 +27,9 @@ struct BatchOptions {
   Backend backend = Backend::host;
   LinearSolver linear = LinearSolver::direct;
   size_t chunk = 256;  // scenarios held in memory at once
+  // Executor solvers (cuda, host "cg"): bytes of working blocks one solve may hold on the
+  // executor (0: what the executor's MemoryBudget grants; see DOPPEL_MEMORY_FRACTION).
+  size_t memory_limit = 0;
   // Called with (scenarios finished, total) after each chunk, and for transient analyses
   // (step, steps) within a chunk.
   std::function<void(const std::string& stage, size_t done, size_t total)> progress;

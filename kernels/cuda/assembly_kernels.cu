@@ -78,7 +78,7 @@ Array<double> assemble_terms(const std::shared_ptr<const Executor>& exec_ptr, co
     const Array<double> w(exec_ptr, std::vector<double>(q.w, q.w + q.points));
     const int count = static_cast<int>(f ? mesh.num_facets() : mesh.num_cells());
     const dim3 grid(static_cast<unsigned>((count + kAssemblyThreads - 1) / kAssemblyThreads));
-    launch(exec, grid, dim3(kAssemblyThreads), 0, assemble_element_matrices, t.kind, type, mesh.dim,
+    DOPPEL_CUDA_LAUNCH(exec, grid, dim3(kAssemblyThreads), 0, assemble_element_matrices, t.kind, type, mesh.dim,
            count, f ? facets.data() : cells.data(), f ? facet_boundary.data() : cell_region.data(),
            t.index, !f && t.index < 0, coords.data(), q.points, xi.data(), w.data(), t.scale,
            row_ptr.data(), col.data(), values.data() + k * nnz, degenerate.data());

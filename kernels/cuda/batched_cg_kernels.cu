@@ -245,12 +245,12 @@ size_t shared_bytes(const Layout& l, int accumulators) {
 
 void fill(const Executor& exec, double* x, size_t n, double value) {
   const Layout l = layout_1d(n);
-  if (n) launch(as_cuda(exec), l.grid, l.block, 0, fill_kernel<double>, x, n, value);
+  if (n) DOPPEL_CUDA_LAUNCH(as_cuda(exec), l.grid, l.block, 0, fill_kernel<double>, x, n, value);
 }
 
 void fill(const Executor& exec, int* x, size_t n, int value) {
   const Layout l = layout_1d(n);
-  if (n) launch(as_cuda(exec), l.grid, l.block, 0, fill_kernel<int>, x, n, value);
+  if (n) DOPPEL_CUDA_LAUNCH(as_cuda(exec), l.grid, l.block, 0, fill_kernel<int>, x, n, value);
 }
 
 void affine_apply(const Executor& exec, const OperatorView& op, const BatchView& batch,
@@ -259,15 +259,15 @@ void affine_apply(const Executor& exec, const OperatorView& op, const BatchView&
   const Layout l = layout_2d(e, op.rows, batch.width);
   const size_t sm = shared_bytes(l, 1);
   switch (op.terms) {
-    case 1: launch(e, l.grid, l.block, sm, apply_affine_operator<1>, op, batch, x, y, xy); break;
-    case 2: launch(e, l.grid, l.block, sm, apply_affine_operator<2>, op, batch, x, y, xy); break;
-    case 3: launch(e, l.grid, l.block, sm, apply_affine_operator<3>, op, batch, x, y, xy); break;
-    case 4: launch(e, l.grid, l.block, sm, apply_affine_operator<4>, op, batch, x, y, xy); break;
-    case 5: launch(e, l.grid, l.block, sm, apply_affine_operator<5>, op, batch, x, y, xy); break;
-    case 6: launch(e, l.grid, l.block, sm, apply_affine_operator<6>, op, batch, x, y, xy); break;
-    case 7: launch(e, l.grid, l.block, sm, apply_affine_operator<7>, op, batch, x, y, xy); break;
-    case 8: launch(e, l.grid, l.block, sm, apply_affine_operator<8>, op, batch, x, y, xy); break;
-    default: launch(e, l.grid, l.block, sm, apply_affine_operator<0>, op, batch, x, y, xy); break;
+    case 1: DOPPEL_CUDA_LAUNCH(e, l.grid, l.block, sm, apply_affine_operator<1>, op, batch, x, y, xy); break;
+    case 2: DOPPEL_CUDA_LAUNCH(e, l.grid, l.block, sm, apply_affine_operator<2>, op, batch, x, y, xy); break;
+    case 3: DOPPEL_CUDA_LAUNCH(e, l.grid, l.block, sm, apply_affine_operator<3>, op, batch, x, y, xy); break;
+    case 4: DOPPEL_CUDA_LAUNCH(e, l.grid, l.block, sm, apply_affine_operator<4>, op, batch, x, y, xy); break;
+    case 5: DOPPEL_CUDA_LAUNCH(e, l.grid, l.block, sm, apply_affine_operator<5>, op, batch, x, y, xy); break;
+    case 6: DOPPEL_CUDA_LAUNCH(e, l.grid, l.block, sm, apply_affine_operator<6>, op, batch, x, y, xy); break;
+    case 7: DOPPEL_CUDA_LAUNCH(e, l.grid, l.block, sm, apply_affine_operator<7>, op, batch, x, y, xy); break;
+    case 8: DOPPEL_CUDA_LAUNCH(e, l.grid, l.block, sm, apply_affine_operator<8>, op, batch, x, y, xy); break;
+    default: DOPPEL_CUDA_LAUNCH(e, l.grid, l.block, sm, apply_affine_operator<0>, op, batch, x, y, xy); break;
   }
 }
 
@@ -275,13 +275,13 @@ void cg_initialize(const Executor& exec, const OperatorView& op, const BatchView
                    const double* b, double* r, double* p, double* rz, double* rr, double* bb) {
   const CudaExecutor& e = as_cuda(exec);
   const Layout l = layout_2d(e, op.rows, batch.width);
-  launch(e, l.grid, l.block, shared_bytes(l, 3), cg_initialize_kernel, op, batch, b, r, p, rz, rr, bb);
+  DOPPEL_CUDA_LAUNCH(e, l.grid, l.block, shared_bytes(l, 3), cg_initialize_kernel, op, batch, b, r, p, rz, rr, bb);
 }
 
 void cg_start(const Executor& exec, int width, double tol2, double* bb, const double* rr,
               int* state, int* iterations) {
   const Layout l = layout_1d(static_cast<size_t>(width));
-  launch(as_cuda(exec), l.grid, l.block, 0, cg_start_kernel, width, tol2, bb, rr, state, iterations);
+  DOPPEL_CUDA_LAUNCH(as_cuda(exec), l.grid, l.block, 0, cg_start_kernel, width, tol2, bb, rr, state, iterations);
 }
 
 void cg_update_solution(const Executor& exec, const OperatorView& op, const BatchView& batch,
@@ -289,7 +289,7 @@ void cg_update_solution(const Executor& exec, const OperatorView& op, const Batc
                         double* x, double* r, double* rz_new, double* rr) {
   const CudaExecutor& e = as_cuda(exec);
   const Layout l = layout_2d(e, op.rows, batch.width);
-  launch(e, l.grid, l.block, shared_bytes(l, 2), cg_update_solution_kernel, op, batch, pq, rz, p, q,
+  DOPPEL_CUDA_LAUNCH(e, l.grid, l.block, shared_bytes(l, 2), cg_update_solution_kernel, op, batch, pq, rz, p, q,
          x, r, rz_new, rr);
 }
 
@@ -297,7 +297,7 @@ void cg_update_scalars(const Executor& exec, int width, int iteration, double to
                        const double* bb, double* rr, double* rz, double* rz_new, double* beta,
                        int* state, int* iterations) {
   const Layout l = layout_1d(static_cast<size_t>(width));
-  launch(as_cuda(exec), l.grid, l.block, 0, cg_update_scalars_kernel, width, iteration, tol2, pq,
+  DOPPEL_CUDA_LAUNCH(as_cuda(exec), l.grid, l.block, 0, cg_update_scalars_kernel, width, iteration, tol2, pq,
          bb, rr, rz, rz_new, beta, state, iterations);
 }
 
@@ -305,15 +305,14 @@ void cg_update_directions(const Executor& exec, const OperatorView& op, const Ba
                           const double* beta, const double* r, double* p) {
   const CudaExecutor& e = as_cuda(exec);
   const Layout l = layout_2d(e, op.rows, batch.width);
-  launch(e, l.grid, l.block, 0, cg_update_directions_kernel, op, batch, beta, r, p);
+  DOPPEL_CUDA_LAUNCH(e, l.grid, l.block, 0, cg_update_directions_kernel, op, batch, beta, r, p);
 }
 
-int count_active(const Executor& exec, const int* state, int width) {
+int count_active(const Executor& exec, const int* state, int width, int* count) {
   const CudaExecutor& e = as_cuda(exec);
-  int* out = static_cast<int*>(e.scratch());
-  launch(e, dim3(1), dim3(kThreads), 0, count_active_kernel, state, width, out);
+  DOPPEL_CUDA_LAUNCH(e, dim3(1), dim3(kThreads), 0, count_active_kernel, state, width, count);
   int host = 0;
-  e.copy_to_host(&host, out, sizeof(int));
+  e.copy_to_host(&host, count, sizeof(int));
   return host;
 }
 
@@ -321,21 +320,21 @@ void gather_columns(const Executor& exec, int rows, const double* src, int ld_sr
                     int count, double* dst) {
   const CudaExecutor& e = as_cuda(exec);
   const Layout l = layout_2d(e, rows, count);
-  launch(e, l.grid, l.block, 0, gather_columns_kernel, rows, src, ld_src, cols, count, dst);
+  DOPPEL_CUDA_LAUNCH(e, l.grid, l.block, 0, gather_columns_kernel, rows, src, ld_src, cols, count, dst);
 }
 
 void scatter_columns(const Executor& exec, int rows, const double* src, int count, const int* cols,
                      double* dst, int ld_dst) {
   const CudaExecutor& e = as_cuda(exec);
   const Layout l = layout_2d(e, rows, count);
-  launch(e, l.grid, l.block, 0, scatter_columns_kernel, rows, src, count, cols, dst, ld_dst);
+  DOPPEL_CUDA_LAUNCH(e, l.grid, l.block, 0, scatter_columns_kernel, rows, src, count, cols, dst, ld_dst);
 }
 
 void difference_norms(const Executor& exec, int rows, int width, const double* a, const double* b,
                       double* dd, double* aa) {
   const CudaExecutor& e = as_cuda(exec);
   const Layout l = layout_2d(e, rows, width);
-  launch(e, l.grid, l.block, shared_bytes(l, 2), difference_norms_kernel, rows, width, a, b, dd, aa);
+  DOPPEL_CUDA_LAUNCH(e, l.grid, l.block, shared_bytes(l, 2), difference_norms_kernel, rows, width, a, b, dd, aa);
 }
 
 void multiply_basis(const Executor& exec, int rows, int r, int width, const double* U,
@@ -357,9 +356,9 @@ void combine_terms(const Executor& exec, const OperatorView& op, const double* t
                    double* values, double* diagonal) {
   const CudaExecutor& e = as_cuda(exec);
   Layout l = layout_1d(op.nnz);
-  launch(e, l.grid, l.block, 0, combine_values_kernel, op.nnz, op.terms, op.values, theta, values);
+  DOPPEL_CUDA_LAUNCH(e, l.grid, l.block, 0, combine_values_kernel, op.nnz, op.terms, op.values, theta, values);
   l = layout_1d(static_cast<size_t>(op.rows));
-  launch(e, l.grid, l.block, 0, combine_values_kernel, static_cast<size_t>(op.rows), op.terms,
+  DOPPEL_CUDA_LAUNCH(e, l.grid, l.block, 0, combine_values_kernel, static_cast<size_t>(op.rows), op.terms,
          op.diagonal, theta, diagonal);
 }
 

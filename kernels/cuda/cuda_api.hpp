@@ -8,8 +8,8 @@
 namespace doppel {
 class Executor;
 namespace cuda {
-// The CUDA executor on `device` (one stream, one cuBLAS handle). Executors are cached per
-// device: every caller shares the same stream.
+// A new CUDA executor on `device` (its own stream and cuBLAS handle from the device's pool of
+// lanes; the device's memory pool and budget shared with the others).
 std::shared_ptr<const Executor> make_executor(int device);
 }  // namespace cuda
 }  // namespace doppel

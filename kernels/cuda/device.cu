@@ -1,5 +1,6 @@
 // CUDA side of the backend seam: device queries, the executor, and a self-test kernel.
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -67,7 +68,7 @@ double self_test(int n) {
   const Array<double> dx(exec, x);
   Array<double> dy(exec, y);
   const int block = 256;
-  launch(as_cuda(*exec), dim3(static_cast<unsigned>((n + block - 1) / block)), dim3(block), 0, axpy_kernel,
+  DOPPEL_CUDA_LAUNCH(as_cuda(*exec), dim3(static_cast<unsigned>((n + block - 1) / block)), dim3(block), 0, axpy_kernel,
          n, 2.5, dx.data(), dy.data());
   const std::vector<double> out = dy.to_host();
   double err = 0;
@@ -78,48 +79,181 @@ double self_test(int n) {
 
 // --- executor ---------------------------------------------------------------------------
 
-CudaExecutor::CudaExecutor(int device) : device_(device) {
-  DOPPEL_CUDA_CHECK(cudaSetDevice(device_));
-  DOPPEL_CUDA_CHECK(cudaGetDeviceProperties(&props_, device_));
-  DOPPEL_CUDA_CHECK(cudaStreamCreate(&stream_));
-  if (cublasCreate(&blas_) != CUBLAS_STATUS_SUCCESS) {
-    cudaStreamDestroy(stream_);
-    throw DeviceError("cuBLAS could not be initialized on device " + std::to_string(device_));
+namespace {
+
+struct Lane {
+  cudaStream_t stream = nullptr;
+  cublasHandle_t blas = nullptr;
+};
+
+}  // namespace
+
+// What the executors of one device share. Created once per device, never destroyed (the
+// lanes and the pool live as long as the process, like the CUDA context itself).
+struct DeviceContext {
+  DeviceContext(int d, size_t limit) : device(d), budget(limit) {}
+  int device;
+  cudaDeviceProp props{};
+  cudaMemPool_t pool = nullptr;  // null: the device has no stream-ordered allocator
+  MemoryBudget budget;
+  std::mutex mutex;
+  std::vector<Lane> idle;
+
+  Lane take_lane() {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (!idle.empty()) {
+        const Lane l = idle.back();
+        idle.pop_back();
+        return l;
+      }
+    }
+    Lane l;
+    DOPPEL_CUDA_CHECK(cudaSetDevice(device));
+    // Non-blocking: no implicit synchronization with the legacy default stream, which
+    // LibTorch and other libraries in the same process may be using.
+    DOPPEL_CUDA_CHECK(cudaStreamCreateWithFlags(&l.stream, cudaStreamNonBlocking));
+    if (cublasCreate(&l.blas) != CUBLAS_STATUS_SUCCESS) {
+      cudaStreamDestroy(l.stream);
+      throw DeviceError("cuBLAS could not be initialized on device " + std::to_string(device));
+    }
+    if (cublasSetStream(l.blas, l.stream) != CUBLAS_STATUS_SUCCESS) {
+      cublasDestroy(l.blas);
+      cudaStreamDestroy(l.stream);
+      throw DeviceError("cuBLAS could not be bound to a stream on device " + std::to_string(device));
+    }
+    return l;
   }
-  cublasSetStream(blas_, stream_);
-  if (cudaMalloc(&scratch_, 256) != cudaSuccess) {
-    cublasDestroy(blas_);
-    cudaStreamDestroy(stream_);
-    throw DeviceError("could not allocate 256 bytes on device " + std::to_string(device_));
+  void give_back(Lane l) noexcept {
+    try {
+      std::lock_guard<std::mutex> lock(mutex);
+      idle.push_back(l);
+    } catch (...) {
+      cublasDestroy(l.blas);
+      cudaStreamDestroy(l.stream);
+    }
   }
+};
+
+namespace {
+
+std::shared_ptr<DeviceContext> context_for(int device) {
+  static std::mutex mutex;
+  static std::map<int, std::shared_ptr<DeviceContext>> contexts;
+  std::lock_guard<std::mutex> lock(mutex);
+  const int count = device_count();
+  if (device < 0 || device >= count)
+    throw Unavailable("CUDA device " + std::to_string(device) + " is not present (" +
+                      std::to_string(count) + " device(s) found)");
+  auto& c = contexts[device];
+  if (c) return c;
+  DOPPEL_CUDA_CHECK(cudaSetDevice(device));
+  cudaDeviceProp props{};
+  DOPPEL_CUDA_CHECK(cudaGetDeviceProperties(&props, device));
+  auto ctx = std::make_shared<DeviceContext>(
+      device, static_cast<size_t>(memory_fraction() * static_cast<double>(props.totalGlobalMem)));
+  ctx->props = props;
+  int pools = 0;
+  if (cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device) == cudaSuccess && pools) {
+    DOPPEL_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&ctx->pool, device));
+    // Keep freed blocks up to the budget for the next solve instead of returning them to the
+    // driver at every synchronization.
+    unsigned long long keep = ctx->budget.limit();
+    DOPPEL_CUDA_CHECK(cudaMemPoolSetAttribute(ctx->pool, cudaMemPoolAttrReleaseThreshold, &keep));
+  } else {
+    cudaGetLastError();
+  }
+  c = ctx;
+  return c;
+}
+
+std::shared_ptr<DeviceContext> existing_context(int device) {
+  // Only reads: a context that was never created has nothing to report.
+  try {
+    return device >= 0 && device < device_count() ? context_for(device) : nullptr;
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+}
+
+}  // namespace
+
+bool sync_after_launch() {
+  static const bool sync = [] {
+    const char* v = std::getenv("DOPPEL_CUDA_SYNC");
+    return v && *v && std::string(v) != "0";
+  }();
+  return sync;
+}
+
+bool memory_pool_info(int device, size_t& pool_reserved, size_t& pool_used, size_t& claimed, size_t& limit) {
+  const auto ctx = existing_context(device);
+  if (!ctx) return false;
+  pool_reserved = pool_used = 0;
+  if (ctx->pool) {
+    unsigned long long reserved = 0, used = 0;
+    if (cudaMemPoolGetAttribute(ctx->pool, cudaMemPoolAttrReservedMemCurrent, &reserved) != cudaSuccess ||
+        cudaMemPoolGetAttribute(ctx->pool, cudaMemPoolAttrUsedMemCurrent, &used) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    pool_reserved = reserved;
+    pool_used = used;
+  }
+  claimed = ctx->budget.claimed();
+  limit = ctx->budget.limit();
+  return true;
+}
+
+CudaExecutor::CudaExecutor(std::shared_ptr<DeviceContext> context) : context_(std::move(context)) {
+  const Lane l = context_->take_lane();
+  stream_ = l.stream;
+  blas_ = l.blas;
 }
 
 CudaExecutor::~CudaExecutor() {
-  cudaFree(scratch_);
-  cublasDestroy(blas_);
-  cudaStreamDestroy(stream_);
+  // Work still queued may use memory this executor's arrays own: finish it before the lane
+  // serves another solve. Errors cannot be thrown from here; a failed stream is not reused.
+  if (cudaStreamSynchronize(stream_) == cudaSuccess) {
+    context_->give_back({stream_, blas_});
+  } else {
+    cudaGetLastError();
+    cublasDestroy(blas_);
+    cudaStreamDestroy(stream_);
+  }
 }
 
+int CudaExecutor::device() const { return context_->device; }
+
+int CudaExecutor::multiprocessors() const { return context_->props.multiProcessorCount; }
+
+MemoryBudget& CudaExecutor::memory_budget() const { return context_->budget; }
+
 std::string CudaExecutor::description() const {
-  return std::string(props_.name) + " (device " + std::to_string(device_) + ", " +
-         std::to_string(props_.multiProcessorCount) + " SMs, " +
-         std::to_string(props_.totalGlobalMem >> 20) + " MiB)";
+  const cudaDeviceProp& p = context_->props;
+  return std::string(p.name) + " (device " + std::to_string(context_->device) + ", " +
+         std::to_string(p.multiProcessorCount) + " SMs, " + std::to_string(p.totalGlobalMem >> 20) + " MiB)";
 }
 
 void* CudaExecutor::allocate(size_t bytes) const {
   void* p = nullptr;
-  DOPPEL_CUDA_CHECK(cudaSetDevice(device_));
-  const cudaError_t err = cudaMalloc(&p, bytes);
+  DOPPEL_CUDA_CHECK(cudaSetDevice(context_->device));
+  const cudaError_t err = context_->pool ? cudaMallocFromPoolAsync(&p, bytes, context_->pool, stream_)
+                                         : cudaMalloc(&p, bytes);
   if (err != cudaSuccess) {
     cudaGetLastError();
-    throw DeviceError("device " + std::to_string(device_) + ": could not allocate " +
+    throw DeviceError("device " + std::to_string(context_->device) + ": could not allocate " +
                       std::to_string(bytes >> 20) + " MiB (" + cudaGetErrorString(err) +
-                      "); use smaller scenario batches");
+                      "); use smaller scenario batches or a smaller DOPPEL_MEMORY_FRACTION");
   }
   return p;
 }
 
-void CudaExecutor::deallocate(void* ptr) const noexcept { cudaFree(ptr); }
+void CudaExecutor::deallocate(void* ptr) const noexcept {
+  // Stream-ordered: the block returns to the pool once the work queued before it is done.
+  if (context_->pool) cudaFreeAsync(ptr, stream_);
+  else cudaFree(ptr);
+}
 
 void CudaExecutor::copy_from_host(void* dst, const void* src, size_t bytes) const {
   DOPPEL_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
@@ -139,22 +273,21 @@ void CudaExecutor::synchronize() const { DOPPEL_CUDA_CHECK(cudaStreamSynchronize
 
 size_t CudaExecutor::free_memory() const {
   size_t free_bytes = 0, total = 0;
-  DOPPEL_CUDA_CHECK(cudaSetDevice(device_));
+  DOPPEL_CUDA_CHECK(cudaSetDevice(context_->device));
   DOPPEL_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+  // Blocks the pool keeps for reuse are free to doppel's solves though not to the driver.
+  if (context_->pool) {
+    unsigned long long reserved = 0, used = 0;
+    if (cudaMemPoolGetAttribute(context_->pool, cudaMemPoolAttrReservedMemCurrent, &reserved) == cudaSuccess &&
+        cudaMemPoolGetAttribute(context_->pool, cudaMemPoolAttrUsedMemCurrent, &used) == cudaSuccess &&
+        reserved > used)
+      free_bytes += static_cast<size_t>(reserved - used);
+  }
   return free_bytes;
 }
 
 std::shared_ptr<const Executor> make_executor(int device) {
-  static std::mutex mutex;
-  static std::map<int, std::shared_ptr<const Executor>> executors;
-  std::lock_guard<std::mutex> lock(mutex);
-  const int count = device_count();
-  if (device < 0 || device >= count)
-    throw Unavailable("CUDA device " + std::to_string(device) + " is not present (" +
-                      std::to_string(count) + " device(s) found)");
-  auto& e = executors[device];
-  if (!e) e = std::make_shared<CudaExecutor>(device);
-  return e;
+  return std::make_shared<CudaExecutor>(context_for(device));
 }
 
 }  // namespace doppel::cuda

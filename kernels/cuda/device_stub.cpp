@@ -17,6 +17,7 @@ int device_count() { return 0; }
 std::string device_name(int) { not_compiled(); }
 std::string driver_version() { not_compiled(); }
 bool memory_info(int, size_t&, size_t&) { return false; }
+bool memory_pool_info(int, size_t&, size_t&) { return false; }
 double self_test(int) { not_compiled(); }
 std::shared_ptr<const Executor> make_executor(int) { not_compiled(); }
 
@@ -36,7 +37,7 @@ void cg_update_scalars(const Executor&, int, int, double, double*, const double*
                        double*, double*, int*, int*) { not_compiled(); }
 void cg_update_directions(const Executor&, const OperatorView&, const BatchView&, const double*,
                           const double*, double*) { not_compiled(); }
-int count_active(const Executor&, const int*, int) { not_compiled(); }
+int count_active(const Executor&, const int*, int, int*) { not_compiled(); }
 void gather_columns(const Executor&, int, const double*, int, const int*, int, double*) { not_compiled(); }
 void scatter_columns(const Executor&, int, const double*, int, const int*, double*, int) { not_compiled(); }
 void difference_norms(const Executor&, int, int, const double*, const double*, double*, double*) { not_compiled(); }

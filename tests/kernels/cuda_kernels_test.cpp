@@ -121,7 +121,10 @@ TEST_P(CudaKernels, MatchHostReference) {
   EXPECT_EQ(its_h, its_d.to_host());
   EXPECT_EQ(st_h[1], kBreakdown);
   EXPECT_EQ(st_h[2], kConverged);
-  EXPECT_EQ(host::count_active(H, st_h.data(), w), cuda::count_active(D, st_d.data(), w));
+  int host_count = -1;
+  Array<int> dev_count(dev_, 1);
+  EXPECT_EQ(host::count_active(H, st_h.data(), w, &host_count), cuda::count_active(D, st_d.data(), w, dev_count.data()));
+  EXPECT_EQ(host_count, dev_count.to_host()[0]);
 
   // cg_update_directions.
   host::cg_update_directions(H, host_op_->view(), hb, beta.host.data(), r.host.data(), p.host.data());
