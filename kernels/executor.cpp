@@ -17,11 +17,21 @@ size_t MemoryBudget::claimed() const {
   return claimed_;
 }
 
+int MemoryBudget::waiting() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return waiting_;
+}
+
 size_t MemoryBudget::acquire(size_t minimum, size_t wanted, size_t free_bytes) {
   wanted = std::max(wanted, minimum);
   std::unique_lock<std::mutex> lock(mutex_);
   auto left = [&] { return std::min(limit_ > claimed_ ? limit_ - claimed_ : size_t{0}, free_bytes); };
-  released_.wait(lock, [&] { return holders_ == 0 || left() >= minimum; });
+  auto fits = [&] { return holders_ == 0 || left() >= minimum; };
+  if (!fits()) {
+    ++waiting_;
+    released_.wait(lock, fits);
+    --waiting_;
+  }
   const size_t granted = std::max(minimum, std::min(wanted, left()));
   claimed_ += granted;
   ++holders_;

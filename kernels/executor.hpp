@@ -31,6 +31,7 @@ class MemoryBudget {
 
   size_t limit() const { return limit_; }
   size_t claimed() const;
+  int waiting() const;  // claims blocked in acquire now
   // Grants at least `minimum` and at most `wanted` bytes: no more than the limit less what the
   // other claims hold, nor more than `free_bytes` (what can still be allocated now). When less
   // than `minimum` is left while other claims are held, waits until they are released: a solve
@@ -44,7 +45,7 @@ class MemoryBudget {
   mutable std::mutex mutex_;
   std::condition_variable released_;
   size_t claimed_ = 0;
-  int holders_ = 0;
+  int holders_ = 0, waiting_ = 0;
 };
 
 // Bytes granted by a MemoryBudget, given back when the claim goes out of scope.

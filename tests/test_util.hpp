@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <random>
 #include <string>
@@ -11,11 +12,43 @@
 #include <gtest/gtest.h>
 
 #include "kernels/assembly.hpp"
+#include "kernels/backend.hpp"
 #include "kernels/batched_solver.hpp"
 #include "kernels/fem_model.hpp"
 #include "kernels/quadrature.hpp"
 #include "kernels/scenario_batch.hpp"
 #include "spec/errors.hpp"
+
+namespace doppel::test {
+
+// DOPPEL_REQUIRE_GPU=1 (the GPU run): a test that would skip for want of a device fails
+// instead, so a run on a GPU machine cannot pass by skipping.
+inline bool gpu_required() {
+  const char* v = std::getenv("DOPPEL_REQUIRE_GPU");
+  return v && *v && std::string(v) != "0";
+}
+
+// Why the CUDA backend cannot run here ("" when it can).
+inline std::string cuda_unavailable() {
+  if (!cuda::compiled()) return "the CUDA backend is not compiled into this build";
+  if (cuda::device_count() == 0) return "no CUDA device is present";
+  return "";
+}
+
+}  // namespace doppel::test
+
+// Skips the current test with `why: what not run` when `why` is not empty, or fails it when
+// DOPPEL_REQUIRE_GPU=1. Use in a test body or SetUp (a failure there skips the body).
+#define DOPPEL_SKIP_FOR_WANT_OF_GPU(why, what)                                                       \
+  do {                                                                                             \
+    const std::string doppel_why_ = (why);                                                         \
+    if (!doppel_why_.empty()) {                                                                    \
+      if (::doppel::test::gpu_required()) FAIL() << "DOPPEL_REQUIRE_GPU=1, but " << doppel_why_ << ": " << what; \
+      GTEST_SKIP() << doppel_why_ << ": " << what << " not run";                                   \
+    }                                                                                              \
+  } while (0)
+// The common case: the CUDA backend and a device.
+#define DOPPEL_SKIP_WITHOUT_CUDA(what) DOPPEL_SKIP_FOR_WANT_OF_GPU(::doppel::test::cuda_unavailable(), what)
 
 namespace doppel::test {
 

@@ -1,6 +1,11 @@
 // Backend selection and the CUDA seam. Device tests skip with a message where no GPU is
 // present; they do not pass silently.
+#include <atomic>
+#include <cstdlib>
+#include <thread>
+
 #include "kernels/backend.hpp"
+#include "kernels/executor.hpp"
 #include "tests/test_util.hpp"
 
 namespace doppel {
@@ -21,10 +26,93 @@ TEST(Backend, SelectionWords) {
 }
 
 TEST(CudaDevice, SelfTestKernelMatchesHostOnMoreThanAWarp) {
-  if (!cuda::compiled()) GTEST_SKIP() << "CUDA backend not compiled into this build";
-  if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device present";
+  DOPPEL_SKIP_WITHOUT_CUDA("the device self-test");
   EXPECT_LT(cuda::self_test(1000003), 1e-14);
   EXPECT_FALSE(cuda::device_name(0).empty());
+}
+
+// Claims on one budget: granted up to what is left, never more than the free bytes, at least
+// the minimum; released on scope exit.
+TEST(MemoryBudget, GrantsWhatIsLeftAndReleasesOnScopeExit) {
+  MemoryBudget budget(1000);
+  {
+    MemoryClaim a(budget, 100, 600, 5000);
+    EXPECT_EQ(a.bytes(), 600u);
+    EXPECT_EQ(budget.claimed(), 600u);
+    MemoryBudget other(1000);
+    MemoryClaim b(other, 100, 900, 250);  // only 250 bytes are free
+    EXPECT_EQ(b.bytes(), 250u);
+  }
+  EXPECT_EQ(budget.claimed(), 0u);
+  // Alone, a claim gets its minimum even beyond the limit (its allocation then decides).
+  MemoryClaim big(budget, 4000, 8000, 100);
+  EXPECT_EQ(big.bytes(), 4000u);
+}
+
+// A claim that does not fit beside another waits until that one is released, then proceeds;
+// two solves share a device instead of both sizing to all of it.
+TEST(MemoryBudget, AClaimThatDoesNotFitWaitsForTheOthersRelease) {
+  MemoryBudget budget(1000);
+  std::atomic<bool> released{false}, granted{false};
+  size_t second = 0;
+  auto first = std::make_unique<MemoryClaim>(budget, 100, 800, 10000);
+  std::thread t([&] {
+    MemoryClaim c(budget, 300, 900, 10000);  // 200 left: waits
+    EXPECT_TRUE(released.load()) << "granted before the first claim was released";
+    second = c.bytes();
+    granted = true;
+  });
+  while (budget.waiting() == 0) std::this_thread::yield();  // the second claim is blocked
+  EXPECT_FALSE(granted.load());
+  released = true;
+  first.reset();
+  t.join();
+  EXPECT_TRUE(granted.load());
+  EXPECT_EQ(second, 900u);
+  // A claim that fits beside another does not wait.
+  MemoryClaim a(budget, 100, 400, 10000), b(budget, 100, 400, 10000);
+  EXPECT_EQ(a.bytes() + b.bytes(), 800u);
+}
+
+// DOPPEL_MEMORY_FRACTION: read and checked by name.
+TEST(MemoryBudget, FractionFromTheEnvironmentIsChecked) {
+  ::unsetenv("DOPPEL_MEMORY_FRACTION");
+  EXPECT_DOUBLE_EQ(memory_fraction(), 0.7);
+  ::setenv("DOPPEL_MEMORY_FRACTION", "0.25", 1);
+  EXPECT_DOUBLE_EQ(memory_fraction(), 0.25);
+  for (const char* bad : {"2", "0", "half", "0.5x"}) {
+    ::setenv("DOPPEL_MEMORY_FRACTION", bad, 1);
+    try {
+      memory_fraction();
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const InvalidInput& e) {
+      EXPECT_EQ(e.path(), "DOPPEL_MEMORY_FRACTION");
+    }
+  }
+  ::unsetenv("DOPPEL_MEMORY_FRACTION");
+}
+
+// Executors on one device share its budget; each has its own stream. Two executors made one
+// after the other reuse the first one's stream and handle (the lane pool), so a solve does not
+// pay for stream and cuBLAS creation.
+TEST(CudaDevice, ExecutorsShareTheDeviceBudgetAndReuseLanes) {
+  DOPPEL_SKIP_WITHOUT_CUDA("the CUDA executor's budget and lanes");
+  const auto a = Executor::cuda(0), b = Executor::cuda(0);
+  EXPECT_NE(a.get(), b.get());
+  EXPECT_EQ(&a->memory_budget(), &b->memory_budget());
+  EXPECT_GT(a->memory_budget().limit(), size_t{1} << 28);
+  {
+    const MemoryClaim c = a->claim_memory(1 << 20, 1 << 20);
+    EXPECT_GE(b->memory_budget().claimed(), size_t{1} << 20);
+  }
+  // Memory freed to the pool counts as free to the next solve.
+  const size_t before = a->free_memory();
+  { Array<double> big(a, size_t{1} << 27); }  // 1 GiB, freed to the pool
+  a->synchronize();
+  EXPECT_GT(a->free_memory() + (size_t{64} << 20), before);
+  size_t reserved = 0, used = 0, claimed = 0, limit = 0;
+  EXPECT_TRUE(cuda::memory_pool_info(0, reserved, used, claimed, limit));
+  EXPECT_EQ(limit, a->memory_budget().limit());
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // References: hand-computed small systems, CHOLMOD direct solves (BatchedSolver), and the host
 // kernels for the CUDA kernels (random data on batches wider than a warp).
 #include <random>
+#include <thread>
 
 #include "kernels/batched_cg.hpp"
 #include "kernels/batched_cg_kernels.hpp"
@@ -21,10 +22,7 @@ std::string backend_label(const ::testing::TestParamInfo<Backend>& info) {
 class OnBackend : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    if (GetParam() == Backend::cuda) {
-      if (!cuda::compiled()) GTEST_SKIP() << "CUDA backend not compiled into this build: CUDA instance not run";
-      if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device present: CUDA instance not run";
-    }
+    if (GetParam() == Backend::cuda) DOPPEL_SKIP_WITHOUT_CUDA("the CUDA instance");
     exec_ = Executor::create(GetParam());
   }
   std::shared_ptr<const Executor> exec_;
@@ -298,6 +296,105 @@ TEST_P(OnBackend, TransientBatchEqualsHostDirectTo1e8) {
   FemModel model(test::twin_from(kTransient));
   const auto sc = test::random_scenarios(model.twin(), {}, 34, 9);
   expect_outputs_equal(solve_batch(model, sc, executor_options(GetParam())), solve_batch(model, sc), 1e-8);
+}
+
+// --- concurrency and memory ------------------------------------------------------------------
+
+// Two threads solve different systems at once through ONE executor (the GPU case: the live
+// twins of one server share a device). Each must get exactly what it gets alone: a counter or
+// buffer shared between solves would hand one solve the other's convergence state. Reference:
+// the same solves run one after the other; tolerance 1e-10 relative (device reductions
+// accumulate in varying order).
+TEST_P(OnBackend, TwoThreadsSolvingAtOnceOnOneExecutorGetTheirOwnAnswers) {
+  const ThermalProblem a = thermal_problem(30, 18), b = thermal_problem(22, 26);
+  const OperatorData da(exec_, a.op), db(exec_, b.op);
+  CgOptions options;
+  options.rtol = 1e-11;
+  options.check_every = 1;  // look (count active columns) after every iteration
+  struct Job {
+    const OperatorData* data;
+    std::vector<std::vector<double>> theta;
+    Eigen::MatrixXd B;
+    Eigen::MatrixXd X;
+  };
+  std::vector<Job> jobs;
+  jobs.push_back({&da, random_theta(40, 31, 30.0), random_matrix(a.op.size(), 40, 32), {}});
+  jobs.push_back({&db, random_theta(7, 33, 5.0), random_matrix(b.op.size(), 7, 34), {}});
+  auto run = [&](Job& j) {
+    BatchedCg cg(*j.data, options);
+    const int w = static_cast<int>(j.theta.size());
+    const Array<double> Bd = to_device(exec_, j.B);
+    Array<double> Xd = to_device(exec_, Eigen::MatrixXd::Zero(j.B.rows(), w));
+    const auto info = cg.solve(j.theta, Bd, Xd, w);
+    for (const auto& i : info) EXPECT_LT(i.residual, 1e-10);
+    exec_->synchronize();
+    return from_device(Xd, j.B.rows(), w);
+  };
+  std::vector<Eigen::MatrixXd> alone;
+  for (Job& j : jobs) alone.push_back(run(j));
+  for (int round = 0; round < 3; ++round) {
+    std::thread other([&] { jobs[1].X = run(jobs[1]); });
+    jobs[0].X = run(jobs[0]);
+    other.join();
+    for (size_t k = 0; k < jobs.size(); ++k)
+      EXPECT_LT((jobs[k].X - alone[k]).norm(), 1e-10 * alone[k].norm()) << "round " << round << " job " << k;
+  }
+}
+
+// Two twins solved by solve_batch in two threads at once, each through its own executor:
+// outputs equal the host direct solves to 1e-8 relative.
+TEST_P(OnBackend, TwoTwinsSolvingAtOnceEqualHostDirect) {
+  FemModel box(test::twin_from(kBox)), plate(test::twin_from(kTransient));
+  const auto box_sc = test::random_scenarios(box.twin(), {}, 24, 41);
+  const auto plate_sc = test::random_scenarios(plate.twin(), {}, 20, 42);
+  const BatchResult box_ref = solve_batch(box, box_sc), plate_ref = solve_batch(plate, plate_sc);
+  BatchResult box_out, plate_out;
+  std::thread other([&] { plate_out = solve_batch(plate, plate_sc, executor_options(GetParam())); });
+  box_out = solve_batch(box, box_sc, executor_options(GetParam()));
+  other.join();
+  expect_outputs_equal(box_out, box_ref, 1e-8);
+  expect_outputs_equal(plate_out, plate_ref, 1e-8);
+}
+
+// A memory limit of a few scenarios' working memory splits a batch into many blocks, for
+// operator-varying CG and for superposition; answers equal the host direct solves (1e-8
+// relative), whatever the block boundaries.
+TEST_P(OnBackend, SmallMemoryBudgetSplitsTheBatchIntoBlocksWithEqualAnswers) {
+  const ThermalProblem t = thermal_problem(16, 10);
+  const int n = t.op.size();
+  const size_t per_scenario = static_cast<size_t>(n) * sizeof(double) * 7;  // CG: 7 multi-vectors
+  CgOptions options;
+  options.rtol = 1e-11;
+  options.memory_limit = 5 * per_scenario;
+  ExecutorSolver solver(exec_, t.op, options);
+  BatchedSolver reference(t.op, [] {
+    SolverOptions o;
+    o.max_factorizations = 50;
+    o.factor_cache = 50;
+    return o;
+  }());
+  const auto theta = random_theta(23, 51, 10.0);
+  const Eigen::MatrixXd B = random_matrix(n, 23, 52);
+  Eigen::MatrixXd X = Eigen::MatrixXd::Zero(n, 23), Xref = X;
+  solver.solve(theta, B, X);
+  EXPECT_EQ(solver.stats().blocks, 5);  // 23 scenarios in blocks of 5
+  reference.solve(theta, B, Xref);
+  for (int s = 0; s < 23; ++s) EXPECT_LT((X.col(s) - Xref.col(s)).norm(), 1e-8 * Xref.col(s).norm()) << s;
+  // Superposition: 4 multi-vectors per scenario, so the same limit holds 8 per block.
+  Eigen::MatrixXd U = random_matrix(n, 3, 53);
+  for (int d : t.dirichlet) U.row(d) << 1.0, 0.0, 0.0;
+  const Eigen::MatrixXd C = random_matrix(3, 30, 54);
+  Eigen::MatrixXd Xs, Xsref;
+  solver.superpose(theta[0], U, C, Xs);
+  EXPECT_EQ(solver.stats().blocks, 4);  // 30 scenarios in blocks of 8
+  reference.solve_shared(theta[0], U * C, Xsref);
+  EXPECT_LT((Xs - Xsref).norm(), 1e-8 * Xsref.norm());
+  // End to end: a thermo-elastic batch under the same kind of limit.
+  FemModel box(test::twin_from(kBox));
+  const auto sc = test::random_scenarios(box.twin(), {}, 12, 55);
+  BatchOptions o = executor_options(GetParam());
+  o.memory_limit = 3 * static_cast<size_t>(box.mechanical_operator().size()) * sizeof(double) * 7;
+  expect_outputs_equal(solve_batch(box, sc, o), solve_batch(box, sc), 1e-8);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, OnBackend, ::testing::Values(Backend::host, Backend::cuda), backend_label);

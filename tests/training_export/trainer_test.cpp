@@ -3,7 +3,9 @@
 // that training never saw. Tolerances are stated at each check.
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <random>
+#include <thread>
 
 #include "kernels/outputs.hpp"
 #include "surrogate/engine.hpp"
@@ -117,8 +119,12 @@ TEST_F(Trained, EngineNetworkEqualsTheHostReference) {
     }
 }
 
+std::string torch_cuda_unavailable() {
+  return InferenceEngine::cuda_available() ? "" : "LibTorch sees no CUDA device";
+}
+
 TEST_F(Trained, CudaInferenceEqualsCpu) {
-  if (!InferenceEngine::cuda_available()) GTEST_SKIP() << "LibTorch sees no CUDA device: GPU inference not compared";
+  DOPPEL_SKIP_FOR_WANT_OF_GPU(torch_cuda_unavailable(), "GPU inference against the CPU");
   const auto gpu = Surrogate::load(dir_, *model_, "cuda");
   const auto scen = test::random_scenarios(model_->twin(), {}, 31, 13);
   std::vector<Params> p;
@@ -126,6 +132,50 @@ TEST_F(Trained, CudaInferenceEqualsCpu) {
   const SurrogateBatch a = result_->surrogate->evaluate(p, true), b = gpu->evaluate(p, true);
   for (size_t i = 0; i < a.outputs.size(); ++i) EXPECT_NEAR(a.outputs[i], b.outputs[i], 1e-5 * std::max(1.0, std::abs(a.outputs[i])));
   for (size_t s = 0; s < p.size(); ++s) EXPECT_NEAR(a.estimate[s], b.estimate[s], 1e-4 * a.estimate[s]);
+}
+
+// The serving case: surrogate inference (LibTorch, on its CUDA device where there is one) and
+// finite-element solves (the CUDA backend where there is one, else the host executor CG) in one
+// process at the same time, from two threads, several rounds. Each must answer exactly what it
+// answers alone: LibTorch's stream and allocator and doppel's own streams, pool and budget
+// share the device. Reference: the same calls one after the other; tolerances 1e-12 relative
+// for the surrogate (same device, same kernels) and 1e-9 for FE (device reductions accumulate
+// in varying order; CG to 1e-12).
+TEST_F(Trained, SurrogateAndFemShareTheDeviceInOneProcess) {
+  const bool gpu = torch_cuda_unavailable().empty() && test::cuda_unavailable().empty();
+  if (!gpu) {
+    const std::string why = !torch_cuda_unavailable().empty() ? torch_cuda_unavailable() : test::cuda_unavailable();
+    if (test::gpu_required()) FAIL() << "DOPPEL_REQUIRE_GPU=1, but " << why << ": GPU sharing not tested";
+    std::cerr << why << ": surrogate and FE share the CPU instead\n";
+  }
+  const auto sur = Surrogate::load(dir_, *model_, gpu ? "cuda" : "cpu");
+  const auto scen = test::random_scenarios(model_->twin(), {}, 300, 61);
+  std::vector<Params> p;
+  for (const auto& s : scen) p.push_back(s.parameters);
+  BatchOptions fe;
+  fe.backend = gpu ? Backend::cuda : Backend::host;
+  fe.linear = LinearSolver::cg;
+  fe.solver.rtol = 1e-12;
+  fe.allow_superposition = false;
+  const std::vector<spec::Scenario> fe_scen(scen.begin(), scen.begin() + 24);
+  const SurrogateBatch s_alone = sur->evaluate(p, true);
+  const BatchResult f_alone = solve_batch(*model_, fe_scen, fe);
+  for (int round = 0; round < 3; ++round) {
+    SurrogateBatch s_both;
+    std::thread inference([&] { s_both = sur->evaluate(p, true); });
+    const BatchResult f_both = solve_batch(*model_, fe_scen, fe);
+    inference.join();
+    ASSERT_EQ(s_both.outputs.size(), s_alone.outputs.size());
+    for (size_t i = 0; i < s_alone.outputs.size(); ++i)
+      ASSERT_NEAR(s_both.outputs[i], s_alone.outputs[i], 1e-12 * std::max(1.0, std::abs(s_alone.outputs[i]))) << "round " << round << " " << i;
+    for (size_t i = 0; i < s_alone.T.size(); ++i)
+      ASSERT_NEAR(s_both.T[i], s_alone.T[i], 1e-12 * std::max(1.0, std::abs(s_alone.T[i]))) << "round " << round << " T " << i;
+    for (size_t s = 0; s < fe_scen.size(); ++s)
+      for (size_t o = 0; o < f_alone.scenarios[s].outputs[0].size(); ++o) {
+        const double x = f_both.scenarios[s].outputs[0][o], y = f_alone.scenarios[s].outputs[0][o];
+        ASSERT_NEAR(x, y, 1e-9 * std::max(1.0, std::abs(y))) << "round " << round << " scenario " << s << " output " << o;
+      }
+  }
 }
 
 TEST_F(Trained, BundleForAnotherTwinOrMeshIsRefusedByName) {
