@@ -18,6 +18,13 @@ Response response_for(const std::exception& e) {
   if (dynamic_cast<const Unavailable*>(&e)) return error_response(503, "unavailable", e.what());
   if (dynamic_cast<const NotCompiled*>(&e)) return error_response(501, "not_implemented", e.what());
   if (dynamic_cast<const SolverDiverged*>(&e)) return error_response(422, "solver_failed", e.what());
+  if (dynamic_cast<const DeviceError*>(&e)) {
+    // The GPU failed the request (out of memory while other solves hold it, a failing call):
+    // not the client's fault and not a bug in the request; worth retrying shortly.
+    Response r = error_response(503, "device_error", e.what());
+    r.headers.emplace_back("Retry-After", "2");
+    return r;
+  }
   return error_response(500, "internal", e.what());
 }
 

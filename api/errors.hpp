@@ -26,7 +26,8 @@ class HttpError : public Error {
 Response error_response(int status, const std::string& type, const std::string& message,
                         const std::string& path = "");
 // InvalidInput -> 400 invalid_request (its path), HttpError -> its own, Unavailable -> 503,
-// NotCompiled -> 501, SolverDiverged -> 422 solver_failed, anything else -> 500 internal.
+// NotCompiled -> 501, SolverDiverged -> 422 solver_failed, DeviceError -> 503 device_error
+// (with Retry-After), anything else -> 500 internal.
 Response response_for(const std::exception& e);
 
 }  // namespace doppel::api

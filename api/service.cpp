@@ -864,6 +864,14 @@ void Service::render_gauges(std::string& out) const {
       if (!cuda::memory_info(d, free_bytes, total)) continue;
       out += "doppel_gpu_memory_bytes{device=\"" + std::to_string(d) + "\",kind=\"used\"} " + std::to_string(total - free_bytes) + "\n";
       out += "doppel_gpu_memory_bytes{device=\"" + std::to_string(d) + "\",kind=\"total\"} " + std::to_string(total) + "\n";
+      size_t reserved = 0, in_use = 0, claimed = 0, limit = 0;
+      if (!cuda::memory_pool_info(d, reserved, in_use, claimed, limit)) continue;
+      // doppel's own share: its memory pool, and the working memory its solves claim of the
+      // budget (DOPPEL_MEMORY_FRACTION of the device).
+      const std::pair<const char*, size_t> own[] = {{"pool_reserved", reserved}, {"pool_used", in_use},
+                                                     {"solves_claimed", claimed}, {"solves_budget", limit}};
+      for (const auto& [kind, bytes] : own)
+        out += "doppel_gpu_memory_bytes{device=\"" + std::to_string(d) + "\",kind=\"" + kind + "\"} " + std::to_string(bytes) + "\n";
     }
   }
 }

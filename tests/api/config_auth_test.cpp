@@ -25,6 +25,25 @@ using namespace doppel;
 using namespace doppel::api;
 namespace fs = std::filesystem;
 
+// One mapping from error types to statuses. A failing GPU call is 503 device_error with
+// Retry-After (it was 500 internal, which says "bug" to operators and clients alike).
+TEST(ErrorMapping, EachErrorTypeHasItsStatus) {
+  using namespace doppel;
+  auto status = [](const std::exception& e) { return api::response_for(e).status; };
+  EXPECT_EQ(status(InvalidInput("a.b", "bad")), 400);
+  EXPECT_EQ(status(Unavailable("loading")), 503);
+  EXPECT_EQ(status(NotCompiled("the CUDA backend")), 501);
+  EXPECT_EQ(status(SolverDiverged("no convergence")), 422);
+  EXPECT_EQ(status(std::runtime_error("bug")), 500);
+  const api::Response r = api::response_for(DeviceError("device 0: could not allocate 9000 MiB"));
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("\"device_error\""), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("could not allocate"), std::string::npos) << r.body;
+  bool retry_after = false;
+  for (const auto& [k, v] : r.headers) retry_after |= k == "Retry-After";
+  EXPECT_TRUE(retry_after);
+}
+
 TEST(Rfc3339, ParsesAndFormats) {
   EXPECT_DOUBLE_EQ(*parse_rfc3339("1970-01-01T00:00:00Z"), 0.0);
   EXPECT_DOUBLE_EQ(*parse_rfc3339("2026-11-25T10:00:00.250Z"), 1795600800.25);
