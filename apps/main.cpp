@@ -135,6 +135,9 @@ int main(int argc, char** argv) {
   bf->add_option("--backend", fem.backend, "auto, cpu or cuda")->capture_default_str();
   bf->add_option("--output", fem.output, "write the JSON results here");
   bf->add_option("--threads", fem.threads, "host threads (default: all cores)");
+  bf->add_option("--memory-limit-mb", fem.memory_limit_mb,
+                 "working memory of one batched solve in MiB (default: the executor's budget, "
+                 "DOPPEL_MEMORY_FRACTION of its memory)");
   doppel::bench::SurrogateBenchArgs sb;
   auto* bs = bench->add_subcommand("surrogate", "surrogate throughput against FE solves of the same scenarios");
   bs->add_option("--twin", sb.twin, "twin definition")->capture_default_str();

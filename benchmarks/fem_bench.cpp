@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <thread>
@@ -61,6 +62,9 @@ int run_fem_bench(const FemBenchArgs& args) {
   DOPPEL_VERIFY(args.rtol > 0 && args.rtol < 1e-2, "--rtol", "must lie in (0, 1e-2)");
   for (int b : args.batches) DOPPEL_VERIFY(b >= 1 && b <= 1 << 20, "--batches", "each batch size must lie in [1, 2^20]");
   for (int c : args.box_cells) DOPPEL_VERIFY(c >= 0 && c <= 400, "--box-cells", "must lie in [0, 400]");
+  DOPPEL_VERIFY(args.memory_limit_mb >= 0 && args.memory_limit_mb <= 1e8, "--memory-limit-mb",
+                "must lie in [0, 10^8] (0: the executor's budget)");
+  const size_t memory_limit = static_cast<size_t>(args.memory_limit_mb * 1048576.0);
   const auto exec = Executor::create(backend);
   nlohmann::ordered_json doc;
   doc["benchmark"] = "fem";
@@ -70,6 +74,8 @@ int run_fem_bench(const FemBenchArgs& args) {
   if (backend == Backend::cuda)
     doc["machine"]["gpu"] = {{"name", cuda::device_name(0)}, {"driver", cuda::driver_version()}};
   doc["rtol"] = args.rtol;
+  doc["memory_limit_bytes"] = memory_limit;
+  doc["memory_budget_bytes"] = exec->memory_budget().limit();
   // Copy bandwidth of the executor, measured in this run: the roofline of the CG iterations.
   const size_t copy_bytes = backend == Backend::cuda ? size_t{1} << 30 : size_t{256} << 20;
   const double bandwidth = copy_bandwidth(exec, copy_bytes, backend == Backend::cuda ? 20 : 4);
@@ -79,6 +85,16 @@ int run_fem_bench(const FemBenchArgs& args) {
   doc["commit"] = commit ? commit : "unknown";
   doc["date"] = utc_now();
   doc["results"] = nlohmann::ordered_json::array();
+  doc["linear"] = nlohmann::ordered_json::array();
+  // The document is written after every measured row, so a run cut short (a time limit, a
+  // device failure) keeps what it measured; "complete" says whether it ran to the end.
+  doc["complete"] = false;
+  auto checkpoint = [&] {
+    if (args.output.empty()) return;
+    const std::string tmp = args.output + ".partial";
+    spec::write_text_file(tmp, doc.dump(2) + "\n", "--output");
+    std::filesystem::rename(tmp, args.output);
+  };
 
   struct Problem {
     std::string name;
@@ -126,9 +142,14 @@ int run_fem_bench(const FemBenchArgs& args) {
       const double host_assembly = time_assembly(Executor::host());
       doc["problems"][name]["assembly_seconds_host"] = host_assembly;
       if (backend == Backend::cuda) {
-        const double dev_assembly = time_assembly(exec);
-        doc["problems"][name]["assembly_seconds_device"] = dev_assembly;
-        doc["problems"][name]["assembly_speedup"] = host_assembly / dev_assembly;
+        try {
+          const double dev_assembly = time_assembly(exec);
+          doc["problems"][name]["assembly_seconds_device"] = dev_assembly;
+          doc["problems"][name]["assembly_speedup"] = host_assembly / dev_assembly;
+        } catch (const Error& e) {
+          doc["problems"][name]["assembly_error_device"] = e.what();
+          std::cerr << "bench: " << name << ": device assembly failed: " << e.what() << "\n";
+        }
       }
     }
     problems.push_back({name, std::move(model), std::move(loads), std::move(ops), factor});
@@ -154,7 +175,9 @@ int run_fem_bench(const FemBenchArgs& args) {
   linear.rtol = args.rtol;
   linear.max_seconds = args.max_seconds;
   linear.export_dir = args.export_dir;
-  doc["linear"] = nlohmann::ordered_json::array();
+  linear.checkpoint = checkpoint;
+  linear.memory_limit = memory_limit;
+  checkpoint();
   for (auto& prob : problems) run_linear_bench(prob.name, *prob.model, prob.operators, exec, bandwidth, linear, doc);
 
   std::printf("\n%-18s %-34s %6s %12s %14s %8s\n", "problem", "regime (end to end)", "batch", "seconds", "solves/s", "iters");
@@ -185,9 +208,19 @@ int run_fem_bench(const FemBenchArgs& args) {
         if (backend == Backend::cuda) options.chunk = 4096;
         options.solver.rtol = args.rtol;
         options.keep_first_fields = false;
+        options.memory_limit = memory_limit;
         options.allow_superposition = c.superposition;
         const auto t = Clock::now();
-        const BatchResult r = solve_batch(*prob.model, scenarios, options);
+        BatchResult r;
+        try {
+          r = solve_batch(*prob.model, scenarios, options);
+        } catch (const Error& e) {
+          row["error"] = e.what();
+          std::printf("%-18s %-34s %6d error: %s\n", c.problem.c_str(), c.regime.c_str(), batch, e.what());
+          doc["results"].push_back(row);
+          checkpoint();
+          break;  // larger batches of this case would fail the same way
+        }
         const double sec = seconds_since(t);
         last_seconds = sec;
         last_batch = batch;
@@ -204,17 +237,16 @@ int run_fem_bench(const FemBenchArgs& args) {
         row["factorizations"] = r.factorizations;
         row["method"] = r.scenarios[0].method;
         doc["results"].push_back(row);
+        checkpoint();
         std::printf("%-18s %-34s %6d %12.4f %14.1f %8.1f\n", c.problem.c_str(), c.regime.c_str(), batch,
                     sec, batch / sec, iters);
         std::fflush(stdout);
       }
     }
   }
-  const std::string text = doc.dump(2) + "\n";
-  if (!args.output.empty()) {
-    spec::write_text_file(args.output, text, "--output");
-    std::cerr << "bench: wrote " << args.output << "\n";
-  }
+  doc["complete"] = true;
+  checkpoint();
+  if (!args.output.empty()) std::cerr << "bench: wrote " << args.output << "\n";
   return 0;
 }
 

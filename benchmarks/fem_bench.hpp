@@ -20,6 +20,9 @@ struct FemBenchArgs {
   bool end_to_end = true;       // also time solve_batch (outputs included)
   std::string output;
   int threads = 0;
+  // Working memory of one batched solve in MiB (0: the executor's budget): smaller values
+  // make large batches run in more blocks.
+  double memory_limit_mb = 0;
 };
 
 int run_fem_bench(const FemBenchArgs& args);

@@ -1,5 +1,6 @@
 #include "benchmarks/linear_bench.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -38,6 +39,7 @@ struct Row {
   double bytes = 0;  // bytes the CG iterations must move (0 when no CG ran in the timed part)
   double bytes_per_iteration = 0;
   double max_residual = 0;
+  int blocks = 1;  // blocks of columns the batch was solved in (the executor's memory budget)
 };
 
 }  // namespace
@@ -88,6 +90,7 @@ void run_linear_bench(const std::string& name, const FemModel& model,
   CgOptions cg_options;
   cg_options.rtol = options.rtol;
   cg_options.max_iterations = std::max(20000, 4 * n);
+  cg_options.memory_limit = options.memory_limit;
   ExecutorSolver solver(exec, op, cg_options);
   SolverOptions host_options;
   host_options.rtol = options.rtol;
@@ -126,15 +129,26 @@ void run_linear_bench(const std::string& name, const FemModel& model,
     if (regime.rfind("operator varies", 0) == 0 && operator_parameters.empty()) continue;
     double last_seconds = 0, last_host = 0;
     int last_batch = 0;
+    std::string failed;  // the error that ended this regime's batches
     for (int batch : options.batches) {
       const double scale = last_batch > 0 ? static_cast<double>(batch) / last_batch : 0.0;
       nlohmann::ordered_json row = {{"problem", name}, {"regime", regime}, {"batch", batch},
                                     {"backend", backend_name(exec->backend())}};
-      if (last_seconds * scale > options.max_seconds) {
+      // Host memory the row needs: C, and for superposition the fields brought back (n x batch).
+      const double host_bytes = 8.0 * n * batch * (regime == regimes[0] ? 2.0 : 0.0);
+      if (!failed.empty()) {
+        row["skipped"] = "after an error at a smaller batch: " + failed;
+      } else if (last_seconds * scale > options.max_seconds) {
         row["skipped"] = "predicted over --max-seconds";
+      } else if (host_bytes > 0.5 * static_cast<double>(Executor::host()->free_memory())) {
+        row["skipped"] = "needs " + std::to_string(static_cast<long>(host_bytes / 1e9)) + " GB of host memory";
+      }
+      if (row.contains("skipped")) {
         doc["linear"].push_back(row);
+        if (options.checkpoint) options.checkpoint();
         continue;
       }
+      try {
       const Eigen::MatrixXd C = coefficients(R, batch, 7u + static_cast<unsigned>(batch));
       const std::vector<std::vector<double>> th =
           regime.rfind("operator varies", 0) == 0 ? thetas(batch, 11u + static_cast<unsigned>(batch))
@@ -148,36 +162,43 @@ void run_linear_bench(const std::string& name, const FemModel& model,
         const auto info = solver.superpose(theta0, U, C, X);
         exec->synchronize();
         out.seconds = seconds_since(t);
+        out.blocks = solver.stats().blocks;
         for (const auto& i : info) out.max_residual = std::max(out.max_residual, i.residual);
       } else {
-        // Right-hand sides and solutions stay on the executor.
-        const RowMajor cr = C;
-        const Array<double> Cd(exec, std::vector<double>(cr.data(), cr.data() + cr.size()));
-        const RowMajor ur = U;
-        const Array<double> Ud(exec, std::vector<double>(ur.data(), ur.data() + ur.size()));
-        Array<double> B(exec, static_cast<size_t>(n) * static_cast<size_t>(batch));
-        Array<double> X(exec, std::vector<double>(B.size(), 0.0));
+        // Right-hand sides and solutions stay on the executor, in blocks of the columns that fit
+        // its memory budget (B, X and the solver's x, r, p, q: 6 multi-vectors per column); the
+        // copies of B in are not timed, the solves of every block are.
         const bool shared = regime == regimes[1];
         const OperatorData& A = shared ? nominal : data;
-        BatchedCg cg(A, cg_options);
-        {
-          Eigen::MatrixXd Bh = U * C;
-          const RowMajor br = Bh;
-          B.copy_from_host(br.data(), B.size());
+        const size_t per_column = static_cast<size_t>(n) * sizeof(double) * 6;
+        size_t wanted = per_column * static_cast<size_t>(batch);
+        if (options.memory_limit > 0) wanted = std::max(per_column, std::min(wanted, options.memory_limit));
+        const MemoryClaim claim = exec->claim_memory(per_column, wanted);
+        const int block = static_cast<int>(std::clamp<size_t>(claim.bytes() / per_column, 1, static_cast<size_t>(batch)));
+        out.blocks = (batch + block - 1) / block;
+        for (int first = 0; first < batch; first += block) {
+          const int w = std::min(block, batch - first);
+          const RowMajor br = U * C.middleCols(first, w);
+          const Array<double> B(exec, std::vector<double>(br.data(), br.data() + br.size()));
+          Array<double> X(exec, std::vector<double>(B.size(), 0.0));
+          const std::vector<std::vector<double>> th_w(th.begin() + first, th.begin() + first + w);
+          BatchedCg cg(A, cg_options);
+          exec->synchronize();
+          const auto t = Clock::now();
+          const auto info = cg.solve(th_w, B, X, w);
+          exec->synchronize();
+          out.seconds += seconds_since(t);
+          for (const auto& i : info) out.max_residual = std::max(out.max_residual, i.residual);
+          out.iterations = std::max(out.iterations, cg.stats().iterations);
+          out.bytes += static_cast<double>(A.bytes()) * cg.stats().iterations + 88.0 * n * cg.stats().column_iterations;
         }
-        exec->synchronize();
-        const auto t = Clock::now();
-        const auto info = cg.solve(th, B, X, batch);
-        exec->synchronize();
-        out.seconds = seconds_since(t);
-        for (const auto& i : info) out.max_residual = std::max(out.max_residual, i.residual);
-        out.iterations = cg.stats().iterations;
-        out.bytes_per_iteration = static_cast<double>(A.bytes()) + 88.0 * n * batch;
-        out.bytes = static_cast<double>(A.bytes()) * cg.stats().iterations + 88.0 * n * cg.stats().column_iterations;
+        out.bytes_per_iteration = static_cast<double>(A.bytes()) + 88.0 * n * std::min(block, batch);
       }
       // The host backend's own solvers on the same systems: superposition with its CHOLMOD
-      // basis, one factor for all right-hand sides, factor-preconditioned PCG.
-      if (options.host_baseline && !(last_host * scale > options.max_seconds)) {
+      // basis, one factor for all right-hand sides, factor-preconditioned PCG (B and X on the
+      // host: skipped where they would not fit beside everything else).
+      const bool host_fits = 8.0 * n * batch * 3 < 0.5 * static_cast<double>(Executor::host()->free_memory());
+      if (options.host_baseline && host_fits && !(last_host * scale > options.max_seconds)) {
         const Eigen::MatrixXd Bh = U * C;
         Eigen::MatrixXd Xh = Eigen::MatrixXd::Zero(n, batch), warm;
         host.solve_shared(theta0, U, warm);  // factor cached before timing, like the GPU basis
@@ -214,11 +235,20 @@ void run_linear_bench(const std::string& name, const FemModel& model,
         row["host_backend_seconds"] = out.host_seconds;
         row["speedup_over_host_backend"] = out.host_seconds / out.seconds;
       }
-      doc["linear"].push_back(row);
+      if (out.blocks > 1) row["blocks"] = out.blocks;
       std::printf("%-16s %-34s %6d %10.4f %12.1f %7d %9.1f %8s\n", name.c_str(), regime.c_str(), batch,
                   out.seconds, rate, out.iterations, out.bytes > 0 ? out.bytes / out.seconds / 1e9 : 0.0,
                   out.host_seconds > 0 ? std::to_string(out.host_seconds / out.seconds).substr(0, 6).c_str() : "-");
+      } catch (const std::exception& e) {
+        // A device or solver failure ends this regime (larger batches would fail the same way)
+        // but not the benchmark: the row says what failed, the other regimes still run.
+        failed = e.what();
+        row["error"] = failed;
+        std::printf("%-16s %-34s %6d error: %s\n", name.c_str(), regime.c_str(), batch, e.what());
+      }
       std::fflush(stdout);
+      doc["linear"].push_back(row);
+      if (options.checkpoint) options.checkpoint();
     }
   }
 }

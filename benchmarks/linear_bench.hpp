@@ -4,6 +4,7 @@
 // iteration must move and the fraction of the measured copy bandwidth achieved.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,10 @@ struct LinearBenchOptions {
   double max_seconds = 120;     // skip a case predicted to take longer
   std::string export_dir;       // write the systems for benchmarks/peers (numpy .npy)
   bool host_baseline = true;
+  size_t memory_limit = 0;      // bytes of working blocks per solve (0: the executor's budget)
+  // Called after every row (the results so far are in the document): `doppel bench fem` writes
+  // them out, so a run cut short keeps what it measured.
+  std::function<void()> checkpoint;
 };
 
 // Device-to-device copy bandwidth of the executor in bytes per second (read + write counted).
