@@ -14,7 +14,7 @@
 #              and FE sharing the device) with DOPPEL_REQUIRE_GPU=1 (a skip for want of a
 #              device fails), DOPPEL_CUDA_SYNC=1 and CUDA_LAUNCH_BLOCKING=1 (a fault is reported
 #              at the kernel that caused it)
-#   bench      doppel bench fem --backend cuda on the blade and the ~10^5-node box, batches
+#   bench      doppel bench fem --backend "${BACKEND:-cuda}" on the blade and the ~10^5-node box, batches
 #              1..4096, host backend as the baseline in the same run
 #   sanitizer  compute-sanitizer memcheck and racecheck CTest entries
 #   all-tests  the rest of the suite with DOPPEL_REQUIRE_GPU=1 (auto backend: CUDA)
@@ -34,7 +34,7 @@ cuda_tests() {
 }
 bench() {
   load_deps_env
-  "$build_dir/bin/doppel" bench fem --backend cuda --box-cells "${BOX_CELLS:-46}" \
+  "$build_dir/bin/doppel" bench fem --backend "${BACKEND:-cuda}" --box-cells "${BOX_CELLS:-46}" \
     --batches "${BATCHES:-1,64,1024,4096}" --max-seconds "${MAX_SECONDS:-15}" \
     --output "$out/doppel-fem.json" >"$work/bench.log" 2>&1
   local rc=$?

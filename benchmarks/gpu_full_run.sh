@@ -8,7 +8,7 @@
 # Phases, against one deadline of BUDGET_S seconds (default 540):
 #   machine, deps   as in the first call
 #   binary          bin/doppel from .gpu-run/doppel-bin.tar.gz when it runs here, else built
-#   bench-large     doppel bench fem --backend cuda on the ~10^6-node box (99^3 cells), batches
+#   bench-large     doppel bench fem --backend "${BACKEND:-cuda}" on the ~10^6-node box (99^3 cells), batches
 #                   1..4096 (blocks sized to the device's memory budget), systems exported
 #   peer            CuPy's CG one scenario at a time on the same systems (benchmarks/peers)
 #   train           the blade's surrogate, FE on CUDA, network on the GPU
@@ -33,36 +33,40 @@ binary() {
 }
 bench_large() {
   load_deps_env
-  "$build_dir/bin/doppel" bench fem --backend cuda --twin "" --box-cells "${BOX_CELLS:-99}" \
+  "$build_dir/bin/doppel" bench fem --backend "${BACKEND:-cuda}" --twin "" --box-cells "${BOX_CELLS:-99}" \
     --batches "${BATCHES:-1,64,1024,4096}" --max-seconds "${MAX_SECONDS:-40}" --export "$work/systems" \
-    --output "$out/doppel-fem-large.json" >>"$work/bench.log" 2>&1
+    --output "$out/doppel-fem-large.json" >"$work/step.log" 2>&1
   local rc=$?
-  tail -25 "$work/bench.log"
+  cat "$work/step.log" >>"$work/bench.log"
+  tail -25 "$work/step.log"
   return $rc
 }
 peer() {
   python3 benchmarks/peers/cupy_cg.py "$work/systems" --rtol 1e-8 --count "${PEER_COUNT:-8}" \
-    --max-seconds 60 --output "$out/cupy.json" >>"$work/bench.log" 2>&1
+    --max-seconds 60 --output "$out/cupy.json" >"$work/step.log" 2>&1
   local rc=$?
-  tail -5 "$work/bench.log"
+  cat "$work/step.log" >>"$work/bench.log"
+  tail -5 "$work/step.log"
   return $rc
 }
 train() {
   load_deps_env
-  "$build_dir/bin/doppel" train examples/blade/twin.json --out "$work/blade-bundle" --backend cuda --device cuda \
-    >>"$work/bench.log" 2>&1
+  "$build_dir/bin/doppel" train examples/blade/twin.json --out "$work/blade-bundle" --backend "${BACKEND:-cuda}" --device "${DEVICE:-cuda}" \
+    >"$work/step.log" 2>&1
   local rc=$?
+  cat "$work/step.log" >>"$work/bench.log"
   cp "$work/blade-bundle/validation.json" "$out/blade-validation.json" 2>/dev/null
-  grep -vE "epoch [0-9]*[1-9]00:" "$work/bench.log" | tail -8
+  grep -vE "epoch [0-9]*[1-9]00:" "$work/step.log" | tail -8
   return $rc
 }
 bench_surrogate() {
   load_deps_env
-  "$build_dir/bin/doppel" bench surrogate --bundle "$work/blade-bundle" --backend cuda --device cuda \
+  "$build_dir/bin/doppel" bench surrogate --bundle "$work/blade-bundle" --backend "${BACKEND:-cuda}" --device "${DEVICE:-cuda}" \
     --batches "${SURROGATE_BATCHES:-1,10,100,1000,10000,100000,1000000}" --fields-max 100000 \
-    --output "$out/doppel-surrogate.json" >>"$work/bench.log" 2>&1
+    --output "$out/doppel-surrogate.json" >"$work/step.log" 2>&1
   local rc=$?
-  tail -12 "$work/bench.log"
+  cat "$work/step.log" >>"$work/bench.log"
+  tail -12 "$work/step.log"
   return $rc
 }
 export -f binary bench_large peer train bench_surrogate
