@@ -1,4 +1,5 @@
 // CUDA side of the backend seam: device queries, the executor, and a self-test kernel.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -156,9 +157,12 @@ std::shared_ptr<DeviceContext> context_for(int device) {
   int pools = 0;
   if (cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device) == cudaSuccess && pools) {
     DOPPEL_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&ctx->pool, device));
-    // Keep freed blocks up to the budget for the next solve instead of returning them to the
-    // driver at every synchronization.
-    unsigned long long keep = ctx->budget.limit();
+    // Keep freed blocks for the next solve instead of returning them to the driver at every
+    // synchronization, but only a tenth of the device (at least 2 GiB): beyond that, memory a
+    // large batch used goes back at the next synchronization, so LibTorch's allocator in the
+    // same process is not starved by blocks doppel holds idle.
+    unsigned long long keep = std::min<unsigned long long>(
+        ctx->budget.limit(), std::max<unsigned long long>(2ull << 30, props.totalGlobalMem / 10));
     DOPPEL_CUDA_CHECK(cudaMemPoolSetAttribute(ctx->pool, cudaMemPoolAttrReleaseThreshold, &keep));
   } else {
     cudaGetLastError();
