@@ -97,7 +97,8 @@ class Executor {
   // The host executor (shared, threads from host_threads()).
   static std::shared_ptr<const Executor> host();
   // A new CUDA executor on `device`: its own stream (non-blocking) and cuBLAS handle, the
-  // device's memory pool and budget shared with the others. An executor is used
+  // device's memory pool and budget shared with the others. Memory of one executor is used by work on
+  // that executor only (its stream orders the work and the frees). An executor is used
   // by one thread at a time; each solve takes its own. Throws NotCompiled in a host-only
   // build and Unavailable when no such device is present.
   static std::shared_ptr<const Executor> cuda(int device = 0);

@@ -138,15 +138,24 @@ struct DeviceContext {
 
 namespace {
 
+struct Registry {
+  std::mutex mutex;
+  std::map<int, std::shared_ptr<DeviceContext>> contexts;
+};
+
+Registry& registry() {
+  static Registry* r = new Registry();  // never destroyed: executors may outlive static teardown
+  return *r;
+}
+
 std::shared_ptr<DeviceContext> context_for(int device) {
-  static std::mutex mutex;
-  static std::map<int, std::shared_ptr<DeviceContext>> contexts;
-  std::lock_guard<std::mutex> lock(mutex);
+  Registry& reg = registry();
+  std::lock_guard<std::mutex> lock(reg.mutex);
   const int count = device_count();
   if (device < 0 || device >= count)
     throw Unavailable("CUDA device " + std::to_string(device) + " is not present (" +
                       std::to_string(count) + " device(s) found)");
-  auto& c = contexts[device];
+  auto& c = reg.contexts[device];
   if (c) return c;
   DOPPEL_CUDA_CHECK(cudaSetDevice(device));
   cudaDeviceProp props{};
@@ -171,13 +180,12 @@ std::shared_ptr<DeviceContext> context_for(int device) {
   return c;
 }
 
+// The context of a device if an executor was ever made on it (never creates one).
 std::shared_ptr<DeviceContext> existing_context(int device) {
-  // Only reads: a context that was never created has nothing to report.
-  try {
-    return device >= 0 && device < device_count() ? context_for(device) : nullptr;
-  } catch (const std::exception&) {
-    return nullptr;
-  }
+  Registry& reg = registry();
+  std::lock_guard<std::mutex> lock(reg.mutex);
+  const auto it = reg.contexts.find(device);
+  return it == reg.contexts.end() ? nullptr : it->second;
 }
 
 }  // namespace
