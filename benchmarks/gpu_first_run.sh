@@ -23,10 +23,8 @@
 # The last line printed is the verdict. Off a GPU node it rehearses: everything up to the
 # build runs, and the phases that need a GPU fail, saying why.
 SCRIPT_NAME=gpu_first_run
-export BUDGET_S="${BUDGET_S:-450}" RESERVE_S="${RESERVE_S:-15}"
+DEFAULT_BUDGET_S=450
 . "$(dirname "$0")/gpu/common.sh"
-build_dir="${BUILD_DIR:-build-gpu}"
-export build_dir
 
 cuda_tests() {
   export DOPPEL_REQUIRE_GPU=1 DOPPEL_CUDA_SYNC=1 CUDA_LAUNCH_BLOCKING=1

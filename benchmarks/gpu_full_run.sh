@@ -16,10 +16,8 @@
 # Files in $OUT (7): gpu-full-run.json, doppel-fem-large.json, cupy.json, doppel-surrogate.json,
 # blade-validation.json, bench.log.gz, build.log.gz. The last line printed is the verdict.
 SCRIPT_NAME=gpu_full_run
-export BUDGET_S="${BUDGET_S:-540}" RESERVE_S="${RESERVE_S:-15}"
+DEFAULT_BUDGET_S=540
 . "$(dirname "$0")/gpu/common.sh"
-build_dir="${BUILD_DIR:-build-gpu}"
-export build_dir
 
 binary() {
   load_deps_env

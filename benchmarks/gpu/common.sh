@@ -7,6 +7,8 @@
 # where it stopped. Off a GPU node (a rehearsal) everything runs the same way and the phases
 # that need a GPU fail, saying so.
 set -uo pipefail
+export BUDGET_S="${BUDGET_S:-$DEFAULT_BUDGET_S}" RESERVE_S="${RESERVE_S:-15}"
+export build_dir="${BUILD_DIR:-build-gpu}"
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo"
 out="${OUT:-$repo/benchmarks/results/gpu-run}"
