@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <thread>
@@ -89,12 +88,7 @@ int run_fem_bench(const FemBenchArgs& args) {
   // The document is written after every measured row, so a run cut short (a time limit, a
   // device failure) keeps what it measured; "complete" says whether it ran to the end.
   doc["complete"] = false;
-  auto checkpoint = [&] {
-    if (args.output.empty()) return;
-    const std::string tmp = args.output + ".partial";
-    spec::write_text_file(tmp, doc.dump(2) + "\n", "--output");
-    std::filesystem::rename(tmp, args.output);
-  };
+  auto checkpoint = [&] { write_results(args.output, doc); };
 
   struct Problem {
     std::string name;
