@@ -140,7 +140,7 @@ int run_fem_bench(const FemBenchArgs& args) {
           const double dev_assembly = time_assembly(exec);
           doc["problems"][name]["assembly_seconds_device"] = dev_assembly;
           doc["problems"][name]["assembly_speedup"] = host_assembly / dev_assembly;
-        } catch (const Error& e) {
+        } catch (const std::exception& e) {
           doc["problems"][name]["assembly_error_device"] = e.what();
           std::cerr << "bench: " << name << ": device assembly failed: " << e.what() << "\n";
         }
@@ -208,7 +208,7 @@ int run_fem_bench(const FemBenchArgs& args) {
         BatchResult r;
         try {
           r = solve_batch(*prob.model, scenarios, options);
-        } catch (const Error& e) {
+        } catch (const std::exception& e) {
           row["error"] = e.what();
           std::printf("%-18s %-34s %6d error: %s\n", c.problem.c_str(), c.regime.c_str(), batch, e.what());
           doc["results"].push_back(row);

@@ -104,7 +104,7 @@ int run_surrogate_bench(const SurrogateBenchArgs& args) {
       doc["results"].push_back(row);
       std::fprintf(stderr, "%8d %16.1f %16.1f %12.1f %10.1f %10.1f\n", batch, out_rate, field_rate, fe_rate,
                    out_rate / fe_rate, with_fields ? field_rate / fe_rate : 0.0);
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {
       // A device or solver failure at this batch (memory, most likely) ends the sweep: larger
       // batches would fail the same way. The rows measured so far are kept.
       doc["results"].push_back({{"batch", batch}, {"error", e.what()}});
