@@ -18,9 +18,11 @@ Response response_for(const std::exception& e) {
   if (dynamic_cast<const Unavailable*>(&e)) return error_response(503, "unavailable", e.what());
   if (dynamic_cast<const NotCompiled*>(&e)) return error_response(501, "not_implemented", e.what());
   if (dynamic_cast<const SolverDiverged*>(&e)) return error_response(422, "solver_failed", e.what());
-  if (dynamic_cast<const DeviceError*>(&e)) {
-    // The GPU failed the request (out of memory while other solves hold it, a failing call):
-    // not the client's fault and not a bug in the request; worth retrying shortly.
+  if (const auto* d = dynamic_cast<const DeviceError*>(&e)) {
+    // A lost GPU context does not come back: 500, and /healthz fails so the process is restarted.
+    if (d->context_lost()) return error_response(500, "device_failed", e.what());
+    // Otherwise the GPU failed this request (out of memory while other solves hold it): not the
+    // client's fault; worth retrying shortly.
     Response r = error_response(503, "device_error", e.what());
     r.headers.emplace_back("Retry-After", "2");
     return r;

@@ -27,7 +27,8 @@ Response error_response(int status, const std::string& type, const std::string& 
                         const std::string& path = "");
 // InvalidInput -> 400 invalid_request (its path), HttpError -> its own, Unavailable -> 503,
 // NotCompiled -> 501, SolverDiverged -> 422 solver_failed, DeviceError -> 503 device_error
-// (with Retry-After), anything else -> 500 internal.
+// (with Retry-After), or 500 device_failed when the GPU context is lost, anything else -> 500
+// internal.
 Response response_for(const std::exception& e);
 
 }  // namespace doppel::api

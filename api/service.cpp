@@ -179,11 +179,17 @@ std::vector<Service::Route> Service::table() {
                                 "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:");
          return r;
        }},
-      {{"GET", "/healthz", Scope::none, "Liveness: 200 while the process serves"},
-       [](const Request&) { return json_response({{"status", "ok"}}); }},
+      {{"GET", "/healthz", Scope::none, "Liveness: 200 while the process serves; 503 once its GPU context is lost"},
+       [](const Request&) {
+         if (cuda::device_lost())
+           return error_response(503, "device_failed", "the GPU context of this process is lost: restart it");
+         return json_response({{"status", "ok"}});
+       }},
       {{"GET", "/readyz", Scope::none, "Readiness: 503 until every twin and bundle is loaded and stored jobs are resumed"},
        [this](const Request&) {
          if (!ready_) return error_response(503, "unavailable", "twins are still loading");
+         if (cuda::device_lost())
+           return error_response(503, "device_failed", "the GPU context of this process is lost: restart it");
          return json_response({{"status", "ready"}, {"twins", twins_.entries().size()}});
        }},
       {{"GET", "/metrics", Scope::read, "Prometheus metrics (text exposition format 0.0.4)"},

@@ -189,10 +189,22 @@ int run_fem_bench(const FemBenchArgs& args) {
         nlohmann::ordered_json row = {{"problem", c.problem}, {"regime", c.regime}, {"batch", batch}};
         const double F = std::min(prob.factor_seconds, last_seconds);
         const double predicted = last_batch > 0 ? F + (last_seconds - F) * batch / last_batch : 0.0;
+        // Host memory of one chunk: right-hand sides, solutions and fields of every physics, and
+        // the staging of a block (about six n x chunk arrays of the larger operator).
+        const auto& m = *prob.model;
+        const double dofs = std::max(m.thermal() ? m.thermal_operator().size() : 0,
+                                     m.mechanical() ? m.mechanical_operator().size() : 0);
+        const double chunk = std::min<double>(batch, backend == Backend::cuda ? 4096 : 256);
+        const double host_bytes = 6.0 * 8.0 * dofs * chunk;
         if (predicted > args.max_seconds) {
           row["skipped"] = "predicted " + std::to_string(predicted) + " s > --max-seconds";
+        } else if (host_bytes > 0.6 * static_cast<double>(Executor::host()->free_memory())) {
+          row["skipped"] = "needs about " + std::to_string(static_cast<long>(host_bytes / 1e9)) + " GB of host memory";
+        }
+        if (row.contains("skipped")) {
           std::printf("%-18s %-34s %6d %12s\n", c.problem.c_str(), c.regime.c_str(), batch, "skipped");
           doc["results"].push_back(row);
+          checkpoint();
           continue;
         }
         auto scenarios = spec::random_scenarios(prob.model->twin(), c.vary, batch, 1234u + static_cast<unsigned>(batch));

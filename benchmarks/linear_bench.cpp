@@ -166,11 +166,11 @@ void run_linear_bench(const std::string& name, const FemModel& model,
         for (const auto& i : info) out.max_residual = std::max(out.max_residual, i.residual);
       } else {
         // Right-hand sides and solutions stay on the executor, in blocks of the columns that fit
-        // its memory budget (B, X and the solver's x, r, p, q: 6 multi-vectors per column); the
-        // copies of B in are not timed, the solves of every block are.
+        // its memory budget (B, X and the solver's own multi-vectors per column); the copies of
+        // B in are not timed, the solves of every block are.
         const bool shared = regime == regimes[1];
         const OperatorData& A = shared ? nominal : data;
-        const size_t per_column = static_cast<size_t>(n) * sizeof(double) * 6;
+        const size_t per_column = static_cast<size_t>(n) * sizeof(double) * (kCgVectors + 2);
         size_t wanted = per_column * static_cast<size_t>(batch);
         if (options.memory_limit > 0) wanted = std::max(per_column, std::min(wanted, options.memory_limit));
         const MemoryClaim claim = exec->claim_memory(per_column, wanted);
@@ -178,9 +178,10 @@ void run_linear_bench(const std::string& name, const FemModel& model,
         out.blocks = (batch + block - 1) / block;
         for (int first = 0; first < batch; first += block) {
           const int w = std::min(block, batch - first);
-          const RowMajor br = U * C.middleCols(first, w);
-          const Array<double> B(exec, std::vector<double>(br.data(), br.data() + br.size()));
-          Array<double> X(exec, std::vector<double>(B.size(), 0.0));
+          RowMajor staged = U * C.middleCols(first, w);
+          const Array<double> B(exec, staged.data(), static_cast<size_t>(staged.size()));
+          staged.setZero();
+          Array<double> X(exec, staged.data(), static_cast<size_t>(staged.size()));
           const std::vector<std::vector<double>> th_w(th.begin() + first, th.begin() + first + w);
           BatchedCg cg(A, cg_options);
           exec->synchronize();

@@ -34,6 +34,9 @@ bool memory_pool_info(int device, size_t& pool_reserved, size_t& pool_used, size
 // against the host; returns the largest absolute error. Throws DeviceError on CUDA errors,
 // NotCompiled in a host-only build.
 double self_test(int n);
+// A CUDA error that loses the context (an illegal address, a kernel fault) was seen in this
+// process: no later device call can succeed; the service reports itself unhealthy.
+bool device_lost();
 // The finite-element solvers of the CUDA backend are available in this build.
 bool solvers_available();
 }  // namespace cuda

@@ -276,15 +276,16 @@ std::vector<SolveInfo> ExecutorSolver::solve(const std::vector<std::vector<doubl
   const int S = static_cast<int>(B.cols());
   std::vector<SolveInfo> info(static_cast<size_t>(S));
   stats_ = CgStats{};
-  // x, r, p, q in the solver plus B and X, and a residual vector.
-  const Blocks blocks = claim_blocks(7, S);
+  // The solver's own multi-vectors plus B and X.
+  const Blocks blocks = claim_blocks(kCgVectors + 2, S);
   const int block = blocks.width;
   for (int first = 0; first < S; first += block) {
     ++stats_.blocks;
     const int w = std::min(block, S - first);
-    const RowMajor b = B.middleCols(first, w), x0 = X.middleCols(first, w);
-    const Array<double> Bd(exec_, std::vector<double>(b.data(), b.data() + b.size()));
-    Array<double> Xd(exec_, std::vector<double>(x0.data(), x0.data() + x0.size()));
+    RowMajor staged = B.middleCols(first, w);  // host staging in the executor's layout
+    const Array<double> Bd(exec_, staged.data(), static_cast<size_t>(staged.size()));
+    staged = X.middleCols(first, w);
+    Array<double> Xd(exec_, staged.data(), static_cast<size_t>(staged.size()));
     const std::vector<std::vector<double>> th(theta.begin() + first, theta.begin() + first + w);
     // A batch whose scenarios share one operator reads a single combined value array.
     const bool shared = std::all_of(th.begin(), th.end(), [&](const auto& t) { return t == th[0]; });
@@ -300,9 +301,8 @@ std::vector<SolveInfo> ExecutorSolver::solve(const std::vector<std::vector<doubl
       stats_.column_iterations += cg.stats().column_iterations;
       stats_.iterations = std::max(stats_.iterations, cg.stats().iterations);
     }
-    RowMajor xs(n, w);
-    Xd.copy_to_host(xs.data(), Xd.size());
-    X.middleCols(first, w) = xs;
+    Xd.copy_to_host(staged.data(), Xd.size());
+    X.middleCols(first, w) = staged;
     std::copy(part.begin(), part.end(), info.begin() + first);
   }
   check_residuals(info, 0);
@@ -374,7 +374,7 @@ std::vector<SolveInfo> ExecutorSolver::superpose(const std::vector<double>& thet
     ++stats_.blocks;
     const int w = std::min(block, S - first);
     const RowMajor c = coefficients.middleCols(first, w);
-    const Array<double> Cd(exec_, std::vector<double>(c.data(), c.data() + c.size()));
+    const Array<double> Cd(exec_, c.data(), static_cast<size_t>(c.size()));
     Array<double> Xd(exec_, static_cast<size_t>(n) * static_cast<size_t>(w));
     Array<double> Bd(exec_, static_cast<size_t>(n) * static_cast<size_t>(w));
     DOPPEL_RUN(*exec_, multiply_basis, static_cast<int>(n), R, w, U.data(), Cd.data(), Xd.data());

@@ -51,6 +51,10 @@ class OperatorData {
   Array<double> values_, diagonal_;
 };
 
+// Multi-vectors (rows x width) a BatchedCg solve holds at its peak per column of its block:
+// x, r, p, q, and the residual check's product, beside the caller's B and X.
+inline constexpr int kCgVectors = 5;
+
 struct CgOptions {
   double rtol = 1e-10;         // ||b - A x|| <= rtol ||b|| per scenario
   int max_iterations = 20000;

@@ -22,20 +22,24 @@ int MemoryBudget::waiting() const {
   return waiting_;
 }
 
-size_t MemoryBudget::acquire(size_t minimum, size_t wanted, size_t free_bytes) {
+size_t MemoryBudget::acquire(size_t minimum, size_t wanted, const std::function<size_t()>& free_bytes) {
   wanted = std::max(wanted, minimum);
-  std::unique_lock<std::mutex> lock(mutex_);
-  auto left = [&] { return std::min(limit_ > claimed_ ? limit_ - claimed_ : size_t{0}, free_bytes); };
-  auto fits = [&] { return holders_ == 0 || left() >= minimum; };
-  if (!fits()) {
+  for (;;) {
+    // Measured outside the lock (a device query); a release while measuring is seen below.
+    const size_t free_now = free_bytes();
+    std::unique_lock<std::mutex> lock(mutex_);
+    const size_t left = std::min(limit_ > claimed_ ? limit_ - claimed_ : size_t{0}, free_now);
+    if (holders_ == 0 || left >= minimum) {
+      const size_t granted = std::max(minimum, std::min(wanted, left));
+      claimed_ += granted;
+      ++holders_;
+      return granted;
+    }
+    const unsigned long seen = releases_;
     ++waiting_;
-    released_.wait(lock, fits);
+    released_.wait(lock, [&] { return releases_ != seen; });
     --waiting_;
   }
-  const size_t granted = std::max(minimum, std::min(wanted, left()));
-  claimed_ += granted;
-  ++holders_;
-  return granted;
 }
 
 void MemoryBudget::release(size_t bytes) noexcept {
@@ -43,6 +47,7 @@ void MemoryBudget::release(size_t bytes) noexcept {
     std::lock_guard<std::mutex> lock(mutex_);
     claimed_ -= std::min(bytes, claimed_);
     --holders_;
+    ++releases_;
   }
   released_.notify_all();
 }

@@ -9,6 +9,7 @@
 
 #include <condition_variable>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,17 +34,19 @@ class MemoryBudget {
   size_t claimed() const;
   int waiting() const;  // claims blocked in acquire now
   // Grants at least `minimum` and at most `wanted` bytes: no more than the limit less what the
-  // other claims hold, nor more than `free_bytes` (what can still be allocated now). When less
-  // than `minimum` is left while other claims are held, waits until they are released: a solve
-  // that does not fit beside the others waits its turn. Alone, it gets `minimum` (its
-  // allocations then say whether that fits). A thread never holds two claims at once.
-  size_t acquire(size_t minimum, size_t wanted, size_t free_bytes);
+  // other claims hold, nor more than `free_bytes()` (what can still be allocated, measured
+  // again after every wait). When less than `minimum` is left while other claims are held,
+  // waits until one is released: a solve that does not fit beside the others waits its turn.
+  // Alone, it gets `minimum` (its allocations then say whether that fits). A thread never holds
+  // two claims at once.
+  size_t acquire(size_t minimum, size_t wanted, const std::function<size_t()>& free_bytes);
   void release(size_t bytes) noexcept;
 
  private:
   const size_t limit_;
   mutable std::mutex mutex_;
   std::condition_variable released_;
+  unsigned long releases_ = 0;  // counts releases, so a waiter measures again after each
   size_t claimed_ = 0;
   int holders_ = 0, waiting_ = 0;
 };
@@ -51,7 +54,7 @@ class MemoryBudget {
 // Bytes granted by a MemoryBudget, given back when the claim goes out of scope.
 class MemoryClaim {
  public:
-  MemoryClaim(MemoryBudget& budget, size_t minimum, size_t wanted, size_t free_bytes)
+  MemoryClaim(MemoryBudget& budget, size_t minimum, size_t wanted, const std::function<size_t()>& free_bytes)
       : budget_(&budget), bytes_(budget.acquire(minimum, wanted, free_bytes)) {}
   ~MemoryClaim() {
     if (budget_) budget_->release(bytes_);
@@ -91,7 +94,7 @@ class Executor {
   virtual MemoryBudget& memory_budget() const = 0;
   // Claims working memory for one solve's blocks (MemoryBudget::acquire).
   MemoryClaim claim_memory(size_t minimum, size_t wanted) const {
-    return MemoryClaim(memory_budget(), minimum, wanted, free_memory());
+    return MemoryClaim(memory_budget(), minimum, wanted, [this] { return free_memory(); });
   }
 
   // The host executor (shared, threads from host_threads()).
@@ -113,8 +116,10 @@ class Array {
     if (n) data_ = static_cast<T*>(exec_->allocate(n * sizeof(T)));
   }
   Array(std::shared_ptr<const Executor> exec, const std::vector<T>& host)
-      : Array(std::move(exec), host.size()) {
-    if (size_) exec_->copy_from_host(data_, host.data(), size_ * sizeof(T));
+      : Array(std::move(exec), host.data(), host.size()) {}
+  // A copy of n values at `host`.
+  Array(std::shared_ptr<const Executor> exec, const T* host, size_t n) : Array(std::move(exec), n) {
+    if (size_) exec_->copy_from_host(data_, host, size_ * sizeof(T));
   }
   ~Array() {
     if (data_) exec_->deallocate(data_);

@@ -36,10 +36,18 @@ class NotCompiled : public Error {
       : Error(what + " is not compiled into this build of doppel") {}
 };
 
-// A failing device call (CUDA runtime, cuSPARSE, ...).
+// A failing device call (CUDA runtime, cuBLAS, ...). `context_lost`: the error is one CUDA
+// keeps for the rest of the process (an illegal address, a kernel fault): no later call on that
+// device can succeed and only a restart recovers. Otherwise (out of memory, a bad argument)
+// the device stays usable.
 class DeviceError : public Error {
  public:
-  using Error::Error;
+  explicit DeviceError(const std::string& message, bool context_lost = false)
+      : Error(message), context_lost_(context_lost) {}
+  bool context_lost() const noexcept { return context_lost_; }
+
+ private:
+  bool context_lost_ = false;
 };
 
 // An iterative solver that did not reach its tolerance, or a factorization that failed.

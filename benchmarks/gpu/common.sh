@@ -40,6 +40,7 @@ phase() {
   echo "== $name (at most ${limit} s, $(seconds_left) s left)"
   local t0 rc dt
   t0=$(date +%s)
+  export PHASE_DEADLINE=$(( t0 + limit ))
   timeout --kill-after=10 "$limit" bash -c '"$@"' bash "$@"
   rc=$?
   dt=$(( $(date +%s) - t0 ))
@@ -48,6 +49,7 @@ phase() {
   else record "$name" failed "$dt" "exit $rc"
   fi
   echo "== $name: $(tail -1 "$phases" | cut -f2) in ${dt} s"
+  keep_logs $LOGS  # after every phase: a call cut short still brings its logs back
   summarize
   return $rc
 }
@@ -99,14 +101,19 @@ configure() {
   echo "build.ninja: kernels for sm_${CUDA_ARCH:-90} only"
 }
 
-build() { load_deps_env; cmake --build "$1" -j "$(nproc)" ${2:+--target $2}; }
+build() { load_deps_env; cmake --build "$1" -j "$(nproc)" ${2:+--target $2}; }  # $2: targets (unquoted list)
 
 # ctest_run BUILD_DIR NAME [CTEST ARGS...]: JUnit into $work/NAME.xml, log into $work/NAME.log.
 ctest_run() {
   local dir="$1" name="$2"
   shift 2
   load_deps_env
-  (cd "$dir" && ctest --output-on-failure --output-junit "$work/$name.xml" "$@") >"$work/$name.log" 2>&1
+  # --stop-time: ctest ends itself before the phase's timeout would kill it, so the JUnit file
+  # (the names of what passed and failed) is still written. (--timeout would not do: every
+  # test has its own TIMEOUT.)
+  local stop
+  stop="$(date -d "@$(( ${PHASE_DEADLINE:-$(( $(date +%s) + 3600 ))} - 15 ))" +%H:%M:%S)"
+  (cd "$dir" && ctest --output-on-failure --output-junit "$work/$name.xml" --stop-time "$stop" "$@") >"$work/$name.log" 2>&1
   local rc=$?
   grep -E "tests passed|tests failed" "$work/$name.log" | tail -1
   return $rc
@@ -131,5 +138,5 @@ finish() {
   rm -rf "$work"
 }
 
-export -f seconds_left record deps load_deps_env torch_prefix machine configure build ctest_run
+export -f seconds_left record keep_logs deps load_deps_env torch_prefix machine configure build ctest_run
 export repo out work started phases

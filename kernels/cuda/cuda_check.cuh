@@ -8,10 +8,17 @@
 
 #include "spec/errors.hpp"
 
+namespace doppel::cuda {
+// Throws DeviceError for `err` with `what` (file, line, call); an error CUDA keeps for the
+// rest of the process (the context is lost) also marks the process's devices as lost
+// (cuda::device_lost(), kernels/backend.hpp).
+[[noreturn]] void throw_error(cudaError_t err, const std::string& what);
+}  // namespace doppel::cuda
+
 #define DOPPEL_CUDA_CHECK(expr)                                                          \
   do {                                                                                   \
     const cudaError_t doppel_err_ = (expr);                                              \
     if (doppel_err_ != cudaSuccess)                                                      \
-      throw ::doppel::DeviceError(std::string(__FILE__) + ":" + std::to_string(__LINE__) + \
-                                  ": " #expr ": " + cudaGetErrorString(doppel_err_));    \
+      ::doppel::cuda::throw_error(doppel_err_, std::string(__FILE__) + ":" + std::to_string(__LINE__) + \
+                                                   ": " #expr);                          \
   } while (0)

@@ -74,12 +74,12 @@ void launch(const char* name, const CudaExecutor& exec, dim3 grid, dim3 block, s
   kernel<<<grid, block, shared_bytes, exec.stream()>>>(std::forward<Args>(args)...);
   const cudaError_t launched = cudaGetLastError();
   if (launched != cudaSuccess)
-    throw DeviceError(std::string("launch of ") + name + " (grid " + std::to_string(grid.x) + "x" +
-                      std::to_string(grid.y) + ", block " + std::to_string(block.x) + "x" +
-                      std::to_string(block.y) + "): " + cudaGetErrorString(launched));
+    throw_error(launched, std::string("launch of ") + name + " (grid " + std::to_string(grid.x) + "x" +
+                              std::to_string(grid.y) + ", block " + std::to_string(block.x) + "x" +
+                              std::to_string(block.y) + ")");
   if (sync_after_launch()) {
     const cudaError_t ran = cudaStreamSynchronize(exec.stream());
-    if (ran != cudaSuccess) throw DeviceError(std::string(name) + " failed: " + cudaGetErrorString(ran));
+    if (ran != cudaSuccess) throw_error(ran, std::string("kernel ") + name);
   }
 }
 

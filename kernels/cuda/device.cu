@@ -1,5 +1,6 @@
 // CUDA side of the backend seam: device queries, the executor, and a self-test kernel.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -22,6 +23,41 @@ __global__ void axpy_kernel(int n, double a, const double* __restrict__ x, doubl
 }
 
 }  // namespace
+
+namespace {
+std::atomic<bool> lost{false};
+
+// Errors after which every later call in the process fails ("sticky" errors: the context is
+// corrupted).
+bool context_lost_by(cudaError_t err) {
+  switch (err) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchFailure:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorHardwareStackError:
+    case cudaErrorAssert:
+    case cudaErrorECCUncorrectable:
+    case cudaErrorLaunchTimeout:
+      return true;
+    default:
+      return false;
+  }
+}
+}  // namespace
+
+void throw_error(cudaError_t err, const std::string& what) {
+  cudaGetLastError();  // clear a non-sticky error so the next launch check is not blamed for it
+  const bool fatal = context_lost_by(err);
+  if (fatal) lost = true;
+  throw DeviceError(what + ": " + cudaGetErrorString(err) +
+                        (fatal ? " (the GPU context is lost for this process: restart it)" : ""),
+                    fatal);
+}
+
+bool device_lost() { return lost.load(); }
 
 bool compiled() { return true; }
 
@@ -262,9 +298,11 @@ void* CudaExecutor::allocate(size_t bytes) const {
 }
 
 void CudaExecutor::deallocate(void* ptr) const noexcept {
-  // Stream-ordered: the block returns to the pool once the work queued before it is done.
-  if (context_->pool) cudaFreeAsync(ptr, stream_);
-  else cudaFree(ptr);
+  // Stream-ordered: the block returns to the pool once the work queued before it is done. A
+  // failed free cannot be reported from here; its error is cleared so that the next checked
+  // call is not blamed for it (a sticky error shows again there anyway).
+  const cudaError_t err = context_->pool ? cudaFreeAsync(ptr, stream_) : cudaFree(ptr);
+  if (err != cudaSuccess) cudaGetLastError();
 }
 
 void CudaExecutor::copy_from_host(void* dst, const void* src, size_t bytes) const {

@@ -12,12 +12,13 @@ namespace {
 }  // namespace
 
 bool compiled() { return false; }
+bool device_lost() { return false; }
 bool solvers_available() { return false; }
 int device_count() { return 0; }
 std::string device_name(int) { not_compiled(); }
 std::string driver_version() { not_compiled(); }
 bool memory_info(int, size_t&, size_t&) { return false; }
-bool memory_pool_info(int, size_t&, size_t&) { return false; }
+bool memory_pool_info(int, size_t&, size_t&, size_t&, size_t&) { return false; }
 double self_test(int) { not_compiled(); }
 std::shared_ptr<const Executor> make_executor(int) { not_compiled(); }
 

@@ -42,6 +42,10 @@ TEST(ErrorMapping, EachErrorTypeHasItsStatus) {
   bool retry_after = false;
   for (const auto& [k, v] : r.headers) retry_after |= k == "Retry-After";
   EXPECT_TRUE(retry_after);
+  // A lost context (an illegal address): nothing to retry.
+  const api::Response lost = api::response_for(DeviceError("kernel x: an illegal memory access", true));
+  EXPECT_EQ(lost.status, 500);
+  EXPECT_NE(lost.body.find("\"device_failed\""), std::string::npos) << lost.body;
 }
 
 TEST(Rfc3339, ParsesAndFormats) {
