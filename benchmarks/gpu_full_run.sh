@@ -82,6 +82,6 @@ if phase binary 240 binary; then
   phase bench-large 120 bench_large
   [ -d "$work/systems" ] && phase peer 60 peer
   rm -rf "$work/systems"
-  phase train 60 train && phase bench-surrogate 90 bench_surrogate
+  phase train 90 train && phase bench-surrogate 90 bench_surrogate
 fi
 finish
