@@ -336,6 +336,12 @@ size_t CudaExecutor::free_memory() const {
   return free_bytes;
 }
 
+bool non_blocking_stream(const Executor& exec) {
+  unsigned int flags = 0;
+  DOPPEL_CUDA_CHECK(cudaStreamGetFlags(as_cuda(exec).stream(), &flags));
+  return (flags & cudaStreamNonBlocking) != 0;
+}
+
 std::shared_ptr<const Executor> make_executor(int device) {
   return std::make_shared<CudaExecutor>(context_for(device));
 }

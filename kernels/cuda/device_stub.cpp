@@ -21,6 +21,7 @@ bool memory_info(int, size_t&, size_t&) { return false; }
 bool memory_pool_info(int, size_t&, size_t&, size_t&, size_t&) { return false; }
 double self_test(int) { not_compiled(); }
 std::shared_ptr<const Executor> make_executor(int) { not_compiled(); }
+bool non_blocking_stream(const Executor&) { not_compiled(); }
 
 Array<double> assemble_terms(const std::shared_ptr<const Executor>&, const Mesh&, const CsrPattern&,
                              const std::vector<TermSpec>&) { not_compiled(); }

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "kernels/backend.hpp"
+#include "kernels/cuda/cuda_api.hpp"
 #include "kernels/executor.hpp"
 #include "tests/test_util.hpp"
 
@@ -105,6 +106,9 @@ TEST(CudaDevice, ExecutorsShareTheDeviceBudgetAndMemoryPool) {
   DOPPEL_SKIP_WITHOUT_CUDA("the CUDA executor's budget and pool");
   const auto a = Executor::cuda(0), b = Executor::cuda(0);
   EXPECT_NE(a.get(), b.get());
+  // Non-blocking streams: no implicit serialization with LibTorch's (legacy default) stream.
+  EXPECT_TRUE(cuda::non_blocking_stream(*a));
+  EXPECT_TRUE(cuda::non_blocking_stream(*b));
   EXPECT_EQ(&a->memory_budget(), &b->memory_budget());
   EXPECT_GT(a->memory_budget().limit(), size_t{1} << 28);
   {
