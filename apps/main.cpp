@@ -10,6 +10,7 @@
 #include "apps/train_command.hpp"
 #include "benchmarks/fem_bench.hpp"
 #include "benchmarks/surrogate_bench.hpp"
+#include "kernels/executor.hpp"
 #include "spec/errors.hpp"
 
 namespace {
@@ -157,6 +158,9 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
+    // The environment is read where it is first needed, deep in a solve: check it here, so a
+    // bad value stops the command at once (exit 2) instead of failing requests later.
+    doppel::memory_fraction();
     if (s->parsed()) return doppel::app::run_solve(solve);
     if (bf->parsed()) return doppel::bench::run_fem_bench(fem);
     if (t->parsed()) return doppel::app::run_train(train);

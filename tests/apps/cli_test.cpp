@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -84,6 +85,12 @@ TEST(Cli, BadCommandLineValues) {
   // --backend cuda runs where a device is present, and is refused (exit 3) elsewhere.
   EXPECT_EQ(run("solve --quiet " + twin + " --backend cuda").code, doppel::test::cuda_unavailable().empty() ? 0 : 3);
   EXPECT_EQ(run("solve --quiet /nonexistent/twin.json").code, 2);
+  // A bad DOPPEL_MEMORY_FRACTION stops any command at once, naming the variable.
+  ::setenv("DOPPEL_MEMORY_FRACTION", "2", 1);
+  const CmdResult bad_fraction = run("solve --quiet " + twin + " --backend cpu");
+  ::unsetenv("DOPPEL_MEMORY_FRACTION");
+  EXPECT_EQ(bad_fraction.code, 2) << bad_fraction.out;
+  EXPECT_NE(bad_fraction.out.find("DOPPEL_MEMORY_FRACTION"), std::string::npos) << bad_fraction.out;
   EXPECT_NE(run("frobnicate").code, 0);
   const std::string sc = write_temp("sc.json", R"({"scenarios": [{"parameters": {"h": "x"}}]})");
   const CmdResult r = run("solve --quiet " + twin + " --scenarios " + sc);
