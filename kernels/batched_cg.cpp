@@ -103,6 +103,8 @@ std::vector<SolveInfo> BatchedCg::solve(const std::vector<std::vector<double>>& 
   const size_t K = static_cast<size_t>(op_.terms());
   DOPPEL_ASSERT(theta.size() == static_cast<size_t>(width));
   DOPPEL_ASSERT(B.size() == static_cast<size_t>(n) * static_cast<size_t>(width) && X.size() == B.size());
+  // One executor per solve: arrays of another executor are work on another stream.
+  DOPPEL_ASSERT(B.executor() == exec_ptr && X.executor() == exec_ptr);
   const OperatorView opv = op_.view();
   const double tol2 = options_.rtol * options_.rtol;
 
