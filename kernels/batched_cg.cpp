@@ -274,7 +274,6 @@ void check_residuals(const std::vector<SolveInfo>& info, size_t first) {
 
 std::vector<SolveInfo> ExecutorSolver::solve(const std::vector<std::vector<double>>& theta,
                                              const Eigen::MatrixXd& B, Eigen::MatrixXd& X) {
-  const Eigen::Index n = B.rows();
   const int S = static_cast<int>(B.cols());
   std::vector<SolveInfo> info(static_cast<size_t>(S));
   stats_ = CgStats{};
