@@ -51,6 +51,7 @@ struct Case {
   std::string regime;
   std::vector<std::string> vary;
   bool superposition = true;
+  bool batched_outputs = true;  // outputs combined from the basis (false: per scenario, the old path)
 };
 
 }  // namespace
@@ -178,6 +179,7 @@ int run_fem_bench(const FemBenchArgs& args) {
   for (auto& prob : problems) {
     if (!args.end_to_end) break;
     std::vector<Case> cases = {{prob.name, "shared operator, superposition", prob.loads, true},
+                               {prob.name, "superposition, outputs per scenario", prob.loads, true, false},
                                {prob.name, "shared operator, one rhs each", prob.loads, false}};
     if (!prob.operators.empty()) cases.push_back({prob.name, "operator varies (batched PCG)", prob.operators, true});
     for (const auto& c : cases) {
@@ -216,6 +218,7 @@ int run_fem_bench(const FemBenchArgs& args) {
         options.keep_first_fields = false;
         options.memory_limit = memory_limit;
         options.allow_superposition = c.superposition;
+        options.batched_outputs = c.batched_outputs;
         const auto t = Clock::now();
         BatchResult r;
         try {

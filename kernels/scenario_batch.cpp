@@ -91,6 +91,61 @@ class PhysicsSolver {
 
   int factorizations() const { return solver_.factorizations(); }
 
+  // Superposition would be chosen for these scenarios (see solve()).
+  bool superposes(const std::vector<Params>& theta) const {
+    const bool shared = std::all_of(theta.begin(), theta.end(), [&](const Params& t) { return t == theta[0]; });
+    return options_.allow_superposition && shared && !terms_.empty() && theta.size() > terms_.size();
+  }
+
+  // The superposition basis for one operator: unit right-hand sides U (n x R), their solutions
+  // X, and the Gram matrices of the basis residuals (U - A X) and of U, from which each
+  // scenario's relative residual follows exactly: ||R c||^2 = c^T (R^T R) c.
+  struct Superposition {
+    Params theta;
+    MatrixXd U, X, residual_gram, rhs_gram;
+    int iterations = 0;
+    std::string method;
+  };
+  const Superposition& superposition(const Params& theta) {
+    if (sup_ && sup_->theta == theta) return *sup_;
+    const Index n = op_.size();
+    const size_t R = terms_.size();
+    auto b = std::make_unique<Superposition>();
+    b->theta = theta;
+    b->U.resize(n, static_cast<Index>(R));
+    for (size_t r = 0; r < R; ++r)
+      FemModel::assemble_unit_rhs(op_, terms_[r], theta, b->U.col(static_cast<Index>(r)).data());
+    if (executor_) {
+      // The basis solved on the executor: coefficients I give the basis solutions themselves.
+      const MatrixXd I = MatrixXd::Identity(static_cast<Index>(R), static_cast<Index>(R));
+      const auto info = executor_->superpose(theta, b->U, I, b->X);
+      for (const auto& i : info) b->iterations = std::max(b->iterations, i.iterations);
+      b->method = "superposition";
+    } else {
+      solver_.solve_shared(theta, b->U, b->X);
+      b->method = "superposition";
+    }
+    MatrixXd res(n, static_cast<Index>(R));
+    parallel_for(R, [&](size_t r) {
+      const Index c = static_cast<Index>(r);
+      op_.apply(theta.data(), b->X.col(c).data(), res.col(c).data());
+      res.col(c) = b->U.col(c) - res.col(c);
+    });
+    b->residual_gram = res.transpose() * res;
+    b->rhs_gram = b->U.transpose() * b->U;
+    sup_ = std::move(b);
+    return *sup_;
+  }
+
+  // Load coefficients of the scenarios (R x S): b_s = U c_s.
+  MatrixXd coefficients(const std::vector<Params>& p) const {
+    const size_t R = terms_.size();
+    MatrixXd coef(static_cast<Index>(R), static_cast<Index>(p.size()));
+    for (size_t s = 0; s < p.size(); ++s)
+      for (size_t r = 0; r < R; ++r) coef(static_cast<Index>(r), static_cast<Index>(s)) = terms_[r].coef(p[s]);
+    return coef;
+  }
+
  private:
   std::vector<SolveInfo> superpose(const Params& theta, const std::vector<Params>& p, MatrixXd& X) {
     const Index n = op_.size();
@@ -131,7 +186,15 @@ class PhysicsSolver {
   BatchedSolver solver_;
   std::unique_ptr<ExecutorSolver> executor_;  // the executor backends (cuda, or host "cg")
   std::optional<Basis> basis_;
+  std::unique_ptr<Superposition> sup_;
 };
+
+bool same_material(const RegionMaterial& a, const RegionMaterial& b) {
+  return a.conductivity == b.conductivity && a.heat_capacity == b.heat_capacity &&
+         a.youngs_modulus == b.youngs_modulus && a.poisson_ratio == b.poisson_ratio && a.lambda == b.lambda &&
+         a.mu == b.mu && a.expansion == b.expansion && a.reference_temperature == b.reference_temperature &&
+         a.thermal_stress_modulus == b.thermal_stress_modulus;
+}
 
 // Adds scale * sum_m phi_m(p) load_m (loads are zero on constrained rows).
 void add_loads(const std::vector<RhsTerm>& terms, const Params& p, double scale, double* out, size_t n) {
@@ -212,6 +275,7 @@ class BatchRunner {
       p[s] = part[s]->parameters;
       result.scenarios[first + s].outputs.resize(1);
     }
+    if (run_steady_superposed(p, first, result)) return;
     MatrixXd T;
     if (thermal_) {
       std::vector<Params> theta(S);
@@ -220,6 +284,71 @@ class BatchRunner {
       for (size_t s = 0; s < S; ++s) record(result.scenarios[first + s], info[s]);
     }
     finish(p, thermal_ ? &T : nullptr, first, 0, 0.0, result);
+  }
+
+  // Steady, one physics, superposition: every output from the basis (see
+  // BatchOptions::batched_outputs). Each output's site components are affine in the field for
+  // fixed materials, z(x) = z0 + Z x, so z(X c) = z0 + (Z X) c: the R columns of Z X are computed
+  // once, and a scenario costs R multiply-adds per site component plus its reduction. Max and
+  // min need every site's value: scenarios go in blocks (one GEMM per block, then the
+  // reductions), so memory stays bounded whatever the batch. Returns false where it does not
+  // apply (the general path then runs).
+  bool run_steady_superposed(const std::vector<Params>& p, size_t first, BatchResult& result) {
+    if (!options_.batched_outputs || options_.field_sink || (thermal_ && mech_)) return false;
+    PhysicsSolver& solver = thermal_ ? *thermal_ : *mech_;
+    const size_t S = p.size();
+    std::vector<Params> theta(S);
+    for (size_t s = 0; s < S; ++s) theta[s] = thermal_ ? model_.thermal_theta(p[s]) : model_.mechanical_theta(p[s]);
+    if (!solver.superposes(theta)) return false;
+    const Mesh& mesh = model_.mesh();
+    for (int r = 0; r < static_cast<int>(mesh.region_names.size()); ++r) {
+      const RegionMaterial m0 = model_.material(r, p[0]);
+      for (size_t s = 1; s < S; ++s)
+        if (!same_material(model_.material(r, p[s]), m0)) return false;
+    }
+    const auto& sup = solver.superposition(theta[0]);
+    const Index n = sup.X.rows(), R = sup.X.cols();
+    // Site components of the zero field and of each basis solution.
+    const std::vector<double> zero(static_cast<size_t>(n), 0.0);
+    auto components = [&](const double* x) {
+      return thermal_ ? outputs_.site_components(p[0], x, nullptr) : outputs_.site_components(p[0], nullptr, x);
+    };
+    const std::vector<double> z0v = components(zero.data());
+    const Index N = static_cast<Index>(z0v.size());
+    const Eigen::Map<const Eigen::VectorXd> z0(z0v.data(), N);
+    MatrixXd Z(N, R);
+    parallel_for(static_cast<size_t>(R), [&](size_t k) {
+      const std::vector<double> zk = components(sup.X.col(static_cast<Index>(k)).data());
+      Z.col(static_cast<Index>(k)) = Eigen::Map<const Eigen::VectorXd>(zk.data(), N) - z0;
+    });
+    const MatrixXd C = solver.coefficients(p);
+    // Blocks of about 32 MB of site components.
+    const size_t block = std::clamp<size_t>((size_t{4} << 20) / std::max<size_t>(1, static_cast<size_t>(N)), 1, 4096);
+    for (size_t b0 = 0; b0 < S; b0 += block) {
+      const size_t w = std::min(block, S - b0);
+      MatrixXd Zb = Z * C.middleCols(static_cast<Index>(b0), static_cast<Index>(w));
+      Zb.colwise() += z0;
+      parallel_for(w, [&](size_t j) {
+        const size_t s = b0 + j;
+        const Eigen::VectorXd c = C.col(static_cast<Index>(s));
+        ScenarioSolution& sol = result.scenarios[first + s];
+        sol.outputs[0] = outputs_.reduce(Zb.col(static_cast<Index>(j)).data());
+        const double bb = c.dot(sup.rhs_gram * c), rr = std::max(0.0, c.dot(sup.residual_gram * c));
+        SolveInfo info;
+        info.method = sup.method;
+        info.iterations = sup.iterations;
+        info.residual = bb > 0 ? std::sqrt(rr / bb) : std::sqrt(rr);
+        record(sol, info);
+      });
+    }
+    if (first == 0 && options_.keep_first_fields) {
+      FieldSnapshot snap;
+      snap.parameters = p[0];
+      const Eigen::VectorXd x0 = sup.X * C.col(0);
+      (thermal_ ? snap.T : snap.u).assign(x0.data(), x0.data() + x0.size());
+      result.first_fields = std::move(snap);
+    }
+    return true;
   }
 
   void run_transient(const std::vector<const spec::Scenario*>& part, size_t first, BatchResult& result) {

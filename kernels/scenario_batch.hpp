@@ -41,6 +41,12 @@ struct BatchOptions {
   // time step (step = 1, 2, ...; time = step * time_step).
   std::function<void(size_t scenario, long step, const double* T)> step_sink;
   bool allow_superposition = true;
+  // Steady twins of one physics solved by superposition: outputs and residuals combined from
+  // the basis solutions (each output's site components and the residual Gram matrices of the
+  // R load terms, computed once), no per-scenario field, right-hand side or mesh work. Off:
+  // every scenario's field is formed and evaluated (the reference the fast path is tested
+  // against). Not used with field_sink (fields wanted) or when a scenario's materials differ.
+  bool batched_outputs = true;
   // Transient analyses: continue from given temperatures instead of the twin's initial state.
   // Each scenario runs `duration` seconds (time 0 = the window's start; schedules are read on
   // that clock) in whole steps of at most the twin's time_step, from the temperature initial()

@@ -91,6 +91,119 @@ TEST(Batch, ScheduleEqualToConstantReproducesConstantParameter) {
     for (size_t o = 0; o < a[t].size(); ++o) EXPECT_DOUBLE_EQ(a[t][o], b[t][o]);
 }
 
+// --- outputs combined from the superposition basis (BatchOptions::batched_outputs) -----------
+
+// The combined outputs against the per-scenario path (every scenario's field formed and
+// evaluated) on the same batch: every output kind, to 1e-12 relative (both are the same
+// affine maps summed in another order), with the residuals and methods reported the same way.
+void expect_batched_outputs_equal_per_scenario(const FemModel& model, const std::vector<std::string>& loads,
+                                               int scenarios, unsigned seed) {
+  const auto sc = test::random_scenarios(model.twin(), loads, scenarios, seed);
+  BatchOptions fast, reference;
+  reference.batched_outputs = false;
+  const BatchResult a = solve_batch(model, sc, fast), b = solve_batch(model, sc, reference);
+  ASSERT_EQ(a.scenarios.size(), b.scenarios.size());
+  // Each output's scale: its largest magnitude over the batch (a flux or stress component near
+  // zero at one scenario is a difference of large nodal terms).
+  const size_t O = b.scenarios[0].outputs[0].size();
+  std::vector<double> scale(O, 1.0);
+  for (const auto& r : b.scenarios)
+    for (size_t o = 0; o < O; ++o) scale[o] = std::max(scale[o], std::fabs(r.outputs[0][o]));
+  for (size_t s = 0; s < sc.size(); ++s) {
+    EXPECT_EQ(a.scenarios[s].method, "superposition") << "scenario " << s;
+    EXPECT_EQ(a.scenarios[s].method, b.scenarios[s].method);
+    // The residual from the Gram matrices and the residual of the formed field: both at
+    // rounding level (they differ there, by the rounding of forming the field).
+    EXPECT_LT(a.scenarios[s].residual, 1e-10) << "scenario " << s;
+    EXPECT_LT(b.scenarios[s].residual, 1e-10) << "scenario " << s;
+    for (size_t o = 0; o < O; ++o) {
+      const double x = a.scenarios[s].outputs[0][o], y = b.scenarios[s].outputs[0][o];
+      EXPECT_NEAR(x, y, 1e-12 * scale[o]) << "scenario " << s << " output " << model.twin().outputs[o].name;
+    }
+  }
+  ASSERT_TRUE(a.first_fields && b.first_fields);
+  const auto& fa = a.first_fields->T.empty() ? a.first_fields->u : a.first_fields->T;
+  const auto& fb = b.first_fields->T.empty() ? b.first_fields->u : b.first_fields->T;
+  ASSERT_EQ(fa.size(), fb.size());
+  for (size_t i = 0; i < fa.size(); ++i) EXPECT_NEAR(fa[i], fb[i], 1e-12 * std::max(1.0, std::fabs(fb[i])));
+}
+
+// Heat, 2D P2 on the blade's curved Gmsh mesh: probes, max, min and mean of temperature, and
+// probes, max and mean of the recovered heat flux.
+TEST(BatchedOutputs, HeatOnTheCurvedBladeMeshEqualPerScenarioTo1e12) {
+  FemModel model(test::twin_from(R"({"name": "blade-heat", "mesh": {"file": "examples/blade/blade.msh"},
+    "physics": {"thermal": {}},
+    "materials": {"in718": {"conductivity": 23.0}}, "regions": {"blade": "in718"},
+    "boundaries": {"gas": {"thermal": {"type": "convection", "h": 1500, "ambient": "$T_gas"}},
+                   "coolant": {"thermal": {"type": "convection", "h": 3000, "ambient": "$T_cool"}},
+                   "root": {"thermal": {"type": "temperature", "value": "$T_root"}}},
+    "parameters": {"T_gas": {"default": 1100, "min": 900, "max": 1300},
+                   "T_cool": {"default": 600, "min": 400, "max": 700},
+                   "T_root": {"default": 550, "min": 500, "max": 600}},
+    "outputs": {"T_max": {"quantity": "temperature", "reduce": "max", "region": "blade"},
+                "T_min": {"quantity": "temperature", "reduce": "min", "region": "blade"},
+                "T_mean": {"quantity": "temperature", "reduce": "mean", "region": "blade"},
+                "T_le": {"quantity": "temperature", "at": [0.002, 0.0006]},
+                "qx_te": {"quantity": "heat_flux_x", "at": [0.044, 0.00108]},
+                "qy_max": {"quantity": "heat_flux_y", "reduce": "max", "region": "blade"},
+                "qx_mean": {"quantity": "heat_flux_x", "reduce": "mean", "region": "blade"}}})"));
+  // 400 scenarios: the site components (~25,000 per scenario) go in several blocks.
+  expect_batched_outputs_equal_per_scenario(model, {"T_gas", "T_cool", "T_root"}, 400, 3);
+}
+
+// Heat, 3D P1 box with a volumetric source (the benchmark's box at a small size).
+TEST(BatchedOutputs, HeatOnA3dP1BoxEqualPerScenarioTo1e12) {
+  FemModel model(test::twin_from(R"({"name": "box", "mesh": {"generate": "box", "size": [1, 1, 1], "cells": [7, 6, 5], "order": 1},
+    "physics": {"thermal": {}},
+    "materials": {"steel": {"conductivity": 50}}, "regions": {"domain": "steel"},
+    "boundaries": {"xmin": {"thermal": {"type": "temperature", "value": "$Tb"}},
+                   "xmax": {"thermal": {"type": "convection", "h": 40, "ambient": "$Tamb"}}},
+    "sources": {"domain": {"heat": "$q"}},
+    "parameters": {"Tb": {"default": 100, "min": 0, "max": 300}, "Tamb": {"default": 20, "min": 0, "max": 40},
+                   "q": {"default": 1e4, "min": 0, "max": 1e5}},
+    "outputs": {"T_probe": {"quantity": "temperature", "at": [1, 0.5, 0.5]},
+                "T_max": {"quantity": "temperature", "reduce": "max", "region": "domain"},
+                "qz_probe": {"quantity": "heat_flux_z", "at": [0.3, 0.4, 0.6]}}})"));
+  expect_batched_outputs_equal_per_scenario(model, {"Tb", "Tamb", "q"}, 50, 4);
+}
+
+// Mechanics alone, 3D P2 box: displacement probes and magnitude, strain and stress components,
+// von Mises max and mean.
+TEST(BatchedOutputs, ElasticityOnA3dP2BoxEqualPerScenarioTo1e12) {
+  FemModel model(test::twin_from(R"({"name": "bar", "mesh": {"generate": "box", "size": [0.2, 0.05, 0.04], "cells": [6, 2, 2], "order": 2},
+    "physics": {"mechanical": {"formulation": "3d"}},
+    "materials": {"steel": {"youngs_modulus": 2e11, "poisson_ratio": 0.3}}, "regions": {"domain": "steel"},
+    "boundaries": {"xmin": {"mechanical": {"type": "fixed"}},
+                   "xmax": {"mechanical": {"type": "traction", "value": ["$fx", 0, "$fz"]}},
+                   "zmax": {"mechanical": {"type": "pressure", "value": "$p"}}},
+    "parameters": {"fx": {"default": 1e6, "min": -1e6, "max": 1e6}, "fz": {"default": 0, "min": -1e5, "max": 1e5},
+                   "p": {"default": 0, "min": 0, "max": 1e5}},
+    "outputs": {"ux_tip": {"quantity": "displacement_x", "at": [0.2, 0.025, 0.02]},
+                "u_tip": {"quantity": "displacement_magnitude", "at": [0.2, 0.025, 0.04]},
+                "u_max": {"quantity": "displacement_magnitude", "reduce": "max", "region": "domain"},
+                "exx_mid": {"quantity": "strain_xx", "at": [0.1, 0.025, 0.02]},
+                "sxz_root": {"quantity": "stress_xz", "at": [0.01, 0.02, 0.02]},
+                "szz_min": {"quantity": "stress_zz", "reduce": "min", "region": "domain"},
+                "vm_max": {"quantity": "von_mises", "reduce": "max", "region": "domain"},
+                "vm_mean": {"quantity": "von_mises", "reduce": "mean", "region": "domain"}}})"));
+  expect_batched_outputs_equal_per_scenario(model, {"fx", "fz", "p"}, 30, 5);
+}
+
+// Where the fast path must not apply, the general path runs: thermo-elastic twins (the
+// thermal strain couples the physics) and batches whose materials differ between scenarios.
+TEST(BatchedOutputs, NotUsedWhereTheBasisCannotCarryTheOutputs) {
+  // Thermo-elastic blade: superposition for heat, outputs from each scenario's fields (the
+  // equality to single solves is BladeLoadsOnlyUsesSuperpositionAndEqualsSingleSolves).
+  FemModel blade(spec::load_twin(DOPPEL_SOURCE_DIR "/examples/blade/twin.json"));
+  const auto sc = test::random_scenarios(blade.twin(), {"T_gas", "T_cool"}, 8, 6);
+  BatchOptions reference;
+  reference.batched_outputs = false;
+  const BatchResult a = solve_batch(blade, sc), b = solve_batch(blade, sc, reference);
+  for (size_t s = 0; s < sc.size(); ++s)
+    for (size_t o = 0; o < a.scenarios[s].outputs[0].size(); ++o)
+      EXPECT_EQ(a.scenarios[s].outputs[0][o], b.scenarios[s].outputs[0][o]) << s << " " << o;
+}
+
 TEST(Schedule, PiecewiseLinearHeldOutside) {
   spec::Schedule s;
   s.parameter = 0;
