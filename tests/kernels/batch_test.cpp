@@ -94,10 +94,14 @@ TEST(Batch, ScheduleEqualToConstantReproducesConstantParameter) {
 // --- outputs combined from the superposition basis (BatchOptions::batched_outputs) -----------
 
 // The combined outputs against the per-scenario path (every scenario's field formed and
-// evaluated) on the same batch: every output kind, to 1e-12 relative (both are the same
-// affine maps summed in another order), with the residuals and methods reported the same way.
+// evaluated) on the same batch, every output kind, relative to each output's scale. Where both
+// paths combine the same basis solutions (one physics) they are the same affine maps summed in
+// another order: 1e-12. Thermo-elastic twins: the fast path solves the thermal-strain modes once
+// and combines them where the reference solves each scenario's own thermal-strain load, so the
+// two differ by the solves' accuracy (CHOLMOD, residual ~1e-14, elasticity condition numbers
+// ~1e8): 1e-8, as the other batch-against-single tests.
 void expect_batched_outputs_equal_per_scenario(const FemModel& model, const std::vector<std::string>& loads,
-                                               int scenarios, unsigned seed) {
+                                               int scenarios, unsigned seed, double tolerance = 1e-12) {
   const auto sc = test::random_scenarios(model.twin(), loads, scenarios, seed);
   BatchOptions fast, reference;
   reference.batched_outputs = false;
@@ -111,21 +115,22 @@ void expect_batched_outputs_equal_per_scenario(const FemModel& model, const std:
     for (size_t o = 0; o < O; ++o) scale[o] = std::max(scale[o], std::fabs(r.outputs[0][o]));
   for (size_t s = 0; s < sc.size(); ++s) {
     EXPECT_EQ(a.scenarios[s].method, "superposition") << "scenario " << s;
-    EXPECT_EQ(a.scenarios[s].method, b.scenarios[s].method);
     // The residual from the Gram matrices and the residual of the formed field: both at
     // rounding level (they differ there, by the rounding of forming the field).
     EXPECT_LT(a.scenarios[s].residual, 1e-10) << "scenario " << s;
     EXPECT_LT(b.scenarios[s].residual, 1e-10) << "scenario " << s;
     for (size_t o = 0; o < O; ++o) {
       const double x = a.scenarios[s].outputs[0][o], y = b.scenarios[s].outputs[0][o];
-      EXPECT_NEAR(x, y, 1e-12 * scale[o]) << "scenario " << s << " output " << model.twin().outputs[o].name;
+      EXPECT_NEAR(x, y, tolerance * scale[o]) << "scenario " << s << " output " << model.twin().outputs[o].name;
     }
   }
   ASSERT_TRUE(a.first_fields && b.first_fields);
   const auto& fa = a.first_fields->T.empty() ? a.first_fields->u : a.first_fields->T;
   const auto& fb = b.first_fields->T.empty() ? b.first_fields->u : b.first_fields->T;
   ASSERT_EQ(fa.size(), fb.size());
-  for (size_t i = 0; i < fa.size(); ++i) EXPECT_NEAR(fa[i], fb[i], 1e-12 * std::max(1.0, std::fabs(fb[i])));
+  double field_scale = 1.0;
+  for (double v : fb) field_scale = std::max(field_scale, std::fabs(v));
+  for (size_t i = 0; i < fa.size(); ++i) EXPECT_NEAR(fa[i], fb[i], tolerance * field_scale) << "node value " << i;
 }
 
 // Heat, 2D P2 on the blade's curved Gmsh mesh: probes, max, min and mean of temperature, and
@@ -189,19 +194,50 @@ TEST(BatchedOutputs, ElasticityOnA3dP2BoxEqualPerScenarioTo1e12) {
   expect_batched_outputs_equal_per_scenario(model, {"fx", "fz", "p"}, 30, 5);
 }
 
-// Where the fast path must not apply, the general path runs: thermo-elastic twins (the
-// thermal strain couples the physics) and batches whose materials differ between scenarios.
-TEST(BatchedOutputs, NotUsedWhereTheBasisCannotCarryTheOutputs) {
-  // Thermo-elastic blade: superposition for heat, outputs from each scenario's fields (the
-  // equality to single solves is BladeLoadsOnlyUsesSuperpositionAndEqualsSingleSolves).
+// Thermo-elasticity, the example blade (curved P2 Gmsh mesh, plane strain): the thermal-strain
+// modes carry temperature, von Mises and displacement outputs; 300 scenarios in several blocks.
+TEST(BatchedOutputs, ThermoElasticBladeEqualsPerScenarioTo1e8) {
   FemModel blade(spec::load_twin(DOPPEL_SOURCE_DIR "/examples/blade/twin.json"));
-  const auto sc = test::random_scenarios(blade.twin(), {"T_gas", "T_cool"}, 8, 6);
+  expect_batched_outputs_equal_per_scenario(blade, {"T_gas", "T_cool"}, 300, 6, 1e-8);
+}
+
+// Thermo-elasticity with mechanical loads as well (3D P1 bar: traction and a thermal load).
+TEST(BatchedOutputs, ThermoElasticBarWithMechanicalLoadsEqualsPerScenarioTo1e8) {
+  FemModel model(test::twin_from(R"({"name": "bar", "mesh": {"generate": "box", "size": [0.2, 0.05, 0.04], "cells": [8, 3, 3], "order": 1},
+    "physics": {"thermal": {}, "mechanical": {"formulation": "3d"}},
+    "materials": {"steel": {"conductivity": 45, "youngs_modulus": 2e11, "poisson_ratio": 0.3,
+                            "thermal_expansion": 1.2e-5, "reference_temperature": 20}},
+    "regions": {"domain": "steel"},
+    "boundaries": {"xmin": {"thermal": {"type": "temperature", "value": "$T0"}, "mechanical": {"type": "fixed"}},
+                   "xmax": {"thermal": {"type": "convection", "h": 50, "ambient": 20},
+                            "mechanical": {"type": "traction", "value": [0, "$fy", 0]}}},
+    "parameters": {"T0": {"default": 200, "min": 20, "max": 400}, "fy": {"default": 0, "min": -1e6, "max": 1e6}},
+    "outputs": {"T_tip": {"quantity": "temperature", "at": [0.2, 0.025, 0.02]},
+                "uy_tip": {"quantity": "displacement_y", "at": [0.2, 0.025, 0.02]},
+                "vm_max": {"quantity": "von_mises", "reduce": "max", "region": "domain"},
+                "syy_max": {"quantity": "stress_yy", "reduce": "max", "region": "domain"},
+                "sxx_root": {"quantity": "stress_xx", "at": [0.01, 0.02, 0.02]},
+                "T_mean": {"quantity": "temperature", "reduce": "mean", "region": "domain"}}})"));
+  expect_batched_outputs_equal_per_scenario(model, {"T0", "fy"}, 40, 7, 1e-8);
+}
+
+// Where the basis cannot carry the outputs, the per-scenario path runs, bit for bit: here the
+// expansion coefficient is a parameter, so the thermal strain (a material property) differs
+// between scenarios although both operators are shared.
+TEST(BatchedOutputs, NotUsedWhenMaterialsDifferBetweenScenarios) {
+  FemModel model(test::twin_from(R"({"name": "bar", "mesh": {"generate": "box", "size": [0.2, 0.05, 0.04], "cells": [6, 2, 2], "order": 1},
+    "physics": {"thermal": {}, "mechanical": {"formulation": "3d"}},
+    "materials": {"steel": {"conductivity": 45, "youngs_modulus": 2e11, "poisson_ratio": 0.3,
+                            "thermal_expansion": "$alpha", "reference_temperature": 20}},
+    "regions": {"domain": "steel"},
+    "boundaries": {"xmin": {"thermal": {"type": "temperature", "value": "$T0"}, "mechanical": {"type": "fixed"}}},
+    "parameters": {"T0": {"default": 200, "min": 20, "max": 400}, "alpha": {"default": 1.2e-5, "min": 1e-5, "max": 2e-5}},
+    "outputs": {"vm_max": {"quantity": "von_mises", "reduce": "max", "region": "domain"}}})"));
+  const auto sc = test::random_scenarios(model.twin(), {"T0", "alpha"}, 12, 8);
   BatchOptions reference;
   reference.batched_outputs = false;
-  const BatchResult a = solve_batch(blade, sc), b = solve_batch(blade, sc, reference);
-  for (size_t s = 0; s < sc.size(); ++s)
-    for (size_t o = 0; o < a.scenarios[s].outputs[0].size(); ++o)
-      EXPECT_EQ(a.scenarios[s].outputs[0][o], b.scenarios[s].outputs[0][o]) << s << " " << o;
+  const BatchResult a = solve_batch(model, sc), b = solve_batch(model, sc, reference);
+  for (size_t s = 0; s < sc.size(); ++s) EXPECT_EQ(a.scenarios[s].outputs[0][0], b.scenarios[s].outputs[0][0]) << s;
 }
 
 TEST(Schedule, PiecewiseLinearHeldOutside) {
