@@ -41,12 +41,6 @@ void record(ScenarioSolution& sol, const SolveInfo& info) {
   sol.residual = std::max(sol.residual, info.residual);
 }
 
-// Superposition basis: solutions of A(theta) x = unit rhs of each term, for one theta.
-struct Basis {
-  Params theta;
-  MatrixXd X;
-};
-
 // One physics (heat or elasticity) solved for a chunk of scenarios.
 class PhysicsSolver {
  public:
@@ -147,31 +141,21 @@ class PhysicsSolver {
   }
 
  private:
+  // The per-scenario path of superposition: each scenario's field formed from the basis, its
+  // residual checked against its own right-hand side (on the executor for the executor
+  // backends).
   std::vector<SolveInfo> superpose(const Params& theta, const std::vector<Params>& p, MatrixXd& X) {
     const Index n = op_.size();
-    const size_t R = terms_.size();
+    const MatrixXd coef = coefficients(p);
     if (executor_) {
-      MatrixXd U(n, static_cast<Index>(R)), coef(static_cast<Index>(R), static_cast<Index>(p.size()));
-      for (size_t r = 0; r < R; ++r)
+      MatrixXd U(n, static_cast<Index>(terms_.size()));
+      for (size_t r = 0; r < terms_.size(); ++r)
         FemModel::assemble_unit_rhs(op_, terms_[r], theta, U.col(static_cast<Index>(r)).data());
-      for (size_t s = 0; s < p.size(); ++s)
-        for (size_t r = 0; r < R; ++r) coef(static_cast<Index>(r), static_cast<Index>(s)) = terms_[r].coef(p[s]);
       return executor_->superpose(theta, U, coef, X);
     }
-    if (!basis_ || basis_->theta != theta) {
-      MatrixXd U(n, static_cast<Index>(R));
-      for (size_t r = 0; r < R; ++r)
-        FemModel::assemble_unit_rhs(op_, terms_[r], theta, U.col(static_cast<Index>(r)).data());
-      basis_ = Basis{theta, MatrixXd()};
-      solver_.solve_shared(theta, U, basis_->X);
-    }
-    const size_t S = p.size();
-    MatrixXd coef(static_cast<Index>(R), static_cast<Index>(S));
-    for (size_t s = 0; s < S; ++s)
-      for (size_t r = 0; r < R; ++r) coef(static_cast<Index>(r), static_cast<Index>(s)) = terms_[r].coef(p[s]);
-    X.noalias() = basis_->X * coef;
-    std::vector<SolveInfo> info(S);
-    parallel_for(S, [&](size_t s) {
+    X.noalias() = superposition(theta).X * coef;
+    std::vector<SolveInfo> info(p.size());
+    parallel_for(p.size(), [&](size_t s) {
       std::vector<double> b(static_cast<size_t>(n));
       FemModel::assemble_rhs(op_, terms_, theta, p[s], b.data());
       info[s].method = "superposition";
@@ -185,8 +169,7 @@ class PhysicsSolver {
   const BatchOptions& options_;
   BatchedSolver solver_;
   std::unique_ptr<ExecutorSolver> executor_;  // the executor backends (cuda, or host "cg")
-  std::optional<Basis> basis_;
-  std::unique_ptr<Superposition> sup_;
+  std::unique_ptr<Superposition> sup_;  // the basis, kept while theta repeats
 };
 
 bool same_material(const RegionMaterial& a, const RegionMaterial& b) {
