@@ -25,25 +25,10 @@ bool non_blocking_stream(const Executor&) { not_compiled(); }
 
 Array<double> assemble_terms(const std::shared_ptr<const Executor>&, const Mesh&, const CsrPattern&,
                              const std::vector<TermSpec>&) { not_compiled(); }
-void fill(const Executor&, double*, size_t, double) { not_compiled(); }
-void fill(const Executor&, int*, size_t, int) { not_compiled(); }
-void affine_apply(const Executor&, const OperatorView&, const BatchView&, const double*, double*,
-                  double*) { not_compiled(); }
-void cg_initialize(const Executor&, const OperatorView&, const BatchView&, const double*, double*,
-                   double*, double*, double*, double*) { not_compiled(); }
-void cg_start(const Executor&, int, double, double*, const double*, int*, int*) { not_compiled(); }
-void cg_update_solution(const Executor&, const OperatorView&, const BatchView&, const double*,
-                        const double*, const double*, const double*, double*, double*, double*,
-                        double*) { not_compiled(); }
-void cg_update_scalars(const Executor&, int, int, double, double*, const double*, double*, double*,
-                       double*, double*, int*, int*) { not_compiled(); }
-void cg_update_directions(const Executor&, const OperatorView&, const BatchView&, const double*,
-                          const double*, double*) { not_compiled(); }
-int count_active(const Executor&, const int*, int, int*) { not_compiled(); }
-void gather_columns(const Executor&, int, const double*, int, const int*, int, double*) { not_compiled(); }
-void scatter_columns(const Executor&, int, const double*, int, const int*, double*, int) { not_compiled(); }
-void difference_norms(const Executor&, int, int, const double*, const double*, double*, double*) { not_compiled(); }
-void multiply_basis(const Executor&, int, int, int, const double*, const double*, double*) { not_compiled(); }
-void combine_terms(const Executor&, const OperatorView&, const double*, double*, double*) { not_compiled(); }
+// Every kernel of kernels/batched_cg_kernels.hpp, from its one list.
+#define DOPPEL_STUB_KERNEL(ret, name, params) \
+  ret name params { not_compiled(); }
+DOPPEL_BATCHED_CG_KERNELS(DOPPEL_STUB_KERNEL)
+#undef DOPPEL_STUB_KERNEL
 
 }  // namespace doppel::cuda
