@@ -132,8 +132,12 @@ class Api : public ::testing::Test {
     port_ = server_->port();
     ASSERT_GT(port_, 0) << server_->log();
     doppel::api::HttpClient c("127.0.0.1", port_);
-    for (int i = 0; i < 600 && c.request("GET", "/readyz").status != 200; ++i)
+    int status = 0;
+    for (int i = 0; i < 1200 && (status = c.request("GET", "/readyz").status) != 200; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // A server that never became ready (or died) fails the suite here, with its log, rather
+    // than every test later with "no answer".
+    ASSERT_EQ(status, 200) << "the server did not become ready in 60 s; its log:\n" << server_->log();
   }
   static void TearDownTestSuite() {
     delete server_;
