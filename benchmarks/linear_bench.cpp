@@ -170,11 +170,8 @@ void run_linear_bench(const std::string& name, const FemModel& model,
         // B in are not timed, the solves of every block are.
         const bool shared = regime == regimes[1];
         const OperatorData& A = shared ? nominal : data;
-        const size_t per_column = static_cast<size_t>(n) * sizeof(double) * (kCgVectors + 2);
-        size_t wanted = per_column * static_cast<size_t>(batch);
-        if (options.memory_limit > 0) wanted = std::max(per_column, std::min(wanted, options.memory_limit));
-        const MemoryClaim claim = exec->claim_memory(per_column, wanted);
-        const int block = static_cast<int>(std::clamp<size_t>(claim.bytes() / per_column, 1, static_cast<size_t>(batch)));
+        const ColumnBlocks blocks = claim_columns(*exec, n, kCgVectors + 2, batch, options.memory_limit);
+        const int block = blocks.width;
         out.blocks = (batch + block - 1) / block;
         for (int first = 0; first < batch; first += block) {
           const int w = std::min(block, batch - first);

@@ -248,20 +248,20 @@ std::vector<double> batch_residuals(const OperatorData& op, const std::vector<st
   return out;
 }
 
+ColumnBlocks claim_columns(const Executor& exec, int rows, int vectors, int width, size_t memory_limit) {
+  const size_t per_column = std::max<size_t>(1, static_cast<size_t>(rows) * sizeof(double) * static_cast<size_t>(vectors));
+  size_t wanted = per_column * static_cast<size_t>(std::max(width, 1));
+  if (memory_limit > 0) wanted = std::max(per_column, std::min(wanted, memory_limit));
+  MemoryClaim claim = exec.claim_memory(per_column, wanted);
+  const int w = static_cast<int>(std::clamp<size_t>(claim.bytes() / per_column, 1, 65536));
+  return {std::move(claim), std::min(w, std::max(width, 1))};
+}
+
 // --- ExecutorSolver ---------------------------------------------------------------------
 
 ExecutorSolver::ExecutorSolver(std::shared_ptr<const Executor> exec, const AffineOperator& op,
                                CgOptions options)
     : exec_(std::move(exec)), op_(exec_, op), options_(options) {}
-
-ExecutorSolver::Blocks ExecutorSolver::claim_blocks(int vectors, int width) const {
-  const size_t per_column = std::max<size_t>(1, static_cast<size_t>(op_.rows()) * sizeof(double) * static_cast<size_t>(vectors));
-  size_t wanted = per_column * static_cast<size_t>(std::max(width, 1));
-  if (options_.memory_limit > 0) wanted = std::max(per_column, std::min(wanted, options_.memory_limit));
-  MemoryClaim claim = exec_->claim_memory(per_column, wanted);
-  const int w = static_cast<int>(std::clamp<size_t>(claim.bytes() / per_column, 1, 65536));
-  return {std::move(claim), std::min(w, std::max(width, 1))};
-}
 
 namespace {
 void check_residuals(const std::vector<SolveInfo>& info, size_t first) {
@@ -278,7 +278,7 @@ std::vector<SolveInfo> ExecutorSolver::solve(const std::vector<std::vector<doubl
   std::vector<SolveInfo> info(static_cast<size_t>(S));
   stats_ = CgStats{};
   // The solver's own multi-vectors plus B and X.
-  const Blocks blocks = claim_blocks(kCgVectors + 2, S);
+  const ColumnBlocks blocks = claim_columns(*exec_, op_.rows(), kCgVectors + 2, S, options_.memory_limit);
   const int block = blocks.width;
   for (int first = 0; first < S; first += block) {
     ++stats_.blocks;
@@ -368,7 +368,7 @@ std::vector<SolveInfo> ExecutorSolver::superpose(const std::vector<double>& thet
   X.resize(n, S);
   std::vector<SolveInfo> info(static_cast<size_t>(S));
   // X, B and the residual's product in each block.
-  const Blocks blocks = claim_blocks(4, S);
+  const ColumnBlocks blocks = claim_columns(*exec_, op_.rows(), 4, S, options_.memory_limit);
   const int block = blocks.width;
   const std::vector<std::vector<double>> ones(static_cast<size_t>(block), {1.0});
   for (int first = 0; first < S; first += block) {

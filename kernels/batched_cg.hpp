@@ -72,6 +72,15 @@ struct CgStats {
   int blocks = 0;                // blocks of scenarios an ExecutorSolver call was split into
 };
 
+// Memory for blocks of up to `width` columns of `vectors` multi-vectors of `rows` each, claimed
+// from the executor's MemoryBudget (capped by memory_limit when not 0), with the block width it
+// allows (at least one column, at most `width` and 65536).
+struct ColumnBlocks {
+  MemoryClaim claim;
+  int width;
+};
+ColumnBlocks claim_columns(const Executor& exec, int rows, int vectors, int width, size_t memory_limit);
+
 class BatchedCg {
  public:
   BatchedCg(const OperatorData& op, CgOptions options = {});
@@ -111,14 +120,7 @@ class ExecutorSolver {
   std::vector<SolveInfo> superpose(const std::vector<double>& theta, const Eigen::MatrixXd& unit_rhs,
                                    const Eigen::MatrixXd& coefficients, Eigen::MatrixXd& X);
 
-  // Claims memory for blocks of `width` scenarios with `vectors` multi-vectors each (at most
-  // what the executor's budget and options.memory_limit grant, at least one scenario) and
-  // returns the claim with the block width it allows.
-  struct Blocks {
-    MemoryClaim claim;
-    int width;
-  };
-  Blocks claim_blocks(int vectors, int width) const;
+
   const CgStats& stats() const { return stats_; }
 
  private:
