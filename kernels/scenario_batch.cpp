@@ -281,14 +281,129 @@ class BatchRunner {
   // Scenarios go in blocks (one GEMM each, then the reductions), so memory stays bounded.
   // Residuals come from M x M Gram matrices: ||sum c_m r_m||^2 = c^T (R^T R) c. Returns false
   // where it does not apply (the per-scenario path runs).
+  // The modes, their site components and residual Gram matrices: built once and kept while
+  // the operators and materials repeat (every chunk of a batch).
+  struct Modes {
+    Params thermal_theta, mech_theta;
+    std::vector<RegionMaterial> materials;
+    size_t RT = 0, RM = 0;
+    MatrixXd T, u;             // mode fields (nT x M, nU x M)
+    Eigen::VectorXd z0;        // site components of the zero fields
+    MatrixXd Z;                // site components of each mode, less z0 (N x M)
+    MatrixXd thermal_residual_gram, thermal_rhs_gram, mech_residual_gram, mech_rhs_gram;
+    SolveInfo thermal_info, mech_info;
+  };
+
+  const Modes& modes_for(const Params& thT, const Params& thM, std::vector<RegionMaterial> materials,
+                         const Params& p0) {
+    auto same = [&](const Modes& m) {
+      if (m.thermal_theta != thT || m.mech_theta != thM || m.materials.size() != materials.size()) return false;
+      for (size_t r = 0; r < materials.size(); ++r)
+        if (!same_material(m.materials[r], materials[r])) return false;
+      return true;
+    };
+    if (modes_ && same(*modes_)) return *modes_;
+    auto md = std::make_unique<Modes>();
+    Modes& m = *md;
+    m.thermal_theta = thT;
+    m.mech_theta = thM;
+    m.materials = std::move(materials);
+    m.RT = thermal_ ? model_.thermal_rhs_terms().size() : 0;
+    m.RM = mech_ ? model_.mechanical_rhs_terms().size() : 0;
+    const size_t RT = m.RT, RM = m.RM;
+    const size_t M = thermal_ && mech_ ? RT + RM + 1 : RT + RM;
+    const Index nT = thermal_ ? model_.thermal_operator().size() : 0;
+    const Index nU = mech_ ? model_.mechanical_operator().size() : 0;
+    const Index MM = static_cast<Index>(M);
+    m.T = MatrixXd::Zero(nT, MM);
+    m.u = MatrixXd::Zero(nU, MM);
+    if (thermal_) {
+      const auto& sup = thermal_->superposition(thT);
+      m.T.leftCols(static_cast<Index>(RT)) = sup.X;
+      m.thermal_residual_gram = sup.residual_gram;
+      m.thermal_rhs_gram = sup.rhs_gram;
+      m.thermal_info.method = sup.method;
+      m.thermal_info.iterations = sup.iterations;
+    }
+    if (mech_) {
+      const AffineOperator& op = model_.mechanical_operator();
+      MatrixXd Bm = MatrixXd::Zero(nU, MM), Rm(nU, MM);  // right-hand sides and residuals of the modes
+      const Index first_load = thermal_ ? static_cast<Index>(RT) : 0;
+      if (RM > 0) {
+        const auto& sup = mech_->superposition(thM);
+        m.u.middleCols(first_load, static_cast<Index>(RM)) = sup.X;
+        Bm.middleCols(first_load, static_cast<Index>(RM)) = sup.U;
+        m.mech_info.iterations = sup.iterations;
+      }
+      if (thermal_) {
+        // The thermal-strain modes: the load of each thermal mode's temperature (its linear
+        // part), and of the reference temperature alone (T = 0), solved together.
+        const std::vector<double> zeroT(static_cast<size_t>(nT), 0.0);
+        Eigen::VectorXd b0 = Eigen::VectorXd::Zero(nU);
+        model_.add_thermal_strain_load(p0, zeroT.data(), b0.data());
+        const Index nS = static_cast<Index>(RT) + 1;
+        MatrixXd BS(nU, nS), XS = MatrixXd::Zero(nU, nS);
+        parallel_for(RT, [&](size_t k) {
+          Eigen::VectorXd b = Eigen::VectorXd::Zero(nU);
+          model_.add_thermal_strain_load(p0, m.T.col(static_cast<Index>(k)).data(), b.data());
+          BS.col(static_cast<Index>(k)) = b - b0;
+        });
+        BS.col(nS - 1) = b0;
+        const auto info = mech_->solve_rhs(std::vector<Params>(static_cast<size_t>(nS), thM), BS, XS);
+        for (const auto& i : info) m.mech_info.iterations = std::max(m.mech_info.iterations, i.iterations);
+        m.u.leftCols(static_cast<Index>(RT)) = XS.leftCols(static_cast<Index>(RT));
+        Bm.leftCols(static_cast<Index>(RT)) = BS.leftCols(static_cast<Index>(RT));
+        m.u.col(MM - 1) = XS.col(nS - 1);
+        Bm.col(MM - 1) = BS.col(nS - 1);
+      }
+      parallel_for(M, [&](size_t k) {
+        const Index c = static_cast<Index>(k);
+        op.apply(thM.data(), m.u.col(c).data(), Rm.col(c).data());
+        Rm.col(c) = Bm.col(c) - Rm.col(c);
+      });
+      m.mech_residual_gram = Rm.transpose() * Rm;
+      m.mech_rhs_gram = Bm.transpose() * Bm;
+      m.mech_info.method = "superposition";
+    }
+    // Site components of the zero fields and of each mode (they depend on the parameters only
+    // through the materials, the same for every scenario here).
+    const std::vector<double> zeroT(static_cast<size_t>(nT), 0.0), zeroU(static_cast<size_t>(nU), 0.0);
+    const std::vector<double> z0 = outputs_.site_components(p0, thermal_ ? zeroT.data() : nullptr,
+                                                            mech_ ? zeroU.data() : nullptr);
+    const Index N = static_cast<Index>(z0.size());
+    m.z0 = Eigen::Map<const Eigen::VectorXd>(z0.data(), N);
+    m.Z.resize(N, MM);
+    parallel_for(M, [&](size_t k) {
+      const Index c = static_cast<Index>(k);
+      const std::vector<double> zk = outputs_.site_components(p0, thermal_ ? m.T.col(c).data() : nullptr,
+                                                              mech_ ? m.u.col(c).data() : nullptr);
+      m.Z.col(c) = Eigen::Map<const Eigen::VectorXd>(zk.data(), N) - m.z0;
+    });
+    modes_ = std::move(md);
+    return *modes_;
+  }
+
+  // Steady scenarios that share their operators and materials, with loads superposed: every
+  // output from a basis of "modes" (BatchOptions::batched_outputs). A scenario's fields are
+  // (T, u) = sum_m c_m(p) (T_m, u_m): heat alone has a mode per thermal load term; mechanics
+  // alone one per mechanical load term; thermo-elasticity one per thermal load term (its
+  // temperature, and the displacement of its thermal strain), one per mechanical load term, and
+  // one of coefficient 1 (the strain of the reference temperature). The thermal strain load is
+  // affine in T for fixed materials, so this is exact. Each output's site components are affine
+  // in (T, u), z = z0 + Z [T; u], so a scenario's are z0 + (Z [T_m; u_m]) c: the M columns are
+  // evaluated once (modes_for), and a scenario costs M multiply-adds per site component plus its
+  // reduction. Scenarios go in blocks (one GEMM each, then the reductions), so memory stays
+  // bounded. Residuals come from M x M Gram matrices: ||sum c_m r_m||^2 = c^T (R^T R) c.
+  // Returns false where it does not apply (the per-scenario path runs).
   bool run_steady_superposed(const std::vector<Params>& p, size_t first, BatchResult& result) {
-    if (!options_.batched_outputs || options_.field_sink) return false;
+    if (!options_.batched_outputs || options_.field_sink || !options_.allow_superposition) return false;
     const size_t S = p.size();
-    const Mesh& mesh = model_.mesh();
-    for (int r = 0; r < static_cast<int>(mesh.region_names.size()); ++r) {
-      const RegionMaterial m0 = model_.material(r, p[0]);
+    const size_t regions = model_.mesh().region_names.size();
+    std::vector<RegionMaterial> materials(regions);
+    for (size_t r = 0; r < regions; ++r) {
+      materials[r] = model_.material(static_cast<int>(r), p[0]);
       for (size_t s = 1; s < S; ++s)
-        if (!same_material(model_.material(r, p[s]), m0)) return false;
+        if (!same_material(model_.material(static_cast<int>(r), p[s]), materials[r])) return false;
     }
     std::vector<Params> thT, thM;
     for (size_t s = 0; s < S; ++s) {
@@ -302,105 +417,40 @@ class BatchRunner {
     if (mech_ && (!std::all_of(thM.begin(), thM.end(), [&](const Params& t) { return t == thM[0]; }) ||
                   (!thermal_ && !mech_->superposes(thM))))
       return false;
-    if (!options_.allow_superposition || M == 0 || S <= M) return false;
+    if (M == 0 || S <= M) return false;
 
-    const Index nT = thermal_ ? model_.thermal_operator().size() : 0;
-    const Index nU = mech_ ? model_.mechanical_operator().size() : 0;
+    const Modes& m = modes_for(thermal_ ? thT[0] : Params{}, mech_ ? thM[0] : Params{}, std::move(materials), p[0]);
     const Index MM = static_cast<Index>(M);
-    MatrixXd Tm = MatrixXd::Zero(nT, MM), Um = MatrixXd::Zero(nU, MM);
-    SolveInfo thermal_info, mech_info;
-    const PhysicsSolver::Superposition* supT = nullptr;
-    if (thermal_) {
-      supT = &thermal_->superposition(thT[0]);
-      Tm.leftCols(static_cast<Index>(RT)) = supT->X;
-      thermal_info.method = supT->method;
-      thermal_info.iterations = supT->iterations;
-    }
-    MatrixXd Bm, Rm;  // mechanical right-hand sides and residuals of the modes (nU x M)
-    if (mech_) {
-      const AffineOperator& op = model_.mechanical_operator();
-      Bm = MatrixXd::Zero(nU, MM);
-      const Index first_load = thermal_ ? static_cast<Index>(RT) : 0;
-      if (RM > 0) {
-        const auto& supM = mech_->superposition(thM[0]);
-        Um.middleCols(first_load, static_cast<Index>(RM)) = supM.X;
-        Bm.middleCols(first_load, static_cast<Index>(RM)) = supM.U;
-        mech_info.iterations = supM.iterations;
-      }
-      if (thermal_) {
-        // The thermal-strain modes: the load of each thermal mode's temperature (its linear
-        // part), and of the reference temperature alone (T = 0), solved together.
-        const std::vector<double> zeroT(static_cast<size_t>(nT), 0.0);
-        Eigen::VectorXd b0 = Eigen::VectorXd::Zero(nU);
-        model_.add_thermal_strain_load(p[0], zeroT.data(), b0.data());
-        const Index nS = static_cast<Index>(RT) + 1;
-        MatrixXd BS(nU, nS), XS = MatrixXd::Zero(nU, nS);
-        parallel_for(RT, [&](size_t k) {
-          Eigen::VectorXd b = Eigen::VectorXd::Zero(nU);
-          model_.add_thermal_strain_load(p[0], Tm.col(static_cast<Index>(k)).data(), b.data());
-          BS.col(static_cast<Index>(k)) = b - b0;
-        });
-        BS.col(nS - 1) = b0;
-        const auto info = mech_->solve_rhs(std::vector<Params>(static_cast<size_t>(nS), thM[0]), BS, XS);
-        for (const auto& i : info) mech_info.iterations = std::max(mech_info.iterations, i.iterations);
-        Um.leftCols(static_cast<Index>(RT)) = XS.leftCols(static_cast<Index>(RT));
-        Bm.leftCols(static_cast<Index>(RT)) = BS.leftCols(static_cast<Index>(RT));
-        Um.col(MM - 1) = XS.col(nS - 1);
-        Bm.col(MM - 1) = BS.col(nS - 1);
-      }
-      Rm.resize(nU, MM);
-      parallel_for(M, [&](size_t m) {
-        const Index c = static_cast<Index>(m);
-        op.apply(thM[0].data(), Um.col(c).data(), Rm.col(c).data());
-        Rm.col(c) = Bm.col(c) - Rm.col(c);
-      });
-      mech_info.method = "superposition";
-    }
-    const MatrixXd mech_residual_gram = mech_ ? MatrixXd(Rm.transpose() * Rm) : MatrixXd();
-    const MatrixXd mech_rhs_gram = mech_ ? MatrixXd(Bm.transpose() * Bm) : MatrixXd();
-
     // Coefficients of the modes per scenario (M x S).
     MatrixXd C(MM, static_cast<Index>(S));
     if (thermal_) C.topRows(static_cast<Index>(RT)) = thermal_->coefficients(p);
     if (mech_ && RM > 0) C.middleRows(thermal_ ? static_cast<Index>(RT) : 0, static_cast<Index>(RM)) = mech_->coefficients(p);
     if (thermal_ && mech_) C.row(MM - 1).setOnes();
 
-    // Site components of the zero fields and of each mode.
-    const std::vector<double> zeroT(static_cast<size_t>(nT), 0.0), zeroU(static_cast<size_t>(nU), 0.0);
-    const std::vector<double> z0v = outputs_.site_components(p[0], thermal_ ? zeroT.data() : nullptr,
-                                                             mech_ ? zeroU.data() : nullptr);
-    const Index N = static_cast<Index>(z0v.size());
-    const Eigen::Map<const Eigen::VectorXd> z0(z0v.data(), N);
-    MatrixXd Z(N, MM);
-    parallel_for(M, [&](size_t m) {
-      const Index c = static_cast<Index>(m);
-      const std::vector<double> zm = outputs_.site_components(p[0], thermal_ ? Tm.col(c).data() : nullptr,
-                                                              mech_ ? Um.col(c).data() : nullptr);
-      Z.col(c) = Eigen::Map<const Eigen::VectorXd>(zm.data(), N) - z0;
-    });
     auto relative = [](const Eigen::VectorXd& c, const MatrixXd& res, const MatrixXd& rhs) {
       const double bb = c.dot(rhs * c), rr = std::max(0.0, c.dot(res * c));
       return bb > 0 ? std::sqrt(rr / bb) : std::sqrt(rr);
     };
     // Blocks of about 32 MB of site components.
-    const size_t block = std::clamp<size_t>((size_t{4} << 20) / std::max<size_t>(1, static_cast<size_t>(N)), 1, 4096);
+    const size_t N = static_cast<size_t>(m.Z.rows());
+    const size_t block = std::clamp<size_t>((size_t{4} << 20) / std::max<size_t>(1, N), 1, 4096);
     for (size_t b0 = 0; b0 < S; b0 += block) {
       const size_t w = std::min(block, S - b0);
-      MatrixXd Zb = Z * C.middleCols(static_cast<Index>(b0), static_cast<Index>(w));
-      Zb.colwise() += z0;
+      MatrixXd Zb = m.Z * C.middleCols(static_cast<Index>(b0), static_cast<Index>(w));
+      Zb.colwise() += m.z0;
       parallel_for(w, [&](size_t j) {
         const size_t s = b0 + j;
         const Eigen::VectorXd c = C.col(static_cast<Index>(s));
         ScenarioSolution& sol = result.scenarios[first + s];
         sol.outputs[0] = outputs_.reduce(Zb.col(static_cast<Index>(j)).data());
         if (thermal_) {
-          SolveInfo info = thermal_info;
-          info.residual = relative(c.head(static_cast<Index>(RT)), supT->residual_gram, supT->rhs_gram);
+          SolveInfo info = m.thermal_info;
+          info.residual = relative(c.head(static_cast<Index>(RT)), m.thermal_residual_gram, m.thermal_rhs_gram);
           record(sol, info);
         }
         if (mech_) {
-          SolveInfo info = mech_info;
-          info.residual = relative(c, mech_residual_gram, mech_rhs_gram);
+          SolveInfo info = m.mech_info;
+          info.residual = relative(c, m.mech_residual_gram, m.mech_rhs_gram);
           record(sol, info);
         }
       });
@@ -409,11 +459,11 @@ class BatchRunner {
       FieldSnapshot snap;
       snap.parameters = p[0];
       if (thermal_) {
-        const Eigen::VectorXd t0 = Tm * C.col(0);
+        const Eigen::VectorXd t0 = m.T * C.col(0);
         snap.T.assign(t0.data(), t0.data() + t0.size());
       }
       if (mech_) {
-        const Eigen::VectorXd u0 = Um * C.col(0);
+        const Eigen::VectorXd u0 = m.u * C.col(0);
         snap.u.assign(u0.data(), u0.data() + u0.size());
       }
       result.first_fields = std::move(snap);
@@ -511,6 +561,7 @@ class BatchRunner {
   const BatchOptions& options_;
   OutputEvaluator outputs_;
   std::unique_ptr<PhysicsSolver> thermal_, mech_;
+  std::unique_ptr<Modes> modes_;  // run_steady_superposed's, kept while operators and materials repeat
 };
 
 }  // namespace
