@@ -386,7 +386,7 @@ std::vector<SolveInfo> ExecutorSolver::superpose(const std::vector<double>& thet
     X.middleCols(first, w) = xs;
     for (int s = 0; s < w; ++s) {
       SolveInfo& si = info[static_cast<size_t>(first + s)];
-      si.method = "superposition";
+      si.method = "superposition-cg";
       si.iterations = basis_iterations;
       si.residual = res[static_cast<size_t>(s)];
     }

@@ -6,6 +6,7 @@
 #include <Eigen/CholmodSupport>
 #include <Eigen/SparseCore>
 
+#include "kernels/amg.hpp"
 #include "kernels/parallel.hpp"
 #include "spec/errors.hpp"
 
@@ -13,7 +14,15 @@ namespace doppel {
 
 using SparseMatrix = Eigen::SparseMatrix<double, Eigen::ColMajor, int>;
 
-class BatchedSolver::Factor {
+class BatchedSolver::Precond {
+ public:
+  virtual ~Precond() = default;
+  // Z = M^-1 R, column by column.
+  virtual void solve(const Eigen::MatrixXd& R, Eigen::MatrixXd& Z) const = 0;
+  virtual const char* name() const = 0;
+};
+
+class BatchedSolver::Factor : public BatchedSolver::Precond {
  public:
   Factor(const AffineOperator& op, const std::vector<double>& theta) {
     const CsrPattern& p = op.pattern();
@@ -29,11 +38,28 @@ class BatchedSolver::Factor {
           "problem needs a temperature or convection boundary; a mechanical one must be "
           "restrained against rigid-body motion)");
   }
-  void solve(const Eigen::MatrixXd& B, Eigen::MatrixXd& X) const { X = chol_.solve(B); }
+  void solve(const Eigen::MatrixXd& B, Eigen::MatrixXd& X) const override { X = chol_.solve(B); }
+  const char* name() const override { return "cholesky"; }
 
  private:
   SparseMatrix matrix_;
   Eigen::CholmodDecomposition<SparseMatrix, Eigen::Lower> chol_;
+};
+
+class BatchedSolver::Multigrid : public BatchedSolver::Precond {
+ public:
+  Multigrid(const AffineOperator& op, const std::vector<double>& theta)
+      : theta_(theta), amg_(op.pattern(), op.combine(theta.data()).data()) {}
+  void solve(const Eigen::MatrixXd& R, Eigen::MatrixXd& Z) const override {
+    Z.resize(R.rows(), R.cols());
+    amg_.apply(R.data(), Z.data(), static_cast<int>(R.cols()));
+  }
+  const char* name() const override { return "amg"; }
+  const std::vector<double>& theta() const { return theta_; }
+
+ private:
+  std::vector<double> theta_;
+  Amg amg_;
 };
 
 BatchedSolver::BatchedSolver(const AffineOperator& op, SolverOptions options)
@@ -67,9 +93,46 @@ double relative_residual(const AffineOperator& op, const double* theta, const do
   return bb > 0 ? std::sqrt(rr / bb) : std::sqrt(rr);
 }
 
-void BatchedSolver::solve_shared(const std::vector<double>& theta, const Eigen::MatrixXd& B,
-                                 Eigen::MatrixXd& X) {
-  factor_for(theta).solve(B, X);
+// Measured crossovers of `automatic` (docs/benchmarks.md, "Preconditioners"): multigrid for
+// scalar operators of 3D meshes from kMultigridRows rows, for at most kMultigridColumns
+// right-hand sides against one operator (beyond, the factor's two triangular solves per
+// column win over ~20 V-cycles per column).
+constexpr int kMultigridRows = 20000;
+constexpr size_t kMultigridColumns = 32;
+
+bool BatchedSolver::uses_multigrid(bool shared, size_t columns) const {
+  switch (options_.preconditioner) {
+    case Preconditioner::cholesky: return false;
+    case Preconditioner::amg: return true;
+    case Preconditioner::automatic: break;
+  }
+  if (options_.dofs_per_node != 1 || options_.dimension != 3 || op_.size() < kMultigridRows) return false;
+  if (shared && columns > kMultigridColumns) return false;
+  return true;
+}
+
+SolveInfo BatchedSolver::solve_shared(const std::vector<double>& theta, const Eigen::MatrixXd& B,
+                                      Eigen::MatrixXd& X) {
+  SolveInfo summary;
+  const size_t m = static_cast<size_t>(B.cols());
+  if (cache_.count(theta) || !uses_multigrid(true, m)) {
+    factor_for(theta).solve(B, X);
+    summary.method = "cholesky";
+  } else {
+    if (!shared_multigrid_ || shared_multigrid_->theta() != theta) shared_multigrid_ = std::make_unique<Multigrid>(op_, theta);
+    const std::vector<std::vector<double>> th(m, theta);
+    std::vector<size_t> columns(m);
+    for (size_t j = 0; j < m; ++j) columns[j] = j;
+    std::vector<SolveInfo> info(m);
+    X.setZero(B.rows(), B.cols());
+    pcg(*shared_multigrid_, th, columns, B, X, info);
+    summary.method = "amg";
+    for (const auto& i : info) summary.iterations = std::max(summary.iterations, i.iterations);
+  }
+  for (size_t j = 0; j < m; ++j)
+    summary.residual = std::max(summary.residual, relative_residual(op_, theta.data(), B.col(static_cast<Eigen::Index>(j)).data(),
+                                                                    X.col(static_cast<Eigen::Index>(j)).data()));
+  return summary;
 }
 
 std::vector<SolveInfo> BatchedSolver::solve(const std::vector<std::vector<double>>& theta,
@@ -100,7 +163,21 @@ std::vector<SolveInfo> BatchedSolver::solve(const std::vector<std::vector<double
       info[cols[i]].method = "cholesky";
     }
   }
-  if (!iterative.empty()) pcg(theta, iterative, B, X, info);
+  if (!iterative.empty()) {
+    if (!preconditioner_) {
+      // Nominal operator: the batch-mean theta. A(mean theta) is SPD when each A(theta_s) is.
+      std::vector<double> mean(op_.num_terms(), 0.0);
+      for (size_t s : iterative)
+        for (size_t k = 0; k < mean.size(); ++k) mean[k] += theta[s][k] / static_cast<double>(iterative.size());
+      if (uses_multigrid(false, iterative.size())) {
+        preconditioner_ = std::make_unique<Multigrid>(op_, mean);
+      } else {
+        preconditioner_ = std::make_unique<Factor>(op_, mean);
+        ++factorizations_;
+      }
+    }
+    pcg(*preconditioner_, theta, iterative, B, X, info);
+  }
 
   parallel_for(S, [&](size_t s) {
     info[s].residual = relative_residual(op_, theta[s].data(), B.col(static_cast<Eigen::Index>(s)).data(),
@@ -117,17 +194,10 @@ std::vector<SolveInfo> BatchedSolver::solve(const std::vector<std::vector<double
   return info;
 }
 
-void BatchedSolver::pcg(const std::vector<std::vector<double>>& theta,
+void BatchedSolver::pcg(const Precond& M, const std::vector<std::vector<double>>& theta,
                         const std::vector<size_t>& columns, const Eigen::MatrixXd& B,
                         Eigen::MatrixXd& X, std::vector<SolveInfo>& info) {
-  if (!preconditioner_) {
-    // Nominal operator: the batch-mean theta. A(mean theta) is SPD when each A(theta_s) is.
-    std::vector<double> mean(op_.num_terms(), 0.0);
-    for (size_t s : columns)
-      for (size_t k = 0; k < mean.size(); ++k) mean[k] += theta[s][k] / static_cast<double>(columns.size());
-    preconditioner_ = std::make_unique<Factor>(op_, mean);
-    ++factorizations_;
-  }
+  const std::string method = std::string("pcg-") + M.name();
   const Eigen::Index n = B.rows();
   const size_t m = columns.size();
   auto col_of = [&](size_t j) { return static_cast<Eigen::Index>(columns[j]); };
@@ -140,9 +210,9 @@ void BatchedSolver::pcg(const std::vector<std::vector<double>>& theta,
     R.col(static_cast<Eigen::Index>(j)) = B.col(s) - Q.col(static_cast<Eigen::Index>(j));
     bnorm[j] = B.col(s).norm();
     if (bnorm[j] == 0) bnorm[j] = 1.0;
-    info[columns[j]].method = "pcg";
+    info[columns[j]].method = method;
   });
-  preconditioner_->solve(R, Z);
+  M.solve(R, Z);
   P = Z;
   for (size_t j = 0; j < m; ++j) {
     rz[j] = R.col(static_cast<Eigen::Index>(j)).dot(Z.col(static_cast<Eigen::Index>(j)));
@@ -172,7 +242,7 @@ void BatchedSolver::pcg(const std::vector<std::vector<double>>& theta,
     if (still.empty()) break;
     Eigen::MatrixXd Ra(n, static_cast<Eigen::Index>(still.size())), Za;
     for (size_t a = 0; a < still.size(); ++a) Ra.col(static_cast<Eigen::Index>(a)) = R.col(static_cast<Eigen::Index>(still[a]));
-    preconditioner_->solve(Ra, Za);
+    M.solve(Ra, Za);
     for (size_t a = 0; a < still.size(); ++a) {
       const auto jj = static_cast<Eigen::Index>(still[a]);
       const double rz_new = R.col(jj).dot(Za.col(static_cast<Eigen::Index>(a)));

@@ -2,9 +2,12 @@
 //   - scenarios that share theta share one sparse Cholesky factor (CHOLMOD, supernodal),
 //     applied to all their right-hand sides at once;
 //   - when theta varies across more scenarios than `max_factorizations`, a batched
-//     preconditioned CG runs all of them in lock step; the preconditioner is the Cholesky
-//     factor of the operator at the batch-mean theta (built once, reused), and finished
-//     scenarios drop out of the active block.
+//     preconditioned CG runs all of them in lock step; the preconditioner is built once for
+//     the operator at the batch-mean theta and reused: its Cholesky factor, or a
+//     smoothed-aggregation multigrid hierarchy (kernels/amg.hpp) where that is cheaper (see
+//     Preconditioner); finished scenarios drop out of the active block;
+//   - a few right-hand sides against one operator (the superposition basis): the factor, or
+//     multigrid-preconditioned CG, chosen the same way.
 // Factors are cached by theta, so transient steps and repeated batches reuse them.
 #pragma once
 
@@ -19,15 +22,31 @@
 
 namespace doppel {
 
+// How CG is preconditioned, and how a few right-hand sides sharing one operator are solved.
+// automatic: multigrid for large scalar operators (one dof per node: heat) of 3D meshes, whose
+// sparse Cholesky factors fill in as n^(4/3) and cost n^2 to compute, the factor otherwise
+// (2D meshes factor in about n^1.5; vector operators need the rigid-body modes in the
+// multigrid's coarse space, which kernels/amg.hpp does not build). The crossover was measured
+// with `doppel bench fem` (docs/benchmarks.md).
+enum class Preconditioner { automatic, cholesky, amg };
+
 struct SolverOptions {
   double rtol = 1e-10;         // relative residual for CG
   int max_iterations = 5000;
   int max_factorizations = 4;  // distinct operators per batch factored directly
   size_t factor_cache = 8;
+  Preconditioner preconditioner = Preconditioner::automatic;
+  // What `automatic` needs to know about the operator: dofs per mesh node and the mesh's
+  // dimension (0: unknown, the factor is used).
+  int dofs_per_node = 1;
+  int dimension = 0;
 };
 
 struct SolveInfo {
-  std::string method;    // "cholesky" or "pcg"
+  // "cholesky" (the factor of this operator), "pcg-cholesky" or "pcg-amg" (CG preconditioned
+  // by the nominal operator's factor or multigrid hierarchy), "amg" (multigrid-preconditioned
+  // CG against this very operator)
+  std::string method;
   int iterations = 0;    // CG iterations (0 for a direct solve)
   double residual = 0;   // final ||b - A x|| / ||b||
 };
@@ -44,24 +63,35 @@ class BatchedSolver {
   std::vector<SolveInfo> solve(const std::vector<std::vector<double>>& theta,
                                const Eigen::MatrixXd& B, Eigen::MatrixXd& X);
 
-  // Solve many right-hand sides against one operator (used by superposition).
-  void solve_shared(const std::vector<double>& theta, const Eigen::MatrixXd& B,
-                    Eigen::MatrixXd& X);
+  // Solve several right-hand sides against one operator (the superposition basis): the
+  // factor, or multigrid-preconditioned CG when cheaper. Returns the method, the iterations
+  // and the largest relative residual.
+  SolveInfo solve_shared(const std::vector<double>& theta, const Eigen::MatrixXd& B,
+                         Eigen::MatrixXd& X);
+
+  // Whether `columns` right-hand sides against one operator (shared = true), or CG
+  // preconditioning (shared = false), would use multigrid rather than the Cholesky factor.
+  bool uses_multigrid(bool shared, size_t columns) const;
 
   const AffineOperator& op() const { return op_; }
   int factorizations() const { return factorizations_; }
 
  private:
+  class Precond;  // a preconditioner: the factor or the multigrid hierarchy
   class Factor;
+  class Multigrid;
   Factor& factor_for(const std::vector<double>& theta);
-  void pcg(const std::vector<std::vector<double>>& theta, const std::vector<size_t>& columns,
-           const Eigen::MatrixXd& B, Eigen::MatrixXd& X, std::vector<SolveInfo>& info);
+  // Batched CG on the given columns, preconditioned by M (built for some nominal operator).
+  void pcg(const Precond& M, const std::vector<std::vector<double>>& theta,
+           const std::vector<size_t>& columns, const Eigen::MatrixXd& B, Eigen::MatrixXd& X,
+           std::vector<SolveInfo>& info);
 
   const AffineOperator& op_;
   SolverOptions options_;
   std::map<std::vector<double>, std::unique_ptr<Factor>> cache_;
   std::vector<std::vector<double>> cache_order_;
-  std::unique_ptr<Factor> preconditioner_;
+  std::unique_ptr<Precond> preconditioner_;  // of operator-varying batches
+  std::unique_ptr<Multigrid> shared_multigrid_;     // of solve_shared, kept while theta repeats
   int factorizations_ = 0;
 };
 

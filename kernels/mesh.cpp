@@ -193,26 +193,41 @@ FaceKey make_key(const int* v, int n) {
 
 void attach_facets(Mesh& m, const std::string& path) {
   const int nvf = m.dim;  // vertices per facet
-  std::unordered_map<FaceKey, int, FaceKeyHash> owner;
-  owner.reserve(m.num_cells() * static_cast<size_t>(m.dim + 1));
-  for (size_t c = 0; c < m.num_cells(); ++c) {
+  // The boundary facets are few next to the cells' faces: hash them, then scan the faces of
+  // every cell in order (a facet belongs to the first cell that has it).
+  const size_t nf = m.num_facets();
+  std::unordered_map<FaceKey, int, FaceKeyHash> first;  // key -> first facet with it
+  std::vector<int> next(nf, -1);                        // further facets with the same key
+  first.reserve(nf);
+  for (size_t f = nf; f-- > 0;) {
+    auto [it, inserted] = first.emplace(make_key(m.facet(f), nvf), static_cast<int>(f));
+    if (!inserted) {
+      next[f] = it->second;
+      it->second = static_cast<int>(f);
+    }
+  }
+  m.facet_cell.assign(nf, -1);
+  size_t found = 0;
+  for (size_t c = 0; c < m.num_cells() && found < nf; ++c) {
     const int* v = m.cell(c);
     for (int skip = 0; skip <= m.dim; ++skip) {
       int f[3], k = 0;
       for (int i = 0; i <= m.dim; ++i)
         if (i != skip) f[k++] = v[i];
-      owner.emplace(make_key(f, nvf), static_cast<int>(c));
+      auto it = first.find(make_key(f, nvf));
+      if (it == first.end()) continue;
+      for (int g = it->second; g >= 0; g = next[static_cast<size_t>(g)])
+        if (m.facet_cell[static_cast<size_t>(g)] < 0) {
+          m.facet_cell[static_cast<size_t>(g)] = static_cast<int>(c);
+          ++found;
+        }
     }
   }
-  m.facet_cell.resize(m.num_facets());
-  for (size_t f = 0; f < m.num_facets(); ++f) {
-    auto it = owner.find(make_key(m.facet(f), nvf));
-    DOPPEL_VERIFY(it != owner.end(), path,
+  for (size_t f = 0; f < nf; ++f)
+    DOPPEL_VERIFY(m.facet_cell[f] >= 0, path,
                   "boundary facet " + std::to_string(f) + " of boundary '" +
                       m.boundary_names[static_cast<size_t>(m.facet_boundary[f])] +
                       "' is not a face of any cell");
-    m.facet_cell[f] = it->second;
-  }
 }
 
 void validate_mesh(const Mesh& m, const std::string& path) {

@@ -44,9 +44,11 @@ void record(ScenarioSolution& sol, const SolveInfo& info) {
 // One physics (heat or elasticity) solved for a chunk of scenarios.
 class PhysicsSolver {
  public:
+  // dofs_per_node and dimension: what the automatic preconditioner choice needs to know.
   PhysicsSolver(const AffineOperator& op, const std::vector<RhsTerm>& terms,
-                const BatchOptions& options)
-      : op_(op), terms_(terms), options_(options), solver_(op, options.solver) {
+                const BatchOptions& options, int dofs_per_node, int dimension)
+      : op_(op), terms_(terms), options_(options),
+        solver_(op, with_operator(options.solver, dofs_per_node, dimension)) {
     if (options.backend == Backend::cuda || options.linear == LinearSolver::cg) {
       CgOptions cg;
       cg.rtol = options.solver.rtol;
@@ -114,10 +116,11 @@ class PhysicsSolver {
       const MatrixXd I = MatrixXd::Identity(static_cast<Index>(R), static_cast<Index>(R));
       const auto info = executor_->superpose(theta, b->U, I, b->X);
       for (const auto& i : info) b->iterations = std::max(b->iterations, i.iterations);
-      b->method = "superposition";
+      b->method = "superposition-cg";
     } else {
-      solver_.solve_shared(theta, b->U, b->X);
-      b->method = "superposition";
+      const SolveInfo info = solver_.solve_shared(theta, b->U, b->X);
+      b->iterations = info.iterations;
+      b->method = "superposition-" + info.method;
     }
     MatrixXd res(n, static_cast<Index>(R));
     parallel_for(R, [&](size_t r) {
@@ -155,13 +158,21 @@ class PhysicsSolver {
     }
     X.noalias() = superposition(theta).X * coef;
     std::vector<SolveInfo> info(p.size());
+    const Superposition& sup = superposition(theta);
     parallel_for(p.size(), [&](size_t s) {
       std::vector<double> b(static_cast<size_t>(n));
       FemModel::assemble_rhs(op_, terms_, theta, p[s], b.data());
-      info[s].method = "superposition";
+      info[s].method = sup.method;
+      info[s].iterations = sup.iterations;
       info[s].residual = relative_residual(op_, theta.data(), b.data(), X.col(static_cast<Index>(s)).data());
     });
     return info;
+  }
+
+  static SolverOptions with_operator(SolverOptions o, int dofs_per_node, int dimension) {
+    o.dofs_per_node = dofs_per_node;
+    o.dimension = dimension;
+    return o;
   }
 
   const AffineOperator& op_;
@@ -194,9 +205,11 @@ class BatchRunner {
   BatchRunner(const FemModel& model, const BatchOptions& options)
       : model_(model), options_(options), outputs_(OutputEvaluator::for_outputs(model)) {
     if (model.thermal())
-      thermal_ = std::make_unique<PhysicsSolver>(model.thermal_operator(), model.thermal_rhs_terms(), options);
+      thermal_ = std::make_unique<PhysicsSolver>(model.thermal_operator(), model.thermal_rhs_terms(), options, 1,
+                                                 model.mesh().dim);
     if (model.mechanical())
-      mech_ = std::make_unique<PhysicsSolver>(model.mechanical_operator(), model.mechanical_rhs_terms(), options);
+      mech_ = std::make_unique<PhysicsSolver>(model.mechanical_operator(), model.mechanical_rhs_terms(), options,
+                                              model.mesh().dim, model.mesh().dim);
   }
 
   BatchResult run(const std::vector<spec::Scenario>& scenarios) {
@@ -334,6 +347,7 @@ class BatchRunner {
         m.u.middleCols(first_load, static_cast<Index>(RM)) = sup.X;
         Bm.middleCols(first_load, static_cast<Index>(RM)) = sup.U;
         m.mech_info.iterations = sup.iterations;
+        m.mech_info.method = sup.method;
       }
       if (thermal_) {
         // The thermal-strain modes: the load of each thermal mode's temperature (its linear
@@ -351,6 +365,7 @@ class BatchRunner {
         BS.col(nS - 1) = b0;
         const auto info = mech_->solve_rhs(std::vector<Params>(static_cast<size_t>(nS), thM), BS, XS);
         for (const auto& i : info) m.mech_info.iterations = std::max(m.mech_info.iterations, i.iterations);
+        m.mech_info.method = merge_methods(m.mech_info.method, "superposition-" + info.front().method);
         m.u.leftCols(static_cast<Index>(RT)) = XS.leftCols(static_cast<Index>(RT));
         Bm.leftCols(static_cast<Index>(RT)) = BS.leftCols(static_cast<Index>(RT));
         m.u.col(MM - 1) = XS.col(nS - 1);
@@ -363,7 +378,6 @@ class BatchRunner {
       });
       m.mech_residual_gram = Rm.transpose() * Rm;
       m.mech_rhs_gram = Bm.transpose() * Bm;
-      m.mech_info.method = "superposition";
     }
     // Site components of the zero fields and of each mode (they depend on the parameters only
     // through the materials, the same for every scenario here).

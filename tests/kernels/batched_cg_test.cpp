@@ -177,7 +177,7 @@ TEST_P(OnBackend, ExecutorSolverSharedOperatorAndSuperpositionMatchCholesky) {
   ASSERT_EQ(info.size(), 50u);
   for (int s = 0; s < 50; ++s) {
     EXPECT_LT((X.col(s) - Xref.col(s)).norm(), 1e-8 * Xref.col(s).norm()) << "scenario " << s;
-    EXPECT_EQ(info[static_cast<size_t>(s)].method, "superposition");
+    EXPECT_EQ(info[static_cast<size_t>(s)].method, "superposition-cg");
     EXPECT_LT(info[static_cast<size_t>(s)].residual, 1e-9);
   }
   // The same operator for every scenario, independent right-hand sides.
@@ -319,7 +319,7 @@ TEST_P(OnBackend, SuperposedOutputsFromTheExecutorBasisEqualHostDirect) {
   const BatchResult fast = solve_batch(model, sc, executor_options(GetParam()));
   expect_outputs_equal(fast, solve_batch(model, sc, reference), 1e-8);
   for (const auto& s : fast.scenarios) {
-    EXPECT_EQ(s.method, "superposition");
+    EXPECT_EQ(s.method, "superposition-cg");
     EXPECT_LT(s.residual, 1e-9);
   }
 }
