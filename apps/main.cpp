@@ -47,8 +47,9 @@ int main(int argc, char** argv) {
   s->add_option("--scenarios", solve.scenarios, "scenario file {\"scenarios\": [...]}, solved as one batch");
   s->add_option("--backend", solve.backend, "auto, cpu or cuda")->capture_default_str();
   s->add_option("--solver", solve.solver,
-                "linear solver: auto (direct on cpu, cg on cuda), direct (CHOLMOD, cpu only) or cg "
-                "(batched Jacobi CG, the CUDA algorithm)")
+                "linear solver: auto (cpu: CHOLMOD factors, multigrid CG for large 3D heat problems; "
+                "cuda: cg), direct (CHOLMOD factors only, cpu), amg (multigrid-preconditioned CG "
+                "wherever CG runs, cpu) or cg (batched Jacobi CG, the CUDA algorithm)")
       ->capture_default_str();
   s->add_option("--rtol", solve.rtol, "relative residual of iterative solves")->capture_default_str();
   s->add_option("--vtu", solve.vtu, "write the first scenario's fields to this VTU file");
@@ -72,7 +73,7 @@ int main(int argc, char** argv) {
   t->add_option("--test", train.test, "held-out solves reported in validation.json (default 128, transient 24)");
   t->add_option("--seed", train.seed, "sampling and initialisation seed")->capture_default_str();
   t->add_option("--backend", train.backend, "FE solves: auto, cpu or cuda")->capture_default_str();
-  t->add_option("--solver", train.solver, "FE linear solver: auto, direct or cg")->capture_default_str();
+  t->add_option("--solver", train.solver, "FE linear solver: auto, direct, amg or cg")->capture_default_str();
   t->add_option("--device", train.device, "network inference device: auto, cpu or cuda")->capture_default_str();
   t->add_option("--epochs", train.epochs, "largest number of training epochs")->capture_default_str();
   t->add_option("--members", train.members, "networks in the ensemble")->capture_default_str();

@@ -25,14 +25,15 @@ BatchOptions batch_options_for(Backend backend, const std::string& solver, doubl
   options.solver.rtol = rtol;
   if (solver == "auto") {
     options.linear = backend == Backend::cuda ? LinearSolver::cg : LinearSolver::direct;
-  } else if (solver == "direct") {
+  } else if (solver == "direct" || solver == "amg") {
     DOPPEL_VERIFY(backend == Backend::host, "--solver",
-                  "direct (CHOLMOD) runs on the host only: use --backend cpu, or --solver cg");
+                  solver + " runs on the host only: use --backend cpu, or --solver cg");
     options.linear = LinearSolver::direct;
+    options.solver.preconditioner = solver == "direct" ? Preconditioner::cholesky : Preconditioner::amg;
   } else if (solver == "cg") {
     options.linear = LinearSolver::cg;
   } else {
-    throw InvalidInput("--solver", "must be auto, direct or cg (got \"" + solver + "\")");
+    throw InvalidInput("--solver", "must be auto, direct, amg or cg (got \"" + solver + "\")");
   }
   // A GPU wants wide batches: one read of the operator serves every scenario in flight.
   if (backend == Backend::cuda) options.chunk = 4096;

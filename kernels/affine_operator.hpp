@@ -27,6 +27,9 @@ class AffineOperator {
   std::vector<double> combine(const double* theta) const;
   // y = A_c(theta) x (constrained operator: Dirichlet rows act as identity).
   void apply(const double* theta, const double* x, double* y) const;
+  // y_j = A_c(theta_j) x_j for m columns at once, each with its own theta: one read of the
+  // pattern and the terms serves a group of columns (row blocks over the host threads).
+  void apply_columns(size_t m, const double* const* theta, const double* const* x, double* const* y) const;
   // Free rows of the unconstrained operator: y_f = A_ff x_f + A_fD x_D; y_D = 0.
   void apply_free_rows(const double* theta, const double* x, double* y) const;
 

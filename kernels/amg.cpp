@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 
 #include <Eigen/Core>
 #include <Eigen/SparseCholesky>
@@ -108,6 +109,12 @@ struct Amg::Level {
       rho = rho_next;
     }
   }
+};
+
+struct Amg::Work {
+  std::mutex mutex;
+  std::vector<std::vector<double>> b, x;
+  std::vector<double> r, d, res;
 };
 
 struct Amg::Coarse {
@@ -235,7 +242,8 @@ RowSparse smoothed_prolongator(const RowSparse& A, const std::vector<double>& di
 
 }  // namespace
 
-Amg::Amg(const CsrPattern& pattern, const double* values, AmgOptions options) : options_(options) {
+Amg::Amg(const CsrPattern& pattern, const double* values, AmgOptions options)
+    : work_(std::make_unique<Work>()), options_(options) {
   DOPPEL_ASSERT(pattern.rows == pattern.cols);
   RowSparse A = Eigen::Map<const RowSparse>(pattern.rows, pattern.cols, static_cast<int>(pattern.nnz()),
                                             pattern.row_ptr.data(), pattern.col.data(), values);
@@ -296,20 +304,29 @@ double Amg::operator_complexity() const {
 void Amg::apply(const double* R, double* Z, int m) const {
   const size_t L = levels_.size();
   const size_t mm = static_cast<size_t>(m);
-  // Row-major blocks per level: right-hand side b, solution x, and work vectors.
-  std::vector<std::vector<double>> b(L), x(L);
-  std::vector<double> r, d, res;
+  // Row-major blocks per level (right-hand side b, solution x) and work vectors, kept between
+  // calls: CG applies the cycle every iteration to blocks of the same width.
+  std::lock_guard<std::mutex> lock(work_->mutex);
+  auto& b = work_->b;
+  auto& x = work_->x;
+  auto& r = work_->r;
+  auto& d = work_->d;
+  auto& res = work_->res;
+  b.resize(L);
+  x.resize(L);
   const int n = size();
-  b[0].resize(static_cast<size_t>(n) * mm);
-  for (int j = 0; j < m; ++j)
-    for (int i = 0; i < n; ++i)
-      b[0][static_cast<size_t>(i) * mm + static_cast<size_t>(j)] = R[static_cast<size_t>(j) * static_cast<size_t>(n) + static_cast<size_t>(i)];
+  const size_t nn = static_cast<size_t>(n);
+  b[0].resize(nn * mm);
+  for_rows(n, m, [&](int begin, int end) {
+    for (size_t i = static_cast<size_t>(begin); i < static_cast<size_t>(end); ++i)
+      for (size_t j = 0; j < mm; ++j) b[0][i * mm + j] = R[j * nn + i];
+  });
   for (size_t l = 0; l < L; ++l) x[l].resize(static_cast<size_t>(levels_[l]->rows()) * mm);
   // Down: pre-smooth, restrict the residual.
   for (size_t l = 0; l + 1 < L; ++l) {
     const Level& lv = *levels_[l];
     lv.smooth(b[l].data(), x[l].data(), m, true, options_.smoother_degree, options_.smoother_range, r, d);
-    res = b[l];
+    res.assign(b[l].begin(), b[l].end());
     spmm(lv.A, x[l].data(), res.data(), m, -1.0, 1.0);
     b[l + 1].resize(static_cast<size_t>(lv.R.rows()) * mm);
     spmm(lv.R, res.data(), b[l + 1].data(), m, 1.0, 0.0);
@@ -330,9 +347,10 @@ void Amg::apply(const double* R, double* Z, int m) const {
     spmm(lv.P, x[l + 1].data(), x[l].data(), m, 1.0, 1.0);
     lv.smooth(b[l].data(), x[l].data(), m, false, options_.smoother_degree, options_.smoother_range, r, d);
   }
-  for (int j = 0; j < m; ++j)
-    for (int i = 0; i < n; ++i)
-      Z[static_cast<size_t>(j) * static_cast<size_t>(n) + static_cast<size_t>(i)] = x[0][static_cast<size_t>(i) * mm + static_cast<size_t>(j)];
+  for_rows(n, m, [&](int begin, int end) {
+    for (size_t j = 0; j < mm; ++j)
+      for (size_t i = static_cast<size_t>(begin); i < static_cast<size_t>(end); ++i) Z[j * nn + i] = x[0][i * mm + j];
+  });
 }
 
 }  // namespace doppel

@@ -40,7 +40,8 @@ class Amg {
   Amg& operator=(const Amg&) = delete;
 
   // Z = M^-1 R for m right-hand sides: one V-cycle from a zero guess. R and Z are n x m,
-  // column-major (leading dimension n); they may not alias.
+  // column-major (leading dimension n); they may not alias. Calls from several threads
+  // take turns.
   void apply(const double* R, double* Z, int m) const;
 
   int size() const;
@@ -53,8 +54,10 @@ class Amg {
  private:
   struct Level;
   struct Coarse;
+  struct Work;  // the cycle's blocks, reused (apply() holds its lock)
   std::vector<std::unique_ptr<Level>> levels_;
   std::unique_ptr<Coarse> coarse_;
+  std::unique_ptr<Work> work_;
   AmgOptions options_;
 };
 

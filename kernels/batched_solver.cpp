@@ -111,6 +111,31 @@ bool BatchedSolver::uses_multigrid(bool shared, size_t columns) const {
   return true;
 }
 
+std::vector<double> relative_residuals(const AffineOperator& op, const std::vector<const double*>& theta,
+                                       const Eigen::MatrixXd& B, const Eigen::MatrixXd& X) {
+  const size_t S = static_cast<size_t>(B.cols());
+  DOPPEL_ASSERT(theta.size() == S && X.cols() == B.cols() && X.rows() == B.rows());
+  constexpr size_t kColumns = 64;  // columns per pass (bounds the work block)
+  std::vector<double> out(S);
+  Eigen::MatrixXd AX(B.rows(), static_cast<Eigen::Index>(std::min(S, kColumns)));
+  for (size_t c0 = 0; c0 < S; c0 += kColumns) {
+    const size_t w = std::min(kColumns, S - c0);
+    std::vector<const double*> x(w);
+    std::vector<double*> y(w);
+    for (size_t j = 0; j < w; ++j) {
+      x[j] = X.col(static_cast<Eigen::Index>(c0 + j)).data();
+      y[j] = AX.col(static_cast<Eigen::Index>(j)).data();
+    }
+    op.apply_columns(w, theta.data() + c0, x.data(), y.data());
+    parallel_for(w, [&](size_t j) {
+      const auto b = B.col(static_cast<Eigen::Index>(c0 + j));
+      const double rr = (b - AX.col(static_cast<Eigen::Index>(j))).squaredNorm(), bb = b.squaredNorm();
+      out[c0 + j] = bb > 0 ? std::sqrt(rr / bb) : std::sqrt(rr);
+    });
+  }
+  return out;
+}
+
 SolveInfo BatchedSolver::solve_shared(const std::vector<double>& theta, const Eigen::MatrixXd& B,
                                       Eigen::MatrixXd& X) {
   SolveInfo summary;
@@ -129,9 +154,8 @@ SolveInfo BatchedSolver::solve_shared(const std::vector<double>& theta, const Ei
     summary.method = "amg";
     for (const auto& i : info) summary.iterations = std::max(summary.iterations, i.iterations);
   }
-  for (size_t j = 0; j < m; ++j)
-    summary.residual = std::max(summary.residual, relative_residual(op_, theta.data(), B.col(static_cast<Eigen::Index>(j)).data(),
-                                                                    X.col(static_cast<Eigen::Index>(j)).data()));
+  for (double r : relative_residuals(op_, std::vector<const double*>(m, theta.data()), B, X))
+    summary.residual = std::max(summary.residual, r);
   return summary;
 }
 
@@ -145,7 +169,9 @@ std::vector<SolveInfo> BatchedSolver::solve(const std::vector<std::vector<double
 
   size_t uncached = 0;
   for (const auto& g : groups) uncached += cache_.count(g.first) ? 0 : 1;
-  const bool direct_all = uncached <= static_cast<size_t>(options_.max_factorizations);
+  // Forced multigrid: CG for every group, not only past max_factorizations operators.
+  const bool direct_all = options_.preconditioner != Preconditioner::amg &&
+                          uncached <= static_cast<size_t>(options_.max_factorizations);
 
   std::vector<size_t> iterative;
   for (const auto& [th, cols] : groups) {
@@ -179,11 +205,11 @@ std::vector<SolveInfo> BatchedSolver::solve(const std::vector<std::vector<double
     pcg(*preconditioner_, theta, iterative, B, X, info);
   }
 
-  parallel_for(S, [&](size_t s) {
-    info[s].residual = relative_residual(op_, theta[s].data(), B.col(static_cast<Eigen::Index>(s)).data(),
-                                         X.col(static_cast<Eigen::Index>(s)).data());
-  });
+  std::vector<const double*> th(S);
+  for (size_t s = 0; s < S; ++s) th[s] = theta[s].data();
+  const std::vector<double> res = relative_residuals(op_, th, B, X);
   for (size_t s = 0; s < S; ++s) {
+    info[s].residual = res[s];
     if (!(info[s].residual < 1e-6))
       throw SolverDiverged("scenario " + std::to_string(s) + ": the linear solve reached a relative "
                            "residual of only " + std::to_string(info[s].residual) +
@@ -204,9 +230,22 @@ void BatchedSolver::pcg(const Precond& M, const std::vector<std::vector<double>>
   Eigen::MatrixXd R(n, static_cast<Eigen::Index>(m)), Z, P, Q(n, static_cast<Eigen::Index>(m));
   std::vector<double> bnorm(m), rz(m);
   std::vector<char> done(m, 0);
+  // Q_j = A(theta_j) Y_j for the listed columns j of Y, in one pass over the operator.
+  auto apply = [&](const std::vector<size_t>& js, const Eigen::MatrixXd& Y, bool y_is_x) {
+    std::vector<const double*> th(js.size()), in(js.size());
+    std::vector<double*> out(js.size());
+    for (size_t a = 0; a < js.size(); ++a) {
+      th[a] = theta[columns[js[a]]].data();
+      in[a] = y_is_x ? X.col(col_of(js[a])).data() : Y.col(static_cast<Eigen::Index>(js[a])).data();
+      out[a] = Q.col(static_cast<Eigen::Index>(js[a])).data();
+    }
+    op_.apply_columns(js.size(), th.data(), in.data(), out.data());
+  };
+  std::vector<size_t> all(m);
+  for (size_t j = 0; j < m; ++j) all[j] = j;
+  apply(all, X, true);
   parallel_for(m, [&](size_t j) {
     const auto s = col_of(j);
-    op_.apply(theta[columns[j]].data(), X.col(s).data(), Q.col(static_cast<Eigen::Index>(j)).data());
     R.col(static_cast<Eigen::Index>(j)) = B.col(s) - Q.col(static_cast<Eigen::Index>(j));
     bnorm[j] = B.col(s).norm();
     if (bnorm[j] == 0) bnorm[j] = 1.0;
@@ -224,10 +263,10 @@ void BatchedSolver::pcg(const Precond& M, const std::vector<std::vector<double>>
     for (size_t j = 0; j < m; ++j)
       if (!done[j]) active.push_back(j);
     if (active.empty()) break;
+    apply(active, P, false);
     parallel_for(active.size(), [&](size_t a) {
       const size_t j = active[a];
       const auto jj = static_cast<Eigen::Index>(j);
-      op_.apply(theta[columns[j]].data(), P.col(jj).data(), Q.col(jj).data());
       const double pq = P.col(jj).dot(Q.col(jj));
       const double alpha = rz[j] / pq;
       X.col(col_of(j)) += alpha * P.col(jj);

@@ -213,5 +213,32 @@ TEST(Amg, ThreeDimensionalTwinSuperposesWithTheMultigridBasis) {
   }
 }
 
+// The multi-column product CG uses: each column against its own theta, in groups of columns
+// (11: a full group of 8 and a partial one), Dirichlet rows as identity, above and below the
+// size from which row blocks go to the host threads.
+TEST(AffineOperator, ApplyColumnsEqualsApplyPerColumn) {
+  for (int cells : {4, 24}) {
+    const Mesh m = generate_box(1, 1, 1, cells, cells, cells, 1);
+    const AffineOperator op = heat_operator(m, "xmin", "xmax");
+    const Eigen::MatrixXd X = random_rhs(op, 11, 9);
+    std::vector<std::vector<double>> theta;
+    std::vector<const double*> th, x;
+    Eigen::MatrixXd Y(X.rows(), X.cols());
+    std::vector<double*> y;
+    for (Eigen::Index j = 0; j < X.cols(); ++j) theta.push_back({1.0 + static_cast<double>(j), 10.0 * static_cast<double>(j)});
+    for (Eigen::Index j = 0; j < X.cols(); ++j) {
+      th.push_back(theta[static_cast<size_t>(j)].data());
+      x.push_back(X.col(j).data());
+      y.push_back(Y.col(j).data());
+    }
+    op.apply_columns(th.size(), th.data(), x.data(), y.data());
+    for (Eigen::Index j = 0; j < X.cols(); ++j) {
+      Eigen::VectorXd ref(X.rows());
+      op.apply(th[static_cast<size_t>(j)], X.col(j).data(), ref.data());
+      EXPECT_LT((Y.col(j) - ref).norm(), 1e-14 * ref.norm()) << cells << " cells, column " << j;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace doppel
