@@ -81,7 +81,11 @@ int run_solve(const SolveArgs& args) {
     std::cerr << "doppel: setup " << std::chrono::duration<double>(t1b - t0).count() << " s, answers "
               << std::chrono::duration<double>(t2 - t1b).count() << " s";
     if (sur) std::cerr << " (surrogate on " << sur->device() << ": " << set.surrogate_answers << ", fem: " << set.fem_answers << ")";
-    std::cerr << ", " << set.factorizations << " factorization(s)\n";
+    std::cerr << ", " << set.factorizations << " factorization(s)";
+    if (set.operator_bytes > 0)
+      std::cerr << "; operators " << set.operator_bytes / 1048576 << " MiB, factors and multigrid "
+                << set.preconditioner_bytes / 1048576 << " MiB";
+    std::cerr << "\n";
   }
   if (!args.vtu.empty() && set.first_fields) {
     write_vtu(model, *set.first_fields, args.vtu);

@@ -35,6 +35,14 @@ AffineOperator::AffineOperator(CsrPattern pattern, std::vector<std::vector<doubl
   }
 }
 
+size_t AffineOperator::bytes() const {
+  size_t b = (pattern_.row_ptr.size() + pattern_.col.size()) * sizeof(int) + constrained_.size() +
+             couplings_.size() * sizeof(Coupling) + diagonal_.size() * sizeof(long);
+  for (const auto& t : terms_) b += t.size() * sizeof(double);
+  for (const auto& c : coupling_values_) b += c.size() * sizeof(double);
+  return b;
+}
+
 std::vector<double> AffineOperator::combine(const double* theta) const {
   std::vector<double> v(pattern_.nnz(), 0.0);
   for (size_t t = 0; t < terms_.size(); ++t) {

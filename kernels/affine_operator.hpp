@@ -23,6 +23,9 @@ class AffineOperator {
   const std::vector<int>& dirichlet_dofs() const { return dirichlet_; }
   bool is_dirichlet(int dof) const { return constrained_[static_cast<size_t>(dof)] != 0; }
 
+  // Bytes held: pattern, term values, Dirichlet couplings.
+  size_t bytes() const;
+
   // Values of the constrained operator sum_k theta_k A_k^free + I_D on pattern().
   std::vector<double> combine(const double* theta) const;
   // y = A_c(theta) x (constrained operator: Dirichlet rows act as identity).

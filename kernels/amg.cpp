@@ -301,6 +301,15 @@ double Amg::operator_complexity() const {
   return total / static_cast<double>(levels_.front()->A.nonZeros());
 }
 
+size_t Amg::bytes() const {
+  auto of = [](const RowSparse& M) {
+    return static_cast<size_t>(M.nonZeros()) * (sizeof(double) + sizeof(int)) + static_cast<size_t>(M.outerSize() + 1) * sizeof(int);
+  };
+  size_t total = 0;
+  for (const auto& l : levels_) total += of(l->A) + of(l->P) + of(l->R) + l->dinv.size() * sizeof(double);
+  return total;
+}
+
 void Amg::apply(const double* R, double* Z, int m) const {
   const size_t L = levels_.size();
   const size_t mm = static_cast<size_t>(m);

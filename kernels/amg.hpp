@@ -50,6 +50,8 @@ class Amg {
   std::vector<int> level_sizes() const;
   // Nonzeros of all level operators over those of the finest (memory and work per cycle).
   double operator_complexity() const;
+  // Bytes of the hierarchy's matrices (operators, prolongations, restrictions).
+  size_t bytes() const;
 
  private:
   struct Level;

@@ -20,6 +20,7 @@ class BatchedSolver::Precond {
   // Z = M^-1 R, column by column.
   virtual void solve(const Eigen::MatrixXd& R, Eigen::MatrixXd& Z) const = 0;
   virtual const char* name() const = 0;
+  virtual size_t bytes() const = 0;
 };
 
 class BatchedSolver::Factor : public BatchedSolver::Precond {
@@ -32,6 +33,7 @@ class BatchedSolver::Factor : public BatchedSolver::Precond {
                                        p.col.data(), values.data());
     matrix_ = map;
     chol_.compute(matrix_);
+    factor_nonzeros_ = chol_.cholmod().lnz;
     if (chol_.info() != Eigen::Success)
       throw SolverDiverged(
           "the operator is not positive definite: the problem is not well posed (a thermal "
@@ -40,10 +42,17 @@ class BatchedSolver::Factor : public BatchedSolver::Precond {
   }
   void solve(const Eigen::MatrixXd& B, Eigen::MatrixXd& X) const override { X = chol_.solve(B); }
   const char* name() const override { return "cholesky"; }
+  size_t bytes() const override {
+    // L's values (CHOLMOD's count after the analysis; the supernodal row indices are per
+    // supernode, comparatively few), and the operator copy.
+    return static_cast<size_t>(factor_nonzeros_) * sizeof(double) +
+           static_cast<size_t>(matrix_.nonZeros()) * (sizeof(double) + sizeof(int));
+  }
 
  private:
   SparseMatrix matrix_;
   Eigen::CholmodDecomposition<SparseMatrix, Eigen::Lower> chol_;
+  double factor_nonzeros_ = 0;
 };
 
 class BatchedSolver::Multigrid : public BatchedSolver::Precond {
@@ -55,6 +64,7 @@ class BatchedSolver::Multigrid : public BatchedSolver::Precond {
     amg_.apply(R.data(), Z.data(), static_cast<int>(R.cols()));
   }
   const char* name() const override { return "amg"; }
+  size_t bytes() const override { return amg_.bytes(); }
   const std::vector<double>& theta() const { return theta_; }
 
  private:
@@ -66,6 +76,14 @@ BatchedSolver::BatchedSolver(const AffineOperator& op, SolverOptions options)
     : op_(op), options_(options) {}
 
 BatchedSolver::~BatchedSolver() = default;
+
+size_t BatchedSolver::preconditioner_bytes() const {
+  size_t total = 0;
+  for (const auto& [theta, f] : cache_) total += f->bytes();
+  if (preconditioner_) total += preconditioner_->bytes();
+  if (shared_multigrid_) total += shared_multigrid_->bytes();
+  return total;
+}
 
 BatchedSolver::Factor& BatchedSolver::factor_for(const std::vector<double>& theta) {
   auto it = cache_.find(theta);

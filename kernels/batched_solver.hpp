@@ -75,6 +75,8 @@ class BatchedSolver {
 
   const AffineOperator& op() const { return op_; }
   int factorizations() const { return factorizations_; }
+  // Bytes of the factors (nonzeros of L) and multigrid hierarchies held now.
+  size_t preconditioner_bytes() const;
 
  private:
   class Precond;  // a preconditioner: the factor or the multigrid hierarchy

@@ -86,6 +86,8 @@ class PhysicsSolver {
   }
 
   int factorizations() const { return solver_.factorizations(); }
+  size_t preconditioner_bytes() const { return solver_.preconditioner_bytes(); }
+  size_t operator_bytes() const { return op_.bytes(); }
 
   // Superposition would be chosen for these scenarios (see solve()).
   bool superposes(const std::vector<Params>& theta) const {
@@ -227,6 +229,8 @@ class BatchRunner {
       if (options_.progress) options_.progress("scenarios", end, scenarios.size());
     }
     result.factorizations = (thermal_ ? thermal_->factorizations() : 0) + (mech_ ? mech_->factorizations() : 0);
+    result.preconditioner_bytes = (thermal_ ? thermal_->preconditioner_bytes() : 0) + (mech_ ? mech_->preconditioner_bytes() : 0);
+    result.operator_bytes = (thermal_ ? thermal_->operator_bytes() : 0) + (mech_ ? mech_->operator_bytes() : 0);
     return result;
   }
 

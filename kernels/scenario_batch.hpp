@@ -84,6 +84,10 @@ struct BatchResult {
   std::vector<double> times;  // transient output times (empty for steady)
   std::optional<FieldSnapshot> first_fields;
   int factorizations = 0;
+  // Memory of the solve: the operators' and (host backend) the factors' and multigrid
+  // hierarchies' held at the end of the batch.
+  size_t operator_bytes = 0;
+  size_t preconditioner_bytes = 0;
 };
 
 BatchResult solve_batch(const FemModel& model, const std::vector<spec::Scenario>& scenarios,

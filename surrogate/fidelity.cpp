@@ -92,6 +92,8 @@ AnswerSet answer_scenarios(const FemModel& model, const Surrogate* sur, const st
     batch.keep_first_fields = options.first_fields && fem.front() == 0;
     BatchResult r = solve_batch(model, part, batch);
     set.factorizations = r.factorizations;
+    set.operator_bytes = r.operator_bytes;
+    set.preconditioner_bytes = r.preconditioner_bytes;
     for (size_t i = 0; i < fem.size(); ++i) {
       ScenarioAnswer& a = set.answers[fem[i]];
       a.surrogate = false;

@@ -41,6 +41,7 @@ struct AnswerSet {
   std::vector<double> times;       // transient output times (empty for steady)
   size_t surrogate_answers = 0, fem_answers = 0;
   int factorizations = 0;
+  size_t operator_bytes = 0, preconditioner_bytes = 0;  // of the FE solve (BatchResult)
   std::optional<FieldSnapshot> first_fields;
 };
 
