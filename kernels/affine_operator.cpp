@@ -71,7 +71,7 @@ void AffineOperator::apply(const double* theta, const double* x, double* y) cons
 
 void AffineOperator::apply_columns(size_t m, const double* const* theta, const double* const* x,
                                    double* const* y) const {
-  constexpr size_t kGroup = 8;     // columns per pass over the operator
+  constexpr size_t kGroup = 8;     // columns per pass over the operator (one AVX-512 vector)
   constexpr int kRowBlock = 2048;  // rows per task
   const size_t nt = terms_.size();
   const int rows = pattern_.rows;
@@ -79,26 +79,30 @@ void AffineOperator::apply_columns(size_t m, const double* const* theta, const d
   const int block = m * static_cast<size_t>(rows) < (size_t{1} << 15) ? std::max(rows, 1) : kRowBlock;
   parallel_for(static_cast<size_t>((rows + block - 1) / block), [&](size_t b) {
     const int r0 = static_cast<int>(b) * block, r1 = std::min(rows, r0 + block);
-    std::vector<double> th(kGroup * nt), tv(nt);
-    double acc[kGroup];
+    // Theta by term, columns contiguous; a partial group pads with zero coefficients.
+    std::vector<double> th(nt * kGroup);
+    const double* xs[kGroup];
     for (size_t g0 = 0; g0 < m; g0 += kGroup) {
       const size_t w = std::min(kGroup, m - g0);
-      for (size_t j = 0; j < w; ++j)
-        for (size_t t = 0; t < nt; ++t) th[j * nt + t] = theta[g0 + j][t];
+      for (size_t j = 0; j < kGroup; ++j) {
+        xs[j] = x[g0 + (j < w ? j : 0)];
+        for (size_t t = 0; t < nt; ++t) th[t * kGroup + j] = j < w ? theta[g0 + j][t] : 0.0;
+      }
       for (int r = r0; r < r1; ++r) {
         if (constrained_[static_cast<size_t>(r)]) {
           for (size_t j = 0; j < w; ++j) y[g0 + j][r] = x[g0 + j][r];
           continue;
         }
-        std::fill(acc, acc + w, 0.0);
+        double acc[kGroup] = {0, 0, 0, 0, 0, 0, 0, 0};
         for (int k = pattern_.row_ptr[static_cast<size_t>(r)]; k < pattern_.row_ptr[static_cast<size_t>(r) + 1]; ++k) {
           const int c = pattern_.col[static_cast<size_t>(k)];
-          for (size_t t = 0; t < nt; ++t) tv[t] = terms_[t][static_cast<size_t>(k)];
-          for (size_t j = 0; j < w; ++j) {
-            double a = 0.0;
-            for (size_t t = 0; t < nt; ++t) a += th[j * nt + t] * tv[t];
-            acc[j] += a * x[g0 + j][c];
+          double a[kGroup] = {0, 0, 0, 0, 0, 0, 0, 0};
+          for (size_t t = 0; t < nt; ++t) {
+            const double v = terms_[t][static_cast<size_t>(k)];
+            const double* tt = &th[t * kGroup];
+            for (size_t j = 0; j < kGroup; ++j) a[j] += tt[j] * v;
           }
+          for (size_t j = 0; j < kGroup; ++j) acc[j] += a[j] * xs[j][c];
         }
         for (size_t j = 0; j < w; ++j) y[g0 + j][r] = acc[j];
       }
