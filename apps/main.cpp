@@ -132,6 +132,7 @@ int main(int argc, char** argv) {
   bf->add_option("--rtol", fem.rtol, "relative residual of the iterative solves")->capture_default_str();
   bf->add_option("--export", fem.export_dir, "write each problem's linear system as .npy (benchmarks/peers)");
   bf->add_flag("!--no-end-to-end", fem.end_to_end, "skip the end-to-end solve_batch timings");
+  bf->add_flag("!--no-preconditioners", fem.preconditioners, "skip the Cholesky-against-multigrid timings");
   bf->add_option("--batches", fem.batches, "batch sizes")->delimiter(',')->capture_default_str();
   bf->add_option("--max-seconds", fem.max_seconds, "skip a case predicted to take longer")->capture_default_str();
   bf->add_option("--backend", fem.backend, "auto, cpu or cuda")->capture_default_str();

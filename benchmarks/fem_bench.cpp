@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <random>
 #include <fstream>
 #include <iostream>
 #include <thread>
@@ -174,6 +175,60 @@ int run_fem_bench(const FemBenchArgs& args) {
   linear.memory_limit = memory_limit;
   checkpoint();
   for (auto& prob : problems) run_linear_bench(prob.name, *prob.model, prob.operators, exec, bandwidth, linear, doc);
+
+  // The host's two ways of solving R right-hand sides against one operator (the superposition
+  // basis; the nominal preconditioner): the Cholesky factor, or multigrid-preconditioned CG.
+  // setup = factorization or hierarchy (with the first column); then R columns at once, for
+  // growing R. The crossover the automatic choice uses (kernels/batched_solver.hpp) is read
+  // from these rows.
+  doc["preconditioners"] = nlohmann::ordered_json::array();
+  if (args.preconditioners) {
+    std::printf("\n%-18s %-9s %8s %12s %12s %8s\n", "problem", "solver", "columns", "setup s", "solve s", "iters");
+    for (auto& prob : problems) {
+      const FemModel& m = *prob.model;
+      const AffineOperator& op = m.thermal() ? m.thermal_operator() : m.mechanical_operator();
+      const Params theta = m.thermal() ? m.thermal_theta(m.twin().default_parameters())
+                                       : m.mechanical_theta(m.twin().default_parameters());
+      for (const Preconditioner pre : {Preconditioner::cholesky, Preconditioner::amg}) {
+        const char* name = pre == Preconditioner::cholesky ? "cholesky" : "amg";
+        SolverOptions so;
+        so.rtol = args.rtol;
+        so.preconditioner = pre;
+        nlohmann::ordered_json row = {{"problem", prob.name}, {"dofs", op.size()}, {"dimension", m.mesh().dim},
+                                      {"dofs_per_node", m.thermal() ? 1 : m.mesh().dim}, {"solver", name}};
+        try {
+          BatchedSolver solver(op, so);
+          Eigen::MatrixXd X;
+          const auto t0 = Clock::now();
+          solver.solve_shared(theta, Eigen::MatrixXd::Ones(op.size(), 1), X);
+          row["setup_seconds"] = seconds_since(t0);
+          row["bytes"] = solver.preconditioner_bytes();
+          row["columns"] = nlohmann::ordered_json::array();
+          double last = 0;
+          for (int R : {4, 16, 64}) {
+            if (last * 4 > args.max_seconds) break;
+            std::mt19937 rng(static_cast<unsigned>(R));
+            std::normal_distribution<double> g;
+            Eigen::MatrixXd B(op.size(), R);
+            for (Eigen::Index j = 0; j < B.cols(); ++j)
+              for (Eigen::Index i = 0; i < B.rows(); ++i) B(i, j) = g(rng);
+            const auto t = Clock::now();
+            const SolveInfo info = solver.solve_shared(theta, B, X);
+            last = seconds_since(t);
+            row["columns"].push_back({{"columns", R}, {"seconds", last}, {"seconds_per_column", last / R},
+                                      {"iterations", info.iterations}, {"max_relative_residual", info.residual}});
+            std::printf("%-18s %-9s %8d %12.4f %12.4f %8d\n", prob.name.c_str(), name, R,
+                        row["setup_seconds"].get<double>(), last, info.iterations);
+            std::fflush(stdout);
+          }
+        } catch (const std::exception& e) {
+          row["error"] = e.what();
+        }
+        doc["preconditioners"].push_back(row);
+        checkpoint();
+      }
+    }
+  }
 
   std::printf("\n%-18s %-34s %6s %12s %14s %8s\n", "problem", "regime (end to end)", "batch", "seconds", "solves/s", "iters");
   for (auto& prob : problems) {

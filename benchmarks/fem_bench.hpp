@@ -18,6 +18,7 @@ struct FemBenchArgs {
   double rtol = 1e-8;
   std::string export_dir;       // write the linear systems for benchmarks/peers
   bool end_to_end = true;       // also time solve_batch (outputs included)
+  bool preconditioners = true;  // also time the factor against multigrid CG (host)
   std::string output;
   int threads = 0;
   // Working memory of one batched solve in MiB (0: the executor's budget): smaller values

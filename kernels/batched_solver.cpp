@@ -111,12 +111,15 @@ double relative_residual(const AffineOperator& op, const double* theta, const do
   return bb > 0 ? std::sqrt(rr / bb) : std::sqrt(rr);
 }
 
-// Measured crossovers of `automatic` (docs/benchmarks.md, "Preconditioners"): multigrid for
-// scalar operators of 3D meshes from kMultigridRows rows, for at most kMultigridColumns
-// right-hand sides against one operator (beyond, the factor's two triangular solves per
-// column win over ~20 V-cycles per column).
-constexpr int kMultigridRows = 20000;
-constexpr size_t kMultigridColumns = 32;
+// Measured crossovers of `automatic` (`doppel bench fem`, "preconditioners" rows; 2-core host,
+// docs/benchmarks.md): for scalar operators of 3D meshes the factor costs about n^1.3 (2.6 s at
+// 10^5 nodes) against multigrid's setup linear in n (0.4 s), but a column solved with the factor
+// costs ~7 ms against ~80 ms for ~23 V-cycles at rtol 1e-12. Multigrid wins from about 40,000
+// rows (at 24,000 the two tie for 4 columns), for up to about 32 columns per 10^5 rows; as the
+// CG preconditioner of operator-varying batches it won at 10^5 rows (64 scenarios: 8.6 s
+// against 10.9 s, a tenth of the memory).
+constexpr int kMultigridRows = 40000;
+constexpr double kMultigridColumnsPerRow = 32e-5;
 
 bool BatchedSolver::uses_multigrid(bool shared, size_t columns) const {
   switch (options_.preconditioner) {
@@ -125,7 +128,7 @@ bool BatchedSolver::uses_multigrid(bool shared, size_t columns) const {
     case Preconditioner::automatic: break;
   }
   if (options_.dofs_per_node != 1 || options_.dimension != 3 || op_.size() < kMultigridRows) return false;
-  if (shared && columns > kMultigridColumns) return false;
+  if (shared && static_cast<double>(columns) > kMultigridColumnsPerRow * op_.size()) return false;
   return true;
 }
 

@@ -23,11 +23,12 @@
 namespace doppel {
 
 // How CG is preconditioned, and how a few right-hand sides sharing one operator are solved.
-// automatic: multigrid for large scalar operators (one dof per node: heat) of 3D meshes, whose
-// sparse Cholesky factors fill in as n^(4/3) and cost n^2 to compute, the factor otherwise
-// (2D meshes factor in about n^1.5; vector operators need the rigid-body modes in the
-// multigrid's coarse space, which kernels/amg.hpp does not build). The crossover was measured
-// with `doppel bench fem` (docs/benchmarks.md).
+// automatic: multigrid for large scalar operators (one dof per node: heat) of 3D meshes (from
+// 40,000 rows; for few right-hand sides: up to ~32 per 10^5 rows), whose sparse Cholesky
+// factors fill in as n^(4/3) and cost up to n^2 to compute; the factor otherwise (2D meshes
+// factor cheaply; vector operators need the rigid-body modes in the multigrid's coarse space,
+// which kernels/amg.hpp does not build). The crossover was measured with `doppel bench fem`
+// (its "preconditioners" rows; docs/benchmarks.md).
 enum class Preconditioner { automatic, cholesky, amg };
 
 struct SolverOptions {

@@ -163,7 +163,7 @@ TEST(Amg, PreconditionsAnOperatorVaryingBatch) {
 // The automatic choice: multigrid for large scalar operators of 3D meshes and few right-hand
 // sides, the factor otherwise.
 TEST(Amg, AutomaticChoiceFollowsTheMeasuredCrossover) {
-  const Mesh m = generate_box(1, 1, 1, 28, 28, 28, 1);  // 24,389 nodes
+  const Mesh m = generate_box(1, 1, 1, 36, 36, 36, 1);  // 50,653 nodes
   const AffineOperator op = heat_operator(m, "xmin", "xmax");
   SolverOptions o;
   o.dimension = 3;
@@ -176,7 +176,7 @@ TEST(Amg, AutomaticChoiceFollowsTheMeasuredCrossover) {
   o.dofs_per_node = 3;
   EXPECT_FALSE(BatchedSolver(op, o).uses_multigrid(true, 3));
   o.dofs_per_node = 1;
-  const Mesh small = generate_box(1, 1, 1, 10, 10, 10, 1);
+  const Mesh small = generate_box(1, 1, 1, 28, 28, 28, 1);  // 24,389 nodes: the factor
   const AffineOperator small_op = heat_operator(small, "xmin", "xmax");
   EXPECT_FALSE(BatchedSolver(small_op, o).uses_multigrid(true, 3));
 }
@@ -185,7 +185,7 @@ TEST(Amg, AutomaticChoiceFollowsTheMeasuredCrossover) {
 // the answers equal those of the factor.
 TEST(Amg, ThreeDimensionalTwinSuperposesWithTheMultigridBasis) {
   const auto twin = test::twin_from(R"({
-    "name": "box", "mesh": {"generate": "box", "size": [1, 1, 1], "cells": [28, 28, 28], "order": 1},
+    "name": "box", "mesh": {"generate": "box", "size": [1, 1, 1], "cells": [36, 36, 36], "order": 1},
     "physics": {"thermal": {}}, "materials": {"steel": {"conductivity": 50}},
     "regions": {"domain": "steel"},
     "boundaries": {"xmin": {"thermal": {"type": "temperature", "value": "$Tb"}},
