@@ -62,15 +62,20 @@ def twin_json(cells, vary_h=False):
     return doc
 
 
-def run_doppel(binary, cells, params, workdir, rtol, vary_h):
+def run_doppel(binary, cells, params, workdir, rtol, vary_h, threads=0):
     twin = os.path.join(workdir, "box.json")
     scen = os.path.join(workdir, "scenarios.json")
     out = os.path.join(workdir, "answers.json")
     json.dump(twin_json(cells, vary_h), open(twin, "w"))
     json.dump({"scenarios": [{"parameters": p} for p in params]}, open(scen, "w"))
+    cmd = [binary, "solve", twin, "--scenarios", scen, "--backend", "cpu", "--quiet", "--rtol", str(rtol),
+           "--output", out]
+    env = dict(os.environ)
+    if threads > 0:  # doppel's threads and OpenBLAS's (CHOLMOD's dense kernels)
+        cmd += ["--threads", str(threads)]
+        env["OPENBLAS_NUM_THREADS"] = str(threads)
     start = time.perf_counter()
-    subprocess.run([binary, "solve", twin, "--scenarios", scen, "--backend", "cpu", "--quiet", "--rtol", str(rtol),
-                    "--output", out], check=True)
+    subprocess.run(cmd, check=True, env=env)
     seconds = time.perf_counter() - start
     doc = json.load(open(out))
     answers = np.array([[s["outputs"]["T_probe"], s["outputs"]["T_max"]] for s in doc["scenarios"]])
@@ -204,6 +209,8 @@ def main():
     ap.add_argument("--regimes", default="loads,h", help="loads, h or both (comma-separated)")
     ap.add_argument("--rtol", type=float, default=1e-12, help="relative residual of the iterative solves")
     ap.add_argument("--repeats", type=int, default=2, help="each side's best of this many runs")
+    ap.add_argument("--doppel-threads", type=int, default=0,
+                    help="host threads of doppel (and its BLAS); 0: all cores. dolfinx runs one process")
     ap.add_argument("--output", required=True)
     args = ap.parse_args()
     if args.cells % 2:
@@ -230,7 +237,7 @@ def main():
         params = [{k: float(rng.uniform(lo, hi)) for k, (lo, hi) in bounds.items()} for _ in range(count)]
         print(f"{regime}: {count} scenarios, doppel ...", flush=True)
         with tempfile.TemporaryDirectory() as work:
-            doppel_runs = [run_doppel(args.doppel, args.cells, params, work, args.rtol, vary_h)
+            doppel_runs = [run_doppel(args.doppel, args.cells, params, work, args.rtol, vary_h, args.doppel_threads)
                            for _ in range(args.repeats)]
         print(f"{regime}: dolfinx ...", flush=True)
         dolfinx_runs = [run_dolfinx(args.cells, params, args.rtol, vary_h) for _ in range(args.repeats)]
@@ -243,7 +250,8 @@ def main():
             "scenarios": count,
             "varies": sorted(bounds),
             "doppel": {"seconds": t_doppel, "scenarios_per_second": count / t_doppel,
-                       "runs": [r[0] for r in doppel_runs], "threads": "all cores (host_threads)",
+                       "runs": [r[0] for r in doppel_runs],
+                       "threads": args.doppel_threads or f"all cores ({os.cpu_count()})",
                        "solver": d_info},
             "dolfinx": {"version": x_info["version"], "seconds": t_dolfinx, "scenarios_per_second": count / t_dolfinx,
                         "runs": [r[0] for r in dolfinx_runs], "method": x_info["method"],
