@@ -37,7 +37,7 @@ cuda_tests() {
 bench() {
   load_deps_env
   "$build_dir/bin/doppel" bench fem --backend "${BACKEND:-cuda}" --box-cells "${BOX_CELLS:-46}" \
-    --batches "${BATCHES:-1,64,1024,4096}" --max-seconds "${MAX_SECONDS:-15}" \
+    --batches "${BATCHES:-1,64,1024,4096}" --max-seconds "${MAX_SECONDS:-15}" --no-preconditioners \
     --output "$out/doppel-fem.json" >"$work/bench.log" 2>&1
   local rc=$?
   tail -30 "$work/bench.log"

@@ -39,7 +39,7 @@ binary() {
 bench_large() {
   load_deps_env
   "$build_dir/bin/doppel" bench fem --backend "${BACKEND:-cuda}" --twin "" --box-cells "${BOX_CELLS:-99}" \
-    --batches "${BATCHES:-1,64,1024,4096}" --max-seconds "${MAX_SECONDS:-40}" --export "$work/systems" \
+    --batches "${BATCHES:-1,64,1024,4096}" --max-seconds "${MAX_SECONDS:-40}" --export "$work/systems" --no-preconditioners \
     --output "$out/doppel-fem-large.json" >"$work/step.log" 2>&1
   local rc=$?
   cat "$work/step.log" >>"$work/bench.log"
