@@ -79,12 +79,8 @@ struct Amg::Level {
     double rho = 1.0 / sigma;
     r.resize(n);
     d.resize(n);
-    if (zero) {
-      std::copy(b, b + n, r.begin());
-    } else {
-      std::copy(b, b + n, r.begin());
-      spmm(A, x, r.data(), m, -1.0, 1.0);
-    }
+    std::copy(b, b + n, r.begin());
+    if (!zero) spmm(A, x, r.data(), m, -1.0, 1.0);
     const size_t mm = static_cast<size_t>(m);
     for_rows(rows(), m, [&](int begin, int end) {
       for (size_t i = static_cast<size_t>(begin); i < static_cast<size_t>(end); ++i)

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <functional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,30 @@ namespace doppel::test {
 
 inline spec::TwinSpec twin_from(const std::string& json, const std::string& dir = DOPPEL_SOURCE_DIR) {
   return spec::parse_twin(json, dir);
+}
+
+// The heat box of the benchmarks (unit cube of nx x ny x nz cells, 6 P1 tetrahedra each, k = 50):
+// temperature $Tb on xmin, convection (h = 40) to $Tamb on xmax, source $q; outputs the probe
+// T(1, 0.5, 0.5) and T_max, plus `extra_outputs` (JSON members, each with a leading comma).
+inline spec::TwinSpec heat_box_twin(int nx, int ny, int nz, double Tb, double q,
+                                    const std::string& extra_outputs = "") {
+  auto num = [](double v) {
+    std::ostringstream o;
+    o << v;
+    return o.str();
+  };
+  return twin_from(R"({"name": "box", "mesh": {"generate": "box", "size": [1, 1, 1], "cells": [)" +
+                   std::to_string(nx) + "," + std::to_string(ny) + "," + std::to_string(nz) + R"(], "order": 1},
+    "physics": {"thermal": {}}, "materials": {"steel": {"conductivity": 50}}, "regions": {"domain": "steel"},
+    "boundaries": {"xmin": {"thermal": {"type": "temperature", "value": "$Tb"}},
+                   "xmax": {"thermal": {"type": "convection", "h": 40, "ambient": "$Tamb"}}},
+    "sources": {"domain": {"heat": "$q"}},
+    "parameters": {"Tb": {"default": )" + num(Tb) + R"(, "min": 0, "max": 300},
+                   "Tamb": {"default": 20, "min": 0, "max": 40},
+                   "q": {"default": )" + num(q) + R"(, "min": 0, "max": 1e5}},
+    "outputs": {"T_probe": {"quantity": "temperature", "at": [1, 0.5, 0.5]},
+                "T_max": {"quantity": "temperature", "reduce": "max", "region": "domain"})" +
+                   extra_outputs + "}}");
 }
 
 // n scenarios at the default parameters with the named ones drawn uniformly inside their

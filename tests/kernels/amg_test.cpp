@@ -184,17 +184,7 @@ TEST(Amg, AutomaticChoiceFollowsTheMeasuredCrossover) {
 // A 3D thermal twin past the crossover: superposition's basis is solved by multigrid CG and
 // the answers equal those of the factor.
 TEST(Amg, ThreeDimensionalTwinSuperposesWithTheMultigridBasis) {
-  const auto twin = test::twin_from(R"({
-    "name": "box", "mesh": {"generate": "box", "size": [1, 1, 1], "cells": [36, 36, 36], "order": 1},
-    "physics": {"thermal": {}}, "materials": {"steel": {"conductivity": 50}},
-    "regions": {"domain": "steel"},
-    "boundaries": {"xmin": {"thermal": {"type": "temperature", "value": "$Tb"}},
-                   "xmax": {"thermal": {"type": "convection", "h": 40, "ambient": "$Tamb"}}},
-    "sources": {"domain": {"heat": "$q"}},
-    "parameters": {"Tb": {"default": 20, "min": 0, "max": 300}, "Tamb": {"default": 20, "min": 0, "max": 40},
-                   "q": {"default": 0, "min": 0, "max": 1e5}},
-    "outputs": {"T_probe": {"quantity": "temperature", "at": [1, 0.5, 0.5]},
-                "T_max": {"quantity": "temperature", "reduce": "max", "region": "domain"}}})");
+  const auto twin = test::heat_box_twin(36, 36, 36, 20, 0);
   const FemModel model(twin);
   const auto sc = test::random_scenarios(twin, {}, 16, 3);
   BatchOptions automatic;

@@ -158,17 +158,8 @@ TEST(BatchedOutputs, HeatOnTheCurvedBladeMeshEqualPerScenarioTo1e12) {
 
 // Heat, 3D P1 box with a volumetric source (the benchmark's box at a small size).
 TEST(BatchedOutputs, HeatOnA3dP1BoxEqualPerScenarioTo1e12) {
-  FemModel model(test::twin_from(R"({"name": "box", "mesh": {"generate": "box", "size": [1, 1, 1], "cells": [7, 6, 5], "order": 1},
-    "physics": {"thermal": {}},
-    "materials": {"steel": {"conductivity": 50}}, "regions": {"domain": "steel"},
-    "boundaries": {"xmin": {"thermal": {"type": "temperature", "value": "$Tb"}},
-                   "xmax": {"thermal": {"type": "convection", "h": 40, "ambient": "$Tamb"}}},
-    "sources": {"domain": {"heat": "$q"}},
-    "parameters": {"Tb": {"default": 100, "min": 0, "max": 300}, "Tamb": {"default": 20, "min": 0, "max": 40},
-                   "q": {"default": 1e4, "min": 0, "max": 1e5}},
-    "outputs": {"T_probe": {"quantity": "temperature", "at": [1, 0.5, 0.5]},
-                "T_max": {"quantity": "temperature", "reduce": "max", "region": "domain"},
-                "qz_probe": {"quantity": "heat_flux_z", "at": [0.3, 0.4, 0.6]}}})"));
+  FemModel model(test::heat_box_twin(7, 6, 5, 100, 1e4,
+                                     R"(, "qz_probe": {"quantity": "heat_flux_z", "at": [0.3, 0.4, 0.6]})"));
   expect_batched_outputs_equal_per_scenario(model, {"Tb", "Tamb", "q"}, 50, 4);
 }
 
