@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "kernels/assembly.hpp"
+#include "kernels/parallel.hpp"
 #include "spec/errors.hpp"
 
 namespace doppel {
@@ -209,6 +210,133 @@ std::vector<double> OutputEvaluator::site_components(const Params& p, const doub
     }
   }
   return out;
+}
+
+size_t LinearOutputs::bytes() const {
+  auto csr = [](const Eigen::SparseMatrix<double, Eigen::RowMajor, int>& A) {
+    return static_cast<size_t>(A.nonZeros()) * (sizeof(double) + sizeof(int)) +
+           static_cast<size_t>(A.outerSize() + 1) * sizeof(int);
+  };
+  return csr(ZT) + csr(Zu) + rows() * sizeof(double);
+}
+
+Eigen::MatrixXd LinearOutputs::apply(const Eigen::MatrixXd* T, const Eigen::MatrixXd* u) const {
+  const Eigen::Index S = T ? T->cols() : u ? u->cols() : 0;
+  Eigen::MatrixXd Z(z0.size(), S);
+  const Eigen::Index threads = std::max<Eigen::Index>(1, std::min<Eigen::Index>(S, host_threads()));
+  parallel_for(static_cast<size_t>(threads), [&](size_t t) {
+    const Eigen::Index begin = S * static_cast<Eigen::Index>(t) / threads;
+    const Eigen::Index w = S * static_cast<Eigen::Index>(t + 1) / threads - begin;
+    if (w == 0) return;
+    auto block = Z.middleCols(begin, w);
+    block.colwise() = z0;
+    if (T && ZT.cols() > 0) block.noalias() += ZT * T->middleCols(begin, w);
+    if (u && Zu.cols() > 0) block.noalias() += Zu * u->middleCols(begin, w);
+  });
+  return Z;
+}
+
+namespace {
+// Index of a recovered quantity's component among the recovered node components.
+int recovered_component(Quantity q, int a) {
+  if (is_flux(q)) return kFluxOffset + static_cast<int>(q) - static_cast<int>(Quantity::heat_flux_x);
+  if (q >= Quantity::strain_xx && q <= Quantity::strain_xz)
+    return kStrainOffset + static_cast<int>(q) - static_cast<int>(Quantity::strain_xx);
+  if (q >= Quantity::stress_xx && q <= Quantity::stress_xz)
+    return kStressOffset + static_cast<int>(q) - static_cast<int>(Quantity::stress_xx);
+  return kStressOffset + a;  // von Mises: the six stress components
+}
+}  // namespace
+
+size_t OutputEvaluator::linear_entries_bound() const {
+  const Mesh& m = model_.mesh();
+  const size_t stencil = static_cast<size_t>(m.nodes_per_cell()) * static_cast<size_t>(m.dim + 1);
+  size_t total = 0;
+  for (size_t k = 0; k < outputs_.size(); ++k) {
+    const bool recovered = is_recovered(requests_[k].quantity);
+    for (const Site& site : outputs_[k].sites) {
+      size_t per = 1;
+      if (site.cell >= 0) {
+        per = static_cast<size_t>(m.nodes_per_cell());
+        if (recovered) {
+          const int* v = m.cell(static_cast<size_t>(site.cell));
+          per = 0;
+          for (int i = 0; i < m.nodes_per_cell(); ++i) per += recovery_.cells_at(v[i]) * stencil;
+        }
+      } else if (recovered) {
+        per = recovery_.cells_at(site.node) * stencil;
+      }
+      total += per * static_cast<size_t>(outputs_[k].components);
+    }
+  }
+  return total;
+}
+
+LinearOutputs OutputEvaluator::linearize(const Params& p) const {
+  const Mesh& m = model_.mesh();
+  const int dim = m.dim;
+  const bool thermal = model_.thermal(), mech = model_.mechanical();
+  const int nT = thermal ? static_cast<int>(m.num_nodes()) : 0;
+  const int nU = mech ? static_cast<int>(m.num_nodes()) * dim : 0;
+  std::vector<RegionMaterial> mats;
+  for (size_t r = 0; r < m.region_names.size(); ++r) mats.push_back(model_.material(static_cast<int>(r), p));
+  // Every site's components as linear forms, site by site over the host threads.
+  struct SiteRef { size_t output, site; };
+  std::vector<SiteRef> refs;
+  for (size_t k = 0; k < outputs_.size(); ++k)
+    for (size_t s = 0; s < outputs_[k].sites.size(); ++s) refs.push_back({k, s});
+  std::vector<LinearForm> rows(total_);
+  parallel_for(refs.size(), [&](size_t i) {
+    const size_t k = refs[i].output;
+    const Quantity q = requests_[k].quantity;
+    const Output& o = outputs_[k];
+    const Site& site = o.sites[refs[i].site];
+    const bool recovered = is_recovered(q);
+    unsigned wanted = 0;
+    if (recovered)
+      for (int a = 0; a < o.components; ++a) wanted |= 1u << recovered_component(q, a);
+    LinearForm* dst = &rows[o.offset + refs[i].site * static_cast<size_t>(o.components)];
+    LinearForm rec[kRecoveredComponents];
+    // The components at one node, scaled by w, added to dst.
+    auto add_node = [&](int region, int node, double w) {
+      if (recovered) {
+        recovery_.linear_node(region, node, mats[static_cast<size_t>(region)], nT, thermal, mech, wanted, rec);
+        for (int a = 0; a < o.components; ++a) dst[a].add(rec[recovered_component(q, a)], w);
+      } else if (q == Quantity::temperature) {
+        dst[0].terms.emplace_back(node, w);
+      } else if (q == Quantity::displacement_magnitude) {
+        for (int a = 0; a < dim; ++a) dst[a].terms.emplace_back(nT + node * dim + a, w);
+      } else {
+        const int a = static_cast<int>(q) - static_cast<int>(Quantity::displacement_x);
+        if (a < dim) dst[0].terms.emplace_back(nT + node * dim + a, w);
+      }
+    };
+    if (site.cell < 0) {
+      add_node(requests_[k].region, site.node, 1.0);
+    } else {
+      const int* v = m.cell(static_cast<size_t>(site.cell));
+      const int region = m.cell_region[static_cast<size_t>(site.cell)];
+      for (int j = 0; j < m.nodes_per_cell(); ++j) add_node(region, v[j], site.N[j]);
+    }
+    for (int a = 0; a < o.components; ++a) dst[a].merge();
+  });
+  LinearOutputs lin;
+  lin.z0.resize(static_cast<Eigen::Index>(total_));
+  using Triplet = Eigen::Triplet<double, int>;
+  std::vector<Triplet> tT, tU;
+  for (size_t r = 0; r < total_; ++r) {
+    lin.z0[static_cast<Eigen::Index>(r)] = rows[r].constant;
+    for (const auto& [dof, w] : rows[r].terms) {
+      if (dof < nT) tT.emplace_back(static_cast<int>(r), dof, w);
+      else tU.emplace_back(static_cast<int>(r), dof - nT, w);
+    }
+    rows[r] = LinearForm{};
+  }
+  lin.ZT.resize(static_cast<Eigen::Index>(total_), nT);
+  lin.Zu.resize(static_cast<Eigen::Index>(total_), nU);
+  lin.ZT.setFromTriplets(tT.begin(), tT.end());
+  lin.Zu.setFromTriplets(tU.begin(), tU.end());
+  return lin;
 }
 
 std::vector<double> OutputEvaluator::site_values(size_t k, const double* components) const {

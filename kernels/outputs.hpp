@@ -13,6 +13,9 @@
 
 #include <vector>
 
+#include <Eigen/Core>
+#include <Eigen/SparseCore>
+
 #include "kernels/fem_model.hpp"
 #include "kernels/recovery.hpp"
 
@@ -23,6 +26,25 @@ struct OutputRequest {
   spec::Reduction reduce = spec::Reduction::none;
   std::vector<double> at;  // probes
   int region = -1;         // reductions: mesh region
+};
+
+// The site components of every output as one affine map of the fields, for fixed materials:
+//     z = z0 + Z_T T + Z_u u
+// (rows: OutputEvaluator::total_components(), in site_components() order; Z_T has a column
+// per nodal temperature, Z_u one per displacement dof; either is empty without that physics).
+// Exact for every output kind: probes interpolate nodal values, recovered values are averages
+// of element values, and all of them are linear in (T, u) but for the reference temperature
+// of the thermal strain (in z0). Built once per material set (OutputEvaluator::linearize),
+// applied to blocks of scenarios as sparse-times-dense products; rows are compressed sparse
+// rows, the layout an executor's SpMM takes.
+struct LinearOutputs {
+  Eigen::SparseMatrix<double, Eigen::RowMajor, int> ZT, Zu;
+  Eigen::VectorXd z0;
+  size_t rows() const { return static_cast<size_t>(z0.size()); }
+  size_t bytes() const;
+  // The site components of the columns of T (nT x S) and u (nU x S); either may be null when
+  // the twin lacks that physics. Column blocks run on the host threads.
+  Eigen::MatrixXd apply(const Eigen::MatrixXd* T, const Eigen::MatrixXd* u) const;
 };
 
 // How a site's components become the quantity's value.
@@ -58,6 +80,13 @@ class OutputEvaluator {
 
   // Step 1: all site components, output by output, site by site.
   std::vector<double> site_components(const Params& p, const double* T, const double* u) const;
+  // Step 1 as an operator: site_components(p', T, u) = z0 + Z_T T + Z_u u for every p' whose
+  // materials equal p's. nT: temperatures (0 without thermal physics); nU: displacement dofs
+  // (0 without mechanics).
+  LinearOutputs linearize(const Params& p) const;
+  // An upper bound on the stored entries of linearize()'s operator, known before building it
+  // (for choosing between it and evaluating scenario by scenario).
+  size_t linear_entries_bound() const;
   // Step 2: the outputs from the site components.
   std::vector<double> reduce(const double* components) const;
   // The quantity at each site of output k.
