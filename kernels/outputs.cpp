@@ -220,19 +220,52 @@ size_t LinearOutputs::bytes() const {
   return csr(ZT) + csr(Zu) + rows() * sizeof(double);
 }
 
-Eigen::MatrixXd LinearOutputs::apply(const Eigen::MatrixXd* T, const Eigen::MatrixXd* u) const {
-  const Eigen::Index S = T ? T->cols() : u ? u->cols() : 0;
-  Eigen::MatrixXd Z(z0.size(), S);
-  const Eigen::Index threads = std::max<Eigen::Index>(1, std::min<Eigen::Index>(S, host_threads()));
-  parallel_for(static_cast<size_t>(threads), [&](size_t t) {
-    const Eigen::Index begin = S * static_cast<Eigen::Index>(t) / threads;
-    const Eigen::Index w = S * static_cast<Eigen::Index>(t + 1) / threads - begin;
-    if (w == 0) return;
-    auto block = Z.middleCols(begin, w);
-    block.colwise() = z0;
-    if (T && ZT.cols() > 0) block.noalias() += ZT * T->middleCols(begin, w);
-    if (u && Zu.cols() > 0) block.noalias() += Zu * u->middleCols(begin, w);
-  });
+Eigen::MatrixXd LinearOutputs::apply(const Eigen::MatrixXd* T, const Eigen::MatrixXd* u, Eigen::Index first,
+                                     Eigen::Index width) const {
+  using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const Eigen::Index S = width >= 0 ? width : (T ? T->cols() : u ? u->cols() : 0) - first;
+  const Eigen::Index N = z0.size();
+  Eigen::MatrixXd Z(N, S);
+  // Panels of kPanel columns, the fields laid out by row (a short last panel padded with
+  // zeros): one read of the operator serves the panel, and each stored entry is one
+  // multiply-add over a fixed number of contiguous columns, accumulated in registers (a
+  // column at a time would read the whole operator once per scenario).
+  constexpr Eigen::Index kPanel = 16;
+  const bool useT = T && ZT.cols() > 0, useU = u && Zu.cols() > 0;
+  RowMajor FT, FU;
+  if (useT) FT = RowMajor::Zero(T->rows(), kPanel);
+  if (useU) FU = RowMajor::Zero(u->rows(), kPanel);
+  const Eigen::Index nT = useT ? T->rows() : 0, nU = useU ? u->rows() : 0;
+  for (Eigen::Index c0 = 0; c0 < S; c0 += kPanel) {
+    const Eigen::Index w = std::min(kPanel, S - c0);
+    parallel_for(static_cast<size_t>(nT + nU), [&](size_t row) {
+      const Eigen::Index j = static_cast<Eigen::Index>(row);
+      if (j < nT) {
+        for (Eigen::Index c = 0; c < w; ++c) FT(j, c) = (*T)(j, first + c0 + c);
+      } else {
+        for (Eigen::Index c = 0; c < w; ++c) FU(j - nT, c) = (*u)(j - nT, first + c0 + c);
+      }
+    });
+    parallel_for(static_cast<size_t>(N), [&](size_t row) {
+      const Eigen::Index i = static_cast<Eigen::Index>(row);
+      double acc[kPanel];
+      for (Eigen::Index c = 0; c < kPanel; ++c) acc[c] = z0[i];
+      for (const auto* pair : {&ZT, &Zu}) {
+        const bool on = pair == &ZT ? useT : useU;
+        if (!on) continue;
+        const RowMajor& F = pair == &ZT ? FT : FU;
+        const int* outer = pair->outerIndexPtr();
+        const int* inner = pair->innerIndexPtr();
+        const double* values = pair->valuePtr();
+        for (int k = outer[i]; k < outer[i + 1]; ++k) {
+          const double v = values[k];
+          const double* f = F.data() + static_cast<Eigen::Index>(inner[k]) * kPanel;
+          for (Eigen::Index c = 0; c < kPanel; ++c) acc[c] += v * f[c];
+        }
+      }
+      for (Eigen::Index c = 0; c < w; ++c) Z(i, c0 + c) = acc[c];
+    });
+  }
   return Z;
 }
 

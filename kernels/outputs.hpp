@@ -42,9 +42,11 @@ struct LinearOutputs {
   Eigen::VectorXd z0;
   size_t rows() const { return static_cast<size_t>(z0.size()); }
   size_t bytes() const;
-  // The site components of the columns of T (nT x S) and u (nU x S); either may be null when
-  // the twin lacks that physics. Column blocks run on the host threads.
-  Eigen::MatrixXd apply(const Eigen::MatrixXd* T, const Eigen::MatrixXd* u) const;
+  // The site components of columns [begin, begin + width) of T (nT x S) and u (nU x S);
+  // either may be null when the twin lacks that physics (width < 0: to the last column).
+  // Column blocks run on the host threads.
+  Eigen::MatrixXd apply(const Eigen::MatrixXd* T, const Eigen::MatrixXd* u, Eigen::Index begin = 0,
+                        Eigen::Index width = -1) const;
 };
 
 // How a site's components become the quantity's value.

@@ -202,6 +202,11 @@ void add_loads(const std::vector<RhsTerm>& terms, const Params& p, double scale,
   }
 }
 
+// The largest output operator a batch builds (stored entries, 12 bytes each): beyond it,
+// outputs are evaluated scenario by scenario (a max over a very large region of a recovered
+// quantity, where the operator would outweigh the fields it saves work on).
+inline constexpr size_t kMaxOutputEntries = size_t{1} << 25;
+
 class BatchRunner {
  public:
   BatchRunner(const FemModel& model, const BatchOptions& options)
@@ -235,6 +240,50 @@ class BatchRunner {
   }
 
  private:
+  // The output operator for these scenarios' materials (kept while they repeat), or null
+  // where the outputs are evaluated scenario by scenario: the scenarios' materials differ,
+  // BatchOptions::batched_outputs is off, or the operator would exceed kMaxOutputEntries.
+  const LinearOutputs* linear_outputs(const std::vector<Params>& p) {
+    if (!options_.batched_outputs || p.empty() || outputs_.size() == 0) return nullptr;
+    const size_t regions = model_.mesh().region_names.size();
+    std::vector<RegionMaterial> materials(regions);
+    for (size_t r = 0; r < regions; ++r) {
+      materials[r] = model_.material(static_cast<int>(r), p[0]);
+      for (size_t s = 1; s < p.size(); ++s)
+        if (!same_material(model_.material(static_cast<int>(r), p[s]), materials[r])) return nullptr;
+    }
+    auto same = [&](const std::vector<RegionMaterial>& a) {
+      if (a.size() != regions) return false;
+      for (size_t r = 0; r < regions; ++r)
+        if (!same_material(a[r], materials[r])) return false;
+      return true;
+    };
+    if (linear_ && same(linear_materials_)) return linear_.get();
+    if (outputs_.linear_entries_bound() > kMaxOutputEntries) return nullptr;
+    linear_ = std::make_unique<LinearOutputs>(outputs_.linearize(p[0]));
+    linear_materials_ = std::move(materials);
+    return linear_.get();
+  }
+
+  // Site components (total_components x width) of scenarios [begin, begin + width) with
+  // fields T and U (columns; either null without that physics): one sparse product with the
+  // output operator, or scenario by scenario where there is none.
+  MatrixXd site_components(const std::vector<Params>& p, const MatrixXd* T, const MatrixXd* U, size_t begin,
+                           size_t width) {
+    std::vector<Params> part(p.begin() + static_cast<std::ptrdiff_t>(begin),
+                             p.begin() + static_cast<std::ptrdiff_t>(begin + width));
+    if (const LinearOutputs* lin = linear_outputs(part))
+      return lin->apply(T, U, static_cast<Index>(begin), static_cast<Index>(width));
+    MatrixXd Z(static_cast<Index>(outputs_.total_components()), static_cast<Index>(width));
+    parallel_for(width, [&](size_t j) {
+      const Index c = static_cast<Index>(begin + j);
+      const std::vector<double> z = outputs_.site_components(part[j], T ? T->col(c).data() : nullptr,
+                                                             U ? U->col(c).data() : nullptr);
+      Z.col(static_cast<Index>(j)) = Eigen::Map<const Eigen::VectorXd>(z.data(), Z.rows());
+    });
+    return Z;
+  }
+
   // Mechanics for temperature fields T (columns; may be empty) at parameters p; then outputs.
   void finish(const std::vector<Params>& p, const MatrixXd* T, size_t first, size_t time_index,
               double time, BatchResult& result) {
@@ -249,11 +298,16 @@ class BatchRunner {
       const auto info = mech_->solve(theta, p, extra, U);
       for (size_t s = 0; s < S; ++s) record(result.scenarios[first + s], info[s]);
     }
-    parallel_for(S, [&](size_t s) {
-      const double* t = T ? T->col(static_cast<Index>(s)).data() : nullptr;
-      const double* u = mech_ ? U.col(static_cast<Index>(s)).data() : nullptr;
-      result.scenarios[first + s].outputs[time_index] = outputs_.evaluate(p[s], t, u);
-    });
+    // Outputs in blocks of columns (about 32 MB of site components each).
+    const size_t N = outputs_.total_components();
+    const size_t block = std::clamp<size_t>((size_t{4} << 20) / std::max<size_t>(1, N), 1, 4096);
+    for (size_t b0 = 0; b0 < S; b0 += block) {
+      const size_t w = std::min(block, S - b0);
+      const MatrixXd Z = site_components(p, T, mech_ ? &U : nullptr, b0, w);
+      parallel_for(w, [&](size_t j) {
+        result.scenarios[first + b0 + j].outputs[time_index] = outputs_.reduce(Z.col(static_cast<Index>(j)).data());
+      });
+    }
     if (options_.field_sink)
       for (size_t s = 0; s < S; ++s)
         options_.field_sink(first + s, time_index, T ? T->col(static_cast<Index>(s)).data() : nullptr,
@@ -385,18 +439,15 @@ class BatchRunner {
     }
     // Site components of the zero fields and of each mode (they depend on the parameters only
     // through the materials, the same for every scenario here).
-    const std::vector<double> zeroT(static_cast<size_t>(nT), 0.0), zeroU(static_cast<size_t>(nU), 0.0);
-    const std::vector<double> z0 = outputs_.site_components(p0, thermal_ ? zeroT.data() : nullptr,
-                                                            mech_ ? zeroU.data() : nullptr);
-    const Index N = static_cast<Index>(z0.size());
-    m.z0 = Eigen::Map<const Eigen::VectorXd>(z0.data(), N);
-    m.Z.resize(N, MM);
-    parallel_for(M, [&](size_t k) {
-      const Index c = static_cast<Index>(k);
-      const std::vector<double> zk = outputs_.site_components(p0, thermal_ ? m.T.col(c).data() : nullptr,
-                                                              mech_ ? m.u.col(c).data() : nullptr);
-      m.Z.col(c) = Eigen::Map<const Eigen::VectorXd>(zk.data(), N) - m.z0;
-    });
+    {
+      const std::vector<Params> p_modes(M + 1, p0);
+      MatrixXd T0 = MatrixXd::Zero(nT, MM + 1), U0 = MatrixXd::Zero(nU, MM + 1);
+      T0.leftCols(MM) = m.T;
+      U0.leftCols(MM) = m.u;
+      const MatrixXd Z = site_components(p_modes, thermal_ ? &T0 : nullptr, mech_ ? &U0 : nullptr, 0, M + 1);
+      m.z0 = Z.col(MM);
+      m.Z = Z.leftCols(MM).colwise() - m.z0;
+    }
     modes_ = std::move(md);
     return *modes_;
   }
@@ -580,6 +631,8 @@ class BatchRunner {
   OutputEvaluator outputs_;
   std::unique_ptr<PhysicsSolver> thermal_, mech_;
   std::unique_ptr<Modes> modes_;  // run_steady_superposed's, kept while operators and materials repeat
+  std::unique_ptr<LinearOutputs> linear_;  // the output operator, for linear_materials_
+  std::vector<RegionMaterial> linear_materials_;
 };
 
 }  // namespace
