@@ -5,6 +5,7 @@
 #include <string>
 
 #include "kernels/batched_cg_kernels.hpp"
+#include "kernels/parallel.hpp"
 #include "spec/errors.hpp"
 
 // Runs one kernel of kernels/batched_cg_kernels.hpp on the executor's backend.
@@ -84,16 +85,65 @@ size_t OperatorData::bytes() const {
          static_cast<size_t>(rows_) * (sizeof(int) * 2 + static_cast<size_t>(terms_) * sizeof(double));
 }
 
+// --- Preconditioners ------------------------------------------------------------------
+
+void copy_columns(int rows, int count, const HostColumns& src, double* dst, int dst_ld, bool dst_by_row,
+                  const int* dst_cols) {
+  constexpr int kRows = 64;
+  auto offset = [](int i, int c, int ld, bool by_row) {
+    return by_row ? static_cast<size_t>(i) * static_cast<size_t>(ld) + static_cast<size_t>(c)
+                  : static_cast<size_t>(c) * static_cast<size_t>(ld) + static_cast<size_t>(i);
+  };
+  parallel_for(static_cast<size_t>((rows + kRows - 1) / kRows), [&](size_t b) {
+    const int i0 = static_cast<int>(b) * kRows, i1 = std::min(rows, i0 + kRows);
+    for (int j = 0; j < count; ++j) {
+      const int cs = src.cols ? src.cols[j] : j, cd = dst_cols ? dst_cols[j] : j;
+      for (int i = i0; i < i1; ++i) dst[offset(i, cd, dst_ld, dst_by_row)] = src.data[offset(i, cs, src.ld, src.by_row)];
+    }
+  });
+}
+
+void HostBlockPreconditioner::apply(const Executor& exec, int rows, int width, const int* state,
+                                    const double* r, double* z) const {
+  const bool on_host = exec.backend() == Backend::host;
+  const size_t size = static_cast<size_t>(rows) * static_cast<size_t>(width);
+  std::vector<int> state_host;
+  std::vector<double> r_host, z_host;
+  if (!on_host) {
+    state_host.resize(static_cast<size_t>(width));
+    exec.copy_to_host(state_host.data(), state, state_host.size() * sizeof(int));
+    r_host.resize(size);
+    exec.copy_to_host(r_host.data(), r, size * sizeof(double));
+    z_host.assign(size, 0.0);
+    state = state_host.data();
+    r = r_host.data();
+  }
+  double* zh = on_host ? z : z_host.data();
+  std::vector<int> active;
+  for (int s = 0; s < width; ++s)
+    if (state[s] == kActive) active.push_back(s);
+  if (active.empty()) return;
+  const int m = static_cast<int>(active.size());
+  Eigen::MatrixXd R(rows, m), Z;
+  copy_columns(rows, m, {r, width, true, active.data()}, R.data(), rows, false);
+  solve(R, Z);
+  DOPPEL_ASSERT(Z.rows() == rows && Z.cols() == m);
+  copy_columns(rows, m, {Z.data(), rows, false}, zh, width, true, active.data());
+  if (!on_host) exec.copy_from_host(z, z_host.data(), size * sizeof(double));
+}
+
 // --- BatchedCg -------------------------------------------------------------------------
 
-BatchedCg::BatchedCg(const OperatorData& op, CgOptions options) : op_(op), options_(options) {
+BatchedCg::BatchedCg(const OperatorData& op, CgOptions options, const CgPreconditioner* M)
+    : op_(op), options_(options), M_(M) {
   DOPPEL_VERIFY(options_.rtol > 0 && options_.rtol < 1, "rtol", "must lie in (0, 1)");
   DOPPEL_VERIFY(options_.max_iterations > 0, "max_iterations", "must be positive");
   options_.check_every = std::max(1, options_.check_every);
 }
 
 std::vector<SolveInfo> BatchedCg::solve(const std::vector<std::vector<double>>& theta,
-                                        const Array<double>& B, Array<double>& X, int width) {
+                                        const Array<double>& B, Array<double>& X, int width,
+                                        const std::vector<size_t>& scenarios) {
   stats_ = CgStats{};
   std::vector<SolveInfo> info(static_cast<size_t>(width));
   if (width == 0) return info;
@@ -115,6 +165,7 @@ std::vector<SolveInfo> BatchedCg::solve(const std::vector<std::vector<double>>& 
   int w = width;
   auto vec = [&](int width_) { return Array<double>(exec_ptr, static_cast<size_t>(n) * static_cast<size_t>(width_)); };
   Array<double> x = vec(w), r = vec(w), p = vec(w), q = vec(w);
+  Array<double> z = M_ ? vec(w) : Array<double>();  // M^-1 r, when M is not Jacobi
   exec.copy(x.data(), X.data(), x.size() * sizeof(double));
   Array<double> th(exec_ptr, theta_host);
   Array<double> pq(exec_ptr, static_cast<size_t>(w)), rz(exec_ptr, static_cast<size_t>(w)),
@@ -133,8 +184,17 @@ std::vector<SolveInfo> BatchedCg::solve(const std::vector<std::vector<double>>& 
     return b;
   };
   DOPPEL_RUN(exec, affine_apply, opv, batch(), x.data(), r.data(), static_cast<double*>(nullptr));
-  DOPPEL_RUN(exec, cg_initialize, opv, batch(), B.data(), r.data(), p.data(), rz.data(), rr.data(), bb.data());
-  DOPPEL_RUN(exec, cg_start, w, tol2, bb.data(), rr.data(), state.data(), iterations.data());
+  if (!M_) {
+    DOPPEL_RUN(exec, cg_initialize, opv, batch(), B.data(), r.data(), p.data(), rz.data(), rr.data(), bb.data());
+    DOPPEL_RUN(exec, cg_start, w, tol2, bb.data(), rr.data(), state.data(), iterations.data());
+  } else {
+    // Scenarios whose initial guess already satisfies the tolerance cost no solve with M.
+    DOPPEL_RUN(exec, cg_residual, n, w, B.data(), r.data(), rr.data(), bb.data());
+    DOPPEL_RUN(exec, cg_start, w, tol2, bb.data(), rr.data(), state.data(), iterations.data());
+    M_->apply(exec, n, w, state.data(), r.data(), z.data());
+    DOPPEL_RUN(exec, dot_columns, n, batch(), r.data(), z.data(), rz.data());
+    exec.copy(p.data(), z.data(), z.size() * sizeof(double));
+  }
   DOPPEL_RUN(exec, fill, rr.data(), rr.size(), 0.0);
 
   std::vector<int> final_state(static_cast<size_t>(width), kActive), final_iterations(static_cast<size_t>(width), 0);
@@ -155,10 +215,16 @@ std::vector<SolveInfo> BatchedCg::solve(const std::vector<std::vector<double>>& 
     const BatchView bv = batch();
     DOPPEL_RUN(exec, affine_apply, opv, bv, p.data(), q.data(), pq.data());
     DOPPEL_RUN(exec, cg_update_solution, opv, bv, pq.data(), rz.data(), p.data(), q.data(), x.data(),
-               r.data(), rz_new.data(), rr.data());
+               r.data(), M_ ? nullptr : rz_new.data(), rr.data());
+    if (M_) {
+      // End the scenarios that converged before paying for their preconditioner solves.
+      DOPPEL_RUN(exec, cg_check, w, it, tol2, pq.data(), bb.data(), rr.data(), state.data(), iterations.data());
+      M_->apply(exec, n, w, state.data(), r.data(), z.data());
+      DOPPEL_RUN(exec, dot_columns, n, bv, r.data(), z.data(), rz_new.data());
+    }
     DOPPEL_RUN(exec, cg_update_scalars, w, it, tol2, pq.data(), bb.data(), rr.data(), rz.data(),
                rz_new.data(), beta.data(), state.data(), iterations.data());
-    DOPPEL_RUN(exec, cg_update_directions, opv, bv, beta.data(), r.data(), p.data());
+    DOPPEL_RUN(exec, cg_update_directions, opv, bv, beta.data(), r.data(), M_ ? z.data() : nullptr, p.data());
     stats_.column_iterations += w;
     stats_.iterations = it;
     if (it % options_.check_every != 0 && it != options_.max_iterations) continue;
@@ -182,6 +248,7 @@ std::vector<SolveInfo> BatchedCg::solve(const std::vector<std::vector<double>>& 
       *a = std::move(b2);
     }
     q = vec(nw);
+    if (M_) z = vec(nw);
     auto pick = [&](const auto& host_values) {
       std::decay_t<decltype(host_values)> out;
       for (int j : keep) out.push_back(host_values[static_cast<size_t>(j)]);
@@ -208,17 +275,20 @@ std::vector<SolveInfo> BatchedCg::solve(const std::vector<std::vector<double>>& 
   retire(state.to_host(), iterations.to_host());
 
   const std::vector<double> res = batch_residuals(op_, theta, B, X, width);
+  const std::string method = M_ ? std::string("pcg-") + M_->name() : std::string("cg");
+  DOPPEL_ASSERT(scenarios.empty() || scenarios.size() == static_cast<size_t>(width));
   for (int c = 0; c < width; ++c) {
     const size_t cs = static_cast<size_t>(c);
-    info[cs].method = "cg";
+    const std::string scenario = std::to_string(scenarios.empty() ? cs : scenarios[cs]);
+    info[cs].method = method;
     info[cs].iterations = final_iterations[cs];
     info[cs].residual = res[cs];
     if (final_state[cs] == kBreakdown)
-      throw SolverDiverged("scenario " + std::to_string(c) + ": conjugate gradients broke down after " +
+      throw SolverDiverged("scenario " + scenario + ": conjugate gradients broke down after " +
                            std::to_string(final_iterations[cs]) + " iterations (the operator is "
                            "not positive definite for these parameters, or the values overflowed)");
     if (final_state[cs] == kActive)
-      throw SolverDiverged("scenario " + std::to_string(c) + ": conjugate gradients did not reach the "
+      throw SolverDiverged("scenario " + scenario + ": conjugate gradients did not reach the "
                            "relative tolerance " + std::to_string(options_.rtol) + " in " +
                            std::to_string(options_.max_iterations) + " iterations (residual " +
                            std::to_string(res[cs]) + ")");
@@ -288,17 +358,19 @@ std::vector<SolveInfo> ExecutorSolver::solve(const std::vector<std::vector<doubl
     staged = X.middleCols(first, w);
     Array<double> Xd(exec_, staged.data(), static_cast<size_t>(staged.size()));
     const std::vector<std::vector<double>> th(theta.begin() + first, theta.begin() + first + w);
+    std::vector<size_t> labels(static_cast<size_t>(w));  // the scenarios' numbers in the batch
+    for (int j = 0; j < w; ++j) labels[static_cast<size_t>(j)] = static_cast<size_t>(first + j);
     // A batch whose scenarios share one operator reads a single combined value array.
     const bool shared = std::all_of(th.begin(), th.end(), [&](const auto& t) { return t == th[0]; });
     std::vector<SolveInfo> part;
     if (shared && op_.terms() > 1) {
       BatchedCg cg(combined_for(th[0]), options_);
-      part = cg.solve(std::vector<std::vector<double>>(static_cast<size_t>(w), {1.0}), Bd, Xd, w);
+      part = cg.solve(std::vector<std::vector<double>>(static_cast<size_t>(w), {1.0}), Bd, Xd, w, labels);
       stats_.column_iterations += cg.stats().column_iterations;
       stats_.iterations = std::max(stats_.iterations, cg.stats().iterations);
     } else {
       BatchedCg cg(op_, options_);
-      part = cg.solve(th, Bd, Xd, w);
+      part = cg.solve(th, Bd, Xd, w, labels);
       stats_.column_iterations += cg.stats().column_iterations;
       stats_.iterations = std::max(stats_.iterations, cg.stats().iterations);
     }

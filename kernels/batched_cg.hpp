@@ -1,5 +1,10 @@
-// Batched Jacobi-preconditioned conjugate gradients, written once against an Executor:
-// the same code drives the host kernels and the CUDA kernels (kernels/batched_cg_kernels.hpp).
+// Batched preconditioned conjugate gradients, written once against an Executor: the same code
+// drives the host kernels and the CUDA kernels (kernels/batched_cg_kernels.hpp), for every
+// backend and every preconditioner (Ginkgo's shape: one solver, a preconditioner interface).
+// Jacobi is formed on the fly inside the update kernels (no memory, no extra pass); any other
+// preconditioner (the nominal operator's Cholesky factor, a multigrid hierarchy: BatchedSolver)
+// is applied to the block of still-iterating residuals at once, so one read of the factor or
+// the hierarchy serves the block.
 //
 // A(theta_s) x_s = b_s for s = 1..S with A(theta) = sum_k theta_k A_k: the operator is applied
 // from its terms, never formed per scenario, and one read of each matrix entry serves the
@@ -52,8 +57,46 @@ class OperatorData {
 };
 
 // Multi-vectors (rows x width) a BatchedCg solve holds at its peak per column of its block:
-// x, r, p, q, and the residual check's product, beside the caller's B and X.
+// x, r, p, q, and the residual check's product, beside the caller's B and X; one more (z) with
+// a preconditioner other than Jacobi.
 inline constexpr int kCgVectors = 5;
+
+// M^-1 for BatchedCg, when it is not Jacobi.
+class CgPreconditioner {
+ public:
+  virtual ~CgPreconditioner() = default;
+  // z(:, s) = M^-1 r(:, s) for every column s with state[s] == kActive (other columns of z are
+  // unspecified afterwards). r, z: rows x width multi-vectors ([row][scenario]) and state: width
+  // ints, all on `exec`.
+  virtual void apply(const Executor& exec, int rows, int width, const int* state, const double* r,
+                     double* z) const = 0;
+  // The method's name after "pcg-": "cholesky", "amg".
+  virtual const char* name() const = 0;
+};
+
+// Copies `count` columns of a host matrix into another, each stored column-major (entry (i, c)
+// at c * ld + i) or as a multi-vector (by_row: at i * ld + c): column src_cols[j] of src goes
+// to column dst_cols[j] of dst (a null list: j). Row blocks over the host threads, so both
+// layouts are walked a cache line at a time.
+struct HostColumns {
+  const double* data;
+  int ld;
+  bool by_row;
+  const int* cols = nullptr;
+};
+void copy_columns(int rows, int count, const HostColumns& src, double* dst, int dst_ld, bool dst_by_row,
+                  const int* dst_cols = nullptr);
+
+// A preconditioner solved on the host with column-major blocks (CHOLMOD's factor, the
+// multigrid of kernels/amg.hpp): apply() gathers the active columns into one block, solves
+// them together and scatters the results back (through host copies on a device executor).
+class HostBlockPreconditioner : public CgPreconditioner {
+ public:
+  void apply(const Executor& exec, int rows, int width, const int* state, const double* r,
+             double* z) const final;
+  // Z = M^-1 R for every column of R (rows x m, column-major).
+  virtual void solve(const Eigen::MatrixXd& R, Eigen::MatrixXd& Z) const = 0;
+};
 
 struct CgOptions {
   double rtol = 1e-10;         // ||b - A x|| <= rtol ||b|| per scenario
@@ -83,19 +126,24 @@ ColumnBlocks claim_columns(const Executor& exec, int rows, int vectors, int widt
 
 class BatchedCg {
  public:
-  BatchedCg(const OperatorData& op, CgOptions options = {});
+  // M: the preconditioner (null: Jacobi on the fly), kept alive by the caller.
+  BatchedCg(const OperatorData& op, CgOptions options = {}, const CgPreconditioner* M = nullptr);
 
   // B and X: rows x width multi-vectors on the operator's executor; X holds the initial
   // guesses and receives the solutions. theta: one vector of `terms` per column. Returns, per
-  // column, the iterations and the true relative residual ||b - A x|| / ||b||; throws
-  // SolverDiverged for a breakdown or when max_iterations is reached.
+  // column, the method ("cg", or "pcg-" and the preconditioner's name), the iterations and the
+  // true relative residual ||b - A x|| / ||b||; throws SolverDiverged for a breakdown or when
+  // max_iterations is reached, naming the scenario: scenarios[column] when given, else the
+  // column.
   std::vector<SolveInfo> solve(const std::vector<std::vector<double>>& theta,
-                               const Array<double>& B, Array<double>& X, int width);
+                               const Array<double>& B, Array<double>& X, int width,
+                               const std::vector<size_t>& scenarios = {});
   const CgStats& stats() const { return stats_; }
 
  private:
   const OperatorData& op_;
   CgOptions options_;
+  const CgPreconditioner* M_;
   CgStats stats_;
 };
 

@@ -111,6 +111,37 @@ void cg_initialize(const Executor&, const OperatorView& op, const BatchView& bat
   });
 }
 
+void cg_residual(const Executor&, int rows, int width, const double* b, double* r, double* rr,
+                 double* bb) {
+  double* outs[2] = {rr, bb};
+  reduce_rows(rows, width, 2, outs, [&](int begin, int end, double* part) {
+    for (int i = begin; i < end; ++i)
+      for (int s = 0; s < width; ++s) {
+        const size_t idx = at(i, s, width);
+        const double res = b[idx] - r[idx];
+        r[idx] = res;
+        part[s] += res * res;
+        part[width + s] += b[idx] * b[idx];
+      }
+  });
+}
+
+void cg_check(const Executor&, int width, int iteration, double tol2, const double* pq,
+              const double* bb, const double* rr, int* state, int* iterations) {
+  for (int s = 0; s < width; ++s) cg_check_at(s, iteration, tol2, pq, bb, rr, state, iterations);
+}
+
+void dot_columns(const Executor&, int rows, const BatchView& batch, const double* a,
+                 const double* b, double* out) {
+  const int w = batch.width;
+  double* outs[1] = {out};
+  reduce_rows(rows, w, 1, outs, [&](int begin, int end, double* part) {
+    for (int i = begin; i < end; ++i)
+      for (int s = 0; s < w; ++s)
+        if (batch.state[s] == kActive) part[s] += a[at(i, s, w)] * b[at(i, s, w)];
+  });
+}
+
 void cg_start(const Executor&, int width, double tol2, double* bb, const double* rr, int* state,
               int* iterations) {
   for (int s = 0; s < width; ++s) cg_start_at(s, tol2, bb, rr, state, iterations);
@@ -126,7 +157,7 @@ void cg_update_solution(const Executor&, const OperatorView& op, const BatchView
       for (int s = 0; s < w; ++s) {
         if (batch.state[s] != kActive) continue;
         const CgPartial c = cg_update_solution_at(op, theta_of(op, batch, s), rz[s] / pq[s], p, q,
-                                                  x, r, at(i, s, w), i);
+                                                  x, r, at(i, s, w), i, rz_new != nullptr);
         part[s] += c.rz;
         part[w + s] += c.rr;
       }
@@ -141,13 +172,14 @@ void cg_update_scalars(const Executor&, int width, int iteration, double tol2, d
 }
 
 void cg_update_directions(const Executor&, const OperatorView& op, const BatchView& batch,
-                          const double* beta, const double* r, double* p) {
+                          const double* beta, const double* r, const double* z, double* p) {
   const int w = batch.width;
   rows_parallel(op.rows, [&](int i) {
     for (int s = 0; s < w; ++s) {
       if (batch.state[s] != kActive) continue;
       const size_t idx = at(i, s, w);
-      p[idx] = r[idx] * jacobi_inverse(op, theta_of(op, batch, s), i) + beta[s] * p[idx];
+      const double zi = z ? z[idx] : r[idx] * jacobi_inverse(op, theta_of(op, batch, s), i);
+      p[idx] = zi + beta[s] * p[idx];
     }
   });
 }

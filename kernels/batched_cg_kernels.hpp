@@ -23,10 +23,15 @@
   DOPPEL_KERNEL(void, cg_initialize, (const Executor& exec, const OperatorView& op,             \
                                       const BatchView& batch, const double* b, double* r,       \
                                       double* p, double* rz, double* rr, double* bb))           \
+  /* r holds A x on entry: r = b - A x; rr += r.r, bb += b.b (a preconditioner other than */   \
+  /* Jacobi then forms z = M^-1 r and r.z) */                                                  \
+  DOPPEL_KERNEL(void, cg_residual, (const Executor& exec, int rows, int width, const double* b, \
+                                    double* r, double* rr, double* bb))                         \
   /* per column: bb = 1 when 0, state = active unless rr <= tol2 bb */                          \
   DOPPEL_KERNEL(void, cg_start, (const Executor& exec, int width, double tol2, double* bb,      \
                                  const double* rr, int* state, int* iterations))                \
-  /* alpha = rz / pq; x += alpha p; r -= alpha q; rz_new += r.M^-1 r; rr += r.r */              \
+  /* alpha = rz / pq; x += alpha p; r -= alpha q; rr += r.r; rz_new += r.D^-1 r (Jacobi) */    \
+  /* unless rz_new is null */                                                                  \
   DOPPEL_KERNEL(void, cg_update_solution, (const Executor& exec, const OperatorView& op,        \
                                            const BatchView& batch, const double* pq,            \
                                            const double* rz, const double* p, const double* q,  \
@@ -36,10 +41,17 @@
                                           double tol2, double* pq, const double* bb, double* rr, \
                                           double* rz, double* rz_new, double* beta, int* state, \
                                           int* iterations))                                     \
-  /* p = M^-1 r + beta p for active columns */                                                 \
+  /* convergence and breakdown only (cg_check_at), before a preconditioner solve */           \
+  DOPPEL_KERNEL(void, cg_check, (const Executor& exec, int width, int iteration, double tol2,   \
+                                 const double* pq, const double* bb, const double* rr,          \
+                                 int* state, int* iterations))                                  \
+  /* out[s] += a(:,s).b(:,s) for active columns */                                              \
+  DOPPEL_KERNEL(void, dot_columns, (const Executor& exec, int rows, const BatchView& batch,     \
+                                    const double* a, const double* b, double* out))             \
+  /* p = z + beta p for active columns; z = M^-1 r, or Jacobi on the fly when z is null */      \
   DOPPEL_KERNEL(void, cg_update_directions, (const Executor& exec, const OperatorView& op,      \
                                              const BatchView& batch, const double* beta,        \
-                                             const double* r, double* p))                       \
+                                             const double* r, const double* z, double* p))      \
   /* columns still iterating; `count` is one int of the caller's on the executor (no state */  \
   /* shared between solves) */                                                                 \
   DOPPEL_KERNEL(int, count_active, (const Executor& exec, const int* state, int width,          \

@@ -71,37 +71,56 @@ struct CgPartial {
   double rr = 0.0;  // r . r
 };
 
-// x += alpha p; r -= alpha q; returns the new r's contributions to r.z and r.r.
+// x += alpha p; r -= alpha q; returns the new r's contributions to r.r and, with `jacobi`, to
+// r.z for z = D^-1 r (another preconditioner forms z after the update).
 DOPPEL_HOST_DEVICE inline CgPartial cg_update_solution_at(const OperatorView& op,
                                                           const double* theta_s, double alpha,
                                                           const double* p, const double* q,
-                                                          double* x, double* r, size_t idx, int i) {
+                                                          double* x, double* r, size_t idx, int i,
+                                                          bool jacobi) {
   x[idx] += alpha * p[idx];
   const double rn = r[idx] - alpha * q[idx];
   r[idx] = rn;
   CgPartial out;
-  out.rz = rn * rn * jacobi_inverse(op, theta_s, i);
+  out.rz = jacobi ? rn * rn * jacobi_inverse(op, theta_s, i) : 0.0;
   out.rr = rn * rn;
   return out;
 }
 
+// Convergence and breakdown of one scenario once x and r were updated (rr = r.r, pq = p.A p
+// complete): ends it when ||r|| <= tol ||b|| (converged) or p.A p <= 0 or a value is not finite
+// (breakdown). Returns whether it still iterates. A preconditioner that is not Jacobi runs after
+// this check, so a scenario that has just converged costs no preconditioner solve.
+DOPPEL_HOST_DEVICE inline bool cg_check_at(int s, int iteration, double tol2, const double* pq,
+                                           const double* bb, const double* rr, int* state,
+                                           int* iterations) {
+  if (state[s] != kActive) return false;
+  const double r2 = rr[s], pqs = pq[s];
+  iterations[s] = iteration;
+  // NaN fails every comparison, so a non-finite value ends the scenario as a breakdown.
+  if (!(pqs > 0.0) || !(r2 == r2) || r2 > 1e300) {
+    state[s] = kBreakdown;
+    return false;
+  }
+  if (r2 <= tol2 * bb[s]) {
+    state[s] = kConverged;
+    return false;
+  }
+  return true;
+}
+
 // Scalar recurrences of one scenario after the reductions of an iteration are complete:
-// convergence (||r|| <= tol ||b||), breakdown, beta = rz_new / rz. Resets the accumulators
-// for the next iteration.
+// convergence and breakdown (cg_check_at; a no-op for a scenario it already ended), a
+// non-finite r.z, beta = rz_new / rz. Resets the accumulators for the next iteration.
 DOPPEL_HOST_DEVICE inline void cg_scalars_at(int s, int iteration, double tol2, double* pq,
                                              const double* bb, double* rr, double* rz,
                                              double* rz_new, double* beta, int* state,
                                              int* iterations) {
-  if (state[s] == kActive) {
-    const double r2 = rr[s], pqs = pq[s], rzn = rz_new[s];
-    iterations[s] = iteration;
-    // NaN fails every comparison, so a non-finite value ends the scenario as a breakdown.
-    if (!(pqs > 0.0) || !(r2 == r2) || !(rzn == rzn) || r2 > 1e300) {
+  beta[s] = 0.0;
+  if (cg_check_at(s, iteration, tol2, pq, bb, rr, state, iterations)) {
+    const double rzn = rz_new[s];
+    if (!(rzn == rzn)) {
       state[s] = kBreakdown;
-      beta[s] = 0.0;
-    } else if (r2 <= tol2 * bb[s]) {
-      state[s] = kConverged;
-      beta[s] = 0.0;
     } else {
       beta[s] = rz[s] > 0.0 ? rzn / rz[s] : 0.0;
       rz[s] = rzn;

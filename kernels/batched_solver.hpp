@@ -22,6 +22,8 @@
 
 namespace doppel {
 
+class OperatorData;
+
 // How CG is preconditioned, and how a few right-hand sides sharing one operator are solved.
 // automatic: multigrid for large scalar operators (one dof per node: heat) of 3D meshes (from
 // 40,000 rows; for few right-hand sides: up to ~32 per 10^5 rows), whose sparse Cholesky
@@ -76,7 +78,8 @@ class BatchedSolver {
 
   const AffineOperator& op() const { return op_; }
   int factorizations() const { return factorizations_; }
-  // Bytes of the factors (nonzeros of L) and multigrid hierarchies held now.
+  // Bytes of the factors (nonzeros of L), multigrid hierarchies and the CG's copy of the
+  // operator held now.
   size_t preconditioner_bytes() const;
 
  private:
@@ -84,10 +87,14 @@ class BatchedSolver {
   class Factor;
   class Multigrid;
   Factor& factor_for(const std::vector<double>& theta);
-  // Batched CG on the given columns, preconditioned by M (built for some nominal operator).
+  // The batched CG of kernels/batched_cg.hpp on the host executor, for the given columns in
+  // blocks, preconditioned by M (built for some nominal operator); X holds the initial guesses.
+  // Sets info (method, iterations, true residual) of those columns.
   void pcg(const Precond& M, const std::vector<std::vector<double>>& theta,
            const std::vector<size_t>& columns, const Eigen::MatrixXd& B, Eigen::MatrixXd& X,
-           std::vector<SolveInfo>& info);
+           std::vector<SolveInfo>& info, double rtol);
+  // The operator's arrays for BatchedCg on the host executor, made on first use.
+  const OperatorData& host_operator();
 
   const AffineOperator& op_;
   SolverOptions options_;
@@ -95,6 +102,7 @@ class BatchedSolver {
   std::vector<std::vector<double>> cache_order_;
   std::unique_ptr<Precond> preconditioner_;  // of operator-varying batches
   std::unique_ptr<Multigrid> shared_multigrid_;     // of solve_shared, kept while theta repeats
+  std::unique_ptr<OperatorData> host_operator_;
   int factorizations_ = 0;
 };
 

@@ -138,8 +138,9 @@ __global__ void cg_update_solution_kernel(OperatorView op, BatchView batch, cons
   if (valid) {
     const double* theta_s = batch.theta + static_cast<size_t>(s) * op.terms;
     const double alpha = rz[s] / pq[s];
+    const bool jacobi = rz_new != nullptr;
     for (int i = blockIdx.x * blockDim.y + threadIdx.y; i < op.rows; i += gridDim.x * blockDim.y) {
-      const CgPartial c = cg_update_solution_at(op, theta_s, alpha, p, q, x, r, at(i, s, batch.width), i);
+      const CgPartial c = cg_update_solution_at(op, theta_s, alpha, p, q, x, r, at(i, s, batch.width), i, jacobi);
       acc[0] += c.rz;
       acc[1] += c.rr;
     }
@@ -149,15 +150,54 @@ __global__ void cg_update_solution_kernel(OperatorView op, BatchView batch, cons
 }
 
 __global__ void cg_update_directions_kernel(OperatorView op, BatchView batch, const double* beta,
-                                            const double* __restrict__ r, double* __restrict__ p) {
+                                            const double* __restrict__ r, const double* __restrict__ z,
+                                            double* __restrict__ p) {
   const int s = blockIdx.y * blockDim.x + threadIdx.x;
   if (s >= batch.width || batch.state[s] != kActive) return;
   const double* theta_s = batch.theta + static_cast<size_t>(s) * op.terms;
   const double b = beta[s];
   for (int i = blockIdx.x * blockDim.y + threadIdx.y; i < op.rows; i += gridDim.x * blockDim.y) {
     const size_t idx = at(i, s, batch.width);
-    p[idx] = r[idx] * jacobi_inverse(op, theta_s, i) + b * p[idx];
+    const double zi = z ? z[idx] : r[idx] * jacobi_inverse(op, theta_s, i);
+    p[idx] = zi + b * p[idx];
   }
+}
+
+__global__ void cg_residual_kernel(int rows, int width, const double* __restrict__ b,
+                                   double* __restrict__ r, double* rr, double* bb) {
+  const int s = blockIdx.y * blockDim.x + threadIdx.x;
+  const bool valid = s < width;
+  double acc[2] = {0.0, 0.0};
+  if (valid)
+    for (int i = blockIdx.x * blockDim.y + threadIdx.y; i < rows; i += gridDim.x * blockDim.y) {
+      const size_t idx = at(i, s, width);
+      const double res = b[idx] - r[idx];
+      r[idx] = res;
+      acc[0] += res * res;
+      acc[1] += b[idx] * b[idx];
+    }
+  double* const outs[2] = {rr, bb};
+  reduce_to_columns<2>(acc, outs, s, valid);
+}
+
+__global__ void dot_columns_kernel(int rows, BatchView batch, const double* __restrict__ a,
+                                   const double* __restrict__ b, double* out) {
+  const int s = blockIdx.y * blockDim.x + threadIdx.x;
+  const bool valid = s < batch.width && batch.state[s] == kActive;
+  double acc[1] = {0.0};
+  if (valid)
+    for (int i = blockIdx.x * blockDim.y + threadIdx.y; i < rows; i += gridDim.x * blockDim.y) {
+      const size_t idx = at(i, s, batch.width);
+      acc[0] += a[idx] * b[idx];
+    }
+  double* const outs[1] = {out};
+  reduce_to_columns<1>(acc, outs, s, valid);
+}
+
+__global__ void cg_check_kernel(int width, int iteration, double tol2, const double* pq,
+                                const double* bb, const double* rr, int* state, int* iterations) {
+  const int s = blockIdx.x * blockDim.x + threadIdx.x;
+  if (s < width) cg_check_at(s, iteration, tol2, pq, bb, rr, state, iterations);
 }
 
 __global__ void cg_start_kernel(int width, double tol2, double* bb, const double* rr, int* state,
@@ -302,10 +342,31 @@ void cg_update_scalars(const Executor& exec, int width, int iteration, double to
 }
 
 void cg_update_directions(const Executor& exec, const OperatorView& op, const BatchView& batch,
-                          const double* beta, const double* r, double* p) {
+                          const double* beta, const double* r, const double* z, double* p) {
   const CudaExecutor& e = as_cuda(exec);
   const Layout l = layout_2d(e, op.rows, batch.width);
-  DOPPEL_CUDA_LAUNCH(e, l.grid, l.block, 0, cg_update_directions_kernel, op, batch, beta, r, p);
+  DOPPEL_CUDA_LAUNCH(e, l.grid, l.block, 0, cg_update_directions_kernel, op, batch, beta, r, z, p);
+}
+
+void cg_residual(const Executor& exec, int rows, int width, const double* b, double* r, double* rr,
+                 double* bb) {
+  const CudaExecutor& e = as_cuda(exec);
+  const Layout l = layout_2d(e, rows, width);
+  DOPPEL_CUDA_LAUNCH(e, l.grid, l.block, shared_bytes(l, 2), cg_residual_kernel, rows, width, b, r, rr, bb);
+}
+
+void cg_check(const Executor& exec, int width, int iteration, double tol2, const double* pq,
+              const double* bb, const double* rr, int* state, int* iterations) {
+  const Layout l = layout_1d(static_cast<size_t>(width));
+  DOPPEL_CUDA_LAUNCH(as_cuda(exec), l.grid, l.block, 0, cg_check_kernel, width, iteration, tol2, pq, bb, rr,
+                     state, iterations);
+}
+
+void dot_columns(const Executor& exec, int rows, const BatchView& batch, const double* a,
+                 const double* b, double* out) {
+  const CudaExecutor& e = as_cuda(exec);
+  const Layout l = layout_2d(e, rows, batch.width);
+  DOPPEL_CUDA_LAUNCH(e, l.grid, l.block, shared_bytes(l, 1), dot_columns_kernel, rows, batch, a, b, out);
 }
 
 int count_active(const Executor& exec, const int* state, int width, int* count) {

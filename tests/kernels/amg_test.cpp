@@ -138,6 +138,29 @@ TEST(Amg, NonPositiveDiagonalIsRefused) {
 
 // Operator-varying batch (h differs per scenario): CG preconditioned by the hierarchy of the
 // batch-mean operator, against the factor of each scenario's own operator.
+// BatchedSolver's CG runs in blocks of columns (kernels/batched_solver.cpp, 128): an error names
+// the scenario's number in the batch. 200 scenarios, the lexicographically smallest theta (the
+// first CG column) is scenario 150; one iteration cannot reach the tolerance.
+TEST(BatchedSolverCg, NonConvergenceNamesTheScenarioOfTheBatch) {
+  const Mesh m = generate_box(1, 1, 1, 5, 5, 5, 1);
+  const AffineOperator op = heat_operator(m, "xmin", "xmax");
+  std::vector<std::vector<double>> theta;
+  for (int s = 0; s < 200; ++s) theta.push_back({50.0 + s, 20.0 + 3.0 * s});
+  theta[150] = {10.0, 5.0};
+  const Eigen::MatrixXd B = random_rhs(op, 200, 6);
+  SolverOptions o = forced(Preconditioner::cholesky);
+  o.max_factorizations = 0;
+  o.max_iterations = 1;
+  BatchedSolver solver(op, o);
+  Eigen::MatrixXd X = Eigen::MatrixXd::Zero(B.rows(), B.cols());
+  try {
+    solver.solve(theta, B, X);
+    FAIL() << "expected SolverDiverged";
+  } catch (const SolverDiverged& e) {
+    EXPECT_NE(std::string(e.what()).find("scenario 150:"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Amg, PreconditionsAnOperatorVaryingBatch) {
   const Mesh m = generate_box(1, 1, 1, 14, 14, 14, 1);
   const AffineOperator op = heat_operator(m, "xmin", "xmax");

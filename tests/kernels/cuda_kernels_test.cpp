@@ -146,10 +146,38 @@ void KernelComparison::match_host_reference(int w) {
   EXPECT_EQ(host::count_active(H, st_h.data(), w, &host_count), cuda::count_active(D, st_d.data(), w, dev_count.data()));
   EXPECT_EQ(host_count, dev_count.to_host()[0]);
 
-  // cg_update_directions.
-  host::cg_update_directions(H, host_op_->view(), hb, beta.host.data(), r.host.data(), p.host.data());
-  cuda::cg_update_directions(D, dev_op_->view(), db, beta.dev.data(), r.dev.data(), p.dev.data());
+  // cg_update_directions, with Jacobi on the fly and with a given z.
+  host::cg_update_directions(H, host_op_->view(), hb, beta.host.data(), r.host.data(), nullptr, p.host.data());
+  cuda::cg_update_directions(D, dev_op_->view(), db, beta.dev.data(), r.dev.data(), nullptr, p.dev.data());
   expect_near(p.host, p.dev, "cg_update_directions p");
+  Both z = both(random(N, -1, 1));
+  host::cg_update_directions(H, host_op_->view(), hb, beta.host.data(), r.host.data(), z.host.data(), p.host.data());
+  cuda::cg_update_directions(D, dev_op_->view(), db, beta.dev.data(), r.dev.data(), z.dev.data(), p.dev.data());
+  expect_near(p.host, p.dev, "cg_update_directions p (given z)");
+
+  // The kernels of a preconditioner other than Jacobi: cg_residual, cg_check, dot_columns,
+  // and cg_update_solution without the Jacobi r.z.
+  Both r2 = both(y.host), rr3 = both(std::vector<double>(static_cast<size_t>(w), 0.0)), bb2 = both(rr3.host);
+  host::cg_residual(H, n, w, b.host.data(), r2.host.data(), rr3.host.data(), bb2.host.data());
+  cuda::cg_residual(D, n, w, b.dev.data(), r2.dev.data(), rr3.dev.data(), bb2.dev.data());
+  expect_near(r2.host, r2.dev, "cg_residual r");
+  expect_near(rr3.host, rr3.dev, "cg_residual rr");
+  expect_near(bb2.host, bb2.dev, "cg_residual bb");
+  Both dots = both(std::vector<double>(static_cast<size_t>(w), 0.0));
+  host::dot_columns(H, n, hb, r2.host.data(), z.host.data(), dots.host.data());
+  cuda::dot_columns(D, n, db, r2.dev.data(), z.dev.data(), dots.dev.data());
+  expect_near(dots.host, dots.dev, "dot_columns");
+  Both rr4 = both(std::vector<double>(static_cast<size_t>(w), 0.0));
+  host::cg_update_solution(H, host_op_->view(), hb, pq.host.data(), rz.host.data(), p.host.data(), q.host.data(), x.host.data(), r2.host.data(), nullptr, rr4.host.data());
+  cuda::cg_update_solution(D, dev_op_->view(), db, pq.dev.data(), rz.dev.data(), p.dev.data(), q.dev.data(), x.dev.data(), r2.dev.data(), nullptr, rr4.dev.data());
+  expect_near(r2.host, r2.dev, "cg_update_solution r (no Jacobi)");
+  expect_near(rr4.host, rr4.dev, "cg_update_solution rr (no Jacobi)");
+  std::vector<int> st_c = st, its_c(static_cast<size_t>(w), 0);
+  Array<int> st_cd(dev_, st), its_cd(dev_, its_c);
+  host::cg_check(H, w, 3, 1e-20, pq.host.data(), bb2.host.data(), rr4.host.data(), st_c.data(), its_c.data());
+  cuda::cg_check(D, w, 3, 1e-20, pq.dev.data(), bb2.dev.data(), rr4.dev.data(), st_cd.data(), its_cd.data());
+  EXPECT_EQ(st_c, st_cd.to_host());
+  EXPECT_EQ(its_c, its_cd.to_host());
 
   // gather / scatter.
   // Distinct columns (a scatter to one column twice has no defined order).
