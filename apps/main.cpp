@@ -133,6 +133,10 @@ int main(int argc, char** argv) {
   bf->add_option("--export", fem.export_dir, "write each problem's linear system as .npy (benchmarks/peers)");
   bf->add_flag("!--no-end-to-end", fem.end_to_end, "skip the end-to-end solve_batch timings");
   bf->add_flag("!--no-preconditioners", fem.preconditioners, "skip the Cholesky-against-multigrid timings");
+  bf->add_flag("!--no-linear", fem.linear, "skip the timings of the linear solves alone");
+  bf->add_option("--regimes", fem.regimes,
+                 "end-to-end regimes to time, each a part of a regime's name (\"one rhs\", \"varies\"; default: all)")
+      ->delimiter(',');
   bf->add_option("--batches", fem.batches, "batch sizes")->delimiter(',')->capture_default_str();
   bf->add_option("--max-seconds", fem.max_seconds, "skip a case predicted to take longer")->capture_default_str();
   bf->add_option("--backend", fem.backend, "auto, cpu or cuda")->capture_default_str();

@@ -1,5 +1,7 @@
 #include "benchmarks/fem_bench.hpp"
 
+#include <algorithm>
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -174,7 +176,8 @@ int run_fem_bench(const FemBenchArgs& args) {
   linear.checkpoint = checkpoint;
   linear.memory_limit = memory_limit;
   checkpoint();
-  for (auto& prob : problems) run_linear_bench(prob.name, *prob.model, prob.operators, exec, bandwidth, linear, doc);
+  if (args.linear)
+    for (auto& prob : problems) run_linear_bench(prob.name, *prob.model, prob.operators, exec, bandwidth, linear, doc);
 
   // The host's two ways of solving R right-hand sides against one operator (the superposition
   // basis; the nominal preconditioner): the Cholesky factor, or multigrid-preconditioned CG.
@@ -238,6 +241,10 @@ int run_fem_bench(const FemBenchArgs& args) {
                                {prob.name, "shared operator, one rhs each", prob.loads, false}};
     if (!prob.operators.empty()) cases.push_back({prob.name, "operator varies (batched PCG)", prob.operators, true});
     for (const auto& c : cases) {
+      if (!args.regimes.empty() &&
+          std::none_of(args.regimes.begin(), args.regimes.end(),
+                       [&](const std::string& r) { return c.regime.find(r) != std::string::npos; }))
+        continue;
       // Predicted time of the next batch: each batch pays about one factorization F, then a
       // cost linear in the batch size, estimated from the last batch measured.
       double last_seconds = 0;

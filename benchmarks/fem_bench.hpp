@@ -19,6 +19,9 @@ struct FemBenchArgs {
   std::string export_dir;       // write the linear systems for benchmarks/peers
   bool end_to_end = true;       // also time solve_batch (outputs included)
   bool preconditioners = true;  // also time the factor against multigrid CG (host)
+  bool linear = true;           // time the linear solves alone
+  // End-to-end regimes to time (each a substring of the regime's name; empty: all).
+  std::vector<std::string> regimes;
   std::string output;
   int threads = 0;
   // Working memory of one batched solve in MiB (0: the executor's budget): smaller values

@@ -56,24 +56,27 @@ std::vector<double> AffineOperator::combine(const double* theta) const {
 }
 
 void AffineOperator::apply(const double* theta, const double* x, double* y) const {
-  const size_t nt = terms_.size();
-  for (int r = 0; r < pattern_.rows; ++r) {
-    if (constrained_[static_cast<size_t>(r)]) { y[r] = x[r]; continue; }
-    double s = 0.0;
-    for (int k = pattern_.row_ptr[static_cast<size_t>(r)]; k < pattern_.row_ptr[static_cast<size_t>(r) + 1]; ++k) {
-      double a = 0.0;
-      for (size_t t = 0; t < nt; ++t) a += theta[t] * terms_[t][static_cast<size_t>(k)];
-      s += a * x[pattern_.col[static_cast<size_t>(k)]];
-    }
-    y[r] = s;
-  }
+  apply_columns(1, &theta, &x, &y);
 }
 
 void AffineOperator::apply_columns(size_t m, const double* const* theta, const double* const* x,
                                    double* const* y) const {
   constexpr size_t kGroup = 8;     // columns per pass over the operator (one AVX-512 vector)
   constexpr int kRowBlock = 2048;  // rows per task
-  const size_t nt = terms_.size();
+  // Columns that all share one theta (a shared-operator batch, superposition modes) read one
+  // combined value array: one multiply-add per entry and column instead of one per term.
+  bool shared = m > 1 && terms_.size() > 1;
+  for (size_t j = 1; shared && j < m; ++j)
+    shared = theta[j] == theta[0] || std::equal(theta[0], theta[0] + terms_.size(), theta[j]);
+  std::vector<double> combined;
+  std::vector<const double*> values(terms_.size());
+  for (size_t t = 0; t < terms_.size(); ++t) values[t] = terms_[t].data();
+  if (shared) {
+    combined = combine(theta[0]);  // its Dirichlet diagonal is never read: constrained rows copy x
+    values.assign(1, combined.data());
+  }
+  const size_t nt = values.size();
+  const double one = 1.0;
   const int rows = pattern_.rows;
   // Small products in one task (starting threads would cost more than they save).
   const int block = m * static_cast<size_t>(rows) < (size_t{1} << 15) ? std::max(rows, 1) : kRowBlock;
@@ -86,7 +89,7 @@ void AffineOperator::apply_columns(size_t m, const double* const* theta, const d
       const size_t w = std::min(kGroup, m - g0);
       for (size_t j = 0; j < kGroup; ++j) {
         xs[j] = x[g0 + (j < w ? j : 0)];
-        for (size_t t = 0; t < nt; ++t) th[t * kGroup + j] = j < w ? theta[g0 + j][t] : 0.0;
+        for (size_t t = 0; t < nt; ++t) th[t * kGroup + j] = j < w ? (shared ? one : theta[g0 + j][t]) : 0.0;
       }
       for (int r = r0; r < r1; ++r) {
         if (constrained_[static_cast<size_t>(r)]) {
@@ -98,7 +101,7 @@ void AffineOperator::apply_columns(size_t m, const double* const* theta, const d
           const int c = pattern_.col[static_cast<size_t>(k)];
           double a[kGroup] = {0, 0, 0, 0, 0, 0, 0, 0};
           for (size_t t = 0; t < nt; ++t) {
-            const double v = terms_[t][static_cast<size_t>(k)];
+            const double v = values[t][static_cast<size_t>(k)];
             const double* tt = &th[t * kGroup];
             for (size_t j = 0; j < kGroup; ++j) a[j] += tt[j] * v;
           }
@@ -111,14 +114,23 @@ void AffineOperator::apply_columns(size_t m, const double* const* theta, const d
 }
 
 void AffineOperator::apply_free_rows(const double* theta, const double* x, double* y) const {
-  apply(theta, x, y);
-  for (int d : dirichlet_) y[d] = 0.0;
-  for (size_t t = 0; t < terms_.size(); ++t) {
-    const double th = theta[t];
-    if (th == 0.0) continue;
-    const auto& cv = coupling_values_[t];
-    for (size_t i = 0; i < couplings_.size(); ++i) y[couplings_[i].row] += th * cv[i] * x[couplings_[i].col];
-  }
+  apply_free_rows_columns(1, &theta, &x, &y);
+}
+
+void AffineOperator::apply_free_rows_columns(size_t m, const double* const* theta, const double* const* x,
+                                             double* const* y) const {
+  apply_columns(m, theta, x, y);
+  auto couple = [&](size_t j) {
+    for (int d : dirichlet_) y[j][d] = 0.0;
+    for (size_t t = 0; t < terms_.size(); ++t) {
+      const double th = theta[j][t];
+      if (th == 0.0) continue;
+      const auto& cv = coupling_values_[t];
+      for (size_t i = 0; i < couplings_.size(); ++i) y[j][couplings_[i].row] += th * cv[i] * x[j][couplings_[i].col];
+    }
+  };
+  if (m == 1) couple(0);
+  else parallel_for(m, couple);
 }
 
 }  // namespace doppel

@@ -35,6 +35,8 @@ class AffineOperator {
   void apply_columns(size_t m, const double* const* theta, const double* const* x, double* const* y) const;
   // Free rows of the unconstrained operator: y_f = A_ff x_f + A_fD x_D; y_D = 0.
   void apply_free_rows(const double* theta, const double* x, double* y) const;
+  // The same for m columns, each with its own theta, in one pass over the operator.
+  void apply_free_rows_columns(size_t m, const double* const* theta, const double* const* x, double* const* y) const;
 
  private:
   CsrPattern pattern_;

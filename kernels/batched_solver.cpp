@@ -132,6 +132,22 @@ bool BatchedSolver::uses_multigrid(bool shared, size_t columns) const {
   return true;
 }
 
+Eigen::MatrixXd residuals(const AffineOperator& op, const double* theta, const Eigen::MatrixXd& B,
+                          const Eigen::MatrixXd& X) {
+  DOPPEL_ASSERT(X.rows() == B.rows() && X.cols() == B.cols() && B.rows() == op.size());
+  const size_t m = static_cast<size_t>(B.cols());
+  Eigen::MatrixXd R(B.rows(), B.cols());
+  std::vector<const double*> th(m, theta), in(m);
+  std::vector<double*> out(m);
+  for (size_t j = 0; j < m; ++j) {
+    in[j] = X.col(static_cast<Eigen::Index>(j)).data();
+    out[j] = R.col(static_cast<Eigen::Index>(j)).data();
+  }
+  op.apply_columns(m, th.data(), in.data(), out.data());
+  R = B - R;
+  return R;
+}
+
 std::vector<double> relative_residuals(const AffineOperator& op, const std::vector<const double*>& theta,
                                        const Eigen::MatrixXd& B, const Eigen::MatrixXd& X) {
   const size_t S = static_cast<size_t>(B.cols());

@@ -109,6 +109,9 @@ class BatchedSolver {
 // ||b - A(theta) x|| / ||b|| (||b - A x|| when b = 0).
 double relative_residual(const AffineOperator& op, const double* theta, const double* b,
                          const double* x);
+// B - A(theta) X for every column, in one pass over the operator (apply_columns).
+Eigen::MatrixXd residuals(const AffineOperator& op, const double* theta, const Eigen::MatrixXd& B,
+                          const Eigen::MatrixXd& X);
 // The same for every column s of (B, X), against A(theta[s]), in passes over the operator that
 // serve many columns at once.
 std::vector<double> relative_residuals(const AffineOperator& op, const std::vector<const double*>& theta,

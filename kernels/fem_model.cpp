@@ -5,8 +5,11 @@
 #include <map>
 #include <set>
 
+#include <Eigen/SparseCore>
+
 #include "kernels/assembly.hpp"
 #include "kernels/gmsh_reader.hpp"
+#include "kernels/parallel.hpp"
 #include "spec/errors.hpp"
 
 namespace doppel {
@@ -371,6 +374,40 @@ void FemModel::add_thermal_strain_load(const Params& p, const double* T, double*
   }
 }
 
+void FemModel::add_thermal_strain_loads(const std::vector<Params>& p, const Eigen::MatrixXd& T,
+                                        Eigen::MatrixXd& B) const {
+  if (coupling_.empty() || p.empty()) return;
+  const Eigen::Index S = static_cast<Eigen::Index>(p.size());
+  DOPPEL_ASSERT(T.cols() >= S && B.cols() >= S && B.rows() == mech_op_->size());
+  const CsrPattern& cp = coupling_pattern_;
+  constexpr Eigen::Index kColumns = 16;  // columns per task: one read of a region's matrix serves them
+  for (size_t r = 0; r < coupling_.size(); ++r) {
+    std::vector<double> s(p.size()), tref(p.size());
+    bool any = false;
+    for (size_t j = 0; j < p.size(); ++j) {
+      const RegionMaterial m = material(static_cast<int>(r), p[j]);
+      s[j] = m.thermal_stress_modulus * m.expansion;
+      tref[j] = m.reference_temperature;
+      any = any || s[j] != 0.0;
+    }
+    if (!any) continue;
+    const Eigen::Map<const Eigen::SparseMatrix<double, Eigen::RowMajor, int>> C(
+        cp.rows, cp.cols, static_cast<Eigen::Index>(cp.nnz()), cp.row_ptr.data(), cp.col.data(), coupling_[r].data());
+    const Eigen::Map<const Eigen::VectorXd> ones(coupling_ones_[r].data(), cp.rows);
+    parallel_for(static_cast<size_t>((S + kColumns - 1) / kColumns), [&](size_t b) {
+      const Eigen::Index c0 = static_cast<Eigen::Index>(b) * kColumns, w = std::min(kColumns, S - c0);
+      Eigen::MatrixXd CT = C * T.middleCols(c0, w);
+      for (Eigen::Index j = 0; j < w; ++j) {
+        const size_t sj = static_cast<size_t>(c0 + j);
+        if (s[sj] == 0.0) continue;
+        auto col = B.col(c0 + j);
+        for (Eigen::Index i = 0; i < cp.rows; ++i)
+          if (!mech_op_->is_dirichlet(static_cast<int>(i))) col[i] += s[sj] * (CT(i, j) - tref[sj] * ones[i]);
+      }
+    });
+  }
+}
+
 void FemModel::assemble_rhs(const AffineOperator& op, const std::vector<RhsTerm>& terms,
                             const Params& theta, const Params& p, double* out) {
   const size_t n = static_cast<size_t>(op.size());
@@ -412,6 +449,72 @@ void FemModel::apply_dirichlet(const std::vector<RhsTerm>& terms, const Params& 
     const double c = t.coef(p);
     for (int d : t.dirichlet) x[d] = c;
   }
+}
+
+}  // namespace doppel
+
+namespace doppel {
+
+RhsBlock::RhsBlock(const AffineOperator& op, const std::vector<RhsTerm>& terms) : op_(op), terms_(terms) {
+  const int n = op.size();
+  std::vector<char> prescribed(static_cast<size_t>(n), 0);
+  for (const auto& t : terms)
+    for (int d : t.dirichlet) {
+      if (prescribed[static_cast<size_t>(d)]) per_column_ = true;
+      prescribed[static_cast<size_t>(d)] = 1;
+    }
+  if (per_column_) return;
+  const size_t K = op.num_terms();
+  for (size_t m = 0; m < terms.size(); ++m) {
+    if (!terms[m].load.empty()) columns_.push_back({m, -1});
+    if (!terms[m].dirichlet.empty())
+      for (size_t k = 0; k < K; ++k) columns_.push_back({m, static_cast<int>(k)});
+  }
+  W_.setZero(n, static_cast<Eigen::Index>(columns_.size()));
+  parallel_for(columns_.size(), [&](size_t c) {
+    const RhsTerm& t = terms[columns_[c].term];
+    double* w = W_.col(static_cast<Eigen::Index>(c)).data();
+    if (columns_[c].op_term < 0) {
+      std::copy(t.load.begin(), t.load.end(), w);
+      return;
+    }
+    std::vector<double> g(static_cast<size_t>(n), 0.0), unit(K, 0.0);
+    for (int d : t.dirichlet) g[static_cast<size_t>(d)] = 1.0;
+    unit[static_cast<size_t>(columns_[c].op_term)] = 1.0;
+    op.apply_free_rows(unit.data(), g.data(), w);  // A_k,fD 1_m on the free rows, 0 on the prescribed
+    for (int i = 0; i < n; ++i) w[i] = -w[i];
+  });
+}
+
+void RhsBlock::assemble(const std::vector<Params>& theta, const std::vector<Params>& p, Eigen::MatrixXd& B) const {
+  const size_t S = p.size();
+  DOPPEL_ASSERT(theta.size() == S);
+  const Eigen::Index n = op_.size();
+  B.resize(n, static_cast<Eigen::Index>(S));
+  if (per_column_) {
+    parallel_for(S, [&](size_t s) {
+      FemModel::assemble_rhs(op_, terms_, theta[s], p[s], B.col(static_cast<Eigen::Index>(s)).data());
+    });
+    return;
+  }
+  std::vector<double> phi(terms_.size() * S);  // phi_m(p_s), term-major
+  parallel_for(S, [&](size_t s) {
+    for (size_t m = 0; m < terms_.size(); ++m) phi[m * S + s] = terms_[m].coef(p[s]);
+  });
+  Eigen::MatrixXd Y(static_cast<Eigen::Index>(columns_.size()), static_cast<Eigen::Index>(S));
+  for (size_t c = 0; c < columns_.size(); ++c)
+    for (size_t s = 0; s < S; ++s) {
+      const double f = phi[columns_[c].term * S + s];
+      Y(static_cast<Eigen::Index>(c), static_cast<Eigen::Index>(s)) =
+          columns_[c].op_term < 0 ? f : theta[s][static_cast<size_t>(columns_[c].op_term)] * f;
+    }
+  if (columns_.empty()) B.setZero();
+  else B.noalias() = W_ * Y;
+  // Prescribed rows carry the boundary values themselves (assemble_rhs: 0 where no term sets them).
+  for (int d : op_.dirichlet_dofs()) B.row(d).setZero();
+  for (size_t m = 0; m < terms_.size(); ++m)
+    for (int d : terms_[m].dirichlet)
+      for (size_t s = 0; s < S; ++s) B(d, static_cast<Eigen::Index>(s)) = phi[m * S + s];
 }
 
 }  // namespace doppel

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <Eigen/Core>
+
 #include "kernels/affine_operator.hpp"
 #include "kernels/mesh.hpp"
 #include "kernels/point_locator.hpp"
@@ -68,6 +70,9 @@ class FemModel {
   const std::vector<RhsTerm>& mechanical_rhs_terms() const { return mech_rhs_; }
   // Adds the thermal-strain load for temperature field T to b (constrained rows untouched).
   void add_thermal_strain_load(const Params& p, const double* T, double* b) const;
+  // The same for a block: column s of B gets the load of column s of T at parameters p[s]
+  // (B: mechanical dofs x S, T: nodes x S). One sparse product per region serves the block.
+  void add_thermal_strain_loads(const std::vector<Params>& p, const Eigen::MatrixXd& T, Eigen::MatrixXd& B) const;
 
   // Right-hand side for one scenario: sum_m phi_m (load_m + g_m) - A_fD(theta) g.
   static void assemble_rhs(const AffineOperator& op, const std::vector<RhsTerm>& terms,
@@ -96,6 +101,33 @@ class FemModel {
   std::vector<std::vector<double>> coupling_;  // per mesh region (values on coupling_pattern_)
   CsrPattern coupling_pattern_;
   std::vector<std::vector<double>> coupling_ones_;  // C_r 1 per region
+};
+
+// The right-hand sides of a block of scenarios as one product, B = W Y: W holds each term's
+// load vector and, for a term that prescribes boundary values g_m, its lifting columns
+// -A_k,fD 1_m for every operator term k; Y the coefficients phi_m(p_s) and -theta_sk phi_m(p_s).
+// The lift of a scenario, A_fD(theta) g = sum_k,m theta_k phi_m A_k,fD 1_m, is linear in those
+// products, so column s equals FemModel::assemble_rhs(theta_s, p_s) up to rounding, for
+// operators that vary across the block as well. Where one dof is prescribed by two terms (the
+// last one's value holds, which is not linear) each column is assembled on its own.
+class RhsBlock {
+ public:
+  RhsBlock(const AffineOperator& op, const std::vector<RhsTerm>& terms);
+  // B (resized to n x S): column s = assemble_rhs(op, terms, theta[s], p[s]).
+  void assemble(const std::vector<Params>& theta, const std::vector<Params>& p, Eigen::MatrixXd& B) const;
+  // Columns of W (0 where each column is assembled on its own).
+  Eigen::Index columns() const { return W_.cols(); }
+
+ private:
+  const AffineOperator& op_;
+  const std::vector<RhsTerm>& terms_;
+  struct Column {
+    size_t term;
+    int op_term;  // -1: the term's load; k: its lift through operator term k
+  };
+  std::vector<Column> columns_;
+  Eigen::MatrixXd W_;
+  bool per_column_ = false;
 };
 
 // Load the mesh a twin names (generated or Gmsh).

@@ -47,7 +47,7 @@ class PhysicsSolver {
   // dofs_per_node and dimension: what the automatic preconditioner choice needs to know.
   PhysicsSolver(const AffineOperator& op, const std::vector<RhsTerm>& terms,
                 const BatchOptions& options, int dofs_per_node, int dimension)
-      : op_(op), terms_(terms), options_(options),
+      : op_(op), terms_(terms), options_(options), rhs_(op, terms),
         solver_(op, with_operator(options.solver, dofs_per_node, dimension)) {
     if (options.backend == Backend::cuda || options.linear == LinearSolver::cg) {
       CgOptions cg;
@@ -58,24 +58,22 @@ class PhysicsSolver {
     }
   }
 
-  // Solve A(theta_s) x_s = rhs_s where rhs_s = assemble_rhs(theta_s, p_s) + extra_s.
-  // `extra` adds scenario-specific loads (the thermal strain); superposition is used only
-  // without it.
+  // Solve A(theta_s) x_s = rhs_s where rhs_s = assemble_rhs(theta_s, p_s) + extra_s: the
+  // right-hand sides of the block as one product (RhsBlock). `extra` adds scenario-specific
+  // loads to the block (the thermal strain); superposition is used only without it.
   std::vector<SolveInfo> solve(const std::vector<Params>& theta, const std::vector<Params>& p,
-                               const std::function<void(size_t, double*)>& extra, MatrixXd& X) {
+                               const std::function<void(MatrixXd&)>& extra, MatrixXd& X) {
     const size_t S = p.size();
     const Index n = op_.size();
     const bool shared = std::all_of(theta.begin(), theta.end(), [&](const Params& t) { return t == theta[0]; });
     X.resize(n, static_cast<Index>(S));
     if (options_.allow_superposition && shared && !extra && !terms_.empty() && S > terms_.size())
       return superpose(theta[0], p, X);
-    MatrixXd B(n, static_cast<Index>(S));
+    MatrixXd B;
+    rhs_.assemble(theta, p, B);
+    if (extra) extra(B);
     X.setZero();
-    parallel_for(S, [&](size_t s) {
-      FemModel::assemble_rhs(op_, terms_, theta[s], p[s], B.col(static_cast<Index>(s)).data());
-      if (extra) extra(s, B.col(static_cast<Index>(s)).data());
-      FemModel::apply_dirichlet(terms_, p[s], X.col(static_cast<Index>(s)).data());
-    });
+    parallel_for(S, [&](size_t s) { FemModel::apply_dirichlet(terms_, p[s], X.col(static_cast<Index>(s)).data()); });
     return solve_rhs(theta, B, X);
   }
 
@@ -85,6 +83,8 @@ class PhysicsSolver {
     return solver_.solve(theta, B, X);
   }
 
+  // The right-hand sides of a block (loads and lifts as one product).
+  const RhsBlock& rhs() const { return rhs_; }
   int factorizations() const { return solver_.factorizations(); }
   size_t preconditioner_bytes() const { return solver_.preconditioner_bytes(); }
   size_t operator_bytes() const { return op_.bytes(); }
@@ -124,12 +124,7 @@ class PhysicsSolver {
       b->iterations = info.iterations;
       b->method = "superposition-" + info.method;
     }
-    MatrixXd res(n, static_cast<Index>(R));
-    parallel_for(R, [&](size_t r) {
-      const Index c = static_cast<Index>(r);
-      op_.apply(theta.data(), b->X.col(c).data(), res.col(c).data());
-      res.col(c) = b->U.col(c) - res.col(c);
-    });
+    const MatrixXd res = residuals(op_, theta.data(), b->U, b->X);
     b->residual_gram = res.transpose() * res;
     b->rhs_gram = b->U.transpose() * b->U;
     sup_ = std::move(b);
@@ -158,16 +153,19 @@ class PhysicsSolver {
         FemModel::assemble_unit_rhs(op_, terms_[r], theta, U.col(static_cast<Index>(r)).data());
       return executor_->superpose(theta, U, coef, X);
     }
-    X.noalias() = superposition(theta).X * coef;
-    std::vector<SolveInfo> info(p.size());
     const Superposition& sup = superposition(theta);
-    parallel_for(p.size(), [&](size_t s) {
-      std::vector<double> b(static_cast<size_t>(n));
-      FemModel::assemble_rhs(op_, terms_, theta, p[s], b.data());
+    X.noalias() = sup.X * coef;
+    // Each scenario's true residual against its own right-hand side, in one pass.
+    const std::vector<Params> thetas(p.size(), theta);
+    MatrixXd B;
+    rhs_.assemble(thetas, p, B);
+    const std::vector<double> res = relative_residuals(op_, std::vector<const double*>(p.size(), theta.data()), B, X);
+    std::vector<SolveInfo> info(p.size());
+    for (size_t s = 0; s < p.size(); ++s) {
       info[s].method = sup.method;
       info[s].iterations = sup.iterations;
-      info[s].residual = relative_residual(op_, theta.data(), b.data(), X.col(static_cast<Index>(s)).data());
-    });
+      info[s].residual = res[s];
+    }
     return info;
   }
 
@@ -180,6 +178,7 @@ class PhysicsSolver {
   const AffineOperator& op_;
   const std::vector<RhsTerm>& terms_;
   const BatchOptions& options_;
+  RhsBlock rhs_;
   BatchedSolver solver_;
   std::unique_ptr<ExecutorSolver> executor_;  // the executor backends (cuda, or host "cg")
   std::unique_ptr<Superposition> sup_;  // the basis, kept while theta repeats
@@ -292,9 +291,8 @@ class BatchRunner {
     if (mech_) {
       std::vector<Params> theta(S);
       for (size_t s = 0; s < S; ++s) theta[s] = model_.mechanical_theta(p[s]);
-      std::function<void(size_t, double*)> extra;
-      if (T)
-        extra = [&](size_t s, double* b) { model_.add_thermal_strain_load(p[s], T->col(static_cast<Index>(s)).data(), b); };
+      std::function<void(MatrixXd&)> extra;
+      if (T) extra = [&](MatrixXd& B) { model_.add_thermal_strain_loads(p, *T, B); };
       const auto info = mech_->solve(theta, p, extra, U);
       for (size_t s = 0; s < S; ++s) record(result.scenarios[first + s], info[s]);
     }
@@ -398,7 +396,7 @@ class BatchRunner {
     }
     if (mech_) {
       const AffineOperator& op = model_.mechanical_operator();
-      MatrixXd Bm = MatrixXd::Zero(nU, MM), Rm(nU, MM);  // right-hand sides and residuals of the modes
+      MatrixXd Bm = MatrixXd::Zero(nU, MM), Rm;  // right-hand sides and residuals of the modes
       const Index first_load = thermal_ ? static_cast<Index>(RT) : 0;
       if (RM > 0) {
         const auto& sup = mech_->superposition(thM);
@@ -429,11 +427,7 @@ class BatchRunner {
         m.u.col(MM - 1) = XS.col(nS - 1);
         Bm.col(MM - 1) = BS.col(nS - 1);
       }
-      parallel_for(M, [&](size_t k) {
-        const Index c = static_cast<Index>(k);
-        op.apply(thM.data(), m.u.col(c).data(), Rm.col(c).data());
-        Rm.col(c) = Bm.col(c) - Rm.col(c);
-      });
+      Rm = residuals(op, thM.data(), Bm, m.u);
       m.mech_residual_gram = Rm.transpose() * Rm;
       m.mech_rhs_gram = Bm.transpose() * Bm;
     }
@@ -554,6 +548,7 @@ class BatchRunner {
     for (size_t s = 0; s < S; ++s) result.scenarios[first + s].outputs.resize(output_times.size());
 
     MatrixXd Tn(n, static_cast<Index>(S)), Tprev, Tnext(n, static_cast<Index>(S)), B(n, static_cast<Index>(S));
+    MatrixXd History, HistoryLoad(n, static_cast<Index>(S));  // BDF2's 4 T_n - T_{n-1}; its product with the mass
     Tn.setConstant(an.initial_temperature);
     for (size_t s = 0; s < S; ++s) {
       if (window && window->initial) window->initial(first + s, Tn.col(static_cast<Index>(s)).data());
@@ -583,36 +578,47 @@ class BatchRunner {
       const double t0 = dt * static_cast<double>(step), t1 = dt * static_cast<double>(step + 1);
       const bool bdf2 = an.scheme == spec::TimeScheme::bdf2 && step > 0;
       const bool cn = an.scheme == spec::TimeScheme::crank_nicolson;
-      std::vector<Params> theta(S);
+      // The step's right-hand sides for the block: loads and lifts as one product (RhsBlock),
+      // the history term as one multi-column product with the mass (and, for Crank-Nicolson,
+      // half the stiffness) of each scenario.
+      std::vector<Params> theta(S), p1(S), history_theta(S);
       parallel_for(S, [&](size_t s) {
-        const Params p1 = part[s]->parameters_at(t1);
-        double* b = B.col(static_cast<Index>(s)).data();
-        std::vector<double> tmp(static_cast<size_t>(n)), hist(static_cast<size_t>(n));
+        p1[s] = part[s]->parameters_at(t1);
         if (cn) {
-          const Params p0 = part[s]->parameters_at(t0);
-          theta[s] = model_.thermal_theta(p1, 0.5, 1.0 / dt);
-          FemModel::assemble_rhs(op, terms, theta[s], p1, b);
-          add_loads(terms, p1, -0.5, b, static_cast<size_t>(n));
-          add_loads(terms, p0, 0.5, b, static_cast<size_t>(n));
-          const Params explicit_theta = model_.thermal_theta(p0, -0.5, 1.0 / dt);
-          op.apply_free_rows(explicit_theta.data(), Tn.col(static_cast<Index>(s)).data(), tmp.data());
+          theta[s] = model_.thermal_theta(p1[s], 0.5, 1.0 / dt);
+          history_theta[s] = model_.thermal_theta(part[s]->parameters_at(t0), -0.5, 1.0 / dt);
         } else if (bdf2) {
-          theta[s] = model_.thermal_theta(p1, 1.0, 1.5 / dt);
-          FemModel::assemble_rhs(op, terms, theta[s], p1, b);
-          for (Index i = 0; i < n; ++i)
-            hist[static_cast<size_t>(i)] = 4.0 * Tn(i, static_cast<Index>(s)) - Tprev(i, static_cast<Index>(s));
-          const Params mass = model_.thermal_theta(p1, 0.0, 0.5 / dt);
-          op.apply_free_rows(mass.data(), hist.data(), tmp.data());
+          theta[s] = model_.thermal_theta(p1[s], 1.0, 1.5 / dt);
+          history_theta[s] = model_.thermal_theta(p1[s], 0.0, 0.5 / dt);
         } else {
-          theta[s] = model_.thermal_theta(p1, 1.0, 1.0 / dt);
-          FemModel::assemble_rhs(op, terms, theta[s], p1, b);
-          const Params mass = model_.thermal_theta(p1, 0.0, 1.0 / dt);
-          op.apply_free_rows(mass.data(), Tn.col(static_cast<Index>(s)).data(), tmp.data());
+          theta[s] = model_.thermal_theta(p1[s], 1.0, 1.0 / dt);
+          history_theta[s] = model_.thermal_theta(p1[s], 0.0, 1.0 / dt);
         }
+      });
+      thermal_->rhs().assemble(theta, p1, B);
+      if (bdf2) History = 4.0 * Tn - Tprev;
+      const MatrixXd& H = bdf2 ? History : Tn;
+      {
+        std::vector<const double*> th(S), x(S);
+        std::vector<double*> y(S);
+        for (size_t s = 0; s < S; ++s) {
+          th[s] = history_theta[s].data();
+          x[s] = H.col(static_cast<Index>(s)).data();
+          y[s] = HistoryLoad.col(static_cast<Index>(s)).data();
+        }
+        op.apply_free_rows_columns(S, th.data(), x.data(), y.data());
+      }
+      parallel_for(S, [&](size_t s) {
+        double* b = B.col(static_cast<Index>(s)).data();
+        if (cn) {  // the loads at the midpoint: half at t0, half at t1
+          add_loads(terms, p1[s], -0.5, b, static_cast<size_t>(n));
+          add_loads(terms, part[s]->parameters_at(t0), 0.5, b, static_cast<size_t>(n));
+        }
+        const double* h = HistoryLoad.col(static_cast<Index>(s)).data();
         for (Index i = 0; i < n; ++i)
-          if (!op.is_dirichlet(static_cast<int>(i))) b[i] += tmp[static_cast<size_t>(i)];
+          if (!op.is_dirichlet(static_cast<int>(i))) b[i] += h[i];
         Tnext.col(static_cast<Index>(s)) = Tn.col(static_cast<Index>(s));  // warm start
-        FemModel::apply_dirichlet(terms, p1, Tnext.col(static_cast<Index>(s)).data());
+        FemModel::apply_dirichlet(terms, p1[s], Tnext.col(static_cast<Index>(s)).data());
       });
       const auto info = thermal_->solve_rhs(theta, B, Tnext);
       for (size_t s = 0; s < S; ++s) record(result.scenarios[first + s], info[s]);

@@ -5,6 +5,8 @@
 // their norm (the condition numbers here are below 1e4).
 #include <random>
 
+#include <Eigen/SparseCore>
+
 #include "kernels/amg.hpp"
 #include "kernels/gmsh_reader.hpp"
 #include "tests/test_util.hpp"
@@ -226,29 +228,72 @@ TEST(Amg, ThreeDimensionalTwinSuperposesWithTheMultigridBasis) {
   }
 }
 
-// The multi-column product CG uses: each column against its own theta, in groups of columns
-// (11: a full group of 8 and a partial one), Dirichlet rows as identity, above and below the
-// size from which row blocks go to the host threads.
-TEST(AffineOperator, ApplyColumnsEqualsApplyPerColumn) {
-  for (int cells : {4, 24}) {
-    const Mesh m = generate_box(1, 1, 1, cells, cells, cells, 1);
-    const AffineOperator op = heat_operator(m, "xmin", "xmax");
-    const Eigen::MatrixXd X = random_rhs(op, 11, 9);
+// The multi-column product of the residual checks: each column against its own theta, in
+// groups of columns (11: a full group of 8 and a partial one), Dirichlet rows as identity, above
+// and below the size from which row blocks go to the host threads; and every column against one
+// theta (the combined-values path). Reference: Eigen's sparse product with the combined
+// operator (combine(): terms summed, 1 on the Dirichlet diagonal), to 1e-14.
+TEST(AffineOperator, ApplyColumnsEqualsTheCombinedOperatorsProduct) {
+  for (int cells : {4, 24})
+    for (bool shared : {false, true}) {
+      const Mesh m = generate_box(1, 1, 1, cells, cells, cells, 1);
+      const AffineOperator op = heat_operator(m, "xmin", "xmax");
+      const Eigen::MatrixXd X = random_rhs(op, 11, 9);
+      std::vector<std::vector<double>> theta;
+      std::vector<const double*> th, x;
+      Eigen::MatrixXd Y(X.rows(), X.cols());
+      std::vector<double*> y;
+      for (Eigen::Index j = 0; j < X.cols(); ++j)
+        theta.push_back(shared ? std::vector<double>{3.0, 40.0}
+                               : std::vector<double>{1.0 + static_cast<double>(j), 10.0 * static_cast<double>(j)});
+      for (Eigen::Index j = 0; j < X.cols(); ++j) {
+        th.push_back(theta[static_cast<size_t>(j)].data());
+        x.push_back(X.col(j).data());
+        y.push_back(Y.col(j).data());
+      }
+      op.apply_columns(th.size(), th.data(), x.data(), y.data());
+      const CsrPattern& p = op.pattern();
+      for (Eigen::Index j = 0; j < X.cols(); ++j) {
+        const std::vector<double> v = op.combine(th[static_cast<size_t>(j)]);
+        const Eigen::Map<const Eigen::SparseMatrix<double, Eigen::RowMajor, int>> A(
+            p.rows, p.cols, static_cast<Eigen::Index>(p.nnz()), p.row_ptr.data(), p.col.data(), v.data());
+        const Eigen::VectorXd ref = A * X.col(j);
+        EXPECT_LT((Y.col(j) - ref).norm(), 1e-14 * ref.norm()) << cells << " cells, column " << j << (shared ? ", shared" : "");
+      }
+    }
+}
+
+// The history and lifting product: the free rows of the operator before elimination,
+// y_f = A_ff x_f + A_fD x_D, y_D = 0, for 11 columns with their own theta or one shared theta.
+// Reference: the same terms assembled without Dirichlet rows (AffineOperator with none), its
+// rows restricted to the free ones; 1e-14.
+TEST(AffineOperator, FreeRowsColumnsEqualTheUneliminatedOperatorsFreeRows) {
+  const Mesh m = generate_box(1, 1, 1, 6, 6, 6, 1);
+  const AffineOperator op = heat_operator(m, "xmin", "xmax");
+  const AffineOperator full(op.pattern(), [&] {
+    std::vector<std::vector<double>> terms(2, std::vector<double>(op.pattern().nnz(), 0.0));
+    add_stiffness(m, op.pattern(), -1, 1.0, terms[0].data());
+    add_boundary_mass(m, op.pattern(), m.boundary_index("xmax"), 1.0, terms[1].data());
+    return terms;
+  }(), {});
+  for (bool shared : {false, true}) {
+    const Eigen::MatrixXd X = random_rhs(op, 11, 19);
     std::vector<std::vector<double>> theta;
+    for (int j = 0; j < 11; ++j) theta.push_back(shared ? std::vector<double>{2.0, 7.0} : std::vector<double>{1.0 + j, 3.0 * j});
     std::vector<const double*> th, x;
-    Eigen::MatrixXd Y(X.rows(), X.cols());
     std::vector<double*> y;
-    for (Eigen::Index j = 0; j < X.cols(); ++j) theta.push_back({1.0 + static_cast<double>(j), 10.0 * static_cast<double>(j)});
-    for (Eigen::Index j = 0; j < X.cols(); ++j) {
+    Eigen::MatrixXd Y(X.rows(), X.cols());
+    for (Eigen::Index j = 0; j < 11; ++j) {
       th.push_back(theta[static_cast<size_t>(j)].data());
       x.push_back(X.col(j).data());
       y.push_back(Y.col(j).data());
     }
-    op.apply_columns(th.size(), th.data(), x.data(), y.data());
-    for (Eigen::Index j = 0; j < X.cols(); ++j) {
+    op.apply_free_rows_columns(11, th.data(), x.data(), y.data());
+    for (Eigen::Index j = 0; j < 11; ++j) {
       Eigen::VectorXd ref(X.rows());
-      op.apply(th[static_cast<size_t>(j)], X.col(j).data(), ref.data());
-      EXPECT_LT((Y.col(j) - ref).norm(), 1e-14 * ref.norm()) << cells << " cells, column " << j;
+      full.apply(th[static_cast<size_t>(j)], X.col(j).data(), ref.data());
+      for (int d : op.dirichlet_dofs()) ref[d] = 0.0;
+      EXPECT_LT((Y.col(j) - ref).norm(), 1e-14 * ref.norm()) << "column " << j << (shared ? ", shared" : "");
     }
   }
 }
