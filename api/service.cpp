@@ -16,7 +16,7 @@
 #include "api/scenario_request.hpp"
 #include "api/time.hpp"
 #include "kernels/backend.hpp"
-#include "kernels/vtu_writer.hpp"
+#include "kernels/io/vtu_writer.hpp"
 
 #include "api/answer_format.hpp"
 #include "api/dashboard.hpp"

@@ -19,7 +19,7 @@
 #include "api/jobs.hpp"
 #include "api/metrics.hpp"
 #include "api/twin_registry.hpp"
-#include "kernels/scenario_batch.hpp"
+#include "kernels/solvers/scenario_batch.hpp"
 #include "twin/history_store.hpp"
 #include "twin/live_twin.hpp"
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/fem_model.hpp"
+#include "kernels/fem/fem_model.hpp"
 #include "surrogate/surrogate.hpp"
 
 namespace doppel::api {

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/http_server.hpp"
-#include "kernels/fem_model.hpp"
+#include "kernels/fem/fem_model.hpp"
 #include "spec/errors.hpp"
 #include "spec/time.hpp"
 #include "twin/estimator.hpp"

@@ -18,7 +18,7 @@
 #include "apps/solve_command.hpp"
 #include "apps/train_command.hpp"
 #include "kernels/backend.hpp"
-#include "kernels/parallel.hpp"
+#include "kernels/host/parallel.hpp"
 #include "spec/errors.hpp"
 
 namespace doppel::app {

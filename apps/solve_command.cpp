@@ -7,8 +7,8 @@
 
 #include "kernels/backend.hpp"
 #include "kernels/executor.hpp"
-#include "kernels/parallel.hpp"
-#include "kernels/vtu_writer.hpp"
+#include "kernels/host/parallel.hpp"
+#include "kernels/io/vtu_writer.hpp"
 #include "api/answer_format.hpp"
 #include "apps/train_command.hpp"
 #include "spec/errors.hpp"

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "kernels/scenario_batch.hpp"
+#include "kernels/solvers/scenario_batch.hpp"
 #include "surrogate/fidelity.hpp"
 
 namespace doppel::app {

@@ -5,7 +5,7 @@
 
 #include "apps/solve_command.hpp"
 #include "kernels/backend.hpp"
-#include "kernels/parallel.hpp"
+#include "kernels/host/parallel.hpp"
 #include "spec/errors.hpp"
 #include "surrogate/engine.hpp"
 #include "training_export/trainer.hpp"

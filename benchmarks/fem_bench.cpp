@@ -14,13 +14,13 @@
 
 #include "benchmarks/bench_util.hpp"
 #include "benchmarks/linear_bench.hpp"
-#include "kernels/assembly.hpp"
-#include "kernels/assembly_kernels.hpp"
+#include "kernels/fem/assembly.hpp"
+#include "kernels/fem/assembly_kernels.hpp"
 #include "kernels/backend.hpp"
 #include "kernels/executor.hpp"
-#include "kernels/fem_model.hpp"
-#include "kernels/parallel.hpp"
-#include "kernels/scenario_batch.hpp"
+#include "kernels/fem/fem_model.hpp"
+#include "kernels/host/parallel.hpp"
+#include "kernels/solvers/scenario_batch.hpp"
 #include "spec/errors.hpp"
 #include "spec/json_reader.hpp"
 
@@ -182,7 +182,7 @@ int run_fem_bench(const FemBenchArgs& args) {
   // The host's two ways of solving R right-hand sides against one operator (the superposition
   // basis; the nominal preconditioner): the Cholesky factor, or multigrid-preconditioned CG.
   // setup = factorization or hierarchy (with the first column); then R columns at once, for
-  // growing R. The crossover the automatic choice uses (kernels/batched_solver.hpp) is read
+  // growing R. The crossover the automatic choice uses (kernels/solvers/batched_solver.hpp) is read
   // from these rows.
   doc["preconditioners"] = nlohmann::ordered_json::array();
   if (args.preconditioners) {

@@ -9,10 +9,10 @@
 #include <random>
 
 #include "benchmarks/bench_util.hpp"
-#include "kernels/batched_cg.hpp"
-#include "kernels/batched_solver.hpp"
-#include "kernels/npy.hpp"
-#include "kernels/parallel.hpp"
+#include "kernels/solvers/batched_cg.hpp"
+#include "kernels/solvers/batched_solver.hpp"
+#include "kernels/io/npy.hpp"
+#include "kernels/host/parallel.hpp"
 #include "spec/errors.hpp"
 
 namespace doppel::bench {

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kernels/executor.hpp"
-#include "kernels/fem_model.hpp"
+#include "kernels/fem/fem_model.hpp"
 
 namespace doppel::bench {
 

@@ -12,7 +12,7 @@
 #include "apps/train_command.hpp"
 #include "benchmarks/bench_util.hpp"
 #include "kernels/backend.hpp"
-#include "kernels/parallel.hpp"
+#include "kernels/host/parallel.hpp"
 #include "spec/errors.hpp"
 #include "spec/json_reader.hpp"
 #include "surrogate/mlp.hpp"

@@ -7,7 +7,7 @@
 #include <new>
 
 #include "kernels/cuda/cuda_api.hpp"
-#include "kernels/parallel.hpp"
+#include "kernels/host/parallel.hpp"
 #include "spec/errors.hpp"
 
 namespace doppel {

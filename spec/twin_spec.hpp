@@ -1,7 +1,7 @@
 // The twin definition (twin.json) and scenario files as native structs. Parsing validates
 // everything that can be checked without the mesh and names the JSON path of every error;
 // checks that need the mesh (region and boundary names, probe points) happen when the
-// finite-element model is built (kernels/fem_model.hpp), with the same kind of path.
+// finite-element model is built (kernels/fem/fem_model.hpp), with the same kind of path.
 #pragma once
 
 #include <array>

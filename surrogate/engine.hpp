@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/outputs.hpp"
+#include "kernels/fem/outputs.hpp"
 #include "surrogate/mlp.hpp"
 
 namespace doppel {

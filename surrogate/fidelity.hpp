@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/scenario_batch.hpp"
+#include "kernels/solvers/scenario_batch.hpp"
 #include "surrogate/surrogate.hpp"
 
 namespace doppel {

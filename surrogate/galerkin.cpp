@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/parallel.hpp"
-#include "kernels/scenario_batch.hpp"
+#include "kernels/host/parallel.hpp"
+#include "kernels/solvers/scenario_batch.hpp"
 #include "spec/errors.hpp"
 
 namespace doppel {

@@ -1,5 +1,5 @@
 // The transient reduced model: the twin's own time-stepping scheme (backward Euler, BDF2 or
-// Crank-Nicolson, the same step as kernels/scenario_batch.cpp) projected by Galerkin onto the
+// Crank-Nicolson, the same step as kernels/solvers/scenario_batch.cpp) projected by Galerkin onto the
 // temperature POD space x = l(p) + mean + V c. Every term of the affine heat operator
 // (conductivity, convection, heat capacity) is reduced once, V^T A_k V, V^T A_k g_i, V^T A_k mean,
 // V^T load_m, so a step costs O(K r^2 + r^3) whatever the mesh. Parameters may follow schedules.
@@ -15,7 +15,7 @@
 #include <Eigen/Dense>
 #include <vector>
 
-#include "kernels/fem_model.hpp"
+#include "kernels/fem/fem_model.hpp"
 #include "surrogate/reduced_space.hpp"
 #include "surrogate/residual_estimator.hpp"
 

@@ -18,7 +18,7 @@
 #include <random>
 #include <thread>
 
-#include "kernels/parallel.hpp"
+#include "kernels/host/parallel.hpp"
 #include "spec/errors.hpp"
 #include "surrogate/engine.hpp"
 #include "surrogate/mlp.hpp"

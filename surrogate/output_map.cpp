@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <set>
 
-#include "kernels/parallel.hpp"
+#include "kernels/host/parallel.hpp"
 
 namespace doppel {
 

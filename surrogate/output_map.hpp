@@ -1,5 +1,5 @@
 // The twin's outputs from reduced coordinates without reconstructing fields. The site
-// components of kernels/outputs.hpp are affine in (T, u), and (T, u) are affine in
+// components of kernels/fem/outputs.hpp are affine in (T, u), and (T, u) are affine in
 //     z = [1 | phi_T | c_T | phi_u | c_u]     (lift coefficients and reduced coordinates),
 // so components = L z with L found by probing the evaluator with the reduced space's vectors.
 // This holds when the material properties the recovered quantities use (conductivity for
@@ -12,7 +12,7 @@
 #include <Eigen/Dense>
 #include <vector>
 
-#include "kernels/outputs.hpp"
+#include "kernels/fem/outputs.hpp"
 #include "surrogate/reduced_space.hpp"
 
 namespace doppel {

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <iostream>
 
-#include "kernels/assembly.hpp"
+#include "kernels/fem/assembly.hpp"
 #include "spec/errors.hpp"
 
 namespace doppel {

@@ -7,8 +7,8 @@
 #include <Eigen/Dense>
 #include <vector>
 
-#include "kernels/mesh.hpp"
-#include "kernels/sparse.hpp"
+#include "kernels/fem/mesh.hpp"
+#include "kernels/fem/sparse.hpp"
 
 namespace doppel {
 

@@ -8,7 +8,7 @@
 #include <Eigen/Dense>
 #include <vector>
 
-#include "kernels/fem_model.hpp"
+#include "kernels/fem/fem_model.hpp"
 #include "surrogate/pod.hpp"
 
 namespace doppel {

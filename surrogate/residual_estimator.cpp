@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "kernels/parallel.hpp"
+#include "kernels/host/parallel.hpp"
 #include "spec/errors.hpp"
 
 namespace doppel {

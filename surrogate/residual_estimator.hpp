@@ -18,7 +18,7 @@
 #include <memory>
 #include <vector>
 
-#include "kernels/batched_solver.hpp"
+#include "kernels/solvers/batched_solver.hpp"
 #include "surrogate/reduced_space.hpp"
 
 namespace doppel {

@@ -7,8 +7,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "kernels/npy.hpp"
-#include "kernels/parallel.hpp"
+#include "kernels/io/npy.hpp"
+#include "kernels/host/parallel.hpp"
 #include "spec/errors.hpp"
 #include "spec/hash.hpp"
 #include "spec/json_reader.hpp"

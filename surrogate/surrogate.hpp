@@ -14,8 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "kernels/fem_model.hpp"
-#include "kernels/outputs.hpp"
+#include "kernels/fem/fem_model.hpp"
+#include "kernels/fem/outputs.hpp"
 #include "surrogate/mlp.hpp"
 #include "surrogate/pod.hpp"
 

@@ -12,12 +12,12 @@
 
 #include <gtest/gtest.h>
 
-#include "kernels/assembly.hpp"
+#include "kernels/fem/assembly.hpp"
 #include "kernels/backend.hpp"
-#include "kernels/batched_solver.hpp"
-#include "kernels/fem_model.hpp"
-#include "kernels/quadrature.hpp"
-#include "kernels/scenario_batch.hpp"
+#include "kernels/solvers/batched_solver.hpp"
+#include "kernels/fem/fem_model.hpp"
+#include "kernels/fem/quadrature.hpp"
+#include "kernels/solvers/scenario_batch.hpp"
 #include "spec/errors.hpp"
 
 namespace doppel::test {

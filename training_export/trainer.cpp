@@ -8,8 +8,8 @@
 #include <random>
 #include <sstream>
 
-#include "kernels/outputs.hpp"
-#include "kernels/parallel.hpp"
+#include "kernels/fem/outputs.hpp"
+#include "kernels/host/parallel.hpp"
 #include "spec/errors.hpp"
 #include "surrogate/galerkin.hpp"
 #include "surrogate/output_map.hpp"

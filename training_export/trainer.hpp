@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "kernels/scenario_batch.hpp"
+#include "kernels/solvers/scenario_batch.hpp"
 #include "surrogate/surrogate.hpp"
 
 namespace doppel {

@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "kernels/parallel.hpp"
+#include "kernels/host/parallel.hpp"
 #include "spec/errors.hpp"
 
 namespace doppel::twin {

@@ -28,8 +28,8 @@
 
 #include <Eigen/Dense>
 
-#include "kernels/outputs.hpp"
-#include "kernels/scenario_batch.hpp"
+#include "kernels/fem/outputs.hpp"
+#include "kernels/solvers/scenario_batch.hpp"
 #include "surrogate/surrogate.hpp"
 #include "twin/enkf.hpp"
 

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "kernels/recovery.hpp"
+#include "kernels/fem/recovery.hpp"
 #include "spec/errors.hpp"
 #include "spec/time.hpp"
 

@@ -3,10 +3,10 @@
 // summation order of an entry's contributions vary between runs (differences at the level
 // of rounding); a sort-by-key assembly would be reproducible but moves several times more
 // bytes for the 10^6-node meshes this is for.
-#include "kernels/assembly_kernels.hpp"
-#include "kernels/assembly.hpp"
+#include "kernels/fem/assembly_kernels.hpp"
+#include "kernels/fem/assembly.hpp"
 #include "kernels/cuda/cuda_executor.cuh"
-#include "kernels/quadrature.hpp"
+#include "kernels/fem/quadrature.hpp"
 
 namespace doppel::cuda {
 namespace {

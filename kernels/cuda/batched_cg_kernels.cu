@@ -1,13 +1,13 @@
-// CUDA implementation of the batched CG kernels (kernels/batched_cg_kernels.hpp).
+// CUDA implementation of the batched CG kernels (kernels/solvers/batched_cg_kernels.hpp).
 //
 // Multi-vector kernels use 2D blocks: threadIdx.x runs over scenarios (up to 32, so a warp
 // reads 32 consecutive scenarios of one row: coalesced), threadIdx.y over rows, with a
 // grid-stride loop over rows so per-scenario reductions end in one shared-memory reduction
 // and a few hundred atomic adds per scenario rather than one per row block. The per-element
-// arithmetic is the shared host-device code of kernels/batched_cg_math.hpp; the operator
+// arithmetic is the shared host-device code of kernels/solvers/batched_cg_math.hpp; the operator
 // application is hand-written here for small term counts (theta in registers), which no
 // library offers for an affine family of operators.
-#include "kernels/batched_cg_kernels.hpp"
+#include "kernels/solvers/batched_cg_kernels.hpp"
 #include "kernels/cuda/cuda_executor.cuh"
 
 #include <algorithm>

@@ -22,7 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/http_server.hpp"
-#include "kernels/fem_model.hpp"
+#include "kernels/fem/fem_model.hpp"
 #include "spec/time.hpp"
 #include "tests/surrogate_twins.hpp"
 #include "twin/estimator.hpp"

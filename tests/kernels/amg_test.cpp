@@ -1,4 +1,4 @@
-// Smoothed-aggregation multigrid (kernels/amg.hpp) and its use by the host batched solver.
+// Smoothed-aggregation multigrid (kernels/solvers/amg.hpp) and its use by the host batched solver.
 // Reference: CHOLMOD's direct solve of the same system (BatchedSolver with the Cholesky
 // preconditioner), on P1/P2, 2D/3D structured meshes and the curved P2 Gmsh blade. Tolerances:
 // CG to a relative residual of 1e-12, so solutions agree with the direct solve to ~1e-9 of
@@ -7,8 +7,8 @@
 
 #include <Eigen/SparseCore>
 
-#include "kernels/amg.hpp"
-#include "kernels/gmsh_reader.hpp"
+#include "kernels/solvers/amg.hpp"
+#include "kernels/io/gmsh_reader.hpp"
 #include "tests/test_util.hpp"
 
 namespace doppel {
@@ -140,7 +140,7 @@ TEST(Amg, NonPositiveDiagonalIsRefused) {
 
 // Operator-varying batch (h differs per scenario): CG preconditioned by the hierarchy of the
 // batch-mean operator, against the factor of each scenario's own operator.
-// BatchedSolver's CG runs in blocks of columns (kernels/batched_solver.cpp, 128): an error names
+// BatchedSolver's CG runs in blocks of columns (kernels/solvers/batched_solver.cpp, 128): an error names
 // the scenario's number in the batch. 200 scenarios, the lexicographically smallest theta (the
 // first CG column) is scenario 150; one iteration cannot reach the tolerance.
 TEST(BatchedSolverCg, NonConvergenceNamesTheScenarioOfTheBatch) {

@@ -1,4 +1,4 @@
-// Batched CG (kernels/batched_cg.hpp), Jacobi or block-preconditioned, and its kernels,
+// Batched CG (kernels/solvers/batched_cg.hpp), Jacobi or block-preconditioned, and its kernels,
 // written once per backend.
 // Host instances run everywhere; CUDA instances skip with a message where no GPU is present.
 // References: hand-computed small systems, CHOLMOD direct solves (BatchedSolver), and the host
@@ -8,8 +8,8 @@
 
 #include <Eigen/SparseCholesky>
 
-#include "kernels/batched_cg.hpp"
-#include "kernels/batched_cg_kernels.hpp"
+#include "kernels/solvers/batched_cg.hpp"
+#include "kernels/solvers/batched_cg_kernels.hpp"
 #include "tests/test_util.hpp"
 
 namespace doppel {

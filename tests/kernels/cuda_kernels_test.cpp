@@ -1,13 +1,13 @@
-// Every CUDA kernel of kernels/batched_cg_kernels.hpp against the host reference kernels, on
+// Every CUDA kernel of kernels/solvers/batched_cg_kernels.hpp against the host reference kernels, on
 // random data, for batch widths wider than a warp and not multiples of it (37, 70), on a P2
 // thermal operator with 3 terms and Dirichlet rows. Tolerance: 1e-12 relative (the kernels
 // sum in different orders). Skipped with a message where no GPU is present.
 #include <algorithm>
 #include <random>
 
-#include "kernels/assembly_kernels.hpp"
-#include "kernels/batched_cg.hpp"
-#include "kernels/batched_cg_kernels.hpp"
+#include "kernels/fem/assembly_kernels.hpp"
+#include "kernels/solvers/batched_cg.hpp"
+#include "kernels/solvers/batched_cg_kernels.hpp"
 #include "tests/test_util.hpp"
 
 namespace doppel {

@@ -1,6 +1,6 @@
 // Gmsh MSH 2.2 and 4.1 import: physical groups as regions and boundaries, node renumbering,
 // element types, and clear errors.
-#include "kernels/gmsh_reader.hpp"
+#include "kernels/io/gmsh_reader.hpp"
 #include "tests/test_util.hpp"
 
 namespace doppel {

@@ -14,7 +14,7 @@
 #include <cmath>
 #include <random>
 
-#include "kernels/outputs.hpp"
+#include "kernels/fem/outputs.hpp"
 #include "tests/test_util.hpp"
 
 namespace doppel {

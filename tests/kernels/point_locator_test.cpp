@@ -2,7 +2,7 @@
 // points are not.
 #include <random>
 
-#include "kernels/point_locator.hpp"
+#include "kernels/fem/point_locator.hpp"
 #include "tests/test_util.hpp"
 
 namespace doppel {

@@ -2,7 +2,7 @@
 // The command-line test (tests/apps) checks the same files give a non-zero exit.
 #include <gtest/gtest.h>
 
-#include "kernels/fem_model.hpp"
+#include "kernels/fem/fem_model.hpp"
 #include "spec/errors.hpp"
 #include "tests/bad_twins.hpp"
 

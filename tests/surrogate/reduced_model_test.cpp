@@ -7,10 +7,10 @@
 #include <fstream>
 #include <random>
 
-#include "kernels/npy.hpp"
-#include "kernels/scenario_batch.hpp"
+#include "kernels/io/npy.hpp"
+#include "kernels/solvers/scenario_batch.hpp"
 #include "spec/errors.hpp"
-#include "kernels/outputs.hpp"
+#include "kernels/fem/outputs.hpp"
 #include "surrogate/galerkin.hpp"
 #include "surrogate/output_map.hpp"
 #include "surrogate/pod.hpp"

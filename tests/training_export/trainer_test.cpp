@@ -7,7 +7,7 @@
 #include <random>
 #include <thread>
 
-#include "kernels/outputs.hpp"
+#include "kernels/fem/outputs.hpp"
 #include "surrogate/engine.hpp"
 #include "surrogate/mlp.hpp"
 #include "surrogate/surrogate.hpp"

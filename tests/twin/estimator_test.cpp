@@ -11,8 +11,8 @@
 
 #include <gtest/gtest.h>
 
-#include "kernels/fem_model.hpp"
-#include "kernels/outputs.hpp"
+#include "kernels/fem/fem_model.hpp"
+#include "kernels/fem/outputs.hpp"
 #include "spec/errors.hpp"
 #include "training_export/trainer.hpp"
 #include "tests/surrogate_twins.hpp"
