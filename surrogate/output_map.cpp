@@ -76,9 +76,14 @@ OutputMap::OutputMap(const FemModel& model, const OutputEvaluator& ev, const Red
   const Params p0 = model.twin().default_parameters();
   const size_t Z = z_size(T, u);
   L_.resize(static_cast<Eigen::Index>(ev.total_components()), static_cast<Eigen::Index>(Z));
-  const Eigen::VectorXd T0 = T ? T->basis().mean : Eigen::VectorXd();
-  const Eigen::VectorXd u0 = u ? u->basis().mean : Eigen::VectorXd();
-  // Column 0: the means. Every other column: (mean + probe vector) minus column 0.
+  // The outputs' site components as one affine operator of the fields, z = z0 + Z_T T + Z_u u
+  // (valid for every parameter vector here: outputs_linear_in_fields). Column 0: the
+  // components of the mean fields; then one column per lift vector and mode, its image
+  // under the linear part.
+  const LinearOutputs lin = ev.linearize(p0);
+  L_.col(0) = lin.z0;
+  if (T && lin.ZT.cols() > 0) L_.col(0) += lin.ZT * T->basis().mean;
+  if (u && lin.Zu.cols() > 0) L_.col(0) += lin.Zu * u->basis().mean;
   struct Probe { bool thermal; Eigen::VectorXd v; };
   std::vector<Probe> probes;
   for (const ReducedSpace* s : {T, u}) {
@@ -86,17 +91,11 @@ OutputMap::OutputMap(const FemModel& model, const OutputEvaluator& ev, const Red
     for (size_t i = 0; i < s->lift_terms().size(); ++i) probes.push_back({s == T, s->lift_vector(i)});
     for (int j = 0; j < s->rank(); ++j) probes.push_back({s == T, s->basis().modes.col(j)});
   }
-  auto components = [&](const Eigen::VectorXd* Tx, const Eigen::VectorXd* ux) {
-    return ev.site_components(p0, Tx ? Tx->data() : nullptr, ux ? ux->data() : nullptr);
-  };
-  const std::vector<double> base = components(T ? &T0 : nullptr, u ? &u0 : nullptr);
-  L_.col(0) = Eigen::Map<const Eigen::VectorXd>(base.data(), L_.rows());
   parallel_for(probes.size(), [&](size_t i) {
-    Eigen::VectorXd Tx = T0, ux = u0;
-    if (probes[i].thermal) Tx += probes[i].v;
-    else ux += probes[i].v;
-    const std::vector<double> c = components(T ? &Tx : nullptr, u ? &ux : nullptr);
-    L_.col(static_cast<Eigen::Index>(i + 1)) = Eigen::Map<const Eigen::VectorXd>(c.data(), L_.rows()) - L_.col(0);
+    const auto& Z = probes[i].thermal ? lin.ZT : lin.Zu;
+    auto col = L_.col(static_cast<Eigen::Index>(i + 1));
+    if (Z.cols() > 0) col = Z * probes[i].v;
+    else col.setZero();
   });
 }
 
