@@ -163,3 +163,9 @@ class Array {
 };
 
 }  // namespace doppel
+
+// Runs one kernel of a kernel set (host:: and cuda:: functions of the same name, taking the
+// executor first) on the executor's backend.
+#define DOPPEL_RUN(exec, kernel, ...)                                                          \
+  ((exec).backend() == ::doppel::Backend::cuda ? ::doppel::cuda::kernel((exec), __VA_ARGS__) \
+                                               : ::doppel::host::kernel((exec), __VA_ARGS__))

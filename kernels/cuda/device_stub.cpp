@@ -1,6 +1,7 @@
 // Host-only builds link these in place of kernels/cuda/*.cu: every entry point of the CUDA
 // backend reports that it was not compiled.
 #include "kernels/fem/assembly_kernels.hpp"
+#include "kernels/fem/output_kernels.hpp"
 #include "kernels/backend.hpp"
 #include "kernels/solvers/batched_cg_kernels.hpp"
 #include "kernels/cuda/cuda_api.hpp"
@@ -23,12 +24,13 @@ double self_test(int) { not_compiled(); }
 std::shared_ptr<const Executor> make_executor(int) { not_compiled(); }
 bool non_blocking_stream(const Executor&) { not_compiled(); }
 
-// Every kernel of kernels/solvers/batched_cg_kernels.hpp and kernels/fem/assembly_kernels.hpp,
-// from their one lists.
+// Every kernel of kernels/solvers/batched_cg_kernels.hpp, kernels/fem/assembly_kernels.hpp and
+// kernels/fem/output_kernels.hpp, from their one lists.
 #define DOPPEL_STUB_KERNEL(ret, name, params) \
   ret name params { not_compiled(); }
 DOPPEL_BATCHED_CG_KERNELS(DOPPEL_STUB_KERNEL)
 DOPPEL_ASSEMBLY_KERNELS(DOPPEL_STUB_KERNEL)
+DOPPEL_OUTPUT_KERNELS(DOPPEL_STUB_KERNEL)
 #undef DOPPEL_STUB_KERNEL
 
 }  // namespace doppel::cuda

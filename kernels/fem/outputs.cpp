@@ -4,12 +4,18 @@
 #include <cmath>
 
 #include "kernels/fem/assembly.hpp"
+#include "kernels/fem/output_kernels.hpp"
 #include "kernels/host/parallel.hpp"
 #include "spec/errors.hpp"
 
 namespace doppel {
 
 using spec::Quantity;
+
+static_assert(static_cast<int>(SiteReduction::mean) == static_cast<int>(spec::Reduction::mean) &&
+                  static_cast<int>(SiteReduction::min) == static_cast<int>(spec::Reduction::min) &&
+                  static_cast<int>(SiteReduction::max) == static_cast<int>(spec::Reduction::max),
+              "SiteReduction follows spec::Reduction");
 
 namespace {
 
@@ -40,14 +46,6 @@ void node_components(Quantity q, int node, int dim, const double* T, const doubl
 }
 
 }  // namespace
-
-double site_function_value(SiteFunction f, const double* c, int components) {
-  if (f == SiteFunction::identity) return c[0];
-  if (f == SiteFunction::von_mises) return von_mises(c);
-  double s = 0;
-  for (int a = 0; a < components; ++a) s += c[a] * c[a];
-  return std::sqrt(s);
-}
 
 OutputEvaluator::OutputEvaluator(const FemModel& model, std::vector<OutputRequest> requests)
     : model_(model), requests_(std::move(requests)), recovery_(model) {
@@ -226,45 +224,30 @@ Eigen::MatrixXd LinearOutputs::apply(const Eigen::MatrixXd* T, const Eigen::Matr
   const Eigen::Index S = width >= 0 ? width : (T ? T->cols() : u ? u->cols() : 0) - first;
   const Eigen::Index N = z0.size();
   Eigen::MatrixXd Z(N, S);
-  // Panels of kPanel columns, the fields laid out by row (a short last panel padded with
-  // zeros): one read of the operator serves the panel, and each stored entry is one
-  // multiply-add over a fixed number of contiguous columns, accumulated in registers (a
-  // column at a time would read the whole operator once per scenario).
-  constexpr Eigen::Index kPanel = 16;
+  // Panels of columns in the executor's layout (by row), through the host output kernels: one
+  // read of the operator serves a panel.
+  constexpr Eigen::Index kPanel = 64;
+  const Executor& host = *Executor::host();
+  auto view = [](const Eigen::SparseMatrix<double, Eigen::RowMajor, int>& A) {
+    return CsrView{static_cast<int>(A.rows()), static_cast<int>(A.cols()), A.outerIndexPtr(), A.innerIndexPtr(),
+                   A.valuePtr()};
+  };
   const bool useT = T && ZT.cols() > 0, useU = u && Zu.cols() > 0;
-  RowMajor FT, FU;
-  if (useT) FT = RowMajor::Zero(T->rows(), kPanel);
-  if (useU) FU = RowMajor::Zero(u->rows(), kPanel);
-  const Eigen::Index nT = useT ? T->rows() : 0, nU = useU ? u->rows() : 0;
+  RowMajor F, P;
   for (Eigen::Index c0 = 0; c0 < S; c0 += kPanel) {
     const Eigen::Index w = std::min(kPanel, S - c0);
-    parallel_for(static_cast<size_t>(nT + nU), [&](size_t row) {
-      const Eigen::Index j = static_cast<Eigen::Index>(row);
-      if (j < nT) {
-        for (Eigen::Index c = 0; c < w; ++c) FT(j, c) = (*T)(j, first + c0 + c);
-      } else {
-        for (Eigen::Index c = 0; c < w; ++c) FU(j - nT, c) = (*u)(j - nT, first + c0 + c);
-      }
-    });
-    parallel_for(static_cast<size_t>(N), [&](size_t row) {
-      const Eigen::Index i = static_cast<Eigen::Index>(row);
-      double acc[kPanel];
-      for (Eigen::Index c = 0; c < kPanel; ++c) acc[c] = z0[i];
-      for (const auto* pair : {&ZT, &Zu}) {
-        const bool on = pair == &ZT ? useT : useU;
-        if (!on) continue;
-        const RowMajor& F = pair == &ZT ? FT : FU;
-        const int* outer = pair->outerIndexPtr();
-        const int* inner = pair->innerIndexPtr();
-        const double* values = pair->valuePtr();
-        for (int k = outer[i]; k < outer[i + 1]; ++k) {
-          const double v = values[k];
-          const double* f = F.data() + static_cast<Eigen::Index>(inner[k]) * kPanel;
-          for (Eigen::Index c = 0; c < kPanel; ++c) acc[c] += v * f[c];
-        }
-      }
-      for (Eigen::Index c = 0; c < w; ++c) Z(i, c0 + c) = acc[c];
-    });
+    const int wi = static_cast<int>(w);
+    P.resize(N, w);
+    host::broadcast_rows(host, static_cast<int>(N), wi, z0.data(), P.data(), wi);
+    if (useT) {
+      F = T->middleCols(first + c0, w);
+      host::csr_multiply_add(host, view(ZT), wi, F.data(), wi, P.data(), wi);
+    }
+    if (useU) {
+      F = u->middleCols(first + c0, w);
+      host::csr_multiply_add(host, view(Zu), wi, F.data(), wi, P.data(), wi);
+    }
+    Z.middleCols(c0, w) = P;
   }
   return Z;
 }
@@ -384,22 +367,16 @@ std::vector<double> OutputEvaluator::site_values(size_t k, const double* compone
 std::vector<double> OutputEvaluator::reduce(const double* components) const {
   std::vector<double> values(requests_.size());
   for (size_t k = 0; k < requests_.size(); ++k) {
-    const std::vector<double> v = site_values(k, components);
-    switch (requests_[k].reduce) {
-      case spec::Reduction::none: values[k] = v[0]; break;
-      case spec::Reduction::max: values[k] = *std::max_element(v.begin(), v.end()); break;
-      case spec::Reduction::min: values[k] = *std::min_element(v.begin(), v.end()); break;
-      case spec::Reduction::mean: {
-        const auto& w = outputs_[k].weights;
-        double s = 0, sw = 0;
-        for (size_t l = 0; l < v.size(); ++l) {
-          s += w[l] * v[l];
-          sw += w[l];
-        }
-        values[k] = s / sw;
-        break;
-      }
+    const Output& o = outputs_[k];
+    const auto r = static_cast<SiteReduction>(requests_[k].reduce);
+    const double* c = components + o.offset;
+    double acc = reduction_start(r), weight_sum = 0;
+    for (size_t l = 0; l < o.sites.size(); ++l) {
+      const double w = o.weights.empty() ? 1.0 : o.weights[l];
+      acc = reduction_fold(r, acc, site_function_value(o.function, c + l * static_cast<size_t>(o.components), o.components), w);
+      weight_sum += w;
     }
+    values[k] = reduction_finish(r, acc, weight_sum);
   }
   return values;
 }

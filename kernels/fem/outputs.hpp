@@ -18,6 +18,7 @@
 
 #include "kernels/fem/fem_model.hpp"
 #include "kernels/fem/recovery.hpp"
+#include "kernels/fem/site_functions.hpp"
 
 namespace doppel {
 
@@ -48,9 +49,6 @@ struct LinearOutputs {
   Eigen::MatrixXd apply(const Eigen::MatrixXd* T, const Eigen::MatrixXd* u, Eigen::Index begin = 0,
                         Eigen::Index width = -1) const;
 };
-
-// How a site's components become the quantity's value.
-enum class SiteFunction { identity, norm, von_mises };
 
 class OutputEvaluator {
  public:
@@ -86,6 +84,9 @@ class OutputEvaluator {
   // materials equal p's. nT: temperatures (0 without thermal physics); nU: displacement dofs
   // (0 without mechanics).
   LinearOutputs linearize(const Params& p) const;
+  // Whether linearize()'s operator depends on the materials: only outputs of recovered
+  // quantities (flux, strain, stress) do; temperatures and displacements are interpolated.
+  bool depends_on_materials() const { return need_flux_ || need_mech_; }
   // An upper bound on the stored entries of linearize()'s operator, known before building it
   // (for choosing between it and evaluating scenario by scenario).
   size_t linear_entries_bound() const;
@@ -118,7 +119,5 @@ class OutputEvaluator {
   bool need_flux_ = false, need_mech_ = false;
   std::vector<char> recovery_mask_;  // nodes whose recovered values some output reads
 };
-
-double site_function_value(SiteFunction f, const double* c, int components);
 
 }  // namespace doppel

@@ -5,11 +5,6 @@
 
 namespace doppel {
 
-double von_mises(const double* s) {
-  const double a = s[0] - s[1], b = s[1] - s[2], c = s[2] - s[0];
-  return std::sqrt(0.5 * (a * a + b * b + c * c) + 3.0 * (s[3] * s[3] + s[4] * s[4] + s[5] * s[5]));
-}
-
 void LinearForm::add(const LinearForm& f, double scale) {
   for (const auto& [dof, w] : f.terms) terms.emplace_back(dof, scale * w);
   constant += scale * f.constant;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/fem/fem_model.hpp"
+#include "kernels/fem/site_functions.hpp"  // von_mises
 
 namespace doppel {
 
@@ -18,7 +19,6 @@ struct RegionFields {
   std::vector<double> stress;  // 6 per region node
 };
 
-double von_mises(const double* s);  // s: xx yy zz xy yz xz
 
 // Components of a recovered node in the order linear_node() uses: flux 0-2, strain 3-8,
 // stress 9-14.

@@ -8,11 +8,6 @@
 #include "kernels/host/parallel.hpp"
 #include "spec/errors.hpp"
 
-// Runs one kernel of kernels/solvers/batched_cg_kernels.hpp on the executor's backend.
-#define DOPPEL_RUN(exec, kernel, ...)                                             \
-  ((exec).backend() == ::doppel::Backend::cuda ? ::doppel::cuda::kernel((exec), __VA_ARGS__) \
-                                               : ::doppel::host::kernel((exec), __VA_ARGS__))
-
 namespace doppel {
 namespace {
 
@@ -343,7 +338,8 @@ void check_residuals(const std::vector<SolveInfo>& info, size_t first) {
 }  // namespace
 
 std::vector<SolveInfo> ExecutorSolver::solve(const std::vector<std::vector<double>>& theta,
-                                             const Eigen::MatrixXd& B, Eigen::MatrixXd& X) {
+                                             const Eigen::MatrixXd& B, Eigen::MatrixXd& X, const BlockSink& sink,
+                                             bool download) {
   const int S = static_cast<int>(B.cols());
   std::vector<SolveInfo> info(static_cast<size_t>(S));
   stats_ = CgStats{};
@@ -374,8 +370,11 @@ std::vector<SolveInfo> ExecutorSolver::solve(const std::vector<std::vector<doubl
       stats_.column_iterations += cg.stats().column_iterations;
       stats_.iterations = std::max(stats_.iterations, cg.stats().iterations);
     }
-    Xd.copy_to_host(staged.data(), Xd.size());
-    X.middleCols(first, w) = staged;
+    if (sink) sink(first, w, Xd);
+    if (download) {
+      Xd.copy_to_host(staged.data(), Xd.size());
+      X.middleCols(first, w) = staged;
+    }
     std::copy(part.begin(), part.end(), info.begin() + first);
   }
   check_residuals(info, 0);

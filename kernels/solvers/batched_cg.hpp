@@ -15,6 +15,7 @@
 // on the executor.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -159,9 +160,18 @@ class ExecutorSolver {
   ExecutorSolver(std::shared_ptr<const Executor> exec, const AffineOperator& op, CgOptions options);
   ~ExecutorSolver();
 
-  // Same contract as BatchedSolver::solve (B, X: n x S column-major; X initial guesses).
+  // Each block's solutions where they live (rows x width multi-vector on the executor, ld =
+  // width): columns [first, first + width) of the batch, handed over before they are copied
+  // back, so that the outputs can be evaluated there (kernels/solvers/batch_outputs.hpp).
+  using BlockSink = std::function<void(int first, int width, const Array<double>& X)>;
+
+  // Same contract as BatchedSolver::solve (B, X: n x S column-major; X initial guesses). With a
+  // sink, every block goes to it once solved; with download false, X keeps its initial guesses
+  // (the solutions stay on the executor: the sink is their only reader).
   std::vector<SolveInfo> solve(const std::vector<std::vector<double>>& theta,
-                               const Eigen::MatrixXd& B, Eigen::MatrixXd& X);
+                               const Eigen::MatrixXd& B, Eigen::MatrixXd& X, const BlockSink& sink = {},
+                               bool download = true);
+  const std::shared_ptr<const Executor>& executor() const { return exec_; }
   // Superposition for one operator: solves A(theta) U = unit right-hand sides (n x R), then
   // X = U C and B = R C (C: R x S coefficients) on the executor, with the residual of every
   // scenario checked there.

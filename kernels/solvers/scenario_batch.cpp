@@ -5,7 +5,9 @@
 #include <map>
 #include <set>
 
+#include "kernels/solvers/batch_outputs.hpp"
 #include "kernels/solvers/batched_cg.hpp"
+#include "kernels/solvers/batched_cg_kernels.hpp"  // gather_columns
 #include "kernels/executor.hpp"
 #include "kernels/fem/outputs.hpp"
 #include "kernels/host/parallel.hpp"
@@ -16,6 +18,7 @@ namespace {
 
 using Eigen::Index;
 using Eigen::MatrixXd;
+using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 std::string merge_methods(const std::string& a, const std::string& b) {
   if (a.empty()) return b;
@@ -45,35 +48,46 @@ void record(ScenarioSolution& sol, const SolveInfo& info) {
 class PhysicsSolver {
  public:
   // dofs_per_node and dimension: what the automatic preconditioner choice needs to know.
-  PhysicsSolver(const AffineOperator& op, const std::vector<RhsTerm>& terms,
-                const BatchOptions& options, int dofs_per_node, int dimension)
+  // exec: the executor of the executor backends (cuda, host "cg"), shared with the outputs;
+  // null for the host's direct solvers.
+  PhysicsSolver(const AffineOperator& op, const std::vector<RhsTerm>& terms, const BatchOptions& options,
+                int dofs_per_node, int dimension, std::shared_ptr<const Executor> exec)
       : op_(op), terms_(terms), options_(options), rhs_(op, terms),
         solver_(op, with_operator(options.solver, dofs_per_node, dimension)) {
-    if (options.backend == Backend::cuda || options.linear == LinearSolver::cg) {
+    if (exec) {
       CgOptions cg;
       cg.rtol = options.solver.rtol;
       cg.max_iterations = std::max(options.solver.max_iterations, 4 * op.size());
       cg.memory_limit = options.memory_limit;
-      executor_ = std::make_unique<ExecutorSolver>(Executor::create(options.backend), op, cg);
+      executor_ = std::make_unique<ExecutorSolver>(std::move(exec), op, cg);
     }
   }
 
+  // The solves run on an executor, whose blocks a sink can read where they live.
+  bool on_executor() const { return executor_ != nullptr; }
+
   // Solve A(theta_s) x_s = rhs_s where rhs_s = assemble_rhs(theta_s, p_s) + extra_s: the
   // right-hand sides of the block as one product (RhsBlock). `extra` adds scenario-specific
-  // loads to the block (the thermal strain); superposition is used only without it.
+  // loads to the block (the thermal strain); superposition is used only without it and without
+  // a sink. sink, download: ExecutorSolver::solve's (on_executor() only).
   std::vector<SolveInfo> solve(const std::vector<Params>& theta, const std::vector<Params>& p,
-                               const std::function<void(MatrixXd&)>& extra, MatrixXd& X) {
+                               const std::function<void(MatrixXd&)>& extra, MatrixXd& X,
+                               const ExecutorSolver::BlockSink& sink = {}, bool download = true) {
     const size_t S = p.size();
     const Index n = op_.size();
     const bool shared = std::all_of(theta.begin(), theta.end(), [&](const Params& t) { return t == theta[0]; });
     X.resize(n, static_cast<Index>(S));
-    if (options_.allow_superposition && shared && !extra && !terms_.empty() && S > terms_.size())
+    if (!sink && options_.allow_superposition && shared && !extra && !terms_.empty() && S > terms_.size())
       return superpose(theta[0], p, X);
     MatrixXd B;
     rhs_.assemble(theta, p, B);
     if (extra) extra(B);
     X.setZero();
     parallel_for(S, [&](size_t s) { FemModel::apply_dirichlet(terms_, p[s], X.col(static_cast<Index>(s)).data()); });
+    if (sink) {
+      DOPPEL_ASSERT(executor_);
+      return executor_->solve(theta, B, X, sink, download);
+    }
     return solve_rhs(theta, B, X);
   }
 
@@ -210,12 +224,14 @@ class BatchRunner {
  public:
   BatchRunner(const FemModel& model, const BatchOptions& options)
       : model_(model), options_(options), outputs_(OutputEvaluator::for_outputs(model)) {
+    const bool executor_backend = options.backend == Backend::cuda || options.linear == LinearSolver::cg;
+    exec_ = executor_backend ? Executor::create(options.backend) : Executor::host();
     if (model.thermal())
       thermal_ = std::make_unique<PhysicsSolver>(model.thermal_operator(), model.thermal_rhs_terms(), options, 1,
-                                                 model.mesh().dim);
+                                                 model.mesh().dim, executor_backend ? exec_ : nullptr);
     if (model.mechanical())
       mech_ = std::make_unique<PhysicsSolver>(model.mechanical_operator(), model.mechanical_rhs_terms(), options,
-                                              model.mesh().dim, model.mesh().dim);
+                                              model.mesh().dim, model.mesh().dim, executor_backend ? exec_ : nullptr);
   }
 
   BatchResult run(const std::vector<spec::Scenario>& scenarios) {
@@ -240,11 +256,13 @@ class BatchRunner {
 
  private:
   // The output operator for these scenarios' materials (kept while they repeat), or null
-  // where the outputs are evaluated scenario by scenario: the scenarios' materials differ,
+  // where the outputs are evaluated scenario by scenario: the scenarios' materials differ (and
+  // some output depends on them),
   // BatchOptions::batched_outputs is off, or the operator would exceed kMaxOutputEntries.
   const LinearOutputs* linear_outputs(const std::vector<Params>& p) {
     if (!options_.batched_outputs || p.empty() || outputs_.size() == 0) return nullptr;
-    const size_t regions = model_.mesh().region_names.size();
+    // Interpolated quantities alone: one operator whatever the materials.
+    const size_t regions = outputs_.depends_on_materials() ? model_.mesh().region_names.size() : 0;
     std::vector<RegionMaterial> materials(regions);
     for (size_t r = 0; r < regions; ++r) {
       materials[r] = model_.material(static_cast<int>(r), p[0]);
@@ -259,9 +277,29 @@ class BatchRunner {
     };
     if (linear_ && same(linear_materials_)) return linear_.get();
     if (outputs_.linear_entries_bound() > kMaxOutputEntries) return nullptr;
+    batch_outputs_.reset();
     linear_ = std::make_unique<LinearOutputs>(outputs_.linearize(p[0]));
     linear_materials_ = std::move(materials);
     return linear_.get();
+  }
+
+  // The output operator for these scenarios on the solves' executor (where their fields
+  // live), or null where the outputs are evaluated scenario by scenario (linear_outputs()).
+  const BatchOutputs* batch_outputs(const std::vector<Params>& p) {
+    const LinearOutputs* lin = linear_outputs(p);
+    if (!lin) return nullptr;
+    if (!batch_outputs_) batch_outputs_ = std::make_unique<BatchOutputs>(exec_, outputs_, *lin);
+    return batch_outputs_.get();
+  }
+
+  // Column 0 of a block's solutions on the executor (a multi-vector of ld `width`).
+  std::vector<double> first_column(const Array<double>& X, int width) const {
+    const int rows = static_cast<int>(X.size() / static_cast<size_t>(width));
+    const int zero = 0;
+    const Array<int> cols(exec_, &zero, 1);
+    Array<double> col(exec_, static_cast<size_t>(rows));
+    DOPPEL_RUN(*exec_, gather_columns, rows, X.data(), width, cols.data(), 1, col.data());
+    return col.to_host();
   }
 
   // Site components (total_components x width) of scenarios [begin, begin + width) with
@@ -283,29 +321,59 @@ class BatchRunner {
     return Z;
   }
 
-  // Mechanics for temperature fields T (columns; may be empty) at parameters p; then outputs.
+  // Outputs of scenarios [first + begin, first + begin + width) from host fields (columns
+  // [begin, begin + width) of T and U; either null without that physics): the output operator
+  // on the executor, or scenario by scenario where there is none.
+  void host_outputs(const std::vector<Params>& p, const MatrixXd* T, const MatrixXd* U, size_t first,
+                    size_t time_index, BatchResult& result) {
+    const size_t S = p.size();
+    if (const BatchOutputs* out = batch_outputs(p)) {
+      auto values = out->evaluate(T, U, 0, static_cast<Index>(S));
+      for (size_t s = 0; s < S; ++s) result.scenarios[first + s].outputs[time_index] = std::move(values[s]);
+      return;
+    }
+    parallel_for(S, [&](size_t s) {
+      const Index c = static_cast<Index>(s);
+      result.scenarios[first + s].outputs[time_index] =
+          outputs_.evaluate(p[s], T ? T->col(c).data() : nullptr, U ? U->col(c).data() : nullptr);
+    });
+  }
+
+  // Mechanics for temperature fields T (columns; may be null) at parameters p; then outputs.
+  // On an executor backend with an output operator, the displacements never leave the
+  // executor: each solved block's outputs are evaluated there (the block's temperatures
+  // copied to it), and only scenario 0's displacement comes back, for the VTU.
   void finish(const std::vector<Params>& p, const MatrixXd* T, size_t first, size_t time_index,
               double time, BatchResult& result) {
     const size_t S = p.size();
     MatrixXd U;
+    std::vector<double> u_first;  // scenario 0's displacement, when it stays on the executor
+    bool outputs_done = false;
     if (mech_) {
       std::vector<Params> theta(S);
       for (size_t s = 0; s < S; ++s) theta[s] = model_.mechanical_theta(p[s]);
       std::function<void(MatrixXd&)> extra;
       if (T) extra = [&](MatrixXd& B) { model_.add_thermal_strain_loads(p, *T, B); };
-      const auto info = mech_->solve(theta, p, extra, U);
+      const BatchOutputs* out = mech_->on_executor() && !options_.field_sink ? batch_outputs(p) : nullptr;
+      ExecutorSolver::BlockSink sink;
+      if (out) {
+        sink = [&](int b0, int w, const Array<double>& Ud) {
+          Array<double> Td;
+          if (T) {
+            const RowMajor Tb = T->middleCols(b0, w);
+            Td = Array<double>(exec_, Tb.data(), static_cast<size_t>(Tb.size()));
+          }
+          auto values = out->evaluate(T ? Td.data() : nullptr, Ud.data(), w, 0, w);
+          for (int j = 0; j < w; ++j)
+            result.scenarios[first + static_cast<size_t>(b0 + j)].outputs[time_index] = std::move(values[static_cast<size_t>(j)]);
+          if (b0 == 0 && first == 0 && options_.keep_first_fields) u_first = first_column(Ud, w);
+        };
+      }
+      const auto info = mech_->solve(theta, p, extra, U, sink, !out);
       for (size_t s = 0; s < S; ++s) record(result.scenarios[first + s], info[s]);
+      outputs_done = out != nullptr;
     }
-    // Outputs in blocks of columns (about 32 MB of site components each).
-    const size_t N = outputs_.total_components();
-    const size_t block = std::clamp<size_t>((size_t{4} << 20) / std::max<size_t>(1, N), 1, 4096);
-    for (size_t b0 = 0; b0 < S; b0 += block) {
-      const size_t w = std::min(block, S - b0);
-      const MatrixXd Z = site_components(p, T, mech_ ? &U : nullptr, b0, w);
-      parallel_for(w, [&](size_t j) {
-        result.scenarios[first + b0 + j].outputs[time_index] = outputs_.reduce(Z.col(static_cast<Index>(j)).data());
-      });
-    }
+    if (!outputs_done) host_outputs(p, T, mech_ ? &U : nullptr, first, time_index, result);
     if (options_.field_sink)
       for (size_t s = 0; s < S; ++s)
         options_.field_sink(first + s, time_index, T ? T->col(static_cast<Index>(s)).data() : nullptr,
@@ -315,7 +383,7 @@ class BatchRunner {
       snap.parameters = p[0];
       snap.time = time;
       if (T) snap.T.assign(T->col(0).data(), T->col(0).data() + T->rows());
-      if (mech_) snap.u.assign(U.col(0).data(), U.col(0).data() + U.rows());
+      if (mech_) snap.u = outputs_done ? std::move(u_first) : std::vector<double>(U.col(0).data(), U.col(0).data() + U.rows());
       result.first_fields = std::move(snap);
     }
   }
@@ -332,6 +400,28 @@ class BatchRunner {
     if (thermal_) {
       std::vector<Params> theta(S);
       for (size_t s = 0; s < S; ++s) theta[s] = model_.thermal_theta(p[s]);
+      // Heat alone on an executor backend: each solved block's outputs evaluated where its
+      // temperatures live; only scenario 0's field comes back (for the VTU).
+      const BatchOutputs* out =
+          !mech_ && thermal_->on_executor() && !options_.field_sink ? batch_outputs(p) : nullptr;
+      if (out) {
+        std::vector<double> t_first;
+        const auto sink = [&](int b0, int w, const Array<double>& Td) {
+          auto values = out->evaluate(Td.data(), nullptr, w, 0, w);
+          for (int j = 0; j < w; ++j)
+            result.scenarios[first + static_cast<size_t>(b0 + j)].outputs[0] = std::move(values[static_cast<size_t>(j)]);
+          if (b0 == 0 && first == 0 && options_.keep_first_fields) t_first = first_column(Td, w);
+        };
+        const auto info = thermal_->solve(theta, p, nullptr, T, sink, false);
+        for (size_t s = 0; s < S; ++s) record(result.scenarios[first + s], info[s]);
+        if (first == 0 && options_.keep_first_fields) {
+          FieldSnapshot snap;
+          snap.parameters = p[0];
+          snap.T = std::move(t_first);
+          result.first_fields = std::move(snap);
+        }
+        return;
+      }
       const auto info = thermal_->solve(theta, p, nullptr, T);
       for (size_t s = 0; s < S; ++s) record(result.scenarios[first + s], info[s]);
     }
@@ -361,6 +451,7 @@ class BatchRunner {
     MatrixXd Z;                // site components of each mode, less z0 (N x M)
     MatrixXd thermal_residual_gram, thermal_rhs_gram, mech_residual_gram, mech_rhs_gram;
     SolveInfo thermal_info, mech_info;
+    std::unique_ptr<BatchOutputs> outputs;  // z0 and Z on the executor
   };
 
   const Modes& modes_for(const Params& thT, const Params& thM, std::vector<RegionMaterial> materials,
@@ -441,6 +532,7 @@ class BatchRunner {
       const MatrixXd Z = site_components(p_modes, thermal_ ? &T0 : nullptr, mech_ ? &U0 : nullptr, 0, M + 1);
       m.z0 = Z.col(MM);
       m.Z = Z.leftCols(MM).colwise() - m.z0;
+      m.outputs = std::make_unique<BatchOutputs>(exec_, outputs_, m.z0, m.Z);
     }
     modes_ = std::move(md);
     return *modes_;
@@ -494,30 +586,24 @@ class BatchRunner {
       const double bb = c.dot(rhs * c), rr = std::max(0.0, c.dot(res * c));
       return bb > 0 ? std::sqrt(rr / bb) : std::sqrt(rr);
     };
-    // Blocks of about 32 MB of site components.
-    const size_t N = static_cast<size_t>(m.Z.rows());
-    const size_t block = std::clamp<size_t>((size_t{4} << 20) / std::max<size_t>(1, N), 1, 4096);
-    for (size_t b0 = 0; b0 < S; b0 += block) {
-      const size_t w = std::min(block, S - b0);
-      MatrixXd Zb = m.Z * C.middleCols(static_cast<Index>(b0), static_cast<Index>(w));
-      Zb.colwise() += m.z0;
-      parallel_for(w, [&](size_t j) {
-        const size_t s = b0 + j;
-        const Eigen::VectorXd c = C.col(static_cast<Index>(s));
-        ScenarioSolution& sol = result.scenarios[first + s];
-        sol.outputs[0] = outputs_.reduce(Zb.col(static_cast<Index>(j)).data());
-        if (thermal_) {
-          SolveInfo info = m.thermal_info;
-          info.residual = relative(c.head(static_cast<Index>(RT)), m.thermal_residual_gram, m.thermal_rhs_gram);
-          record(sol, info);
-        }
-        if (mech_) {
-          SolveInfo info = m.mech_info;
-          info.residual = relative(c, m.mech_residual_gram, m.mech_rhs_gram);
-          record(sol, info);
-        }
-      });
-    }
+    // The outputs on the executor (one GEMM and the reductions, in column blocks of bounded
+    // size), then each scenario's residuals from the Gram matrices.
+    auto values = m.outputs->evaluate_modes(C);
+    parallel_for(S, [&](size_t s) {
+      const Eigen::VectorXd c = C.col(static_cast<Index>(s));
+      ScenarioSolution& sol = result.scenarios[first + s];
+      sol.outputs[0] = std::move(values[s]);
+      if (thermal_) {
+        SolveInfo info = m.thermal_info;
+        info.residual = relative(c.head(static_cast<Index>(RT)), m.thermal_residual_gram, m.thermal_rhs_gram);
+        record(sol, info);
+      }
+      if (mech_) {
+        SolveInfo info = m.mech_info;
+        info.residual = relative(c, m.mech_residual_gram, m.mech_rhs_gram);
+        record(sol, info);
+      }
+    });
     if (first == 0 && options_.keep_first_fields) {
       FieldSnapshot snap;
       snap.parameters = p[0];
@@ -637,8 +723,10 @@ class BatchRunner {
   OutputEvaluator outputs_;
   std::unique_ptr<PhysicsSolver> thermal_, mech_;
   std::unique_ptr<Modes> modes_;  // run_steady_superposed's, kept while operators and materials repeat
+  std::shared_ptr<const Executor> exec_;  // of the executor backends' solves, and of the outputs
   std::unique_ptr<LinearOutputs> linear_;  // the output operator, for linear_materials_
   std::vector<RegionMaterial> linear_materials_;
+  std::unique_ptr<BatchOutputs> batch_outputs_;  // linear_ on exec_
 };
 
 }  // namespace

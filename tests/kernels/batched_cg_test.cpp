@@ -397,6 +397,53 @@ TEST_P(OnBackend, BoxThermoElasticBatchEqualsHostDirectTo1e8) {
   expect_outputs_equal(solve_batch(model, sc, executor_options(GetParam())), solve_batch(model, sc), 1e-8);
 }
 
+// Scenario 0's fields (for the VTU) come back from the executor, where the outputs of the
+// executor backends are evaluated: the same as the direct solver's to 1e-8.
+void expect_first_fields_equal(const BatchResult& a, const BatchResult& b) {
+  ASSERT_TRUE(a.first_fields && b.first_fields);
+  ASSERT_EQ(a.first_fields->T.size(), b.first_fields->T.size());
+  ASSERT_EQ(a.first_fields->u.size(), b.first_fields->u.size());
+  double tmax = 1e-300, umax = 1e-300;
+  for (double v : b.first_fields->T) tmax = std::max(tmax, std::fabs(v));
+  for (double v : b.first_fields->u) umax = std::max(umax, std::fabs(v));
+  for (size_t i = 0; i < a.first_fields->T.size(); ++i)
+    ASSERT_NEAR(a.first_fields->T[i], b.first_fields->T[i], 1e-8 * tmax) << "T at node " << i;
+  for (size_t i = 0; i < a.first_fields->u.size(); ++i)
+    ASSERT_NEAR(a.first_fields->u[i], b.first_fields->u[i], 1e-8 * umax) << "u at dof " << i;
+}
+
+// Heat alone with the operator varying (h): each block's outputs on the executor from the
+// temperatures where they were solved; and the thermo-elastic box, whose displacements stay
+// there. Two blocks (a memory limit of a few columns), so a later block's outputs land on
+// their own scenarios.
+TEST_P(OnBackend, OutputsEvaluatedOnTheExecutorEqualHostDirect) {
+  const std::string heat = R"({"name": "heat-box",
+    "mesh": {"generate": "box", "size": [0.1, 0.05, 0.04], "cells": [8, 5, 4], "order": 1},
+    "physics": {"thermal": {}},
+    "materials": {"steel": {"conductivity": "$k"}}, "regions": {"domain": "steel"},
+    "boundaries": {"xmin": {"thermal": {"type": "temperature", "value": "$T0"}},
+                   "xmax": {"thermal": {"type": "convection", "h": "$h", "ambient": 20}},
+                   "zmax": {"thermal": {"type": "flux", "value": "$q"}}},
+    "parameters": {"k": {"default": 45, "min": 15, "max": 60}, "h": {"default": 100, "min": 10, "max": 1000},
+                   "T0": {"default": 200, "min": 50, "max": 400}, "q": {"default": 1000, "min": -5000, "max": 5000}},
+    "outputs": {"T_tip": {"quantity": "temperature", "at": [0.1, 0.025, 0.02]},
+                "T_mean": {"quantity": "temperature", "reduce": "mean", "region": "domain"},
+                "T_max": {"quantity": "temperature", "reduce": "max", "region": "domain"},
+                "qx_min": {"quantity": "heat_flux_x", "reduce": "min", "region": "domain"}}})";
+  for (const std::string& json : {heat, std::string(kBox)}) {
+    FemModel model(test::twin_from(json));
+    // h varies (the operator varies), the materials do not (one output operator serves all).
+    const auto sc = test::random_scenarios(model.twin(), {"h", "T0", "q"}, 12, 17);
+    BatchOptions o = executor_options(GetParam());
+    const size_t rows = static_cast<size_t>(std::max(model.thermal_operator().size(),
+                                                     model.mechanical() ? model.mechanical_operator().size() : 0));
+    o.memory_limit = rows * sizeof(double) * (kCgVectors + 2) * 8;  // blocks of 8 scenarios
+    const BatchResult got = solve_batch(model, sc, o), want = solve_batch(model, sc);
+    expect_outputs_equal(got, want, 1e-8);
+    expect_first_fields_equal(got, want);
+  }
+}
+
 const char* kTransient = R"({"name": "plate",
   "mesh": {"generate": "rectangle", "size": [0.2, 0.1], "cells": [10, 5], "order": 2},
   "physics": {"thermal": {}},

@@ -1,6 +1,11 @@
 // The outputs as one affine operator of the fields (OutputEvaluator::linearize) against the
 // per-scenario evaluator (OutputEvaluator::site_components) that it replaces in batches.
 //
+// The batched outputs (BatchOutputs: the operator's product and the reductions as executor
+// kernels) against the same reference on the host executor, and on the CUDA executor where
+// there is one: from host fields, from executor fields read at a column offset, in column
+// blocks of one and two columns, and from the site components of modes (z = z0 + Z c).
+//
 // Reference: site_components, which recovers element values at nodes and interpolates them
 // scenario by scenario. Both are the same affine map of (T, u), so they agree to rounding:
 // every site component to 1e-12 of its largest magnitude over the fields tried, and every
@@ -15,6 +20,7 @@
 #include <random>
 
 #include "kernels/fem/outputs.hpp"
+#include "kernels/solvers/batch_outputs.hpp"
 #include "tests/test_util.hpp"
 
 namespace doppel {
@@ -38,8 +44,68 @@ void random_fields(const FemModel& model, int columns, unsigned seed, MatrixXd& 
   }
 }
 
+using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// Outputs [scenario][output] against the reference, to 1e-12 of each output's scale.
+void expect_outputs_near(const FemModel& model, const std::vector<std::vector<double>>& got,
+                         const std::vector<std::vector<double>>& ref, size_t ref_first,
+                         const std::vector<double>& scale, const std::string& what) {
+  ASSERT_EQ(got.size() + ref_first, ref.size()) << what;
+  for (size_t s = 0; s < got.size(); ++s) {
+    ASSERT_EQ(got[s].size(), scale.size()) << what;
+    for (size_t k = 0; k < scale.size(); ++k)
+      EXPECT_NEAR(got[s][k], ref[ref_first + s][k], 1e-12 * scale[k])
+          << what << ": " << model.twin().outputs[k].name << " scenario " << ref_first + s;
+  }
+}
+
+// BatchOutputs on `exec` against the evaluator's outputs out_ref of fields T, u.
+void expect_batch_outputs_equal(const FemModel& model, const OutputEvaluator& ev, const LinearOutputs& lin,
+                                const std::shared_ptr<const Executor>& exec, const MatrixXd& T, const MatrixXd& u,
+                                const std::vector<std::vector<double>>& out_ref, const std::vector<double>& scale) {
+  const std::string on = exec->backend() == Backend::cuda ? "cuda" : "host";
+  const MatrixXd* pT = model.thermal() ? &T : nullptr;
+  const MatrixXd* pU = model.mechanical() ? &u : nullptr;
+  const Index S = static_cast<Index>(out_ref.size());
+  BatchOutputs out(exec, ev, lin);
+  EXPECT_GT(out.bytes(), 0u);
+  expect_outputs_near(model, out.evaluate(pT, pU, 0, S), out_ref, 0, scale, on + ", host fields");
+  for (size_t columns : {size_t{1}, size_t{2}}) {  // column blocks of one and two scenarios
+    out.set_block_values(columns * out.rows());
+    expect_outputs_near(model, out.evaluate(pT, pU, 0, S), out_ref, 0, scale,
+                        on + ", blocks of " + std::to_string(columns));
+  }
+  // Fields where they live, in the executor's layout, read from column 1 on.
+  Array<double> Td, Ud;
+  if (pT) {
+    const RowMajor t = T;
+    Td = Array<double>(exec, t.data(), static_cast<size_t>(t.size()));
+  }
+  if (pU) {
+    const RowMajor v = u;
+    Ud = Array<double>(exec, v.data(), static_cast<size_t>(v.size()));
+  }
+  expect_outputs_near(model, out.evaluate(pT ? Td.data() : nullptr, pU ? Ud.data() : nullptr, static_cast<int>(S), 1,
+                                          static_cast<int>(S) - 1),
+                      out_ref, 1, scale, on + ", executor fields from column 1");
+  // Modes: each scenario's field as a mode, so that the identity's combinations are the
+  // scenarios themselves, and a combination c gives the outputs of the fields T c, u c.
+  const MatrixXd Zall = lin.apply(pT, pU);
+  const MatrixXd Zm = Zall.colwise() - lin.z0;
+  BatchOutputs modes(exec, ev, lin.z0, Zm);
+  expect_outputs_near(model, modes.evaluate_modes(MatrixXd::Identity(S, S)), out_ref, 0, scale, on + ", modes");
+  Eigen::VectorXd c(S);
+  for (Index m = 0; m < S; ++m) c[m] = 0.3 + 0.1 * static_cast<double>(m);
+  c /= c.sum();  // a convex combination: the result has the scale of the fields
+  const Params p = model.twin().default_parameters();
+  const Eigen::VectorXd Tc = pT ? Eigen::VectorXd(T * c) : Eigen::VectorXd();
+  const Eigen::VectorXd uc = pU ? Eigen::VectorXd(u * c) : Eigen::VectorXd();
+  const std::vector<std::vector<double>> combined = {ev.evaluate(p, pT ? Tc.data() : nullptr, pU ? uc.data() : nullptr)};
+  expect_outputs_near(model, modes.evaluate_modes(c), combined, 0, scale, on + ", a combination of modes");
+}
+
 // The operator's site components and outputs against the evaluator's, for the default
-// parameters and a few random fields.
+// parameters and a few random fields; then the batched outputs on every executor here.
 void expect_operator_equals_evaluator(const FemModel& model, unsigned seed) {
   const OutputEvaluator ev = OutputEvaluator::for_outputs(model);
   const Params p = model.twin().default_parameters();
@@ -75,6 +141,16 @@ void expect_operator_equals_evaluator(const FemModel& model, unsigned seed) {
       EXPECT_NEAR(out_lin[s][k], out_ref[s][k], 1e-12 * value_scale) << name << " scenario " << s;
     }
   }
+  std::vector<double> scale(ev.size(), 1e-300);
+  for (size_t k = 0; k < ev.size(); ++k)
+    for (int s = 0; s < S; ++s) {
+      scale[k] = std::max(scale[k], std::fabs(out_ref[s][k]));
+      // evaluate() is the reference's two steps in one.
+      ASSERT_EQ(ev.evaluate(p, model.thermal() ? T.col(s).data() : nullptr,
+                            model.mechanical() ? u.col(s).data() : nullptr)[k], out_ref[s][k]);
+    }
+  expect_batch_outputs_equal(model, ev, lin, Executor::host(), T, u, out_ref, scale);
+  if (test::cuda_unavailable().empty()) expect_batch_outputs_equal(model, ev, lin, Executor::cuda(0), T, u, out_ref, scale);
 }
 
 // Heat on the blade's curved P2 mesh: every temperature and heat-flux output kind.
@@ -135,6 +211,14 @@ TEST(OutputOperator, ElasticityOnA3dP2BoxEqualsTheEvaluatorForEveryKind) {
 TEST(OutputOperator, ThermoElasticBladeEqualsTheEvaluator) {
   FemModel blade(spec::load_twin(DOPPEL_SOURCE_DIR "/examples/blade/twin.json"));
   expect_operator_equals_evaluator(blade, 4);
+}
+
+// The same on the CUDA executor, stated as its own test so that a GPU run cannot pass it by
+// skipping (the tests above run the CUDA executor too where there is one).
+TEST(OutputOperator, BatchOutputsOnTheCudaExecutorEqualTheEvaluator) {
+  DOPPEL_SKIP_WITHOUT_CUDA("the batched outputs on the CUDA executor");
+  FemModel blade(spec::load_twin(DOPPEL_SOURCE_DIR "/examples/blade/twin.json"));
+  expect_operator_equals_evaluator(blade, 7);
 }
 
 // Thermo-elasticity in plane stress on a 2D P1 rectangle: strain_zz follows from the thermal
