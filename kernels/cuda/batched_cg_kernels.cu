@@ -267,6 +267,12 @@ __global__ void difference_norms_kernel(int rows, int width, const double* __res
   reduce_to_columns<2>(acc, outs, s, valid);
 }
 
+__global__ void axpby_kernel(size_t n, double a, const double* x, double b, const double* y, double* z) {
+  for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x)
+    z[i] = a * x[i] + b * y[i];
+}
+
 __global__ void combine_values_kernel(size_t n, int terms, const double* __restrict__ values,
                                       const double* __restrict__ theta, double* __restrict__ out) {
   for (size_t j = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; j < n;
@@ -411,6 +417,13 @@ void multiply_basis(const Executor& exec, int rows, int r, int width, const doub
   }
   DOPPEL_CUBLAS_CHECK(cublasDgemm(e.blas(), CUBLAS_OP_N, CUBLAS_OP_N, width, rows, r, &one, C, width,
                                   U, r, &zero, X, width));
+}
+
+void axpby(const Executor& exec, size_t n, double a, const double* x, double b, const double* y, double* z) {
+  const CudaExecutor& e = as_cuda(exec);
+  if (n == 0) return;
+  const Layout l = layout_1d(n);
+  DOPPEL_CUDA_LAUNCH(e, l.grid, l.block, 0, axpby_kernel, n, a, x, b, y, z);
 }
 
 void combine_terms(const Executor& exec, const OperatorView& op, const double* theta,

@@ -466,24 +466,58 @@ RhsBlock::RhsBlock(const AffineOperator& op, const std::vector<RhsTerm>& terms) 
   if (per_column_) return;
   const size_t K = op.num_terms();
   for (size_t m = 0; m < terms.size(); ++m) {
-    if (!terms[m].load.empty()) columns_.push_back({m, -1});
-    if (!terms[m].dirichlet.empty())
+    if (!terms[m].load.empty()) columns_.push_back({m, kLoad});
+    if (!terms[m].dirichlet.empty()) {
       for (size_t k = 0; k < K; ++k) columns_.push_back({m, static_cast<int>(k)});
+      columns_.push_back({m, kValue});
+    }
   }
   W_.setZero(n, static_cast<Eigen::Index>(columns_.size()));
   parallel_for(columns_.size(), [&](size_t c) {
     const RhsTerm& t = terms[columns_[c].term];
     double* w = W_.col(static_cast<Eigen::Index>(c)).data();
-    if (columns_[c].op_term < 0) {
-      std::copy(t.load.begin(), t.load.end(), w);
+    if (columns_[c].op_term == kValue) {
+      for (int d : t.dirichlet) w[d] = 1.0;
       return;
     }
-    std::vector<double> g(static_cast<size_t>(n), 0.0), unit(K, 0.0);
-    for (int d : t.dirichlet) g[static_cast<size_t>(d)] = 1.0;
-    unit[static_cast<size_t>(columns_[c].op_term)] = 1.0;
-    op.apply_free_rows(unit.data(), g.data(), w);  // A_k,fD 1_m on the free rows, 0 on the prescribed
-    for (int i = 0; i < n; ++i) w[i] = -w[i];
+    if (columns_[c].op_term == kLoad) {
+      std::copy(t.load.begin(), t.load.end(), w);
+    } else {
+      std::vector<double> g(static_cast<size_t>(n), 0.0), unit(K, 0.0);
+      for (int d : t.dirichlet) g[static_cast<size_t>(d)] = 1.0;
+      unit[static_cast<size_t>(columns_[c].op_term)] = 1.0;
+      op.apply_free_rows(unit.data(), g.data(), w);  // A_k,fD 1_m on the free rows, 0 on the prescribed
+      for (int i = 0; i < n; ++i) w[i] = -w[i];
+    }
+    // Constrained rows carry the prescribed values alone (assemble_rhs: 0 where no term sets them).
+    for (int d : op.dirichlet_dofs()) w[d] = 0.0;
   });
+}
+
+Eigen::MatrixXd RhsBlock::coefficients(const std::vector<Params>& theta, const std::vector<Params>& p) const {
+  const size_t S = p.size();
+  DOPPEL_ASSERT(theta.size() == S && !per_column_);
+  std::vector<double> phi(terms_.size() * S);  // phi_m(p_s), term-major
+  parallel_for(S, [&](size_t s) {
+    for (size_t m = 0; m < terms_.size(); ++m) phi[m * S + s] = terms_[m].coef(p[s]);
+  });
+  Eigen::MatrixXd Y(static_cast<Eigen::Index>(columns_.size()), static_cast<Eigen::Index>(S));
+  for (size_t c = 0; c < columns_.size(); ++c)
+    for (size_t s = 0; s < S; ++s) {
+      const double f = phi[columns_[c].term * S + s];
+      Y(static_cast<Eigen::Index>(c), static_cast<Eigen::Index>(s)) =
+          columns_[c].op_term < 0 ? f : theta[s][static_cast<size_t>(columns_[c].op_term)] * f;
+    }
+  return Y;
+}
+
+void RhsBlock::add_load_coefficients(const std::vector<Params>& p, double scale, Eigen::MatrixXd& Y) const {
+  DOPPEL_ASSERT(!per_column_ && Y.rows() == columns() && static_cast<size_t>(Y.cols()) == p.size());
+  for (size_t c = 0; c < columns_.size(); ++c) {
+    if (columns_[c].op_term != kLoad) continue;
+    const RhsTerm& t = terms_[columns_[c].term];
+    for (size_t s = 0; s < p.size(); ++s) Y(static_cast<Eigen::Index>(c), static_cast<Eigen::Index>(s)) += scale * t.coef(p[s]);
+  }
 }
 
 void RhsBlock::assemble(const std::vector<Params>& theta, const std::vector<Params>& p, Eigen::MatrixXd& B) const {
@@ -497,24 +531,8 @@ void RhsBlock::assemble(const std::vector<Params>& theta, const std::vector<Para
     });
     return;
   }
-  std::vector<double> phi(terms_.size() * S);  // phi_m(p_s), term-major
-  parallel_for(S, [&](size_t s) {
-    for (size_t m = 0; m < terms_.size(); ++m) phi[m * S + s] = terms_[m].coef(p[s]);
-  });
-  Eigen::MatrixXd Y(static_cast<Eigen::Index>(columns_.size()), static_cast<Eigen::Index>(S));
-  for (size_t c = 0; c < columns_.size(); ++c)
-    for (size_t s = 0; s < S; ++s) {
-      const double f = phi[columns_[c].term * S + s];
-      Y(static_cast<Eigen::Index>(c), static_cast<Eigen::Index>(s)) =
-          columns_[c].op_term < 0 ? f : theta[s][static_cast<size_t>(columns_[c].op_term)] * f;
-    }
   if (columns_.empty()) B.setZero();
-  else B.noalias() = W_ * Y;
-  // Prescribed rows carry the boundary values themselves (assemble_rhs: 0 where no term sets them).
-  for (int d : op_.dirichlet_dofs()) B.row(d).setZero();
-  for (size_t m = 0; m < terms_.size(); ++m)
-    for (int d : terms_[m].dirichlet)
-      for (size_t s = 0; s < S; ++s) B(d, static_cast<Eigen::Index>(s)) = phi[m * S + s];
+  else B.noalias() = W_ * coefficients(theta, p);
 }
 
 }  // namespace doppel

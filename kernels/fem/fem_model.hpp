@@ -104,26 +104,34 @@ class FemModel {
 };
 
 // The right-hand sides of a block of scenarios as one product, B = W Y: W holds each term's
-// load vector and, for a term that prescribes boundary values g_m, its lifting columns
-// -A_k,fD 1_m for every operator term k; Y the coefficients phi_m(p_s) and -theta_sk phi_m(p_s).
-// The lift of a scenario, A_fD(theta) g = sum_k,m theta_k phi_m A_k,fD 1_m, is linear in those
-// products, so column s equals FemModel::assemble_rhs(theta_s, p_s) up to rounding, for
-// operators that vary across the block as well. Where one dof is prescribed by two terms (the
-// last one's value holds, which is not linear) each column is assembled on its own.
+// load vector; for a term that prescribes boundary values g_m, its lifting columns
+// -A_k,fD 1_m for every operator term k and its value column (1 on its prescribed dofs); Y the
+// coefficients phi_m(p_s), theta_sk phi_m(p_s) and phi_m(p_s). The lift of a scenario,
+// A_fD(theta) g = sum_k,m theta_k phi_m A_k,fD 1_m, is linear in those products, so column s
+// equals FemModel::assemble_rhs(theta_s, p_s) up to rounding, for operators that vary across
+// the block as well. Where one dof is prescribed by two terms (the last one's value holds,
+// which is not linear) each column is assembled on its own (linear() is false).
 class RhsBlock {
  public:
   RhsBlock(const AffineOperator& op, const std::vector<RhsTerm>& terms);
   // B (resized to n x S): column s = assemble_rhs(op, terms, theta[s], p[s]).
   void assemble(const std::vector<Params>& theta, const std::vector<Params>& p, Eigen::MatrixXd& B) const;
-  // Columns of W (0 where each column is assembled on its own).
+  // B = W Y holds (else assemble() works column by column).
+  bool linear() const { return !per_column_; }
+  // W (n x columns()), and the coefficients Y (columns() x S) of scenarios (theta_s, p_s).
+  const Eigen::MatrixXd& W() const { return W_; }
   Eigen::Index columns() const { return W_.cols(); }
+  Eigen::MatrixXd coefficients(const std::vector<Params>& theta, const std::vector<Params>& p) const;
+  // Y's load rows += scale * phi_m(p_s): the loads at another time (Crank-Nicolson's midpoint).
+  void add_load_coefficients(const std::vector<Params>& p, double scale, Eigen::MatrixXd& Y) const;
 
  private:
   const AffineOperator& op_;
   const std::vector<RhsTerm>& terms_;
+  enum : int { kLoad = -1, kValue = -2 };
   struct Column {
     size_t term;
-    int op_term;  // -1: the term's load; k: its lift through operator term k
+    int op_term;  // kLoad: the term's load; kValue: its prescribed values; k: its lift through operator term k
   };
   std::vector<Column> columns_;
   Eigen::MatrixXd W_;

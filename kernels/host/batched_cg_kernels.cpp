@@ -230,6 +230,13 @@ void multiply_basis(const Executor&, int rows, int r, int width, const double* U
   });
 }
 
+void axpby(const Executor&, size_t n, double a, const double* x, double b, const double* y, double* z) {
+  const size_t chunks = std::max<size_t>(1, std::min<size_t>(static_cast<size_t>(host_threads()), n / 65536 + 1));
+  parallel_for(chunks, [&](size_t c) {
+    for (size_t i = n * c / chunks; i < n * (c + 1) / chunks; ++i) z[i] = a * x[i] + b * y[i];
+  });
+}
+
 void combine_terms(const Executor&, const OperatorView& op, const double* theta, double* values,
                    double* diagonal) {
   std::fill(values, values + op.nnz, 0.0);

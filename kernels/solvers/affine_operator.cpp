@@ -133,4 +133,17 @@ void AffineOperator::apply_free_rows_columns(size_t m, const double* const* thet
   else parallel_for(m, couple);
 }
 
+std::vector<std::vector<double>> AffineOperator::free_row_terms() const {
+  std::vector<std::vector<double>> out = terms_;
+  size_t i = 0;  // couplings are in pattern order
+  for (int r = 0; r < pattern_.rows && i < couplings_.size(); ++r)
+    for (int k = pattern_.row_ptr[static_cast<size_t>(r)]; k < pattern_.row_ptr[static_cast<size_t>(r) + 1]; ++k)
+      if (i < couplings_.size() && couplings_[i].row == r && couplings_[i].col == pattern_.col[static_cast<size_t>(k)]) {
+        for (size_t t = 0; t < out.size(); ++t) out[t][static_cast<size_t>(k)] = coupling_values_[t][i];
+        ++i;
+      }
+  DOPPEL_ASSERT(i == couplings_.size());
+  return out;
+}
+
 }  // namespace doppel

@@ -37,6 +37,9 @@ class AffineOperator {
   void apply_free_rows(const double* theta, const double* x, double* y) const;
   // The same for m columns, each with its own theta, in one pass over the operator.
   void apply_free_rows_columns(size_t m, const double* const* theta, const double* const* x, double* const* y) const;
+  // The terms of apply_free_rows' operator on pattern(): the unconstrained terms on the free
+  // rows (A_ff and A_fD), zero on the constrained rows.
+  std::vector<std::vector<double>> free_row_terms() const;
 
  private:
   CsrPattern pattern_;

@@ -30,15 +30,17 @@ std::vector<double> flatten(const std::vector<std::vector<double>>& theta, size_
 OperatorData::OperatorData(std::shared_ptr<const Executor> exec, int rows, int terms, size_t nnz)
     : exec_(std::move(exec)), rows_(rows), terms_(terms), nnz_(nnz) {}
 
-OperatorData::OperatorData(std::shared_ptr<const Executor> exec, const AffineOperator& op)
+OperatorData::OperatorData(std::shared_ptr<const Executor> exec, const AffineOperator& op, bool free_rows)
     : OperatorData(std::move(exec), op.size(), static_cast<int>(op.num_terms()), op.pattern().nnz()) {
   const CsrPattern& p = op.pattern();
   std::vector<int> constrained(static_cast<size_t>(rows_), 0);
-  for (int d : op.dirichlet_dofs()) constrained[static_cast<size_t>(d)] = 1;
+  if (!free_rows)
+    for (int d : op.dirichlet_dofs()) constrained[static_cast<size_t>(d)] = 1;
+  const std::vector<std::vector<double>> free_terms = free_rows ? op.free_row_terms() : std::vector<std::vector<double>>{};
   std::vector<double> values(static_cast<size_t>(terms_) * nnz_);
   std::vector<double> diagonal(static_cast<size_t>(terms_) * static_cast<size_t>(rows_), 0.0);
   for (int k = 0; k < terms_; ++k) {
-    const auto& t = op.terms()[static_cast<size_t>(k)];
+    const auto& t = free_rows ? free_terms[static_cast<size_t>(k)] : op.terms()[static_cast<size_t>(k)];
     std::copy(t.begin(), t.end(), values.begin() + static_cast<long>(static_cast<size_t>(k) * nnz_));
     for (int i = 0; i < rows_; ++i) {
       const long pos = p.find(i, i);
@@ -378,6 +380,31 @@ std::vector<SolveInfo> ExecutorSolver::solve(const std::vector<std::vector<doubl
     std::copy(part.begin(), part.end(), info.begin() + first);
   }
   check_residuals(info, 0);
+  return info;
+}
+
+std::vector<SolveInfo> ExecutorSolver::solve_resident(const std::vector<std::vector<double>>& theta,
+                                                      const Array<double>& B, Array<double>& X, int width,
+                                                      size_t first) {
+  DOPPEL_ASSERT(theta.size() == static_cast<size_t>(width));
+  stats_ = CgStats{};
+  stats_.blocks = 1;
+  std::vector<size_t> labels(static_cast<size_t>(width));
+  for (int j = 0; j < width; ++j) labels[static_cast<size_t>(j)] = first + static_cast<size_t>(j);
+  const bool shared = std::all_of(theta.begin(), theta.end(), [&](const auto& t) { return t == theta[0]; });
+  std::vector<SolveInfo> info;
+  if (shared && op_.terms() > 1) {
+    BatchedCg cg(combined_for(theta[0]), options_);
+    info = cg.solve(std::vector<std::vector<double>>(static_cast<size_t>(width), {1.0}), B, X, width, labels);
+    stats_.column_iterations = cg.stats().column_iterations;
+    stats_.iterations = cg.stats().iterations;
+  } else {
+    BatchedCg cg(op_, options_);
+    info = cg.solve(theta, B, X, width, labels);
+    stats_.column_iterations = cg.stats().column_iterations;
+    stats_.iterations = cg.stats().iterations;
+  }
+  check_residuals(info, first);
   return info;
 }
 

@@ -31,7 +31,10 @@ namespace doppel {
 // An AffineOperator's arrays on an executor.
 class OperatorData {
  public:
-  OperatorData(std::shared_ptr<const Executor> exec, const AffineOperator& op);
+  // free_rows: apply_free_rows' operator instead (AffineOperator::free_row_terms: the
+  // unconstrained terms on the free rows, zero on the constrained ones; no identity there), the
+  // operator of a transient history term.
+  OperatorData(std::shared_ptr<const Executor> exec, const AffineOperator& op, bool free_rows = false);
   // The single-term operator sum_k theta_k A_k (+ I_D): shared-operator batches read one value
   // array instead of `terms`.
   OperatorData combined(const std::vector<double>& theta) const;
@@ -178,6 +181,12 @@ class ExecutorSolver {
   std::vector<SolveInfo> superpose(const std::vector<double>& theta, const Eigen::MatrixXd& unit_rhs,
                                    const Eigen::MatrixXd& coefficients, Eigen::MatrixXd& X);
 
+
+  // Solves one block that already lives on the executor (B, X: rows x width multi-vectors;
+  // X initial guesses), sized by the caller: the time steps of a transient batch, whose fields
+  // stay there. Scenario labels are first + column.
+  std::vector<SolveInfo> solve_resident(const std::vector<std::vector<double>>& theta, const Array<double>& B,
+                                        Array<double>& X, int width, size_t first = 0);
 
   const CgStats& stats() const { return stats_; }
 

@@ -69,6 +69,9 @@
   /* X = U C: U rows x r, C r x width, X rows x width (all row-major) */                        \
   DOPPEL_KERNEL(void, multiply_basis, (const Executor& exec, int rows, int r, int width,        \
                                        const double* U, const double* C, double* X))            \
+  /* z = a x + b y over n values (z may be x or y) */                                          \
+  DOPPEL_KERNEL(void, axpby, (const Executor& exec, size_t n, double a, const double* x,        \
+                              double b, const double* y, double* z))                            \
   /* values = sum_k theta_k A_k, diagonal likewise (one combined term) */                       \
   DOPPEL_KERNEL(void, combine_terms, (const Executor& exec, const OperatorView& op,             \
                                       const double* theta, double* values, double* diagonal))

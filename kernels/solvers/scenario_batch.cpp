@@ -99,6 +99,10 @@ class PhysicsSolver {
 
   // The right-hand sides of a block (loads and lifts as one product).
   const RhsBlock& rhs() const { return rhs_; }
+  ExecutorSolver& executor_solver() {
+    DOPPEL_ASSERT(executor_);
+    return *executor_;
+  }
   int factorizations() const { return solver_.factorizations(); }
   size_t preconditioner_bytes() const { return solver_.preconditioner_bytes(); }
   size_t operator_bytes() const { return op_.bytes(); }
@@ -620,7 +624,181 @@ class BatchRunner {
     return true;
   }
 
+  // The step's operator coefficients: theta of the implicit operator at t1, and of the history
+  // term's (mass, and for Crank-Nicolson minus half the stiffness at t0).
+  void step_thetas(const std::vector<const spec::Scenario*>& part, double t0, double t1, double dt, bool bdf2,
+                   bool cn, std::vector<Params>& theta, std::vector<Params>& p1, std::vector<Params>& history_theta) {
+    const size_t S = part.size();
+    theta.resize(S);
+    p1.resize(S);
+    history_theta.resize(S);
+    parallel_for(S, [&](size_t s) {
+      p1[s] = part[s]->parameters_at(t1);
+      if (cn) {
+        theta[s] = model_.thermal_theta(p1[s], 0.5, 1.0 / dt);
+        history_theta[s] = model_.thermal_theta(part[s]->parameters_at(t0), -0.5, 1.0 / dt);
+      } else if (bdf2) {
+        theta[s] = model_.thermal_theta(p1[s], 1.0, 1.5 / dt);
+        history_theta[s] = model_.thermal_theta(p1[s], 0.0, 0.5 / dt);
+      } else {
+        theta[s] = model_.thermal_theta(p1[s], 1.0, 1.0 / dt);
+        history_theta[s] = model_.thermal_theta(p1[s], 0.0, 1.0 / dt);
+      }
+    });
+  }
+
+  // The time loop on the executor (the executor backends, issue 14 item 5): the temperatures of
+  // a block of scenarios stay there from the first step to the last. A step uploads only the
+  // coefficients Y of its right-hand sides (RhsBlock: B = W Y, one product with W, uploaded
+  // once) and the scenarios' operator coefficients; the history term is one product with the
+  // free-row operator of the mass (and, for Crank-Nicolson, half the stiffness); the solve runs
+  // on the resident fields, warm-started from the last step. Outputs at each output time are
+  // evaluated there (heat alone, with an output operator); otherwise the interpolated field
+  // comes back for the mechanics and the outputs (finish()). Blocks are sized to the memory the
+  // executor's budget grants.
+  struct ExecutorTransient {
+    Array<double> W;              // RhsBlock's W, n x columns, by row
+    std::unique_ptr<OperatorData> history;  // the thermal operator's free rows
+  };
+
+  void run_transient_executor(const std::vector<const spec::Scenario*>& all, size_t first_all, BatchResult& result) {
+    const AffineOperator& op = model_.thermal_operator();
+    const int n = op.size();
+    const RhsBlock& rhs = thermal_->rhs();
+    const int C = static_cast<int>(rhs.columns());
+    if (!transient_) {
+      transient_ = std::make_unique<ExecutorTransient>();
+      const RowMajor W = rhs.W();
+      transient_->W = Array<double>(exec_, W.data(), static_cast<size_t>(W.size()));
+      transient_->history = std::make_unique<OperatorData>(exec_, op, true);
+    }
+    // The CG's vectors and the loop's own: T_n, T_{n-1}, T_{n+1}, B, the history and its product.
+    const ColumnBlocks blocks = claim_columns(*exec_, n, kCgVectors + 6, static_cast<int>(all.size()), options_.memory_limit);
+    for (size_t b0 = 0; b0 < all.size(); b0 += static_cast<size_t>(blocks.width)) {
+      const size_t b1 = std::min(all.size(), b0 + static_cast<size_t>(blocks.width));
+      const std::vector<const spec::Scenario*> part(all.begin() + static_cast<std::ptrdiff_t>(b0),
+                                                    all.begin() + static_cast<std::ptrdiff_t>(b1));
+      run_transient_block(part, first_all + b0, C, result);
+    }
+  }
+
+  void run_transient_block(const std::vector<const spec::Scenario*>& part, size_t first, int C, BatchResult& result) {
+    const auto& an = model_.twin().analysis;
+    const AffineOperator& op = model_.thermal_operator();
+    const auto& terms = model_.thermal_rhs_terms();
+    const RhsBlock& rhs = thermal_->rhs();
+    const Executor& ex = *exec_;
+    const int S = static_cast<int>(part.size());
+    const int n = op.size();
+    const size_t nS = static_cast<size_t>(n) * static_cast<size_t>(S);
+    const auto& window = options_.window;
+    const long steps = window ? window_steps(window->duration, an.time_step) : std::lround(an.end_time / an.time_step);
+    const double dt = window ? window->duration / static_cast<double>(steps) : an.time_step;
+    const std::vector<double> output_times = window ? std::vector<double>{window->duration} : an.output_times;
+    for (int s = 0; s < S; ++s) result.scenarios[first + static_cast<size_t>(s)].outputs.resize(output_times.size());
+
+    Array<double> Tn(exec_, nS), Tprev(exec_, nS), Tnext(exec_, nS), B(exec_, nS), H(exec_, nS), HL(exec_, nS),
+        Tout(exec_, nS);
+    {
+      MatrixXd T0(n, S);
+      T0.setConstant(an.initial_temperature);
+      for (int s = 0; s < S; ++s) {
+        if (window && window->initial) window->initial(first + static_cast<size_t>(s), T0.col(s).data());
+        FemModel::apply_dirichlet(terms, part[static_cast<size_t>(s)]->parameters_at(0.0), T0.col(s).data());
+      }
+      const RowMajor t = T0;
+      Tn.copy_from_host(t.data(), nS);
+    }
+    const Array<int> active(exec_, std::vector<int>(static_cast<size_t>(S), kActive));
+    auto to_host = [&](const Array<double>& X) {
+      RowMajor h(n, S);
+      X.copy_to_host(h.data(), nS);
+      return MatrixXd(h);
+    };
+    size_t next_output = 0;
+    auto emit_outputs = [&](double t_lo, const Array<double>& Tlo, double t_hi, const Array<double>* Thi) {
+      while (next_output < output_times.size() &&
+             (Thi ? output_times[next_output] <= t_hi + 1e-9 * dt : output_times[next_output] <= t_lo + 1e-9 * dt)) {
+        const double tau = output_times[next_output];
+        const Array<double>* T = &Tlo;
+        if (Thi) {
+          const double w = std::clamp((tau - t_lo) / (t_hi - t_lo), 0.0, 1.0);
+          DOPPEL_RUN(ex, axpby, nS, 1.0 - w, Tlo.data(), w, Thi->data(), Tout.data());
+          T = &Tout;
+        }
+        std::vector<Params> p(static_cast<size_t>(S));
+        for (int s = 0; s < S; ++s) p[static_cast<size_t>(s)] = part[static_cast<size_t>(s)]->parameters_at(tau);
+        const BatchOutputs* out = !mech_ && !options_.field_sink ? batch_outputs(p) : nullptr;
+        if (out) {
+          auto values = out->evaluate(T->data(), nullptr, S, 0, S);
+          for (int s = 0; s < S; ++s)
+            result.scenarios[first + static_cast<size_t>(s)].outputs[next_output] = std::move(values[static_cast<size_t>(s)]);
+          if (first == 0 && options_.keep_first_fields) {
+            FieldSnapshot snap;
+            snap.parameters = p[0];
+            snap.time = tau;
+            snap.T = first_column(*T, S);
+            result.first_fields = std::move(snap);
+          }
+        } else {
+          const MatrixXd Th = to_host(*T);
+          finish(p, &Th, first, next_output, tau, result);
+        }
+        ++next_output;
+      }
+    };
+    emit_outputs(0.0, Tn, 0.0, nullptr);
+
+    std::vector<Params> theta, p1, history_theta;
+    for (long step = 0; step < steps; ++step) {
+      const double t0 = dt * static_cast<double>(step), t1 = dt * static_cast<double>(step + 1);
+      const bool bdf2 = an.scheme == spec::TimeScheme::bdf2 && step > 0;
+      const bool cn = an.scheme == spec::TimeScheme::crank_nicolson;
+      step_thetas(part, t0, t1, dt, bdf2, cn, theta, p1, history_theta);
+      // B = W Y (the loads at the midpoint for Crank-Nicolson: half at t0, half at t1).
+      if (C == 0) {
+        DOPPEL_RUN(ex, fill, B.data(), nS, 0.0);
+      } else {
+        MatrixXd Y = rhs.coefficients(theta, p1);
+        if (cn) {
+          std::vector<Params> p0(static_cast<size_t>(S));
+          for (int s = 0; s < S; ++s) p0[static_cast<size_t>(s)] = part[static_cast<size_t>(s)]->parameters_at(t0);
+          rhs.add_load_coefficients(p1, -0.5, Y);
+          rhs.add_load_coefficients(p0, 0.5, Y);
+        }
+        const RowMajor y = Y;
+        const Array<double> Yd(exec_, y.data(), static_cast<size_t>(y.size()));
+        DOPPEL_RUN(ex, multiply_basis, n, C, S, transient_->W.data(), Yd.data(), B.data());
+      }
+      // + the history term on the free rows: M (4 T_n - T_{n-1}) / (2 dt) for BDF2.
+      if (bdf2) DOPPEL_RUN(ex, axpby, nS, 4.0, Tn.data(), -1.0, Tprev.data(), H.data());
+      std::vector<double> th;
+      for (const auto& t : history_theta) th.insert(th.end(), t.begin(), t.end());
+      const Array<double> thd(exec_, th);
+      BatchView bv;
+      bv.width = S;
+      bv.theta = thd.data();
+      bv.state = active.data();
+      DOPPEL_RUN(ex, affine_apply, transient_->history->view(), bv, bdf2 ? H.data() : Tn.data(), HL.data(),
+                 static_cast<double*>(nullptr));
+      DOPPEL_RUN(ex, axpby, nS, 1.0, B.data(), 1.0, HL.data(), B.data());
+      ex.copy(Tnext.data(), Tn.data(), nS * sizeof(double));  // warm start
+      const auto info = thermal_->executor_solver().solve_resident(theta, B, Tnext, S, first);
+      for (int s = 0; s < S; ++s) record(result.scenarios[first + static_cast<size_t>(s)], info[static_cast<size_t>(s)]);
+      if (options_.step_sink) {
+        const MatrixXd Th = to_host(Tnext);
+        for (int s = 0; s < S; ++s) options_.step_sink(first + static_cast<size_t>(s), step + 1, Th.col(s).data());
+      }
+      emit_outputs(t0, Tn, t1, &Tnext);
+      std::swap(Tprev, Tn);  // T_{n-1} <- T_n, T_n <- T_{n+1}; Tnext is rewritten next step
+      std::swap(Tn, Tnext);
+      if (options_.progress && S > 0 && (step + 1) % std::max<long>(1, steps / 20) == 0)
+        options_.progress("time steps", static_cast<size_t>(step + 1), static_cast<size_t>(steps));
+    }
+  }
+
   void run_transient(const std::vector<const spec::Scenario*>& part, size_t first, BatchResult& result) {
+    if (thermal_->on_executor() && thermal_->rhs().linear()) return run_transient_executor(part, first, result);
     const auto& an = model_.twin().analysis;
     const AffineOperator& op = model_.thermal_operator();
     const auto& terms = model_.thermal_rhs_terms();
@@ -667,20 +845,8 @@ class BatchRunner {
       // The step's right-hand sides for the block: loads and lifts as one product (RhsBlock),
       // the history term as one multi-column product with the mass (and, for Crank-Nicolson,
       // half the stiffness) of each scenario.
-      std::vector<Params> theta(S), p1(S), history_theta(S);
-      parallel_for(S, [&](size_t s) {
-        p1[s] = part[s]->parameters_at(t1);
-        if (cn) {
-          theta[s] = model_.thermal_theta(p1[s], 0.5, 1.0 / dt);
-          history_theta[s] = model_.thermal_theta(part[s]->parameters_at(t0), -0.5, 1.0 / dt);
-        } else if (bdf2) {
-          theta[s] = model_.thermal_theta(p1[s], 1.0, 1.5 / dt);
-          history_theta[s] = model_.thermal_theta(p1[s], 0.0, 0.5 / dt);
-        } else {
-          theta[s] = model_.thermal_theta(p1[s], 1.0, 1.0 / dt);
-          history_theta[s] = model_.thermal_theta(p1[s], 0.0, 1.0 / dt);
-        }
-      });
+      std::vector<Params> theta, p1, history_theta;
+      step_thetas(part, t0, t1, dt, bdf2, cn, theta, p1, history_theta);
       thermal_->rhs().assemble(theta, p1, B);
       if (bdf2) History = 4.0 * Tn - Tprev;
       const MatrixXd& H = bdf2 ? History : Tn;
@@ -727,6 +893,7 @@ class BatchRunner {
   std::unique_ptr<LinearOutputs> linear_;  // the output operator, for linear_materials_
   std::vector<RegionMaterial> linear_materials_;
   std::unique_ptr<BatchOutputs> batch_outputs_;  // linear_ on exec_
+  std::unique_ptr<ExecutorTransient> transient_;  // run_transient_executor's operators on exec_
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 // Host instances run everywhere; CUDA instances skip with a message where no GPU is present.
 // References: hand-computed small systems, CHOLMOD direct solves (BatchedSolver), and the host
 // kernels for the CUDA kernels (random data on batches wider than a warp).
+#include <map>
 #include <random>
 #include <thread>
 
@@ -458,6 +459,81 @@ const char* kTransient = R"({"name": "plate",
                  "q": {"default": 0, "min": -5e4, "max": 5e4}},
   "outputs": {"T_end": {"quantity": "temperature", "at": [0.2, 0.05]},
               "T_mean": {"quantity": "temperature", "reduce": "mean", "region": "domain"}}})";
+
+// The time loop on the executor against the host's direct loop, for every scheme: a scheduled
+// Dirichlet temperature (the lift and the prescribed values of every step through B = W Y), a
+// scheduled convection coefficient (the operator varies in time and across scenarios), a
+// source, outputs between steps (interpolated there), scenario 0's field, every step's field
+// (step_sink), two blocks of scenarios, a window from given temperatures; and a transient
+// thermo-elastic plate, whose fields come back for the mechanics at each output time.
+TEST_P(OnBackend, TransientLoopOnTheExecutorEqualsHostDirectForEveryScheme) {
+  const std::string base = R"({"name": "plate",
+    "mesh": {"generate": "rectangle", "size": [0.2, 0.1], "cells": [8, 4], "order": 2},
+    "physics": {"thermal": {}MECH},
+    "analysis": {"type": "transient", "end_time": 30, "time_step": 2, "initial_temperature": 20,
+                 "output_times": [5, 17, 30], "scheme": "SCHEME"},
+    "materials": {"al": {"conductivity": 160, "density": 2700, "specific_heat": 900, "youngs_modulus": 7e10,
+                         "poisson_ratio": 0.33, "thermal_expansion": 2.3e-5, "reference_temperature": 20}},
+    "regions": {"domain": "al"},
+    "boundaries": {"xmin": {"thermal": {"type": "temperature", "value": "$T_base"}MECHBC},
+                   "xmax": {"thermal": {"type": "convection", "h": "$h", "ambient": 20}}},
+    "sources": {"domain": {"heat": "$q"}},
+    "parameters": {"h": {"default": 500, "min": 100, "max": 2000},
+                   "T_base": {"default": 300, "min": 20, "max": 600},
+                   "q": {"default": 0, "min": -5e5, "max": 5e5}},
+    "outputs": {"T_end": {"quantity": "temperature", "at": [0.2, 0.05]},
+                "T_mean": {"quantity": "temperature", "reduce": "mean", "region": "domain"},
+                "qx_max": {"quantity": "heat_flux_x", "reduce": "max", "region": "domain"}OUT}})";
+  auto twin_json = [&](const std::string& scheme, bool mech) {
+    std::string j = base;
+    auto put = [&](const std::string& key, const std::string& value) { j.replace(j.find(key), key.size(), value); };
+    put("MECHBC", mech ? R"(, "mechanical": {"type": "fixed"})" : "");
+    put("MECH", mech ? R"(, "mechanical": {"formulation": "plane_stress", "thickness": 0.01})" : "");
+    put("SCHEME", scheme);
+    put("OUT", mech ? R"(, "vm_max": {"quantity": "von_mises", "reduce": "max", "region": "domain"})" : "");
+    return j;
+  };
+  for (const char* scheme : {"backward_euler", "crank_nicolson", "bdf2"}) {
+    for (bool mech : {false, true}) {
+      SCOPED_TRACE(std::string(scheme) + (mech ? ", thermo-elastic" : ", heat"));
+      FemModel model(test::twin_from(twin_json(scheme, mech)));
+      auto sc = test::random_scenarios(model.twin(), {"h", "T_base", "q"}, 11, 3);
+      for (size_t i = 0; i < sc.size(); i += 3) {
+        spec::Schedule base_t, h;
+        base_t.parameter = model.twin().parameter_index("T_base");
+        base_t.points = {{0, 100.0}, {12, 450.0 + 10.0 * static_cast<double>(i)}, {30, 250}};
+        h.parameter = model.twin().parameter_index("h");
+        h.points = {{0, 300.0}, {20, 1500.0}};
+        sc[i].schedules = {base_t, h};
+      }
+      BatchOptions o = executor_options(GetParam());
+      o.memory_limit = static_cast<size_t>(model.thermal_operator().size()) * sizeof(double) * (kCgVectors + 6) * 6;
+      std::map<std::pair<size_t, long>, double> got_steps, want_steps;  // T at node 0 per scenario and step
+      o.step_sink = [&](size_t s, long step, const double* T) { got_steps[{s, step}] = T[0]; };
+      BatchOptions d;
+      d.step_sink = [&](size_t s, long step, const double* T) { want_steps[{s, step}] = T[0]; };
+      const BatchResult got = solve_batch(model, sc, o), want = solve_batch(model, sc, d);
+      expect_outputs_equal(got, want, 1e-8);
+      expect_first_fields_equal(got, want);
+      EXPECT_DOUBLE_EQ(got.first_fields->time, want.first_fields->time);
+      ASSERT_EQ(got_steps.size(), want_steps.size());
+      ASSERT_EQ(got_steps.size(), 15u * sc.size());
+      for (const auto& [key, v] : want_steps) EXPECT_NEAR(got_steps[key], v, 1e-8 * std::max(1.0, std::fabs(v)));
+      EXPECT_NE(got.scenarios[0].method.find("cg"), std::string::npos) << got.scenarios[0].method;
+    }
+  }
+  // A window of 7 s (whole steps of at most 2 s) from given temperatures.
+  FemModel model(test::twin_from(twin_json("bdf2", false)));
+  const auto sc = test::random_scenarios(model.twin(), {"h", "T_base", "q"}, 4, 8);
+  const int n = model.thermal_operator().size();
+  auto window = [n](BatchOptions o) {
+    o.window = BatchOptions::TransientWindow{7.0, [n](size_t s, double* T) {
+                                               for (int i = 0; i < n; ++i) T[i] = 40.0 + static_cast<double>(s) + 0.01 * i;
+                                             }};
+    return o;
+  };
+  expect_outputs_equal(solve_batch(model, sc, window(executor_options(GetParam()))), solve_batch(model, sc, window({})), 1e-8);
+}
 
 TEST_P(OnBackend, TransientBatchEqualsHostDirectTo1e8) {
   FemModel model(test::twin_from(kTransient));
