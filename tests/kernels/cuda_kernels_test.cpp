@@ -207,6 +207,14 @@ void KernelComparison::match_host_reference(int w) {
   cuda::combine_terms(D, dev_op_->view(), theta.dev.data(), values.dev.data(), diag.dev.data());
   expect_near(values.host, values.dev, "combine_terms values");
   expect_near(diag.host, diag.dev, "combine_terms diagonal");
+  host::axpby(H, N, 0.75, x.host.data(), -2.0, y.host.data(), y.host.data());  // in place
+  cuda::axpby(D, N, 0.75, x.dev.data(), -2.0, y.dev.data(), y.dev.data());
+  expect_near(y.host, y.dev, "axpby");
+  // The history term's free-row operator: no identity on the constrained rows.
+  const OperatorData host_free(Executor::host(), op_, true), dev_free(dev_, op_, true);
+  host::affine_apply(H, host_free.view(), hb, x.host.data(), y.host.data(), nullptr);
+  cuda::affine_apply(D, dev_free.view(), db, x.dev.data(), y.dev.data(), nullptr);
+  expect_near(y.host, y.dev, "affine_apply on the free rows");
   cuda::fill(D, x.dev.data(), N, 2.5);
   expect_near(std::vector<double>(N, 2.5), x.dev, "fill");
 }
