@@ -123,6 +123,35 @@ TEST(HostKernels, AffineApplyByHand) {
   EXPECT_DOUBLE_EQ(jacobi_inverse(data.view(), theta.data() + 2, 2), 1.0);
 }
 
+// The free-row operator (a transient history term's): the unconstrained terms on the free rows,
+// their couplings to the constrained dof included, and zero on the constrained row.
+TEST(HostKernels, FreeRowOperatorByHand) {
+  CsrPattern p;
+  p.rows = p.cols = 3;
+  p.row_ptr = {0, 2, 5, 7};
+  p.col = {0, 1, 0, 1, 2, 1, 2};
+  std::vector<std::vector<double>> terms = {{2, -1, -1, 2, -1, -1, 2}, {1, 0, 0, 1, 0, 0, 1}};
+  AffineOperator op(p, terms, {2});
+  const OperatorData data(Executor::host(), op, true);
+  const std::vector<double> theta = {2, 3};
+  const std::vector<int> state = {kActive};
+  const std::vector<double> x = {1, 2, 5};
+  std::vector<double> y(3, -9.0);
+  BatchView b;
+  b.width = 1;
+  b.theta = theta.data();
+  b.state = state.data();
+  host::affine_apply(*Executor::host(), data.view(), b, x.data(), y.data(), nullptr);
+  // A = 2 [[2,-1,0],[-1,2,-1],[0,-1,2]] + 3 I; rows 0 and 1 of A x with x = (1, 2, 5); row 2: 0.
+  EXPECT_DOUBLE_EQ(y[0], 7.0 * 1 - 2.0 * 2);
+  EXPECT_DOUBLE_EQ(y[1], -2.0 * 1 + 7.0 * 2 - 2.0 * 5);
+  EXPECT_DOUBLE_EQ(y[2], 0.0);
+  // The same as AffineOperator::apply_free_rows.
+  std::vector<double> ref(3);
+  op.apply_free_rows(theta.data(), x.data(), ref.data());
+  for (int i = 0; i < 3; ++i) EXPECT_DOUBLE_EQ(y[static_cast<size_t>(i)], ref[static_cast<size_t>(i)]);
+}
+
 // --- the algorithm, once per backend --------------------------------------------------------
 
 TEST_P(OnBackend, BatchedCgMatchesCholeskyForVaryingOperatorsAndCompacts) {
