@@ -77,7 +77,8 @@ void BatchOutputs::set_reductions(const OutputEvaluator& ev) {
 
 size_t BatchOutputs::bytes() const {
   return (t_ptr_.size() + t_col_.size() + u_ptr_.size() + u_col_.size()) * sizeof(int) +
-         (t_val_.size() + u_val_.size() + z0_.size() + modes_.size() + weights_.size()) * sizeof(double) +
+         (t_val_.size() + u_val_.size() + z0_.size() + modes_.size() + weights_.size() + z_.size() + values_.size()) *
+             sizeof(double) +
          specs_.size() * sizeof(OutputReduction);
 }
 
@@ -94,14 +95,20 @@ void BatchOutputs::site_components(const double* T, const double* u, int ld, int
   if (u && nU_ > 0) DOPPEL_RUN(*exec_, csr_multiply_add, Zu_, width, u + first, ld, z, width);
 }
 
+double* BatchOutputs::scratch(Array<double>& a, size_t n) const {
+  if (a.size() < n) a = Array<double>(exec_, n);
+  return a.data();
+}
+
 std::vector<std::vector<double>> BatchOutputs::reduce(const double* z, int ld, int width) const {
   const size_t K = outputs();
   std::vector<std::vector<double>> out(static_cast<size_t>(width), std::vector<double>(K));
   if (K == 0 || width == 0) return out;
-  Array<double> values(exec_, K * static_cast<size_t>(width));
+  double* values = scratch(values_, K * static_cast<size_t>(width));
   DOPPEL_RUN(*exec_, reduce_outputs, specs_.data(), static_cast<int>(K), max_sites_, weights_.data(), z, ld, width,
-             values.data());
-  const std::vector<double> v = values.to_host();
+             values);
+  std::vector<double> v(K * static_cast<size_t>(width));
+  exec_->copy_to_host(v.data(), values, v.size() * sizeof(double));
   for (size_t k = 0; k < K; ++k)
     for (int s = 0; s < width; ++s) out[static_cast<size_t>(s)][k] = v[k * static_cast<size_t>(width) + static_cast<size_t>(s)];
   return out;
@@ -112,11 +119,11 @@ std::vector<std::vector<double>> BatchOutputs::evaluate(const double* T, const d
   std::vector<std::vector<double>> out;
   out.reserve(static_cast<size_t>(width));
   const int block = block_width(width);
-  Array<double> z(exec_, rows_ * static_cast<size_t>(block));
+  double* z = scratch(z_, rows_ * static_cast<size_t>(block));
   for (int c0 = 0; c0 < width; c0 += block) {
     const int w = std::min(block, width - c0);
-    site_components(T, u, ld, first + c0, w, z.data());
-    for (auto& v : reduce(z.data(), w, w)) out.push_back(std::move(v));
+    site_components(T, u, ld, first + c0, w, z);
+    for (auto& v : reduce(z, w, w)) out.push_back(std::move(v));
   }
   return out;
 }
@@ -127,7 +134,8 @@ std::vector<std::vector<double>> BatchOutputs::evaluate(const Eigen::MatrixXd* T
   out.reserve(static_cast<size_t>(width));
   const bool host = exec_->backend() == Backend::host;
   const int block = block_width(static_cast<int>(width));
-  RowMajor FT, FU;
+  RowMajor& FT = FT_;
+  RowMajor& FU = FU_;
   for (Eigen::Index c0 = 0; c0 < width; c0 += block) {
     const Eigen::Index w = std::min<Eigen::Index>(block, width - c0);
     // The block's fields in the executor's layout: used in place on the host, copied to a device.
@@ -155,7 +163,7 @@ std::vector<std::vector<double>> BatchOutputs::evaluate_modes(const Eigen::Matri
   std::vector<std::vector<double>> out;
   out.reserve(static_cast<size_t>(width));
   const int block = block_width(width);
-  Array<double> z(exec_, rows_ * static_cast<size_t>(block));
+  double* z = scratch(z_, rows_ * static_cast<size_t>(block));
   RowMajor Cb(M_ + 1, block);
   for (int c0 = 0; c0 < width; c0 += block) {
     const int w = std::min(block, width - c0);
@@ -163,8 +171,8 @@ std::vector<std::vector<double>> BatchOutputs::evaluate_modes(const Eigen::Matri
     Cb.topRows(M_) = C.middleCols(c0, w);
     Cb.row(M_).setOnes();
     const Array<double> Cd(exec_, Cb.data(), static_cast<size_t>(Cb.size()));
-    DOPPEL_RUN(*exec_, multiply_basis, static_cast<int>(rows_), M_ + 1, w, modes_.data(), Cd.data(), z.data());
-    for (auto& v : reduce(z.data(), w, w)) out.push_back(std::move(v));
+    DOPPEL_RUN(*exec_, multiply_basis, static_cast<int>(rows_), M_ + 1, w, modes_.data(), Cd.data(), z);
+    for (auto& v : reduce(z, w, w)) out.push_back(std::move(v));
   }
   return out;
 }

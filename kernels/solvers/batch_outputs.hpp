@@ -67,6 +67,11 @@ class BatchOutputs {
   std::vector<OutputReduction> specs_host_;
   Array<OutputReduction> specs_;
   Array<double> weights_;
+  // Working blocks kept between calls (fresh pages cost more than the products on the host):
+  // an object serves one caller at a time, like its executor.
+  mutable Array<double> z_, values_;
+  mutable Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> FT_, FU_;  // host fields, staged
+  double* scratch(Array<double>& a, size_t n) const;
 };
 
 }  // namespace doppel

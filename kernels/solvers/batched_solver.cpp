@@ -221,6 +221,11 @@ std::vector<SolveInfo> BatchedSolver::solve(const std::vector<std::vector<double
       continue;
     }
     Factor& f = factor_for(th);
+    if (cols.size() == S) {  // one operator for the whole block: no gathering
+      f.solve(B, X);
+      for (size_t s = 0; s < S; ++s) info[s].method = "cholesky";
+      continue;
+    }
     Eigen::MatrixXd Bg(B.rows(), static_cast<Eigen::Index>(cols.size()));
     for (size_t i = 0; i < cols.size(); ++i) Bg.col(static_cast<Eigen::Index>(i)) = B.col(static_cast<Eigen::Index>(cols[i]));
     Eigen::MatrixXd Xg;
