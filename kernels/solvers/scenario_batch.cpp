@@ -325,6 +325,18 @@ class BatchRunner {
     return Z;
   }
 
+  // A solved block's outputs (columns [b0, b0 + w) of the batch part starting at `first`) from
+  // its fields T and u on the executor (either null), `solved` being the one just solved; its
+  // scenario 0 goes to `first_field` (for the VTU).
+  void store_block_outputs(const BatchOutputs& out, const double* T, const double* u, const Array<double>& solved,
+                           int b0, int w, size_t first, size_t time_index, BatchResult& result,
+                           std::vector<double>& first_field) {
+    auto values = out.evaluate(T, u, w, 0, w);
+    for (int j = 0; j < w; ++j)
+      result.scenarios[first + static_cast<size_t>(b0 + j)].outputs[time_index] = std::move(values[static_cast<size_t>(j)]);
+    if (b0 == 0 && first == 0 && options_.keep_first_fields) first_field = first_column(solved, w);
+  }
+
   // Outputs of scenarios [first + begin, first + begin + width) from host fields (columns
   // [begin, begin + width) of T and U; either null without that physics): the output operator
   // on the executor, or scenario by scenario where there is none.
@@ -367,10 +379,7 @@ class BatchRunner {
             const RowMajor Tb = T->middleCols(b0, w);
             Td = Array<double>(exec_, Tb.data(), static_cast<size_t>(Tb.size()));
           }
-          auto values = out->evaluate(T ? Td.data() : nullptr, Ud.data(), w, 0, w);
-          for (int j = 0; j < w; ++j)
-            result.scenarios[first + static_cast<size_t>(b0 + j)].outputs[time_index] = std::move(values[static_cast<size_t>(j)]);
-          if (b0 == 0 && first == 0 && options_.keep_first_fields) u_first = first_column(Ud, w);
+          store_block_outputs(*out, T ? Td.data() : nullptr, Ud.data(), Ud, b0, w, first, time_index, result, u_first);
         };
       }
       const auto info = mech_->solve(theta, p, extra, U, sink, !out);
@@ -411,10 +420,7 @@ class BatchRunner {
       if (out) {
         std::vector<double> t_first;
         const auto sink = [&](int b0, int w, const Array<double>& Td) {
-          auto values = out->evaluate(Td.data(), nullptr, w, 0, w);
-          for (int j = 0; j < w; ++j)
-            result.scenarios[first + static_cast<size_t>(b0 + j)].outputs[0] = std::move(values[static_cast<size_t>(j)]);
-          if (b0 == 0 && first == 0 && options_.keep_first_fields) t_first = first_column(Td, w);
+          store_block_outputs(*out, Td.data(), nullptr, Td, b0, w, first, 0, result, t_first);
         };
         const auto info = thermal_->solve(theta, p, nullptr, T, sink, false);
         for (size_t s = 0; s < S; ++s) record(result.scenarios[first + s], info[s]);

@@ -89,14 +89,18 @@ Eigen::MatrixXd from_device(const Array<double>& a, Eigen::Index rows, Eigen::In
 
 // --- the host reference kernels on a system small enough to check by hand ----------------
 
-TEST(HostKernels, AffineApplyByHand) {
-  // Pattern of a 3x3 tridiagonal matrix; two terms; row 2 constrained (terms zero there).
+// A 3x3 tridiagonal pattern; two terms; row 2 constrained (terms zero there).
+AffineOperator tridiagonal_operator() {
   CsrPattern p;
   p.rows = p.cols = 3;
   p.row_ptr = {0, 2, 5, 7};
   p.col = {0, 1, 0, 1, 2, 1, 2};
   std::vector<std::vector<double>> terms = {{2, -1, -1, 2, -1, -1, 2}, {1, 0, 0, 1, 0, 0, 1}};
-  AffineOperator op(p, terms, {2});
+  return AffineOperator(p, terms, {2});
+}
+
+TEST(HostKernels, AffineApplyByHand) {
+  const AffineOperator op = tridiagonal_operator();
   const OperatorData data(Executor::host(), op);
   // Two scenarios: theta = (1, 0) and (2, 3); x columns (1, 2, 5) and (-1, 0, 4).
   const std::vector<double> theta = {1, 0, 2, 3};
@@ -126,12 +130,7 @@ TEST(HostKernels, AffineApplyByHand) {
 // The free-row operator (a transient history term's): the unconstrained terms on the free rows,
 // their couplings to the constrained dof included, and zero on the constrained row.
 TEST(HostKernels, FreeRowOperatorByHand) {
-  CsrPattern p;
-  p.rows = p.cols = 3;
-  p.row_ptr = {0, 2, 5, 7};
-  p.col = {0, 1, 0, 1, 2, 1, 2};
-  std::vector<std::vector<double>> terms = {{2, -1, -1, 2, -1, -1, 2}, {1, 0, 0, 1, 0, 0, 1}};
-  AffineOperator op(p, terms, {2});
+  const AffineOperator op = tridiagonal_operator();
   const OperatorData data(Executor::host(), op, true);
   const std::vector<double> theta = {2, 3};
   const std::vector<int> state = {kActive};
