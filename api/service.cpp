@@ -104,12 +104,12 @@ Service::~Service() {
 }
 
 void Service::start() {
-  // Live state for every twin with sensors (a transient one needs its bundle: the reduced
-  // space carries its temperature state): restored from the history, caught up with the
-  // readings stored after it.
+  // Live state for every twin with sensors (a transient one carries its members' temperatures:
+  // reduced coordinates with its bundle, nodal values advanced by FEM without): restored from
+  // the history, caught up with the readings stored after it.
   for (const auto& e : twins_.entries()) {
     const auto& t = e->model->twin();
-    if (t.sensors.empty() || (t.analysis.transient && !e->surrogate)) continue;
+    if (t.sensors.empty()) continue;
     auto live = std::make_unique<twin::LiveTwin>(*e->model, e->surrogate.get(), *history_, options_.live, options_.batch, e->fem);
     try {
       const bool restored = live->recover();
@@ -531,12 +531,7 @@ Response Service::observations(const Request& r) {
 twin::LiveTwin& Service::live(const TwinRegistry::Entry& e) const {
   auto it = live_.find(e.id);
   if (it == live_.end())
-    throw HttpError(409, "no_state",
-                    e.model->twin().sensors.empty()
-                        ? "twin '" + e.id + "' has no sensors: there is no state to estimate"
-                        : "transient twin '" + e.id + "' keeps a live state only with its bundle (--bundle): the reduced "
-                          "temperature space carries the state",
-                    "id");
+    throw HttpError(409, "no_state", "twin '" + e.id + "' has no sensors: there is no state to estimate", "id");
   return *it->second;
 }
 

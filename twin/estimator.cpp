@@ -36,19 +36,28 @@ SensorResponse advance_with_sensors(const FemModel& model, const Params& paramet
     state.assign(model.mesh().num_nodes(), model.twin().analysis.initial_temperature);
     FemModel::apply_dirichlet(model.thermal_rhs_terms(), parameters, state.data());
   }
-  if (seconds > 0) {
-    spec::Scenario s;
-    s.id = "truth";
-    s.parameters = parameters;
-    BatchOptions o;
-    o.keep_first_fields = false;
-    o.window = BatchOptions::TransientWindow{seconds, [&](size_t, double* T) { std::copy(state.begin(), state.end(), T); }};
-    o.field_sink = [&](size_t, size_t, const double* T, const double*) { state.assign(T, T + state.size()); };
-    solve_batch(model, {s}, o);
-  }
+  spec::Scenario s;
+  s.id = "truth";
+  s.parameters = parameters;
+  const OutputEvaluator sensors = OutputEvaluator::for_sensors(model);
   SensorResponse out;
-  out.outputs = OutputEvaluator::for_outputs(model).evaluate(parameters, state.data(), nullptr);
-  out.sensors = OutputEvaluator::for_sensors(model).evaluate(parameters, state.data(), nullptr);
+  BatchOptions o;
+  o.keep_first_fields = false;
+  // The new temperature, and the sensors read from it and (thermo-elastic twins) from the
+  // displacement of its thermal strain.
+  o.field_sink = [&](size_t, size_t, const double* T, const double* u) {
+    state.assign(T, T + state.size());
+    out.sensors = sensors.evaluate(parameters, T, u);
+  };
+  BatchResult r;
+  if (seconds > 0) {
+    o.window = BatchOptions::TransientWindow{seconds, [&](size_t, double* T) { std::copy(state.begin(), state.end(), T); }};
+    r = solve_batch(model, {s}, o);
+  } else {
+    const Eigen::MatrixXd T = Eigen::Map<const Eigen::VectorXd>(state.data(), static_cast<Eigen::Index>(state.size()));
+    r = solve_with_temperatures(model, {s}, T, 0.0, o);
+  }
+  out.outputs = r.scenarios[0].outputs[0];
   return out;
 }
 
@@ -56,9 +65,9 @@ Estimator::Estimator(const FemModel& model, const Surrogate* surrogate, Estimato
     : model_(model), surrogate_(surrogate), options_(options), fem_(std::move(fem)),
       sensors_(OutputEvaluator::for_sensors(model)), outputs_(OutputEvaluator::for_outputs(model)), rng_(options.seed) {
   const auto& t = model.twin();
-  DOPPEL_VERIFY(!t.analysis.transient || (surrogate && surrogate->transient() && surrogate->parts().T), "bundle",
-                "state estimation of transient twin '" + t.name +
-                    "' needs its trained bundle (the reduced temperature space carries the state)");
+  DOPPEL_VERIFY(!t.analysis.transient || model.thermal(), "physics", "a transient twin needs heat conduction");
+  DOPPEL_VERIFY(!t.analysis.transient || !surrogate || (surrogate->transient() && surrogate->parts().T), "bundle",
+                "the bundle of transient twin '" + t.name + "' is not a transient surrogate with a temperature space");
   DOPPEL_VERIFY(!t.sensors.empty(), "sensors", "state estimation needs at least one sensor (twin '" + t.name + "')");
   DOPPEL_VERIFY(options.members >= 2, "members", "an ensemble needs at least 2 members");
   fem_.keep_first_fields = false;
@@ -77,7 +86,15 @@ Estimator::Estimator(const FemModel& model, const Surrogate* surrogate, Estimato
     const double sigma = std::min(3.0, options.prior_width / (u0 * (1 - u0)));
     for (int j = 0; j < options.members; ++j) z_(static_cast<Eigen::Index>(i), j) = logit(u0) + sigma * normal(rng_);
   }
-  if (t.analysis.transient) {
+  if (t.analysis.transient && !surrogate) {
+    // Without a bundle each member carries its nodal temperature, from the twin's initial
+    // state (its boundary values at the member's parameters).
+    const Eigen::MatrixXd p = parameters();
+    c_.setConstant(static_cast<Eigen::Index>(model.mesh().num_nodes()), options.members, t.analysis.initial_temperature);
+    for (int j = 0; j < options.members; ++j)
+      FemModel::apply_dirichlet(model.thermal_rhs_terms(), Params(p.col(j).data(), p.col(j).data() + p.rows()),
+                                c_.col(j).data());
+  } else if (t.analysis.transient) {
     // Each member starts from the twin's initial state at its parameters, perturbed along each
     // mode by the mode's spread over the training snapshots (energy / number of snapshots).
     const PodBasis& pod = *surrogate->parts().T;
@@ -166,10 +183,11 @@ Eigen::MatrixXd Estimator::propagate(const Eigen::MatrixXd& C, const Eigen::Matr
   const size_t N = static_cast<size_t>(C.cols());
   Eigen::MatrixXd out(C.rows(), C.cols());
   std::vector<spec::Scenario> sc(N);
-  std::vector<char> by_fem(N, 0);
+  std::vector<char> by_fem(N, 1);  // without a bundle every member runs FEM
   parallel_for(N, [&](size_t j) {
     sc[j].id = std::to_string(j);
     sc[j].parameters = column(P, static_cast<Eigen::Index>(j));
+    if (!surrogate_) return;
     const Surrogate::Advanced a = surrogate_->advance(sc[j], C.col(static_cast<Eigen::Index>(j)), seconds);
     out.col(static_cast<Eigen::Index>(j)) = a.c;
     by_fem[j] = !a.in_bounds || !(a.estimate <= options_.tolerance);
@@ -184,18 +202,23 @@ Eigen::MatrixXd Estimator::propagate(const Eigen::MatrixXd& C, const Eigen::Matr
   if (surrogate) *surrogate += N - members.size();
   if (fem) *fem += members.size();
   if (members.empty()) return out;
-  // FEM from each such member's reconstructed field, projected back.
+  // FEM from each such member's field (reconstructed from its coordinates), projected back.
   const Eigen::Index n = static_cast<Eigen::Index>(model_.mesh().num_nodes());
   BatchOptions opt = fem_;
   opt.window = BatchOptions::TransientWindow{seconds, [&](size_t s, double* T) {
-                                               const size_t j = members[s];
-                                               Eigen::Map<Eigen::VectorXd>(T, n) =
-                                                   surrogate_->temperature(sc[j].parameters, C.col(static_cast<Eigen::Index>(j)).data());
+                                               const Eigen::Index j = static_cast<Eigen::Index>(members[s]);
+                                               if (surrogate_)
+                                                 Eigen::Map<Eigen::VectorXd>(T, n) =
+                                                     surrogate_->temperature(sc[members[s]].parameters, C.col(j).data());
+                                               else
+                                                 Eigen::Map<Eigen::VectorXd>(T, n) = C.col(j);
                                              }};
   opt.field_sink = [&](size_t s, size_t, const double* T, const double*) {
-    const size_t j = members[s];
-    out.col(static_cast<Eigen::Index>(j)) = surrogate_->project_temperature(sc[j].parameters, T);
+    const Eigen::Index j = static_cast<Eigen::Index>(members[s]);
+    if (surrogate_) out.col(j) = surrogate_->project_temperature(sc[members[s]].parameters, T);
+    else out.col(j) = Eigen::Map<const Eigen::VectorXd>(T, n);
   };
+  // Thermo-elastic twins: the window's mechanics is not needed here (observe() solves it).
   solve_batch(model_, scenarios, opt);
   return out;
 }
@@ -206,21 +229,49 @@ EnsemblePrediction Estimator::observe(const Eigen::MatrixXd& C, const Eigen::Mat
   EnsemblePrediction out;
   out.sensors.resize(with_sensors ? static_cast<Eigen::Index>(sensors_.size()) : 0, C.cols());
   out.outputs.resize(static_cast<Eigen::Index>(outputs_.size()), C.cols());
-  std::vector<Eigen::VectorXd> T(fields ? N : 0);
-  parallel_for(N, [&](size_t j) {
-    const Params p = column(P, static_cast<Eigen::Index>(j));
-    Eigen::VectorXd x = surrogate_->temperature(p, C.col(static_cast<Eigen::Index>(j)).data());
-    const std::vector<double> o = outputs_.evaluate(p, x.data(), nullptr);
-    for (size_t k = 0; k < o.size(); ++k) out.outputs(static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(j)) = o[k];
-    if (with_sensors) {
-      const std::vector<double> v = sensors_.evaluate(p, x.data(), nullptr);
-      for (size_t k = 0; k < v.size(); ++k) out.sensors(static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(j)) = v[k];
+  if (surrogate_) out.surrogate = N;
+  else out.fem = N;
+  // The members' temperatures: reconstructed from their coordinates, or carried whole.
+  Eigen::MatrixXd T;
+  if (surrogate_) {
+    T.resize(static_cast<Eigen::Index>(model_.mesh().num_nodes()), C.cols());
+    parallel_for(N, [&](size_t j) {
+      const Eigen::Index c = static_cast<Eigen::Index>(j);
+      T.col(c) = surrogate_->temperature(column(P, c), C.col(c).data());
+    });
+  }
+  const Eigen::MatrixXd& temperatures = surrogate_ ? T : C;
+  auto store = [&](Eigen::MatrixXd& dst, Eigen::Index j, const std::vector<double>& v) {
+    for (size_t k = 0; k < v.size(); ++k) dst(static_cast<Eigen::Index>(k), j) = v[k];
+  };
+  if (model_.mechanical()) {
+    // Thermo-elastic: each member's quasi-static displacement under its temperature's thermal
+    // strain, all members in one batch (one factor of the shared elastic operator).
+    std::vector<spec::Scenario> scenarios(N);
+    for (size_t j = 0; j < N; ++j) {
+      scenarios[j].id = std::to_string(j);
+      scenarios[j].parameters = column(P, static_cast<Eigen::Index>(j));
     }
-    if (fields) T[j] = std::move(x);
+    BatchOptions opt = fem_;
+    opt.window.reset();
+    if (with_sensors || fields)
+      opt.field_sink = [&](size_t s, size_t, const double* Ts, const double* u) {
+        if (with_sensors) store(out.sensors, static_cast<Eigen::Index>(s), sensors_.evaluate(scenarios[s].parameters, Ts, u));
+        if (fields) fields(s, Ts, u);
+      };
+    const BatchResult r = solve_with_temperatures(model_, scenarios, temperatures, 0.0, opt);
+    for (size_t j = 0; j < N; ++j) store(out.outputs, static_cast<Eigen::Index>(j), r.scenarios[j].outputs[0]);
+    return out;
+  }
+  parallel_for(N, [&](size_t j) {
+    const Eigen::Index c = static_cast<Eigen::Index>(j);
+    const Params p = column(P, c);
+    const double* x = temperatures.col(c).data();
+    store(out.outputs, c, outputs_.evaluate(p, x, nullptr));
+    if (with_sensors) store(out.sensors, c, sensors_.evaluate(p, x, nullptr));
   });
   if (fields)
-    for (size_t j = 0; j < N; ++j) fields(j, T[j].data(), nullptr);
-  out.surrogate = N;
+    for (size_t j = 0; j < N; ++j) fields(j, temperatures.col(static_cast<Eigen::Index>(j)).data(), nullptr);
   return out;
 }
 

@@ -8,14 +8,17 @@
 // parameter's range). Members live in logit coordinates of each parameter's bounds, so every
 // member stays inside the bounds (and inside the surrogate's training box).
 //
-// Transient twins also carry each member's temperature as reduced coordinates c of the
-// bundle's temperature space (x = lift(p) + mean + V c; the bundle is required). Between
-// analyses every member is advanced by the Galerkin reduced model over the elapsed time at its
-// (drifted) parameters; a member whose window error estimate exceeds the tolerance, or whose
-// parameters leave the training box, is advanced by FEM from its reconstructed field instead
-// and projected back. The analysis updates parameters and coordinates together. The asset's
-// temperature at the first reading is unknown: members start from the twin's initial state
-// perturbed along each mode by the mode's standard deviation over the training snapshots.
+// Transient twins also carry each member's temperature: with a bundle as reduced coordinates
+// c of its temperature space (x = lift(p) + mean + V c), without one as nodal values. Between
+// analyses every member is advanced over the elapsed time at its (drifted) parameters: by the
+// Galerkin reduced model, or by FEM where its window error estimate exceeds the tolerance, its
+// parameters leave the training box, or there is no bundle (from its reconstructed field, then
+// projected back). The analysis updates parameters and temperatures together. With a bundle
+// the asset's temperature at the first reading is taken as unknown: members start from the
+// twin's initial state perturbed along each mode by the mode's standard deviation over the
+// training snapshots; without one they start from the twin's initial state. Thermo-elastic
+// twins observe each member's quasi-static displacement and stress under its temperature (one
+// FE batch of the mechanics, solve_with_temperatures), so stress outputs get bands and alerts.
 #pragma once
 
 #include <functional>
@@ -142,7 +145,7 @@ class Estimator {
   std::vector<size_t> estimated_;
   std::vector<double> known_;    // every parameter's value for members (estimated ones ignored)
   Eigen::MatrixXd z_;            // estimated x members, logit coordinates
-  Eigen::MatrixXd c_;            // transient: reduced temperature coordinates x members
+  Eigen::MatrixXd c_;            // transient: reduced coordinates (nodal temperatures without a bundle) x members
   size_t advanced_surrogate_ = 0, advanced_fem_ = 0;  // transient: the last advance
   double time_ = 0;
   bool started_ = false;

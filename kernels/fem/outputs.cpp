@@ -53,6 +53,9 @@ OutputEvaluator::OutputEvaluator(const FemModel& model, std::vector<OutputReques
   for (const auto& r : requests_) {
     need_flux_ = need_flux_ || is_flux(r.quantity);
     need_mech_ = need_mech_ || is_recovered_mech(r.quantity);
+    // Stresses of a thermo-elastic twin read the temperature (its thermal strain).
+    need_T_ = need_T_ || spec::quantity_is_thermal(r.quantity) || (is_recovered_mech(r.quantity) && model.thermal());
+    need_u_ = need_u_ || spec::quantity_is_mechanical(r.quantity);
     Output out;
     if (r.quantity == Quantity::von_mises) {
       out.components = 6;
@@ -163,6 +166,11 @@ OutputEvaluator OutputEvaluator::for_sensors(const FemModel& model) {
 
 std::vector<double> OutputEvaluator::site_components(const Params& p, const double* T,
                                                      const double* u) const {
+  // A caller without a field some output reads is a bug of doppel's, not of the user's: an
+  // error naming the field instead of reading through a null pointer.
+  if ((need_T_ && !T) || (need_u_ && !u))
+    throw Error(std::string("internal error: outputs evaluated without the ") + (need_T_ && !T ? "temperature" : "displacement") +
+                " field they read");
   const Mesh& m = model_.mesh();
   const int dim = m.dim;
   std::vector<RegionFields> rec;

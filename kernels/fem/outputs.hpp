@@ -117,6 +117,7 @@ class OutputEvaluator {
   size_t total_ = 0;
   FieldRecovery recovery_;
   bool need_flux_ = false, need_mech_ = false;
+  bool need_T_ = false, need_u_ = false;  // fields some output reads
   std::vector<char> recovery_mask_;  // nodes whose recovered values some output reads
 };
 

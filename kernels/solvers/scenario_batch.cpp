@@ -258,6 +258,34 @@ class BatchRunner {
     return result;
   }
 
+  // solve_with_temperatures(): the mechanics of given temperatures, then the outputs.
+  BatchResult run_given(const std::vector<spec::Scenario>& scenarios, const MatrixXd* T, double time) {
+    BatchResult result;
+    result.scenarios.resize(scenarios.size());
+    if (model_.twin().analysis.transient) result.times = {time};
+    const size_t chunk = std::max<size_t>(1, options_.chunk);
+    for (size_t begin = 0; begin < scenarios.size(); begin += chunk) {
+      const size_t end = std::min(scenarios.size(), begin + chunk);
+      std::vector<Params> p;
+      for (size_t s = begin; s < end; ++s) {
+        p.push_back(scenarios[s].parameters_at(time));
+        result.scenarios[s].outputs.resize(1);
+        result.scenarios[s].method = "given temperature";
+      }
+      if (T) {
+        const MatrixXd Tc = T->middleCols(static_cast<Index>(begin), static_cast<Index>(end - begin));
+        finish(p, &Tc, begin, 0, time, result);
+      } else {
+        finish(p, nullptr, begin, 0, time, result);
+      }
+      if (options_.progress) options_.progress("scenarios", end, scenarios.size());
+    }
+    result.factorizations = mech_ ? mech_->factorizations() : 0;
+    result.preconditioner_bytes = mech_ ? mech_->preconditioner_bytes() : 0;
+    result.operator_bytes = mech_ ? mech_->operator_bytes() : 0;
+    return result;
+  }
+
  private:
   // The output operator for these scenarios' materials (kept while they repeat), or null
   // where the outputs are evaluated scenario by scenario: the scenarios' materials differ (and
@@ -918,6 +946,22 @@ BatchResult solve_batch(const FemModel& model, const std::vector<spec::Scenario>
                   "scenarios[" + std::to_string(s) + "].parameters", "wrong number of parameters");
   BatchRunner runner(model, options);
   return runner.run(scenarios);
+}
+
+BatchResult solve_with_temperatures(const FemModel& model, const std::vector<spec::Scenario>& scenarios,
+                                    const Eigen::MatrixXd& T, double time, const BatchOptions& options) {
+  DOPPEL_VERIFY(!scenarios.empty(), "scenarios", "must hold at least one scenario");
+  for (size_t s = 0; s < scenarios.size(); ++s)
+    DOPPEL_VERIFY(scenarios[s].parameters.size() == model.twin().parameters.size(),
+                  "scenarios[" + std::to_string(s) + "].parameters", "wrong number of parameters");
+  const Index n = model.thermal() ? static_cast<Index>(model.mesh().num_nodes()) : 0;
+  DOPPEL_VERIFY(T.rows() == n && T.cols() == (n ? static_cast<Index>(scenarios.size()) : 0), "temperature",
+                "expected " + std::to_string(n) + " x " + std::to_string(n ? scenarios.size() : 0) + " nodal values, got " +
+                    std::to_string(T.rows()) + " x " + std::to_string(T.cols()));
+  BatchOptions o = options;
+  o.window.reset();
+  BatchRunner runner(model, o);
+  return runner.run_given(scenarios, n ? &T : nullptr, time);
 }
 
 }  // namespace doppel

@@ -93,4 +93,13 @@ struct BatchResult {
 BatchResult solve_batch(const FemModel& model, const std::vector<spec::Scenario>& scenarios,
                         const BatchOptions& options = {});
 
+// The quasi-static state of given temperatures: column s of T (nodal values; 0 x 0 for a twin
+// without heat) is scenario s's temperature at `time` (schedules are read there; 0 for steady
+// twins). Mechanics, where the twin has it, is solved under that temperature's thermal strain
+// and the mechanical loads, then the outputs are evaluated (one output time). field_sink sees
+// (T, u) of each scenario with time index 0; BatchOptions::window is ignored. The live
+// transient twin and the transient surrogate get their displacements and stresses this way.
+BatchResult solve_with_temperatures(const FemModel& model, const std::vector<spec::Scenario>& scenarios,
+                                    const Eigen::MatrixXd& T, double time = 0.0, const BatchOptions& options = {});
+
 }  // namespace doppel

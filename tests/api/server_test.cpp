@@ -1130,6 +1130,81 @@ TEST(ApiProcess, VirtualPlantIsTrackedFaultsAndDropoutsRaiseAlerts) {
   EXPECT_EQ(run_command("plant --twin " + twin.string() + " --set nope=1"), 2);
 }
 
+// The virtual plant runs on every kind of twin the service accepts and never crashes (bug
+// fixed: a transient thermo-elastic twin's truth read its displacement through a null pointer,
+// SIGSEGV). Each kind is served without a bundle (transient twins then advance their members
+// by FEM), fed five minutes of readings a minute apart, and its state answers with finite
+// outputs after one analysis per step.
+TEST(ApiProcess, VirtualPlantRunsOnEveryKindOfTwin) {
+  const std::string plate = R"("mesh": {"generate": "rectangle", "size": [0.2, 0.1], "cells": [8, 4], "order": 1},
+    "regions": {"domain": "al"},)";
+  const std::string material = R"("materials": {"al": {"conductivity": 167, "density": 2700, "specific_heat": 896,
+    "youngs_modulus": 6.9e10, "poisson_ratio": 0.33, "thermal_expansion": 2.36e-5, "reference_temperature": 20}},)";
+  const std::string heat_bc = R"("xmin": {"thermal": {"type": "temperature", "value": 20}},
+    "xmax": {"thermal": {"type": "convection", "h": "$h", "ambient": 20}})";
+  const std::string thermal_bc = R"("xmin": {"thermal": {"type": "temperature", "value": 20}, "mechanical": {"type": "fixed"}},
+    "xmax": {"thermal": {"type": "convection", "h": "$h", "ambient": 20}})";
+  const std::string heat_params = R"("parameters": {"h": {"default": 200, "min": 20, "max": 800, "role": "latent"},
+    "q": {"default": 1e6, "min": 0, "max": 2e6, "role": "load"}},
+    "sources": {"domain": {"heat": "$q"}},)";
+  const std::string transient = R"("analysis": {"type": "transient", "end_time": 600, "time_step": 20, "initial_temperature": 20,
+    "output_times": [600]},)";
+  const std::string tc = R"("tc": {"quantity": "temperature", "at": [0.15, 0.05], "noise_std": 0.5})";
+  const std::string gauge = R"("sg": {"quantity": "strain_xx", "at": [0.02, 0.05], "noise_std": 2e-6})";
+  struct Kind {
+    std::string name, json;
+  };
+  const std::vector<Kind> kinds = {
+      {"steady-heat", "{" + plate + material + heat_params + R"("physics": {"thermal": {}}, "boundaries": {)" + heat_bc +
+                          R"(}, "sensors": {)" + tc + R"(}, "outputs": {"T_max": {"quantity": "temperature", "reduce": "max", "region": "domain"}}})"},
+      {"steady-mechanics",
+       "{" + plate + material +
+           R"("physics": {"mechanical": {"formulation": "plane_stress", "thickness": 0.005}},
+           "boundaries": {"xmin": {"mechanical": {"type": "fixed"}}, "xmax": {"mechanical": {"type": "traction", "value": ["$F", 0]}}},
+           "parameters": {"F": {"default": 1e6, "min": 0, "max": 2e6, "role": "load"}},
+           "sensors": {)" + gauge + R"(}, "outputs": {"vm_max": {"quantity": "von_mises", "reduce": "max", "region": "domain"}}})"},
+      {"steady-thermoelastic",
+       "{" + plate + material + heat_params +
+           R"("physics": {"thermal": {}, "mechanical": {"formulation": "plane_stress", "thickness": 0.005}}, "boundaries": {)" +
+           thermal_bc + R"(}, "sensors": {)" + tc + "," + gauge +
+           R"(}, "outputs": {"vm_max": {"quantity": "von_mises", "reduce": "max", "region": "domain"},
+                            "u_tip": {"quantity": "displacement_magnitude", "at": [0.2, 0.05]}}})"},
+      {"transient-heat", "{" + plate + material + heat_params + transient + R"("physics": {"thermal": {}}, "boundaries": {)" +
+                             heat_bc + R"(}, "sensors": {)" + tc +
+                             R"(}, "outputs": {"T_max": {"quantity": "temperature", "reduce": "max", "region": "domain"}}})"},
+      {"transient-thermoelastic",
+       "{" + plate + material + heat_params + transient +
+           R"("physics": {"thermal": {}, "mechanical": {"formulation": "plane_stress", "thickness": 0.005}}, "boundaries": {)" +
+           thermal_bc + R"(}, "sensors": {)" + tc + "," + gauge +
+           R"(}, "outputs": {"vm_max": {"quantity": "von_mises", "reduce": "max", "region": "domain"},
+                            "T_max": {"quantity": "temperature", "reduce": "max", "region": "domain"}}})"},
+  };
+  for (const Kind& k : kinds) {
+    SCOPED_TRACE(k.name);
+    const auto twin = work_dir() / ("plant-" + k.name + ".json");
+    std::string text = k.json;
+    text.insert(1, R"("name": "k)" + std::to_string(&k - kinds.data()) + R"(", )");
+    std::ofstream(twin) << text;
+    ServerProcess s({"--twin", twin.string(), "--db", (work_dir() / ("plant-" + k.name + ".sqlite")).string(), "--quiet"});
+    const int port = s.port();
+    ASSERT_GT(port, 0) << s.log();
+    wait_ready(port);
+    ASSERT_EQ(run_command("plant --twin " + twin.string() + " --server http://127.0.0.1:" + std::to_string(port) +
+                          " --speed 1e9 --duration 300 --step 60 --fault none --dropout none --quiet"),
+              0)
+        << s.log();
+    const std::string id = "k" + std::to_string(&k - kinds.data());
+    const json state = request_json(port, "GET", "/v1/twins/" + id + "/state");
+    EXPECT_EQ(state["revision"], 6) << state;
+    ASSERT_FALSE(state["outputs"].empty()) << state;
+    for (const auto& [name, o] : state["outputs"].items()) {
+      ASSERT_TRUE(o["mean"].is_number()) << name << ": " << o;
+      EXPECT_TRUE(std::isfinite(o["mean"].get<double>())) << name;
+      EXPECT_GT(std::abs(o["mean"].get<double>()), 0.0) << name;
+    }
+  }
+}
+
 // The hidden truth can be chosen: --set starts the latent and load parameters (and sets a control,
 // which the plant reports), --drift 0 holds them; the twin finds them.
 TEST(ApiProcess, VirtualPlantRunsTheChosenTruth) {
