@@ -50,6 +50,7 @@ AnswerSet answer_scenarios(const FemModel& model, const Surrogate* sur, const st
         snap.parameters = scenarios[0].parameters_at(set.times.back());
         snap.time = set.times.back();
         snap.T.assign(f[0].T.back().data(), f[0].T.back().data() + f[0].T.back().size());
+        if (!f[0].u.empty()) snap.u.assign(f[0].u.back().data(), f[0].u.back().data() + f[0].u.back().size());
         set.first_fields = std::move(snap);
       }
     }

@@ -56,20 +56,37 @@ PodBasis compute_pod(Eigen::MatrixXd snapshots, const MassMatrix& M, int compone
   PodBasis b;
   b.components = components;
   b.mean = snapshots.rowwise().mean();
-  // Centred in place, and D^T M D by blocks of columns: no full copy of the snapshots.
-  Eigen::MatrixXd& D = snapshots;
+  Eigen::MatrixXd& D = snapshots;  // centred in place
   D.colwise() -= b.mean;
-  const Eigen::Index N = D.cols(), block = 64;
-  Eigen::MatrixXd C(N, N);
-  for (Eigen::Index j = 0; j < N; j += block) {
-    const Eigen::Index w = std::min(block, N - j);
-    const Eigen::MatrixXd MDj = M.apply(Eigen::MatrixXd(D.middleCols(j, w)), components);
-    C.middleCols(j, w) = D.transpose() * MDj;
+  const Eigen::Index N = D.cols(), nc = D.rows();
+  Eigen::VectorXd lam;
+  Eigen::MatrixXd psi;  // snapshot coefficients of the modes (method of snapshots), or
+  Eigen::MatrixXd phi;  // the modes themselves (fewer unknowns than snapshots)
+  if (nc < N) {
+    // Fewer unknowns than snapshots (long transient runs on small meshes): the nc x nc problem
+    // (M D D^T M) v = lambda M v with v^T M v = 1 has the nonzero eigenvalues of D^T M D and
+    // the modes themselves, at O(nc^2 N) instead of O(N^3).
+    const Eigen::MatrixXd Md = M.apply(Eigen::MatrixXd::Identity(nc, nc), components);
+    const Eigen::MatrixXd MD = Md * D;
+    Eigen::MatrixXd A = MD * MD.transpose();
+    A = 0.5 * (A + A.transpose()).eval();
+    Eigen::GeneralizedSelfAdjointEigenSolver<Eigen::MatrixXd> eig(A, Md);
+    lam = eig.eigenvalues().reverse();
+    phi = eig.eigenvectors().rowwise().reverse();
+  } else {
+    // Method of snapshots: D^T M D by blocks of columns, no full copy of the snapshots.
+    const Eigen::Index block = 64;
+    Eigen::MatrixXd C(N, N);
+    for (Eigen::Index j = 0; j < N; j += block) {
+      const Eigen::Index w = std::min(block, N - j);
+      const Eigen::MatrixXd MDj = M.apply(Eigen::MatrixXd(D.middleCols(j, w)), components);
+      C.middleCols(j, w) = D.transpose() * MDj;
+    }
+    C = 0.5 * (C + C.transpose()).eval();
+    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(C);
+    lam = eig.eigenvalues().reverse();
+    psi = eig.eigenvectors().rowwise().reverse();
   }
-  C = 0.5 * (C + C.transpose()).eval();
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(C);
-  const Eigen::VectorXd lam = eig.eigenvalues().reverse();
-  const Eigen::MatrixXd psi = eig.eigenvectors().rowwise().reverse();
   const double total = std::max(0.0, lam.sum());
   const double floor = std::max(1e-13 * std::max(lam(0), 0.0), 1e-300);
   int rank = 0;
@@ -84,7 +101,9 @@ PodBasis compute_pod(Eigen::MatrixXd snapshots, const MassMatrix& M, int compone
   rank = std::max(rank, std::min<int>(1, static_cast<int>(b.eigenvalues.size())));
   b.captured = total > 0 ? acc / total : 1.0;
   b.modes.resize(snapshots.rows(), rank);
-  for (int j = 0; j < rank; ++j) b.modes.col(j) = D * psi.col(j) / std::sqrt(b.eigenvalues[static_cast<size_t>(j)]);
+  for (int j = 0; j < rank; ++j)
+    b.modes.col(j) = phi.size() ? Eigen::VectorXd(phi.col(j))
+                                : Eigen::VectorXd(D * psi.col(j) / std::sqrt(b.eigenvalues[static_cast<size_t>(j)]));
   // Re-orthonormalise in the M inner product (two passes of modified Gram-Schmidt).
   for (int pass = 0; pass < 2; ++pass) {
     for (int j = 0; j < rank; ++j) {

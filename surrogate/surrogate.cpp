@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "kernels/io/npy.hpp"
+#include "kernels/solvers/scenario_batch.hpp"
 #include "kernels/host/parallel.hpp"
 #include "spec/errors.hpp"
 #include "spec/hash.hpp"
@@ -71,8 +72,11 @@ void Surrogate::build() {
   const size_t P = model_.twin().parameters.size();
   DOPPEL_VERIFY(parts_.lower.size() == P && parts_.upper.size() == P, "bundle",
                 "holds bounds for " + std::to_string(parts_.lower.size()) + " parameters, the twin has " + std::to_string(P));
-  DOPPEL_VERIFY(model_.thermal() == parts_.T.has_value() && model_.mechanical() == parts_.u.has_value(), "bundle",
-                "its fields do not match the twin's physics");
+  // Transient thermo-elastic twins reduce the temperature only: the displacement follows from
+  // it (quasi-static mechanics, solved for each reduced temperature).
+  DOPPEL_VERIFY(model_.thermal() == parts_.T.has_value() &&
+                    (model_.transient() ? !parts_.u.has_value() : model_.mechanical() == parts_.u.has_value()),
+                "bundle", "its fields do not match the twin's physics");
   M_ = std::make_unique<MassMatrix>(model_.mesh());
   const int dim = model_.mesh().dim;
   if (parts_.T) {
@@ -87,8 +91,6 @@ void Surrogate::build() {
   }
   const int R = rank_T() + rank_u();
   const bool steady = !model_.transient();
-  DOPPEL_VERIFY(steady || !model_.mechanical(), "bundle",
-                "transient surrogates cover heat only; this twin also has mechanics");
   DOPPEL_VERIFY(!steady || (parts_.net.shape.outputs == R && static_cast<int>(parts_.coef_mean.size()) == R &&
                     static_cast<int>(parts_.coef_std.size()) == R && parts_.net.shape.inputs == static_cast<int>(P)),
                 "bundle", "network shape does not match the bases and parameters");
@@ -101,7 +103,8 @@ void Surrogate::build() {
       DOPPEL_VERIFY(i < evaluator_->num_sites(k), "bundle", "output site index out of range");
     evaluator_->restrict_sites(k, parts_.sites[k]);
   }
-  linear_ = outputs_linear_in_fields(model_, *evaluator_);
+  // Transient thermo-elastic outputs read a displacement solved from the reduced temperature.
+  linear_ = outputs_linear_in_fields(model_, *evaluator_) && !(model_.transient() && model_.mechanical());
   if (linear_) map_ = std::make_unique<OutputMap>(model_, *evaluator_, space_T_.get(), space_u_.get());
   const bool onT = model_.thermal();
   const ReducedSpace& primary = onT ? *space_T_ : *space_u_;
@@ -202,7 +205,9 @@ bool Surrogate::in_bounds(const spec::Scenario& sc) const {
 
 std::vector<TransientAnswer> Surrogate::evaluate_transient(const std::vector<spec::Scenario>& scenarios, bool fields) const {
   DOPPEL_VERIFY(galerkin_, "bundle", "holds a steady surrogate; this analysis is transient");
+  const bool mechanics = model_.mechanical();
   std::vector<TransientAnswer> out(scenarios.size());
+  std::vector<std::vector<Params>> at(mechanics ? scenarios.size() : 0);  // parameters at each output time
   parallel_for(scenarios.size(), [&](size_t s) {
     const ReducedTrajectory tr = galerkin_->run(scenarios[s]);
     TransientAnswer& a = out[s];
@@ -220,13 +225,44 @@ std::vector<TransientAnswer> Surrogate::evaluate_transient(const std::vector<spe
       if (!linear_ || fields) {
         Eigen::VectorXd T = space_T_->basis().mean + space_T_->basis().modes * tr.c[t];
         for (size_t i = 0; i < space_T_->lift_terms().size(); ++i) T += tr.phi[t][i] * space_T_->lift_vector(i);
-        if (!linear_) a.outputs.push_back(evaluator_->evaluate(tr.p[t], T.data(), nullptr));
-        if (fields) a.T.push_back(std::move(T));
+        if (!linear_ && !mechanics) a.outputs.push_back(evaluator_->evaluate(tr.p[t], T.data(), nullptr));
+        if (fields || mechanics) a.T.push_back(std::move(T));
       }
       a.estimate.push_back(parts_.calibration * tr.estimate[t]);
       a.max_estimate = std::max(a.max_estimate, a.estimate.back());
     }
+    if (mechanics) at[s] = tr.p;
   });
+  if (!mechanics) return out;
+  // Thermo-elastic: the quasi-static displacement of every reduced temperature (its thermal
+  // strain and the mechanical loads at that time's parameters), then the outputs from both, in
+  // groups of a few hundred fields (one factor of the elastic operator serves a group).
+  const size_t times = scenarios.empty() ? 0 : out[0].T.size();
+  const size_t group = std::max<size_t>(1, 256 / std::max<size_t>(1, times));
+  const Eigen::Index n = static_cast<Eigen::Index>(model_.mesh().num_nodes());
+  BatchOptions opt;
+  opt.keep_first_fields = false;
+  for (size_t s0 = 0; s0 < scenarios.size(); s0 += group) {
+    const size_t s1 = std::min(scenarios.size(), s0 + group);
+    std::vector<spec::Scenario> sc;
+    Eigen::MatrixXd T(n, static_cast<Eigen::Index>((s1 - s0) * times));
+    for (size_t s = s0; s < s1; ++s)
+      for (size_t t = 0; t < times; ++t) {
+        T.col(static_cast<Eigen::Index>(sc.size())) = out[s].T[t];
+        spec::Scenario x;
+        x.id = scenarios[s].id;
+        x.parameters = at[s][t];
+        sc.push_back(std::move(x));
+      }
+    if (fields)
+      opt.field_sink = [&](size_t k, size_t, const double*, const double* u) {
+        out[s0 + k / times].u.emplace_back(Eigen::Map<const Eigen::VectorXd>(u, n * model_.mesh().dim));
+      };
+    const BatchResult r = solve_with_temperatures(model_, sc, T, 0.0, opt);
+    for (size_t k = 0; k < sc.size(); ++k) out[s0 + k / times].outputs.push_back(r.scenarios[k].outputs[0]);
+  }
+  if (!fields)
+    for (auto& a : out) a.T.clear();
   return out;
 }
 
@@ -499,7 +535,7 @@ std::unique_ptr<Surrogate> Surrogate::load(const std::string& dir, const FemMode
       return b;
     };
     if (model.thermal()) parts.T = read_field(true);
-    if (model.mechanical()) parts.u = read_field(false);
+    if (model.mechanical() && !model.transient()) parts.u = read_field(false);  // transient: u follows T
     const std::string kind = meta.value("model", "mlp_ensemble");
     DOPPEL_VERIFY(kind == (model.transient() ? "galerkin" : "mlp_ensemble"), "bundle",
                   "holds a " + kind + " model, this twin's analysis needs " + (model.transient() ? "galerkin" : "mlp_ensemble"));

@@ -41,13 +41,15 @@ struct SurrogateParts {
   double calibration = 1.0;
 };
 
-// Transient surrogate answers (the Galerkin reduced model).
+// Transient surrogate answers (the Galerkin reduced model of the temperature; thermo-elastic
+// twins add the quasi-static displacement of each reduced temperature, an FE solve).
 struct TransientAnswer {
   std::vector<std::vector<double>> outputs;  // [output time][output]
   std::vector<double> estimate;              // calibrated, per output time
   double max_estimate = 0;
   bool in_bounds = true;
   std::vector<Eigen::VectorXd> T;            // fields per output time (when asked for)
+  std::vector<Eigen::VectorXd> u;            // thermo-elastic twins: displacements (when asked for)
 };
 
 struct SurrogateBatch {

@@ -105,6 +105,44 @@ TEST_F(ReducedModel, PodModesAreMassOrthonormalAndReproduceTheSnapshots) {
   }
 }
 
+// More snapshots than unknowns (long transient runs on a small mesh) takes the nc x nc
+// generalized problem instead of the method of snapshots. Reference: the eigenvalues of
+// D^T M D of the centred snapshots (dense, computed here) and its modes D psi / sqrt(lambda);
+// snapshots with a known spread of energies on the 8 x 12 P2 mesh, 1 and 2 components;
+// tolerance 1e-8 relative (eigenvalues) and on the projector onto the modes.
+TEST_F(ReducedModel, PodOfMoreSnapshotsThanUnknownsEqualsTheMethodOfSnapshots) {
+  std::mt19937 rng(5);
+  std::normal_distribution<double> g;
+  for (int components : {1, 2}) {
+    const Eigen::Index nc = static_cast<Eigen::Index>(M_->nodes()) * components, N = nc + 150;
+    Eigen::MatrixXd D = Eigen::MatrixXd::Zero(nc, N);
+    for (int k = 0; k < 8; ++k) {  // 8 directions, energies 10^-k apart
+      Eigen::VectorXd f(nc), w(N);
+      for (Eigen::Index i = 0; i < nc; ++i) f(i) = g(rng);
+      for (Eigen::Index j = 0; j < N; ++j) w(j) = g(rng);
+      D += std::pow(10.0, -0.5 * k) * f * w.transpose();
+    }
+    PodOptions o;
+    o.max_rank = 6;
+    o.energy = 1.0;
+    const PodBasis b = compute_pod(D, *M_, components, o);
+    ASSERT_EQ(b.rank(), 6);
+    Eigen::MatrixXd Dc = D;
+    Dc.colwise() -= Eigen::VectorXd(D.rowwise().mean());
+    const Eigen::MatrixXd C = Dc.transpose() * M_->apply(Dc, components);
+    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(0.5 * (C + C.transpose()));
+    const Eigen::VectorXd lam = eig.eigenvalues().reverse();
+    for (int j = 0; j < 6; ++j)
+      EXPECT_NEAR(b.eigenvalues[static_cast<size_t>(j)], lam(j), 1e-8 * lam(0)) << "components " << components << ", mode " << j;
+    const Eigen::MatrixXd psi = eig.eigenvectors().rowwise().reverse();
+    Eigen::MatrixXd ref(nc, 6);
+    for (int j = 0; j < 6; ++j) ref.col(j) = Dc * psi.col(j) / std::sqrt(lam(j));
+    const Eigen::MatrixXd Mb = M_->apply(b.modes, components);
+    EXPECT_LT((b.modes * (b.modes.transpose() * Mb) - ref * (ref.transpose() * Mb)).norm(), 1e-8 * b.modes.norm());
+    EXPECT_LT((b.modes.transpose() * Mb - Eigen::MatrixXd::Identity(6, 6)).norm(), 1e-10);
+  }
+}
+
 TEST_F(ReducedModel, PodRankIsCapped) {
   EXPECT_EQ(thermal_space(2).rank(), 2);
 }

@@ -309,6 +309,67 @@ TEST(TrainingTransient, GalerkinModelMeetsTheStatedAccuracyAndRoundTrips) {
 namespace doppel {
 namespace {
 
+// Transient thermo-elasticity: the Galerkin model of the temperature, and the quasi-static
+// displacement and stress of each reduced temperature (an FE solve of the mechanics). Twin:
+// examples/hotplate (P1, 20 x 10 cells, plane stress, backward Euler). Reference: transient FE
+// runs of held-out scenarios, one with a T_base schedule. Tolerances (issue 15's target): T_max
+// and vm_max p95 error <= 1 % of their rise above the scenario's reference (T: the initial 20
+// degC; stress: 0), every scenario within 3 %; the bundle round-trips without displacement files.
+TEST(TrainingTransient, ThermoElasticOutputsFollowTheReducedTemperature) {
+  const FemModel model(spec::load_twin(std::string(DOPPEL_SOURCE_DIR) + "/examples/hotplate/twin.json"));
+  const auto& t = model.twin();
+  TrainOptions o;
+  o.samples = 16;
+  o.calibration = 12;
+  o.test = 8;
+  const TrainResult r = train_surrogate(model, o);
+  EXPECT_FALSE(r.surrogate->parts().u.has_value());
+  EXPECT_GE(r.validation["error_estimate"]["bounds_true_error_fraction"].get<double>(), 0.85) << r.validation["error_estimate"].dump(2);
+  auto sc = test::random_scenarios(t, {}, 12, 21);
+  spec::Schedule ramp;
+  ramp.parameter = t.parameter_index("T_base");
+  ramp.points = {{0, 15}, {300, 38}};
+  sc[0].schedules.push_back(ramp);
+  const auto got = r.surrogate->evaluate_transient(sc, /*fields=*/true);
+  const BatchResult fe = solve_batch(model, sc);
+  size_t T_max = 0, vm_max = 0;
+  for (size_t k = 0; k < t.outputs.size(); ++k) {
+    if (t.outputs[k].name == "T_max") T_max = k;
+    if (t.outputs[k].name == "vm_max") vm_max = k;
+  }
+  std::vector<double> eT, evm;
+  for (size_t s = 0; s < sc.size(); ++s) {
+    ASSERT_EQ(got[s].outputs.size(), t.analysis.output_times.size());
+    ASSERT_EQ(got[s].u.size(), t.analysis.output_times.size());
+    EXPECT_EQ(got[s].u[0].size(), static_cast<Eigen::Index>(2 * model.mesh().num_nodes()));
+    for (size_t k = 0; k < got[s].outputs.size(); ++k) {
+      const auto& ref = fe.scenarios[s].outputs[k];
+      eT.push_back(std::abs(got[s].outputs[k][T_max] - ref[T_max]) / std::abs(ref[T_max] - t.analysis.initial_temperature));
+      evm.push_back(std::abs(got[s].outputs[k][vm_max] - ref[vm_max]) / std::abs(ref[vm_max]));
+    }
+  }
+  auto p95 = [](std::vector<double> e) {
+    std::sort(e.begin(), e.end());
+    return e[static_cast<size_t>(std::ceil(0.95 * static_cast<double>(e.size()))) - 1];
+  };
+  std::printf("T_max error / rise: p95 %.3g, max %.3g; vm_max relative error: p95 %.3g, max %.3g\n", p95(eT),
+              *std::max_element(eT.begin(), eT.end()), p95(evm), *std::max_element(evm.begin(), evm.end()));
+  EXPECT_LE(p95(eT), 0.01);
+  EXPECT_LE(p95(evm), 0.01);
+  EXPECT_LE(*std::max_element(eT.begin(), eT.end()), 0.03);
+  EXPECT_LE(*std::max_element(evm.begin(), evm.end()), 0.03);
+  // The bundle holds the temperature space only and answers the same after a round trip.
+  const std::string dir = (fs::temp_directory_path() / "doppel_hotplate_bundle").string();
+  fs::remove_all(dir);
+  r.surrogate->save(dir, r.training, r.validation);
+  EXPECT_FALSE(fs::exists(fs::path(dir) / "displacement_mean.npy"));
+  const auto loaded = Surrogate::load(dir, model);
+  const auto again = loaded->evaluate_transient({sc[1]});
+  for (size_t k = 0; k < again[0].outputs.size(); ++k)
+    for (size_t j = 0; j < again[0].outputs[k].size(); ++j)
+      EXPECT_NEAR(again[0].outputs[k][j], got[1].outputs[k][j], 1e-9 * std::abs(got[1].outputs[k][j]));
+}
+
 TEST(Training, MechanicsOnlyTwinWithoutOutputsEstimatesTheDisplacement) {
   // A cantilever loaded by a parametric end traction: displacement linear in (Fx, Fy), so the
   // POD space is exact and the network only has to learn a linear map. (Loads bounded away
