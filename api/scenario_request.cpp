@@ -13,7 +13,7 @@ using Json = nlohmann::json;
 ScenarioRequest parse_scenario_request(const FemModel& model, bool has_surrogate, const std::string& text,
                                        size_t max_scenarios) {
   const auto& t = model.twin();
-  Json body = parse_body_object(text, {"scenarios", "outputs", "fidelity", "tolerance", "mode"});
+  Json body = parse_body_object(text, {"scenarios", "outputs", "fidelity", "tolerance", "one_fidelity", "mode"});
   if (!body.contains("scenarios")) throw InvalidInput("scenarios", "is required");
   if (body["scenarios"].is_array() && body["scenarios"].size() > max_scenarios)
     throw HttpError(413, "batch_too_large",
@@ -34,6 +34,13 @@ ScenarioRequest parse_scenario_request(const FemModel& model, bool has_surrogate
     if (req.options.fidelity != Fidelity::automatic)
       throw InvalidInput("tolerance", "applies to fidelity \"auto\" only");
     req.options.tolerance = tol.get<double>();
+  }
+  if (body.contains("one_fidelity")) {
+    const Json& u = body["one_fidelity"];
+    if (!u.is_boolean()) throw InvalidInput("one_fidelity", "must be true or false");
+    if (u.get<bool>() && req.options.fidelity != Fidelity::automatic)
+      throw InvalidInput("one_fidelity", "applies to fidelity \"auto\" only (fem and surrogate are one fidelity already)");
+    req.options.one_fidelity = u.get<bool>();
   }
   if (body.contains("mode")) {
     const Json& m = body["mode"];

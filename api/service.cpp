@@ -358,6 +358,10 @@ Response Service::scenarios(const Request& r) {
   if (options_.batching) arrival.emplace(*workers_.at(e.id));
   ScenarioRequest req = parse_scenario_request(*e.model, e.surrogate != nullptr, r.body, options_.max_job_scenarios);
   if (req.async || req.scenarios.size() > options_.max_sync_scenarios) {
+    // A job answers chunk by chunk: one fidelity for the whole batch is not on offer there.
+    if (req.options.one_fidelity)
+      throw InvalidInput("one_fidelity", "applies to batches answered at once (mode sync, at most " +
+                                             std::to_string(options_.max_sync_scenarios) + " scenarios), not to jobs");
     const JobRecord job = jobs_->submit(e, r.body, std::move(req), r.principal);
     Response out = json_response(job_json(job), 202);
     out.headers.emplace_back("Location", "/v1/jobs/" + job.id);
@@ -986,6 +990,7 @@ OJson Service::openapi() const {
           {"outputs", {{"type", "array"}, {"items", {{"type", "string"}}}, {"description", "output names (default: all)"}}},
           {"fidelity", {{"type", "string"}, {"enum", {"fem", "surrogate", "auto"}}, {"description", "default auto with a bundle, fem without"}}},
           {"tolerance", {{"type", "number"}, {"exclusiveMinimum", true}, {"minimum", 0}, {"description", "auto: largest surrogate error estimate accepted"}}},
+          {"one_fidelity", {{"type", "boolean"}, {"description", "auto: answer the whole batch at the highest fidelity any scenario needs (FEM for all when one falls back); not for jobs"}}},
           {"mode", {{"type", "string"}, {"enum", {"sync", "async"}},
                     {"description", "async: a job whatever the size (sync: answer now when at most " +
                                         std::to_string(options_.max_sync_scenarios) + " scenarios)"}}}}}}},
@@ -1022,7 +1027,7 @@ OJson Service::openapi() const {
                         {"error_estimate", number_or_null},
                         {"error_estimates", {{"type", "array"}, {"items", number_or_null}}},
                         {"spread", {{"type", "object"}, {"additionalProperties", number_or_null}}},
-                        {"fallback", {{"type", "string"}, {"enum", {"outside_training_bounds", "estimate_above_tolerance"}}}},
+                        {"fallback", {{"type", "string"}, {"enum", {"outside_training_bounds", "estimate_above_tolerance", "one_fidelity"}}}},
                         {"surrogate_estimate", number_or_null},
                         {"solver", {{"type", "object"}}}}}}},
       {"ScenarioAnswers",

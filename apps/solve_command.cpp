@@ -72,6 +72,9 @@ int run_solve(const SolveArgs& args) {
   AnswerOptions answer;
   answer.fidelity = fidelity;
   answer.tolerance = args.tolerance;
+  DOPPEL_VERIFY(!args.one_fidelity || fidelity == Fidelity::automatic, "--one-fidelity",
+                "applies to --fidelity auto only (fem and surrogate are one fidelity already)");
+  answer.one_fidelity = args.one_fidelity;
   answer.batch = options;
   answer.first_fields = !args.vtu.empty();
   const auto t1b = std::chrono::steady_clock::now();

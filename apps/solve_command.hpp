@@ -27,6 +27,7 @@ struct SolveArgs {
   std::string bundle;
   std::string fidelity;          // fem | surrogate | auto; default auto with a bundle, else fem
   double tolerance = 5e-3;       // auto: largest accepted error estimate (relative L2)
+  bool one_fidelity = false;     // auto: the whole batch at the highest fidelity any scenario needs
   std::string device = "auto";   // surrogate inference: auto | cpu | cuda
 };
 

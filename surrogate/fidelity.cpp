@@ -86,6 +86,20 @@ AnswerSet answer_scenarios(const FemModel& model, const Surrogate* sur, const st
       set.first_fields = std::move(snap);
     }
   }
+  if (options.one_fidelity && options.fidelity == Fidelity::automatic && !fem.empty() && fem.size() < scenarios.size()) {
+    // One scenario needs FEM: so does the batch (the surrogate's answers are dropped).
+    for (size_t s = 0; s < scenarios.size(); ++s) {
+      ScenarioAnswer& a = set.answers[s];
+      if (!a.surrogate) continue;
+      const double estimate = a.error_estimate;
+      a = ScenarioAnswer{};
+      a.fallback = "one_fidelity";
+      a.surrogate_estimate = estimate;
+    }
+    set.first_fields.reset();
+    fem.resize(scenarios.size());
+    for (size_t s = 0; s < scenarios.size(); ++s) fem[s] = s;
+  }
   if (!fem.empty()) {
     std::vector<spec::Scenario> part;
     for (size_t s : fem) part.push_back(scenarios[s]);

@@ -24,7 +24,7 @@ struct ScenarioAnswer {
   double error_estimate = 0;                 // surrogate: estimate; FEM: the solve's relative residual
   std::vector<double> error_estimates;       // transient surrogate answers: per output time
   std::vector<double> spread;                // steady surrogate answers: ensemble std per output
-  std::string fallback;                      // FEM standing in: outside_training_bounds | estimate_above_tolerance
+  std::string fallback;                      // FEM standing in: outside_training_bounds | estimate_above_tolerance | one_fidelity
   std::optional<double> surrogate_estimate;  // the estimate that sent it to FEM
   std::optional<ScenarioSolution> solver;    // FEM answers
 };
@@ -32,6 +32,9 @@ struct ScenarioAnswer {
 struct AnswerOptions {
   Fidelity fidelity = Fidelity::fem;
   double tolerance = 5e-3;
+  // auto only: one fidelity for the whole batch, the highest any scenario needs (FEM for all
+  // when one falls back), so an optimizer's finite differences and line searches see one model.
+  bool one_fidelity = false;
   BatchOptions batch;              // FEM solves
   bool first_fields = false;       // keep scenario 0's fields (VTU export)
 };

@@ -262,6 +262,25 @@ TEST_F(Api, ScenariosAnswerAtEveryFidelity) {
   const auto a = post("/v1/twins/splate/scenarios", R"({"scenarios": [{"parameters": {"h": 800}}], "tolerance": 1e-12})");
   ASSERT_EQ(a.status, 200) << a.body;
   EXPECT_EQ(json::parse(a.body)["scenarios"][0]["fallback"], "estimate_above_tolerance");
+  // One fidelity for the batch: with the tolerance between two scenarios' estimates, the one
+  // above it sends the other to FEM too.
+  const std::string two = R"([{"parameters": {"h": 150, "q": 4e4}}, {"parameters": {"h": 1900, "q": 0}}])";
+  const json est = json::parse(post("/v1/twins/splate/scenarios", R"({"fidelity": "surrogate", "scenarios": )" + two + "}").body);
+  const double e0 = est["scenarios"][0]["error_estimate"], e1 = est["scenarios"][1]["error_estimate"];
+  ASSERT_NE(e0, e1);
+  const size_t low = e0 < e1 ? 0 : 1;
+  char tol[64];
+  std::snprintf(tol, sizeof tol, "%.17g", 0.5 * (e0 + e1));
+  const auto o = post("/v1/twins/splate/scenarios",
+                      std::string(R"({"one_fidelity": true, "tolerance": )") + tol + R"(, "scenarios": )" + two + "}");
+  ASSERT_EQ(o.status, 200) << o.body;
+  const json one = json::parse(o.body);
+  EXPECT_EQ(one["scenarios"][low]["fidelity"], "fem");
+  EXPECT_EQ(one["scenarios"][low]["fallback"], "one_fidelity");
+  EXPECT_EQ(one["scenarios"][1 - low]["fallback"], "estimate_above_tolerance");
+  EXPECT_EQ(post("/v1/twins/splate/scenarios", R"({"scenarios": [{}], "one_fidelity": 1})").status, 400);
+  EXPECT_EQ(post("/v1/twins/splate/scenarios", R"({"scenarios": [{}], "fidelity": "fem", "one_fidelity": true})").status, 400);
+  EXPECT_EQ(post("/v1/twins/splate/scenarios", R"({"scenarios": [{}], "mode": "async", "one_fidelity": true})").status, 400);
   // A twin without a bundle answers with FEM by default.
   const auto b = post("/v1/twins/blade/scenarios", R"({"scenarios": [{"parameters": {"T_gas": 1200}}]})");
   ASSERT_EQ(b.status, 200) << b.body;

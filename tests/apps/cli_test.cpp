@@ -243,6 +243,22 @@ TEST_F(CliSurrogate, AutoFallsBackExactlyWhereTheEstimateExceedsTheTolerance) {
   }
   EXPECT_EQ(fem, 12u);
   EXPECT_EQ(mixed["surrogate"]["fem"], 12);
+  // --one-fidelity: one scenario above the tolerance sends the whole batch to FEM, each saying
+  // why, with the FE answers of the mixed run (reference: the same FE solves, 1e-12).
+  const auto one = solve("--fidelity auto --one-fidelity --tolerance " + std::string(buf) + " --scenarios " + file);
+  EXPECT_EQ(one["surrogate"]["fem"], 24);
+  for (size_t i = 0; i < est.size(); ++i) {
+    const auto& s = one["scenarios"][i];
+    EXPECT_EQ(s["fidelity"], "fem") << i;
+    EXPECT_EQ(s["fallback"], est[i] <= tol ? "one_fidelity" : "estimate_above_tolerance") << i;
+    EXPECT_EQ(s["surrogate_estimate"].get<double>(), est[i]) << i;
+    if (est[i] > tol)
+      for (const auto& [name, v] : s["outputs"].items())
+        EXPECT_NEAR(v.get<double>(), mixed["scenarios"][i]["outputs"][name].get<double>(), 1e-12 * std::abs(v.get<double>())) << name;
+  }
+  // Every scenario within the tolerance: the whole batch stays with the surrogate.
+  const auto lax = solve("--fidelity auto --one-fidelity --tolerance 1e9 --scenarios " + file);
+  EXPECT_EQ(lax["surrogate"]["fem"], 0);
 }
 
 TEST_F(CliSurrogate, OutOfBoundsScenariosAreSolvedWithFem) {
@@ -284,6 +300,8 @@ TEST_F(CliSurrogate, BadSurrogateArgumentsAreRefusedByName) {
   expect("solve " + *twin_ + " --bundle " + *bundle_ + " --tolerance -1", 2, "--tolerance");
   expect("solve " + *twin_ + " --bundle /nonexistent", 2, "bundle");
   expect("solve " + *twin_ + " --bundle " + *bundle_ + " --device tpu", 2, "--device");
+  expect("solve " + *twin_ + " --bundle " + *bundle_ + " --fidelity surrogate --one-fidelity", 2, "--one-fidelity");
+  expect("solve " + *twin_ + " --one-fidelity", 2, "--one-fidelity");
   const std::string blade = std::string(DOPPEL_SOURCE_DIR) + "/examples/blade/twin.json";
   expect("solve " + blade + " --bundle " + *bundle_, 2, "trained for twin 'splate'");
   expect("train " + *twin_ + " --out " + (process_dir() / "x").string() + " --range h=1:5000", 2, "--range h");
