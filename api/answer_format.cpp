@@ -42,6 +42,7 @@ nlohmann::ordered_json answers_json(const FemModel& model, const std::vector<spe
     item["parameters"] = params;
     item["outputs"] = per_output(a.outputs);
     item["fidelity"] = a.surrogate ? "surrogate" : "fem";
+    item["tier"] = a.tier;
     item["error_estimate"] = number(a.error_estimate);
     if (!a.error_estimates.empty()) {
       nlohmann::ordered_json series = nlohmann::ordered_json::array();

@@ -1024,6 +1024,8 @@ OJson Service::openapi() const {
                         {"parameters", {{"type", "object"}, {"additionalProperties", {{"type", "number"}}}}},
                         {"outputs", {{"type", "object"}, {"additionalProperties", {{"oneOf", {number_or_null, {{"type", "array"}, {"items", number_or_null}}}}}}}},
                         {"fidelity", {{"type", "string"}, {"enum", {"surrogate", "fem"}}}},
+                        {"tier", {{"type", "string"}, {"enum", {"network", "reduced", "fem"}},
+                                  {"description", "the model that answered: the network, the Galerkin solve in the reduced space, or FEM"}}},
                         {"error_estimate", number_or_null},
                         {"error_estimates", {{"type", "array"}, {"items", number_or_null}}},
                         {"spread", {{"type", "object"}, {"additionalProperties", number_or_null}}},

@@ -1,5 +1,7 @@
 #include "surrogate/fidelity.hpp"
 
+#include <algorithm>
+
 #include <cmath>
 
 #include "spec/errors.hpp"
@@ -41,6 +43,7 @@ AnswerSet answer_scenarios(const FemModel& model, const Surrogate* sur, const st
         continue;
       }
       a.surrogate = true;
+      a.tier = "reduced";
       a.outputs = tb[s].outputs;
       a.error_estimate = tb[s].max_estimate;
       a.error_estimates = tb[s].estimate;
@@ -63,8 +66,30 @@ AnswerSet answer_scenarios(const FemModel& model, const Surrogate* sur, const st
     }
     const SurrogateBatch b = sur->evaluate(params);
     const size_t O = b.outputs_per_scenario;
+    // auto: the network's answers above the tolerance get the second tier (the Galerkin solve
+    // in the reduced space) before FEM.
+    std::vector<size_t> second;
+    std::vector<Params> second_params;
+    if (options.fidelity == Fidelity::automatic && sur->has_reduced_tier())
+      for (size_t s = 0; s < scenarios.size(); ++s)
+        if (b.in_bounds[s] && !(b.estimate[s] <= options.tolerance)) {
+          second.push_back(s);
+          second_params.push_back(params[s]);
+        }
+    const auto reduced = second.empty() ? std::vector<Surrogate::ReducedAnswer>{} : sur->evaluate_reduced(second_params);
+    std::vector<const Surrogate::ReducedAnswer*> tier2(scenarios.size(), nullptr);
+    for (size_t i = 0; i < second.size(); ++i)
+      if (reduced[i].estimate <= options.tolerance) tier2[second[i]] = &reduced[i];
     for (size_t s = 0; s < scenarios.size(); ++s) {
       ScenarioAnswer& a = set.answers[s];
+      if (tier2[s]) {
+        a.surrogate = true;
+        a.tier = "reduced";
+        a.outputs.assign(1, tier2[s]->outputs);
+        a.error_estimate = tier2[s]->estimate;
+        a.surrogate_estimate = b.estimate[s];  // the network's, which sent it here
+        continue;
+      }
       const bool ok = b.in_bounds[s] && (options.fidelity == Fidelity::surrogate || b.estimate[s] <= options.tolerance);
       if (!ok) {
         a.fallback = b.in_bounds[s] ? "estimate_above_tolerance" : "outside_training_bounds";
@@ -73,16 +98,43 @@ AnswerSet answer_scenarios(const FemModel& model, const Surrogate* sur, const st
         continue;
       }
       a.surrogate = true;
+      a.tier = "network";
       a.outputs.assign(1, std::vector<double>(b.outputs.begin() + static_cast<long>(s * O), b.outputs.begin() + static_cast<long>((s + 1) * O)));
       a.spread.assign(b.spread.begin() + static_cast<long>(s * O), b.spread.begin() + static_cast<long>((s + 1) * O));
       a.error_estimate = b.estimate[s];
     }
-    if (options.first_fields && set.answers[0].surrogate) {
+    // One fidelity, and one tier: a batch mixing network and reduced answers is answered by the
+    // reduced tier throughout (or by FEM, below, when that exceeds the tolerance somewhere).
+    const bool mixed = std::any_of(set.answers.begin(), set.answers.end(), [](const ScenarioAnswer& a) { return a.tier == "reduced"; }) &&
+                       std::any_of(set.answers.begin(), set.answers.end(), [](const ScenarioAnswer& a) { return a.tier == "network"; });
+    if (options.one_fidelity && fem.empty() && mixed) {
+      const auto all = sur->evaluate_reduced(params);
+      for (size_t s = 0; s < scenarios.size(); ++s) {
+        ScenarioAnswer& a = set.answers[s];
+        if (a.tier != "network") continue;
+        if (!(all[s].estimate <= options.tolerance)) {
+          fem.push_back(s);  // one scenario past both tiers: FEM for the batch (below)
+          break;
+        }
+        a.tier = "reduced";
+        a.outputs.assign(1, all[s].outputs);
+        a.spread.clear();
+        a.surrogate_estimate = a.error_estimate;
+        a.error_estimate = all[s].estimate;
+      }
+    }
+    if (options.first_fields && set.answers[0].tier == "network") {
       const SurrogateBatch f = sur->evaluate({params[0]}, true);
       FieldSnapshot snap;
       snap.parameters = params[0];
       snap.T = f.T;
       snap.u = f.u;
+      set.first_fields = std::move(snap);
+    } else if (options.first_fields && set.answers[0].tier == "reduced") {
+      const auto f = sur->evaluate_reduced({params[0]}, true);
+      FieldSnapshot snap;
+      snap.parameters = params[0];
+      (model.thermal() ? snap.T : snap.u) = f[0].field;
       set.first_fields = std::move(snap);
     }
   }

@@ -21,6 +21,9 @@ const char* fidelity_name(Fidelity f);
 struct ScenarioAnswer {
   std::vector<std::vector<double>> outputs;  // [time][output]; one time for steady analyses
   bool surrogate = false;                    // which fidelity answered
+  // Which model produced it: "network" (the MLP ensemble), "reduced" (the Galerkin solve in
+  // the reduced space: the steady second tier, and every transient surrogate answer) or "fem".
+  std::string tier = "fem";
   double error_estimate = 0;                 // surrogate: estimate; FEM: the solve's relative residual
   std::vector<double> error_estimates;       // transient surrogate answers: per output time
   std::vector<double> spread;                // steady surrogate answers: ensemble std per output

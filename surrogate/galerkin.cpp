@@ -18,58 +18,81 @@ Params GalerkinHeat::nominal_theta(const FemModel& model) {
   return model.thermal_theta(p0, 1.0, 1.0 / dt);
 }
 
-GalerkinHeat::GalerkinHeat(const FemModel& model, const ReducedSpace& space, const MassMatrix& M)
-    : model_(model), space_(space), M_(M) {
+ReducedOperator::ReducedOperator(const ReducedSpace& space) {
   const AffineOperator& op = space.op();
   const size_t K = op.num_terms(), L = space.lift_terms().size();
   const Eigen::MatrixXd& V = space.basis().modes;
   const Eigen::Index n = op.size(), r = V.cols();
-  A_.assign(K, Eigen::MatrixXd(r, r));
-  Ag_.assign(K, std::vector<Eigen::VectorXd>(L));
-  Am_.assign(K, Eigen::VectorXd(r));
+  A.assign(K, Eigen::MatrixXd(r, r));
+  Ag.assign(K, std::vector<Eigen::VectorXd>(L));
+  Am.assign(K, Eigen::VectorXd(r));
   parallel_for(K, [&](size_t k) {
     Params e(K, 0.0);
     e[k] = 1.0;
     Eigen::VectorXd y(n);
     for (Eigen::Index j = 0; j < r; ++j) {
       op.apply_free_rows(e.data(), V.col(j).data(), y.data());
-      A_[k].col(j) = V.transpose() * y;
+      A[k].col(j) = V.transpose() * y;
     }
     for (size_t i = 0; i < L; ++i) {
       const Eigen::VectorXd g = space.lift_vector(i);
       op.apply_free_rows(e.data(), g.data(), y.data());
-      Ag_[k][i] = V.transpose() * y;
+      Ag[k][i] = V.transpose() * y;
     }
     op.apply_free_rows(e.data(), space.basis().mean.data(), y.data());
-    Am_[k] = V.transpose() * y;
+    Am[k] = V.transpose() * y;
   });
-  for (const auto& t : space.terms())
-    if (!t.load.empty()) b_.push_back(V.transpose() * Eigen::Map<const Eigen::VectorXd>(t.load.data(), n));
-  Eigen::MatrixXd F(n, static_cast<Eigen::Index>(L) + 1 + r);
-  for (size_t i = 0; i < L; ++i) F.col(static_cast<Eigen::Index>(i)) = space.lift_vector(i);
-  F.col(static_cast<Eigen::Index>(L)) = space.basis().mean;
-  F.rightCols(r) = V;
-  H_ = F.transpose() * M.apply(F, 1);
+  for (size_t m = 0; m < space.terms().size(); ++m) {
+    const auto& t = space.terms()[m];
+    if (t.load.empty()) continue;
+    b.push_back(V.transpose() * Eigen::Map<const Eigen::VectorXd>(t.load.data(), n));
+    load_terms.push_back(m);
+  }
 }
 
-Eigen::VectorXd GalerkinHeat::apply(const Params& theta, const std::vector<double>& phi, double s,
-                                    const Eigen::VectorXd* c) const {
-  Eigen::VectorXd y = Eigen::VectorXd::Zero(space_.rank());
+Eigen::VectorXd ReducedOperator::apply(const Params& theta, const std::vector<double>& phi, double s,
+                                       const Eigen::VectorXd* c) const {
+  Eigen::VectorXd y = Eigen::VectorXd::Zero(static_cast<Eigen::Index>(Am.empty() ? 0 : Am[0].size()));
   for (size_t k = 0; k < theta.size(); ++k) {
     if (theta[k] == 0.0) continue;
-    Eigen::VectorXd t = s * Am_[k];
-    if (c) t += A_[k] * *c;
-    for (size_t i = 0; i < phi.size(); ++i) t += phi[i] * Ag_[k][i];
+    Eigen::VectorXd t = s * Am[k];
+    if (c) t += A[k] * *c;
+    for (size_t i = 0; i < phi.size(); ++i) t += phi[i] * Ag[k][i];
     y += theta[k] * t;
   }
   return y;
 }
 
-Eigen::MatrixXd GalerkinHeat::matrix(const Params& theta) const {
-  Eigen::MatrixXd A = Eigen::MatrixXd::Zero(space_.rank(), space_.rank());
-  for (size_t k = 0; k < theta.size(); ++k) A += theta[k] * A_[k];
-  return A;
+Eigen::MatrixXd ReducedOperator::matrix(const Params& theta) const {
+  const Eigen::Index r = Am.empty() ? 0 : Am[0].size();
+  Eigen::MatrixXd M = Eigen::MatrixXd::Zero(r, r);
+  for (size_t k = 0; k < theta.size(); ++k) M += theta[k] * A[k];
+  return M;
 }
+
+Eigen::VectorXd ReducedOperator::solve_steady(const ReducedSpace& space, const Params& theta, const Params& p) const {
+  Eigen::VectorXd rhs = -apply(theta, space.lift_coefficients(p), 1.0, nullptr);
+  for (size_t m = 0; m < b.size(); ++m) rhs += space.terms()[load_terms[m]].coef(p) * b[m];
+  return matrix(theta).ldlt().solve(rhs);
+}
+
+GalerkinHeat::GalerkinHeat(const FemModel& model, const ReducedSpace& space, const MassMatrix& M)
+    : model_(model), space_(space), M_(M), op_(space) {
+  const Eigen::Index n = space.op().size(), r = space.basis().modes.cols();
+  const size_t L = space.lift_terms().size();
+  Eigen::MatrixXd F(n, static_cast<Eigen::Index>(L) + 1 + r);
+  for (size_t i = 0; i < L; ++i) F.col(static_cast<Eigen::Index>(i)) = space.lift_vector(i);
+  F.col(static_cast<Eigen::Index>(L)) = space.basis().mean;
+  F.rightCols(r) = space.basis().modes;
+  H_ = F.transpose() * M.apply(F, 1);
+}
+
+Eigen::VectorXd GalerkinHeat::apply(const Params& theta, const std::vector<double>& phi, double s,
+                                    const Eigen::VectorXd* c) const {
+  return op_.apply(theta, phi, s, c);
+}
+
+Eigen::MatrixXd GalerkinHeat::matrix(const Params& theta) const { return op_.matrix(theta); }
 
 Eigen::VectorXd GalerkinHeat::project(const Params& p, const double* T, double* missed) const {
   Eigen::VectorXd d = Eigen::Map<const Eigen::VectorXd>(T, space_.size());
@@ -159,7 +182,7 @@ ReducedTrajectory GalerkinHeat::integrate(const spec::Scenario& sc, Eigen::Vecto
     }
     const std::vector<double> phi1 = space_.lift_coefficients(p1);
     Eigen::VectorXd rhs = Eigen::VectorXd::Zero(r);
-    for (size_t m = 0; m < b_.size(); ++m) rhs += loadw[m] * b_[m];
+    for (size_t m = 0; m < op_.b.size(); ++m) rhs += loadw[m] * op_.b[m];
     rhs += apply(mu, phi_hist, s_hist, &c_hist);
     // Known part of A(theta) x_new: the lift and the mean.
     rhs -= apply(theta, phi1, 1.0, nullptr);

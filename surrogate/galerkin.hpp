@@ -29,6 +29,22 @@ struct ReducedTrajectory {
   int steps = 0;
 };
 
+// Every term of an affine operator reduced onto a reduced space x = l(p) + mean + V c once:
+// V^T A_k V, V^T A_k g_i, V^T A_k mean (free rows), and V^T load_m of the load terms.
+struct ReducedOperator {
+  explicit ReducedOperator(const ReducedSpace& space);
+  // V^T A(theta) x for x = sum phi_i g_i + s mean + V c (c null: no V c part).
+  Eigen::VectorXd apply(const Params& theta, const std::vector<double>& phi, double s, const Eigen::VectorXd* c) const;
+  Eigen::MatrixXd matrix(const Params& theta) const;  // V^T A(theta) V
+  // The steady Galerkin solve: V^T A(theta) (l(p) + mean + V c) = V^T b(p), an r x r system.
+  Eigen::VectorXd solve_steady(const ReducedSpace& space, const Params& theta, const Params& p) const;
+  std::vector<Eigen::MatrixXd> A;                // per term
+  std::vector<std::vector<Eigen::VectorXd>> Ag;  // per term, per lift vector
+  std::vector<Eigen::VectorXd> Am;               // per term
+  std::vector<Eigen::VectorXd> b;                // per load term
+  std::vector<size_t> load_terms;                // their indices in the space's terms
+};
+
 class GalerkinHeat {
  public:
   GalerkinHeat(const FemModel& model, const ReducedSpace& space, const MassMatrix& M);
@@ -59,10 +75,7 @@ class GalerkinHeat {
   const ReducedSpace& space_;
   const MassMatrix& M_;
   const ResidualEstimator* estimator_ = nullptr;
-  std::vector<Eigen::MatrixXd> A_;                // per term: V^T A_k V
-  std::vector<std::vector<Eigen::VectorXd>> Ag_;  // per term, per lift vector: V^T A_k g_i
-  std::vector<Eigen::VectorXd> Am_;               // per term: V^T A_k mean
-  std::vector<Eigen::VectorXd> b_;                // per load term: V^T load_m
+  ReducedOperator op_;
   Eigen::MatrixXd H_;  // Gram of [g_i | mean | V] in M: ||x||_M^2 = y^T H y
 };
 

@@ -185,6 +185,34 @@ void Surrogate::build() {
   em->calibration = parts_.calibration;
   engine_model_ = em;
   engine_ = std::make_unique<InferenceEngine>(engine_model_, device_);
+  // The second tier: twins of one physics (thermo-elastic coupling is not reduced).
+  if (!(space_T_ && space_u_)) reduced_ = std::make_unique<ReducedOperator>(primary);
+}
+
+std::vector<Surrogate::ReducedAnswer> Surrogate::evaluate_reduced(const std::vector<Params>& params, bool fields) const {
+  DOPPEL_VERIFY(reduced_, "bundle", "has no reduced tier (transient or thermo-elastic twin)");
+  const bool onT = model_.thermal();
+  const ReducedSpace& primary = onT ? *space_T_ : *space_u_;
+  const Eigen::MatrixXd& H = engine_model_->norm_gram;
+  std::vector<ReducedAnswer> out(params.size());
+  parallel_for(params.size(), [&](size_t s) {
+    const Params& p = params[s];
+    const Params theta = onT ? model_.thermal_theta(p) : model_.mechanical_theta(p);
+    const Eigen::VectorXd c = reduced_->solve_steady(primary, theta, p);
+    std::vector<double> psi(estimator_->size());
+    estimator_->features(theta, p, c.data(), psi.data());
+    const std::vector<double> phi = primary.lift_coefficients(p);
+    Eigen::VectorXd y(static_cast<Eigen::Index>(phi.size()) + 1 + c.size());
+    for (size_t i = 0; i < phi.size(); ++i) y(static_cast<Eigen::Index>(i)) = phi[i];
+    y(static_cast<Eigen::Index>(phi.size())) = 1.0;
+    y.tail(c.size()) = c;
+    const double norm = std::sqrt(std::max(y.dot(H * y), 1e-300));
+    out[s].estimate = parts_.calibration * estimator_->norm(psi.data()) / norm;
+    const Eigen::VectorXd x = primary.reconstruct(p, c.data());
+    out[s].outputs = evaluator_->evaluate(p, onT ? x.data() : nullptr, onT ? nullptr : x.data());
+    if (fields) out[s].field.assign(x.data(), x.data() + x.size());
+  });
+  return out;
 }
 
 void Surrogate::set_calibration(double c) {

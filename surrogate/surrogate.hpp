@@ -23,6 +23,7 @@ namespace doppel {
 
 class InferenceEngine;
 class GalerkinHeat;
+struct ReducedOperator;
 class ReducedSpace;
 class ResidualEstimator;
 class OutputMap;
@@ -109,6 +110,17 @@ class Surrogate {
   // Steady twins: evaluates scenarios in chunks (0: 1024 on the CPU, 65536 on a GPU); fields adds the
   // reconstructed T and u.
   SurrogateBatch evaluate(const std::vector<Params>& p, bool fields = false, size_t chunk = 0) const;
+  // The second tier (steady twins of one physics): the Galerkin-projected solve of the twin's
+  // own affine operator in the reduced space, an r x r system per scenario (exact in that
+  // space, so no starting guess is needed), with the same calibrated residual estimate as the
+  // network's answers. Used for scenarios the network answers above tolerance.
+  bool has_reduced_tier() const { return reduced_ != nullptr; }
+  struct ReducedAnswer {
+    std::vector<double> outputs;
+    double estimate = 0;
+    std::vector<double> field;  // the primary field, when asked for
+  };
+  std::vector<ReducedAnswer> evaluate_reduced(const std::vector<Params>& p, bool fields = false) const;
   // Reconstructions from coefficients (host).
   Eigen::VectorXd temperature(const Params& p, const double* c) const;
   Eigen::VectorXd displacement(const Params& p, const double* c) const;
@@ -135,6 +147,7 @@ class Surrogate {
   std::shared_ptr<EngineModel> engine_model_;
   std::unique_ptr<InferenceEngine> engine_;
   std::unique_ptr<GalerkinHeat> galerkin_;
+  std::unique_ptr<ReducedOperator> reduced_;  // the steady second tier
   bool linear_ = false;
 };
 

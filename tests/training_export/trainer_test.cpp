@@ -9,6 +9,7 @@
 
 #include "kernels/fem/outputs.hpp"
 #include "surrogate/engine.hpp"
+#include "surrogate/fidelity.hpp"
 #include "surrogate/mlp.hpp"
 #include "surrogate/surrogate.hpp"
 #include "tests/surrogate_twins.hpp"
@@ -368,6 +369,63 @@ TEST(TrainingTransient, ThermoElasticOutputsFollowTheReducedTemperature) {
   for (size_t k = 0; k < again[0].outputs.size(); ++k)
     for (size_t j = 0; j < again[0].outputs[k].size(); ++j)
       EXPECT_NEAR(again[0].outputs[k][j], got[1].outputs[k][j], 1e-9 * std::abs(got[1].outputs[k][j]));
+}
+
+// The steady second tier: the Galerkin solve of the twin's own affine operator in the POD
+// space. Twin: the live heat plate (6 x 8 P1 cells, h from 100 to 2000, q and T0 loads), a
+// deliberately small network. Reference: FEM of 24 random scenarios. The reduced solve's T_max
+// is within 1e-4 of the rise above the coldest boundary temperature for every scenario (the
+// POD space holds the solutions to ~1e-8 energy), and answer_scenarios(auto) with a tolerance
+// below every network estimate answers from the reduced tier wherever its own estimate allows,
+// saying so (tier "reduced"), with the network's estimate kept as surrogate_estimate.
+TEST(Training, SecondTierGalerkinSolveAnswersWhereTheNetworkIsTooCoarse) {
+  const FemModel model(test::twin_from(test::live_plate_json()));
+  TrainOptions o = small_options();
+  o.samples = 48;
+  o.calibration = 16;
+  o.test = 8;
+  o.network.hidden = {8};
+  o.network.members = 2;
+  o.fit.max_epochs = 300;
+  const TrainResult r = train_surrogate(model, o);
+  ASSERT_TRUE(r.surrogate->has_reduced_tier());
+  const auto sc = test::random_scenarios(model.twin(), {}, 24, 8);
+  std::vector<Params> p;
+  for (const auto& s : sc) p.push_back(s.parameters);
+  const BatchResult fe = solve_batch(model, sc);
+  const auto red = r.surrogate->evaluate_reduced(p);
+  const SurrogateBatch net = r.surrogate->evaluate(p);
+  double worst_net = 0, worst_red = 0, min_net_estimate = 1e300;
+  for (size_t s = 0; s < sc.size(); ++s) {
+    const double T0 = p[s][static_cast<size_t>(model.twin().parameter_index("T0"))];
+    const double rise = std::max(std::abs(fe.scenarios[s].outputs[0][0] - std::min(T0, 20.0)), 1e-9);
+    worst_red = std::max(worst_red, std::abs(red[s].outputs[0] - fe.scenarios[s].outputs[0][0]) / rise);
+    worst_net = std::max(worst_net, std::abs(net.output(s, 0) - fe.scenarios[s].outputs[0][0]) / rise);
+    min_net_estimate = std::min(min_net_estimate, net.estimate[s]);
+    EXPECT_GE(red[s].estimate, 0.0);
+  }
+  std::printf("T_max error / rise: network worst %.3g, reduced worst %.3g\n", worst_net, worst_red);
+  EXPECT_LE(worst_red, 1e-4);
+  AnswerOptions ao;
+  ao.fidelity = Fidelity::automatic;
+  ao.tolerance = 0.999 * min_net_estimate;
+  const AnswerSet set = answer_scenarios(model, r.surrogate.get(), sc, ao);
+  size_t reduced = 0;
+  for (size_t s = 0; s < sc.size(); ++s) {
+    const ScenarioAnswer& a = set.answers[s];
+    if (red[s].estimate <= ao.tolerance) {
+      ++reduced;
+      EXPECT_EQ(a.tier, "reduced") << s;
+      EXPECT_TRUE(a.surrogate);
+      EXPECT_EQ(a.outputs[0], red[s].outputs);
+      ASSERT_TRUE(a.surrogate_estimate.has_value());
+      EXPECT_EQ(*a.surrogate_estimate, net.estimate[s]);
+    } else {
+      EXPECT_EQ(a.tier, "fem") << s;
+    }
+  }
+  EXPECT_GT(reduced, sc.size() / 2) << "the reduced tier should answer most of them";
+  EXPECT_EQ(set.surrogate_answers, reduced);
 }
 
 TEST(Training, MechanicsOnlyTwinWithoutOutputsEstimatesTheDisplacement) {
