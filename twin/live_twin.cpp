@@ -233,6 +233,7 @@ std::optional<LiveTwin::Analysis> LiveTwin::assimilate_locked(const std::vector<
   const bool started = estimator_.revision() > 0;
   Analysis a;
   std::vector<SensorObservation> obs;
+  std::vector<double> when;  // each observation's time
   double latest = -1e300;
   for (const Reading& r : readings) {
     size_t k = 0;
@@ -249,13 +250,31 @@ std::optional<LiveTwin::Analysis> LiveTwin::assimilate_locked(const std::vector<
       continue;
     }
     obs.push_back({k, r.value});
+    when.push_back(r.time);
     latest = std::max(latest, r.time);
   }
   if (obs.empty()) return std::nullopt;
-  std::vector<Innovation> in;
+  std::vector<Innovation> in(obs.size());
   {
     std::lock_guard<std::mutex> fem(fem_mutex_);
-    in = estimator_.assimilate(latest, obs);
+    if (estimator_.transient()) {
+      // A transient state moves between readings: each distinct time is its own analysis, in
+      // time order (the state advanced to it, then its readings assimilated).
+      std::vector<size_t> order(obs.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+      std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return when[x] < when[y]; });
+      for (size_t i = 0; i < order.size();) {
+        size_t j = i;
+        std::vector<SensorObservation> group;
+        while (j < order.size() && when[order[j]] == when[order[i]]) group.push_back(obs[order[j++]]);
+        const std::vector<Innovation> g = estimator_.assimilate(when[order[i]], group);
+        for (size_t k = i; k < j; ++k) in[order[k]] = g[k - i];
+        i = j;
+      }
+    } else {
+      // A steady (quasi-static) state: everything queued is one analysis at the latest time.
+      in = estimator_.assimilate(latest, obs);
+    }
   }
   for (size_t i = 0; i < obs.size(); ++i) {
     SensorStats& s = sensors_[obs[i].sensor];

@@ -1,7 +1,8 @@
 // One live twin: its state estimator, the statistics of each sensor, and their persistence.
 // Readings come in through the service (already stored in the history) and queue for analysis;
-// the twin's worker takes everything queued as one analysis at the latest reading's time, so
-// acknowledging readings never waits for the computation (a caller may wait for it). Readings older than the last analysis
+// the twin's worker takes everything queued as one analysis at the latest reading's time (a
+// transient twin: one analysis per distinct reading time, in time order, since its state moves
+// between them), so acknowledging readings never waits for the computation (a caller may wait for it). Readings older than the last analysis
 // are late: kept in the history, not assimilated. After a restart the saved state is restored
 // and the readings stored after it are assimilated, so the estimate catches up.
 #pragma once
