@@ -16,7 +16,12 @@ double logit(double u) { return std::log(u / (1 - u)); }
 double logistic(double z) { return 1 / (1 + std::exp(-z)); }
 }  // namespace
 
-SensorResponse solve_with_sensors(const FemModel& model, const Params& parameters) {
+namespace {
+// The outputs of one solve of the truth, and its sensors read from the fields the solve reports
+// (the thermo-elastic displacement included); fields, when set, sees the temperature too.
+SensorResponse sensor_response(const FemModel& model, const Params& parameters,
+                               const std::function<BatchResult(const spec::Scenario&, BatchOptions&)>& solve,
+                               const std::function<void(const double* T)>& fields = {}) {
   spec::Scenario s;
   s.id = "truth";
   s.parameters = parameters;
@@ -24,9 +29,17 @@ SensorResponse solve_with_sensors(const FemModel& model, const Params& parameter
   SensorResponse out;
   BatchOptions o;
   o.keep_first_fields = false;
-  o.field_sink = [&](size_t, size_t, const double* T, const double* u) { out.sensors = sensors.evaluate(parameters, T, u); };
-  out.outputs = solve_batch(model, {s}, o).scenarios[0].outputs[0];
+  o.field_sink = [&](size_t, size_t, const double* T, const double* u) {
+    if (fields) fields(T);
+    out.sensors = sensors.evaluate(parameters, T, u);
+  };
+  out.outputs = solve(s, o).scenarios[0].outputs[0];
   return out;
+}
+}  // namespace
+
+SensorResponse solve_with_sensors(const FemModel& model, const Params& parameters) {
+  return sensor_response(model, parameters, [&](const spec::Scenario& s, BatchOptions& o) { return solve_batch(model, {s}, o); });
 }
 
 SensorResponse advance_with_sensors(const FemModel& model, const Params& parameters, std::vector<double>& state,
@@ -36,29 +49,19 @@ SensorResponse advance_with_sensors(const FemModel& model, const Params& paramet
     state.assign(model.mesh().num_nodes(), model.twin().analysis.initial_temperature);
     FemModel::apply_dirichlet(model.thermal_rhs_terms(), parameters, state.data());
   }
-  spec::Scenario s;
-  s.id = "truth";
-  s.parameters = parameters;
-  const OutputEvaluator sensors = OutputEvaluator::for_sensors(model);
-  SensorResponse out;
-  BatchOptions o;
-  o.keep_first_fields = false;
-  // The new temperature, and the sensors read from it and (thermo-elastic twins) from the
-  // displacement of its thermal strain.
-  o.field_sink = [&](size_t, size_t, const double* T, const double* u) {
-    state.assign(T, T + state.size());
-    out.sensors = sensors.evaluate(parameters, T, u);
-  };
-  BatchResult r;
-  if (seconds > 0) {
-    o.window = BatchOptions::TransientWindow{seconds, [&](size_t, double* T) { std::copy(state.begin(), state.end(), T); }};
-    r = solve_batch(model, {s}, o);
-  } else {
-    const Eigen::MatrixXd T = Eigen::Map<const Eigen::VectorXd>(state.data(), static_cast<Eigen::Index>(state.size()));
-    r = solve_with_temperatures(model, {s}, T, 0.0, o);
-  }
-  out.outputs = r.scenarios[0].outputs[0];
-  return out;
+  // A window of FEM from the state (or, for no time at all, the state as it is), its
+  // temperature kept as the new state.
+  return sensor_response(
+      model, parameters,
+      [&](const spec::Scenario& s, BatchOptions& o) {
+        if (seconds > 0) {
+          o.window = BatchOptions::TransientWindow{seconds, [&](size_t, double* T) { std::copy(state.begin(), state.end(), T); }};
+          return solve_batch(model, {s}, o);
+        }
+        const Eigen::MatrixXd T = Eigen::Map<const Eigen::VectorXd>(state.data(), static_cast<Eigen::Index>(state.size()));
+        return solve_with_temperatures(model, {s}, T, 0.0, o);
+      },
+      [&](const double* T) { state.assign(T, T + state.size()); });
 }
 
 Estimator::Estimator(const FemModel& model, const Surrogate* surrogate, EstimatorOptions options, BatchOptions fem)
@@ -218,7 +221,8 @@ Eigen::MatrixXd Estimator::propagate(const Eigen::MatrixXd& C, const Eigen::Matr
     if (surrogate_) out.col(j) = surrogate_->project_temperature(sc[members[s]].parameters, T);
     else out.col(j) = Eigen::Map<const Eigen::VectorXd>(T, n);
   };
-  // Thermo-elastic twins: the window's mechanics is not needed here (observe() solves it).
+  // Thermo-elastic twins: the window's mechanics is not solved here (observe() solves it).
+  opt.temperatures_only = true;
   solve_batch(model_, scenarios, opt);
   return out;
 }

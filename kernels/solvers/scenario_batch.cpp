@@ -390,6 +390,12 @@ class BatchRunner {
   void finish(const std::vector<Params>& p, const MatrixXd* T, size_t first, size_t time_index,
               double time, BatchResult& result) {
     const size_t S = p.size();
+    if (options_.temperatures_only) {
+      if (options_.field_sink)
+        for (size_t s = 0; s < S; ++s)
+          options_.field_sink(first + s, time_index, T ? T->col(static_cast<Index>(s)).data() : nullptr, nullptr);
+      return;
+    }
     MatrixXd U;
     std::vector<double> u_first;  // scenario 0's displacement, when it stays on the executor
     bool outputs_done = false;
@@ -960,6 +966,7 @@ BatchResult solve_with_temperatures(const FemModel& model, const std::vector<spe
                     std::to_string(T.rows()) + " x " + std::to_string(T.cols()));
   BatchOptions o = options;
   o.window.reset();
+  o.temperatures_only = false;
   BatchRunner runner(model, o);
   return runner.run_given(scenarios, n ? &T : nullptr, time);
 }

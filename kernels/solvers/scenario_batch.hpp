@@ -57,6 +57,10 @@ struct BatchOptions {
     std::function<void(size_t scenario, double* T)> initial;
   };
   std::optional<TransientWindow> window;
+  // The temperatures only: no mechanics and no outputs (the scenarios' outputs stay empty);
+  // field_sink sees u null. For callers that solve the mechanics of the temperatures themselves
+  // (the live twin advancing its members, then observing them with solve_with_temperatures).
+  bool temperatures_only = false;
 };
 
 // The steps of a transient window: whole steps of at most time_step, but never more than

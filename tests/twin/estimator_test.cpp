@@ -610,6 +610,35 @@ TEST(LiveTransientTwin, ReadingsAtDistinctTimesAreDistinctAnalyses) {
   EXPECT_EQ(sa["outputs"].dump(), sb["outputs"].dump());
 }
 
+// BatchOptions::temperatures_only (the live twin's FE advance, whose mechanics observe() solves):
+// the same temperatures as the full solve, no mechanics (u null) and no outputs. Twin:
+// examples/hotplate, a 90 s window; reference: the full window solve, exactly.
+TEST(TransientWindow, TemperaturesOnlySkipsTheMechanicsAndTheOutputs) {
+  const FemModel model(spec::load_twin(std::string(DOPPEL_SOURCE_DIR) + "/examples/hotplate/twin.json"));
+  spec::Scenario s;
+  s.parameters = model.twin().default_parameters();
+  std::vector<double> full, only;
+  bool u_seen = false;
+  BatchOptions o;
+  o.window = BatchOptions::TransientWindow{90, {}};
+  o.field_sink = [&](size_t, size_t, const double* T, const double* u) {
+    full.assign(T, T + model.mesh().num_nodes());
+    u_seen = u != nullptr;
+  };
+  const BatchResult a = solve_batch(model, {s}, o);
+  EXPECT_TRUE(u_seen);
+  EXPECT_FALSE(a.scenarios[0].outputs[0].empty());
+  o.temperatures_only = true;
+  o.field_sink = [&](size_t, size_t, const double* T, const double* u) {
+    only.assign(T, T + model.mesh().num_nodes());
+    u_seen = u != nullptr;
+  };
+  const BatchResult b = solve_batch(model, {s}, o);
+  EXPECT_FALSE(u_seen);
+  EXPECT_TRUE(b.scenarios[0].outputs[0].empty());
+  EXPECT_EQ(only, full);
+}
+
 // The plant's truth of a thermo-elastic twin, bug fixed: its outputs read the displacement of
 // the current temperature (advance_with_sensors used to pass none: SIGSEGV). Reference: the
 // FE transient solve of the same scenario to its first output time, 1e-9 relative.
