@@ -95,7 +95,48 @@ class TwinParser {
     return v;
   }
 
-  std::vector<Value> read_vector(const Json& j, const std::string& path) {
+  // A boundary or source value (spec/field.hpp). A value uniform in space with one term is
+  // checked here like read_value (a parameter factor keeps the range); one that varies in space
+  // is checked at the mesh's nodes when the model is built (FemModel), and a parameter scaling
+  // it must then stay inside its declared range.
+  Field read_field(const Json& j, const std::string& path, const Range& range) {
+    FieldContext cx;
+    cx.parameters = &twin_.parameters;
+    cx.base_dir = twin_.base_dir;
+    cx.dim = dimension();
+    cx.transient = twin_.analysis.transient;
+    cx.files = &twin_.data_files;
+    Field f = parse_field(j, path, cx);
+    f.range = range;
+    const bool bounded = std::isfinite(range.lo) || std::isfinite(range.hi);
+    if (f.uniform() && f.terms.size() <= 1) {
+      const FieldTerm one = f.terms.empty() ? FieldTerm{-1, nullptr, 0.0} : f.terms[0];
+      if (one.parameter < 0) {
+        DOPPEL_VERIFY(range.contains(one.constant), path, range.text);
+        return f;
+      }
+      Parameter& p = twin_.parameters[static_cast<size_t>(one.parameter)];
+      if (bounded && one.constant == 1.0) {
+        Range used = range;
+        used.used_at = path;
+        p.physical.push_back(used);
+      }
+      DOPPEL_VERIFY(range.contains(one.constant * p.min) && range.contains(one.constant * p.max), path,
+                    std::string(range.text) + " over the whole range of parameter '" + p.name + "' ([" +
+                        std::to_string(p.min) + ", " + std::to_string(p.max) + "])");
+      if (bounded && one.constant == 1.0) return f;
+    }
+    if (!bounded) return f;
+    for (const auto& t : f.terms) {
+      if (t.parameter < 0) continue;
+      Parameter& p = twin_.parameters[static_cast<size_t>(t.parameter)];
+      Range declared{p.min, p.max, false, false, "must stay inside its declared range: it scales a value checked over that range", path};
+      p.physical.push_back(declared);
+    }
+    return f;
+  }
+
+  std::vector<Field> read_field_vector(const Json& j, const std::string& path) {
     require_array(j, path);
     const int dim = dimension();
     if (dim > 0) {
@@ -105,8 +146,8 @@ class TwinParser {
     } else {
       DOPPEL_VERIFY(j.size() == 2 || j.size() == 3, path, "expected 2 or 3 components");
     }
-    std::vector<Value> out;
-    for (size_t i = 0; i < j.size(); ++i) out.push_back(read_value(j[i], index_path(path, i), kAny));
+    std::vector<Field> out;
+    for (size_t i = 0; i < j.size(); ++i) out.push_back(read_field(j[i], index_path(path, i), kAny));
     return out;
   }
 
@@ -330,16 +371,16 @@ class TwinParser {
     if (type == "temperature") {
       require_known_keys(j, path, {"type", "value"});
       bc.type = ThermalBcType::temperature;
-      bc.value = read_value(require_key(j, path, "value"), join_path(path, "value"), kCelsius);
+      bc.value = read_field(require_key(j, path, "value"), join_path(path, "value"), kCelsius);
     } else if (type == "flux") {
       require_known_keys(j, path, {"type", "value"});
       bc.type = ThermalBcType::flux;
-      bc.value = read_value(require_key(j, path, "value"), join_path(path, "value"), kAny);
+      bc.value = read_field(require_key(j, path, "value"), join_path(path, "value"), kAny);
     } else if (type == "convection") {
       require_known_keys(j, path, {"type", "h", "ambient"});
       bc.type = ThermalBcType::convection;
-      bc.h = read_value(require_key(j, path, "h"), join_path(path, "h"), kNonNegative);
-      bc.ambient = read_value(require_key(j, path, "ambient"), join_path(path, "ambient"), kCelsius);
+      bc.h = read_field(require_key(j, path, "h"), join_path(path, "h"), kNonNegative);
+      bc.ambient = read_field(require_key(j, path, "ambient"), join_path(path, "ambient"), kCelsius);
     } else if (type == "insulated") {
       require_known_keys(j, path, {"type"});
       bc.type = ThermalBcType::insulated;
@@ -374,16 +415,16 @@ class TwinParser {
     } else if (type == "displacement") {
       require_known_keys(j, path, {"type", "value", "components"});
       bc.type = MechanicalBcType::displacement;
-      bc.vector = read_vector(require_key(j, path, "value"), join_path(path, "value"));
+      bc.vector = read_field_vector(require_key(j, path, "value"), join_path(path, "value"));
       if (j.contains("components")) read_components(j["components"], join_path(path, "components"));
     } else if (type == "traction") {
       require_known_keys(j, path, {"type", "value"});
       bc.type = MechanicalBcType::traction;
-      bc.vector = read_vector(require_key(j, path, "value"), join_path(path, "value"));
+      bc.vector = read_field_vector(require_key(j, path, "value"), join_path(path, "value"));
     } else if (type == "pressure") {
       require_known_keys(j, path, {"type", "value"});
       bc.type = MechanicalBcType::pressure;
-      bc.pressure = read_value(require_key(j, path, "value"), join_path(path, "value"), kAny);
+      bc.pressure = read_field(require_key(j, path, "value"), join_path(path, "value"), kAny);
     } else if (type == "free") {
       require_known_keys(j, path, {"type"});
       bc.type = MechanicalBcType::free;
@@ -430,12 +471,12 @@ class TwinParser {
       DOPPEL_VERIFY(assigned, path, "region '" + s.region + "' has no entry in regions");
       if (it.value().contains("heat")) {
         DOPPEL_VERIFY(twin_.thermal, join_path(path, "heat"), "a heat source needs physics.thermal");
-        s.heat = read_value(it.value()["heat"], join_path(path, "heat"), kAny);
+        s.heat = read_field(it.value()["heat"], join_path(path, "heat"), kAny);
       }
       if (it.value().contains("body_force")) {
         DOPPEL_VERIFY(twin_.mechanical.has_value(), join_path(path, "body_force"),
                       "a body force needs physics.mechanical");
-        s.body_force = read_vector(it.value()["body_force"], join_path(path, "body_force"));
+        s.body_force = read_field_vector(it.value()["body_force"], join_path(path, "body_force"));
       }
       twin_.sources.push_back(std::move(s));
     }
@@ -615,6 +656,7 @@ TwinSpec parse_twin(const std::string& json_text, const std::filesystem::path& b
   TwinSpec twin = TwinParser(base_dir).parse(root);
   uint64_t h = fnv1a(root.dump());
   if (twin.mesh.kind == MeshSpec::Kind::file) h = fnv1a(read_file(twin.mesh.file, "mesh.file"), h);
+  for (const auto& f : twin.data_files) h = fnv1a(read_file(f, f.filename().string()), h);
   twin.content_hash = hex64(h);
   return twin;
 }

@@ -15,42 +15,10 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "spec/field.hpp"
+#include "spec/values.hpp"
+
 namespace doppel::spec {
-
-// A number in twin.json that may be a parameter reference "$name".
-struct Value {
-  double constant = 0.0;
-  int parameter = -1;  // index into TwinSpec::parameters, or -1 for a constant
-  bool is_parameter() const { return parameter >= 0; }
-  double eval(const std::vector<double>& parameter_values) const {
-    return parameter >= 0 ? parameter_values[static_cast<size_t>(parameter)] : constant;
-  }
-};
-
-enum class ParameterRole { load, control, latent };
-
-// The physical range a value must lie in (conductivity > 0, Poisson ratio in (-1, 0.5), ...),
-// each end open or closed. A parameter referenced by a property keeps the ranges of every use.
-struct ValueRange {
-  double lo = -std::numeric_limits<double>::infinity();
-  double hi = std::numeric_limits<double>::infinity();
-  bool lo_open = false;
-  bool hi_open = false;
-  const char* text = "";  // "must be > 0"
-  std::string used_at;    // the twin.json path referencing the parameter
-  bool contains(double v) const { return (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi); }
-};
-
-struct Parameter {
-  std::string name;
-  double default_value = 0.0;
-  double min = 0.0;
-  double max = 0.0;
-  std::string unit;
-  ParameterRole role = ParameterRole::load;
-  std::vector<ValueRange> physical;  // ranges of the properties that reference it
-  double cost = 0;                   // controls: cost per unit of the value (recommendations minimize the sum)
-};
 
 struct MeshSpec {
   enum class Kind { file, rectangle, box };
@@ -100,9 +68,9 @@ enum class ThermalBcType { temperature, flux, convection, insulated };
 
 struct ThermalBc {
   ThermalBcType type = ThermalBcType::insulated;
-  Value value;    // temperature (degC) or flux (W/m2, positive into the body)
-  Value h;        // convection coefficient W/(m2 K)
-  Value ambient;  // degC
+  Field value;    // temperature (degC) or flux (W/m2, positive into the body)
+  Field h;        // convection coefficient W/(m2 K)
+  Field ambient;  // degC
 };
 
 enum class MechanicalBcType { fixed, displacement, traction, pressure, free };
@@ -110,8 +78,8 @@ enum class MechanicalBcType { fixed, displacement, traction, pressure, free };
 struct MechanicalBc {
   MechanicalBcType type = MechanicalBcType::free;
   std::array<bool, 3> components{true, true, true};  // fixed / displacement: constrained axes
-  std::vector<Value> vector;  // displacement (m) or traction (Pa), one per axis
-  Value pressure;             // Pa, positive pushes into the body
+  std::vector<Field> vector;  // displacement (m) or traction (Pa), one per axis
+  Field pressure;             // Pa, positive pushes into the body
 };
 
 struct BoundarySpec {
@@ -122,8 +90,8 @@ struct BoundarySpec {
 
 struct SourceSpec {
   std::string region;
-  std::optional<Value> heat;               // W/m3
-  std::vector<Value> body_force;           // N/m3, one per axis (empty when absent)
+  std::optional<Field> heat;               // W/m3
+  std::vector<Field> body_force;           // N/m3, one per axis (empty when absent)
 };
 
 enum class Quantity {
@@ -181,7 +149,8 @@ struct TwinSpec {
   std::vector<Sensor> sensors;
   std::vector<OutputSpec> outputs;
   std::vector<LimitSpec> limits;
-  std::string content_hash;  // 16 hex digits over the canonical JSON and the mesh file
+  std::vector<std::filesystem::path> data_files;  // tables of space-varying values (spec/field.hpp)
+  std::string content_hash;  // 16 hex digits over the canonical JSON, the mesh file and the data files
 
   int parameter_index(const std::string& name) const;  // -1 when absent
   std::vector<double> default_parameters() const;

@@ -1,7 +1,7 @@
 // The reduced space of one field (temperature or displacement):
 //     x(p, c) = l(p) + mean + V c,     l(p) = sum_m phi_m(p) g_m,
-// where g_m are the unit boundary values of the right-hand-side terms that prescribe Dirichlet
-// values. Snapshots have l(p) removed before POD, so the mean and modes vanish on constrained
+// where g_m are the boundary values (unit, or a term's shape) of the right-hand-side terms that
+// prescribe Dirichlet values. Snapshots have l(p) removed before POD, so the mean and modes vanish on constrained
 // dofs and every reconstruction meets the boundary conditions exactly.
 #pragma once
 
@@ -40,7 +40,6 @@ class ReducedSpace {
   int components_;
   int n_;
   std::vector<size_t> lift_terms_;
-  std::vector<std::vector<int>> lift_dofs_;  // dofs each lift term owns
   PodBasis basis_;
 };
 

@@ -139,6 +139,27 @@ void add_boundary_mass(const Mesh& m, const CsrPattern& p, int boundary, double 
   add_term(m, p, TermKind::mass, true, boundary, scale, values);
 }
 
+void add_weighted_boundary_mass(const Mesh& m, const CsrPattern& p, int boundary, const PointFunction& wf,
+                                double* values) {
+  const int n = m.nodes_per_facet();
+  std::vector<double> local(static_cast<size_t>(n * n));
+  size_t current = static_cast<size_t>(-1);
+  auto flush = [&](size_t f) {
+    if (f != static_cast<size_t>(-1)) scatter(p, m.facet(f), n, m.facet(f), n, local.data(), values);
+    std::fill(local.begin(), local.end(), 0.0);
+  };
+  for_facet_points(m, boundary, 4, [&](size_t f, const PointMap& pm, double w) {
+    if (f != current) {
+      flush(current);
+      current = f;
+    }
+    const double v = wf(pm.x) * w;
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) local[static_cast<size_t>(i * n + j)] += v * pm.N[i] * pm.N[j];
+  });
+  flush(current);
+}
+
 void add_region_load(const Mesh& m, int region, const PointFunction& f, double* b) {
   const int n = m.nodes_per_cell();
   for_cell_points(m, region, 4, [&](size_t c, const PointMap& pm, double w) {

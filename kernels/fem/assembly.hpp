@@ -33,6 +33,9 @@ void add_stiffness(const Mesh& m, const CsrPattern& p, int region, double scale,
 void add_mass(const Mesh& m, const CsrPattern& p, int region, double scale, double* values);
 void add_boundary_mass(const Mesh& m, const CsrPattern& p, int boundary, double scale,
                        double* values);
+// int_boundary w(x) N_i N_j     (convection with a coefficient that varies along the boundary)
+void add_weighted_boundary_mass(const Mesh& m, const CsrPattern& p, int boundary, const PointFunction& w,
+                                double* values);
 // int_region f N_i  (region < 0: all cells)
 void add_region_load(const Mesh& m, int region, const PointFunction& f, double* b);
 // int_boundary g N_i

@@ -24,9 +24,14 @@ std::string list_names(const std::vector<std::string>& names) {
   return s.empty() ? "none" : s;
 }
 
-Coefficient value_fn(const spec::Value& v) {
-  return [v](const Params& p) { return v.eval(p); };
+Coefficient factor_fn(const spec::FieldTerm& t) {
+  const int k = t.parameter;
+  if (k < 0) return [](const Params&) { return 1.0; };
+  return [k](const Params& p) { return p[static_cast<size_t>(k)]; };
 }
+
+// Suffix of the name of a field's term j of n ("boundaries.xmax.thermal.h[term 2]").
+std::string term_suffix(size_t j, size_t n) { return n > 1 ? "[term " + std::to_string(j + 1) + "]" : ""; }
 
 std::vector<int> boundary_nodes(const Mesh& m, int boundary) {
   std::vector<int> nodes;
@@ -34,6 +39,18 @@ std::vector<int> boundary_nodes(const Mesh& m, int boundary) {
     if (m.facet_boundary[f] != boundary) continue;
     const int* v = m.facet(f);
     nodes.insert(nodes.end(), v, v + m.nodes_per_facet());
+  }
+  std::sort(nodes.begin(), nodes.end());
+  nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
+  return nodes;
+}
+
+std::vector<int> region_nodes(const Mesh& m, int region) {
+  std::vector<int> nodes;
+  for (size_t c = 0; c < m.num_cells(); ++c) {
+    if (region >= 0 && m.cell_region[c] != region) continue;
+    const int* v = m.cell(c);
+    nodes.insert(nodes.end(), v, v + m.nodes_per_cell());
   }
   std::sort(nodes.begin(), nodes.end());
   nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
@@ -169,14 +186,18 @@ void FemModel::build_thermal() {
   bool has_sink = false;  // a temperature or convection boundary makes the steady problem definite
   for (const auto& b : twin_.boundaries) {
     if (!b.thermal || b.thermal->type != spec::ThermalBcType::convection) continue;
-    std::vector<double> v(pattern.nnz(), 0.0);
-    add_boundary_mass(mesh_, pattern, mesh_.boundary_index(b.name), 1.0, v.data());
-    terms.push_back(std::move(v));
-    thermal_h_.push_back(value_fn(b.thermal->h));
-    const spec::Value& h = b.thermal->h;
-    const bool positive = h.is_parameter() ? twin_.parameters[static_cast<size_t>(h.parameter)].min > 0
-                                           : h.constant > 0;
-    has_sink = has_sink || positive;
+    const int bi = mesh_.boundary_index(b.name);
+    // One operator term per term of h: int h_j(x) N_i N_j over the boundary, times its factor.
+    for (const auto& hj : b.thermal->h.terms) {
+      std::vector<double> v(pattern.nnz(), 0.0);
+      if (hj.uniform()) add_boundary_mass(mesh_, pattern, bi, hj.constant, v.data());
+      else add_weighted_boundary_mass(mesh_, pattern, bi, [&hj](const double* x) { return hj.shape_at(x); }, v.data());
+      terms.push_back(std::move(v));
+      thermal_h_.push_back(factor_fn(hj));
+    }
+    // Some node keeps h > 0 whatever the parameters: the steady problem is definite.
+    for (int node : boundary_nodes(mesh_, bi))
+      has_sink = has_sink || b.thermal->h.bounds(twin_.parameters, &mesh_.coords[static_cast<size_t>(node) * 3]).first > 0;
   }
   if (transient()) {
     for (size_t r = 0; r < nregions; ++r) {
@@ -204,41 +225,105 @@ void FemModel::build_thermal() {
   thermal_op_ = std::make_unique<AffineOperator>(pattern, std::move(terms), dirichlet);
 
   for (size_t i = 0; i < temp_bcs.size(); ++i) {
-    RhsTerm t;
-    t.name = "boundaries." + temp_bcs[i]->name + ".thermal.value";
+    std::vector<int> nodes;
     for (const auto& [node, b] : owner)
-      if (b == i) t.dirichlet.push_back(node);
-    t.coef = value_fn(temp_bcs[i]->thermal->value);
-    thermal_rhs_.push_back(std::move(t));
+      if (b == i) nodes.push_back(node);
+    add_prescribed_terms(temp_bcs[i]->thermal->value, nodes, nodes, thermal_rhs_);
   }
   for (const auto& s : twin_.sources) {
     if (!s.heat) continue;
-    RhsTerm t;
-    t.name = "sources." + s.region + ".heat";
-    t.load.assign(n, 0.0);
-    add_region_load(mesh_, mesh_.region_index(s.region), [](const double*) { return 1.0; }, t.load.data());
-    zero_rows(*thermal_op_, t.load);
-    t.coef = value_fn(*s.heat);
-    thermal_rhs_.push_back(std::move(t));
+    check_range(*s.heat, region_nodes(mesh_, mesh_.region_index(s.region)));
+    const size_t nt = s.heat->terms.size();
+    for (size_t j = 0; j < nt; ++j) {
+      const spec::FieldTerm& f = s.heat->terms[j];
+      RhsTerm t;
+      t.name = s.heat->path + term_suffix(j, nt);
+      t.load.assign(n, 0.0);
+      add_region_load(mesh_, mesh_.region_index(s.region), [&f](const double* x) { return f.shape_at(x); }, t.load.data());
+      zero_rows(*thermal_op_, t.load);
+      t.coef = factor_fn(f);
+      thermal_rhs_.push_back(std::move(t));
+    }
   }
   for (const auto& b : twin_.boundaries) {
     if (!b.thermal) continue;
     const auto type = b.thermal->type;
     if (type != spec::ThermalBcType::flux && type != spec::ThermalBcType::convection) continue;
-    RhsTerm t;
-    t.load.assign(n, 0.0);
-    add_boundary_load(mesh_, mesh_.boundary_index(b.name),
-                      [](const double*, const double*) { return 1.0; }, t.load.data());
-    zero_rows(*thermal_op_, t.load);
+    const int bi = mesh_.boundary_index(b.name);
+    const std::vector<int> nodes = boundary_nodes(mesh_, bi);
     if (type == spec::ThermalBcType::flux) {
-      t.name = "boundaries." + b.name + ".thermal.value";
-      t.coef = value_fn(b.thermal->value);
-    } else {
-      t.name = "boundaries." + b.name + ".thermal.ambient";
-      const spec::Value h = b.thermal->h, amb = b.thermal->ambient;
-      t.coef = [h, amb](const Params& p) { return h.eval(p) * amb.eval(p); };
+      const spec::Field& q = b.thermal->value;
+      check_range(q, nodes);
+      for (size_t j = 0; j < q.terms.size(); ++j) {
+        const spec::FieldTerm& f = q.terms[j];
+        RhsTerm t;
+        t.name = q.path + term_suffix(j, q.terms.size());
+        t.load.assign(n, 0.0);
+        add_boundary_load(mesh_, bi, [&f](const double* x, const double*) { return f.shape_at(x); }, t.load.data());
+        zero_rows(*thermal_op_, t.load);
+        t.coef = factor_fn(f);
+        thermal_rhs_.push_back(std::move(t));
+      }
+      continue;
     }
-    thermal_rhs_.push_back(std::move(t));
+    // Convection: int h(x) T_amb(x) N_i, one term per pair of terms of h and of the ambient.
+    const spec::Field &h = b.thermal->h, &amb = b.thermal->ambient;
+    check_range(h, nodes);
+    check_range(amb, nodes);
+    for (size_t j = 0; j < h.terms.size(); ++j)
+      for (size_t l = 0; l < amb.terms.size(); ++l) {
+        const spec::FieldTerm &fh = h.terms[j], &fa = amb.terms[l];
+        RhsTerm t;
+        t.name = amb.path + term_suffix(j * amb.terms.size() + l, h.terms.size() * amb.terms.size());
+        t.load.assign(n, 0.0);
+        add_boundary_load(mesh_, bi, [&](const double* x, const double*) { return fh.shape_at(x) * fa.shape_at(x); },
+                          t.load.data());
+        zero_rows(*thermal_op_, t.load);
+        const Coefficient a = factor_fn(fh), c = factor_fn(fa);
+        t.coef = [a, c](const Params& p) { return a(p) * c(p); };
+        thermal_rhs_.push_back(std::move(t));
+      }
+  }
+}
+
+void FemModel::check_range(const spec::Field& f, const std::vector<int>& nodes) const {
+  const spec::ValueRange& r = f.range;
+  if (f.uniform() && f.terms.size() <= 1) return;  // checked when the twin was read
+  if (!std::isfinite(r.lo) && !std::isfinite(r.hi)) return;
+  for (int node : nodes) {
+    const double* x = &mesh_.coords[static_cast<size_t>(node) * 3];
+    const auto [lo, hi] = f.bounds(twin_.parameters, x);
+    if (r.contains(lo) && r.contains(hi) && std::isfinite(lo) && std::isfinite(hi)) continue;
+    std::string at = "(" + std::to_string(x[0]) + ", " + std::to_string(x[1]);
+    if (mesh_.dim == 3) at += ", " + std::to_string(x[2]);
+    throw InvalidInput(f.path, std::string(r.text) + " at every node, but at " + at + ") it reaches " +
+                                   std::to_string(r.contains(lo) ? hi : lo) +
+                                   " over the declared ranges of its parameters");
+  }
+}
+
+void FemModel::add_prescribed_terms(const spec::Field& g, const std::vector<int>& dofs, const std::vector<int>& nodes,
+                                    std::vector<RhsTerm>& out) const {
+  check_range(g, nodes);
+  for (size_t j = 0; j < g.terms.size(); ++j) {
+    const spec::FieldTerm& f = g.terms[j];
+    RhsTerm t;
+    t.name = g.path + term_suffix(j, g.terms.size());
+    t.dirichlet = dofs;
+    if (!(f.uniform() && f.constant == 1.0)) {
+      t.dirichlet_value.resize(dofs.size());
+      for (size_t i = 0; i < dofs.size(); ++i)
+        t.dirichlet_value[i] = f.shape_at(&mesh_.coords[static_cast<size_t>(nodes[i]) * 3]);
+    }
+    t.coef = factor_fn(f);
+    out.push_back(std::move(t));
+  }
+  if (g.terms.empty()) {  // a prescribed zero still constrains (and names) the dofs
+    RhsTerm t;
+    t.name = g.path;
+    t.dirichlet = dofs;
+    t.coef = [](const Params&) { return 0.0; };
+    out.push_back(std::move(t));
   }
 }
 
@@ -288,24 +373,29 @@ void FemModel::build_mechanical() {
     if (bc.type != spec::MechanicalBcType::displacement) continue;
     for (int a = 0; a < dim; ++a) {
       if (!bc.components[static_cast<size_t>(a)]) continue;
-      RhsTerm t;
-      t.name = "boundaries." + constrained[i]->name + ".mechanical.value[" + std::to_string(a) + "]";
+      std::vector<int> dofs, nodes;
       for (const auto& [dof, who] : owner)
-        if (who.first == i && who.second == a) t.dirichlet.push_back(dof);
-      t.coef = value_fn(bc.vector[static_cast<size_t>(a)]);
-      mech_rhs_.push_back(std::move(t));
+        if (who.first == i && who.second == a) {
+          dofs.push_back(dof);
+          nodes.push_back(dof / dim);
+        }
+      add_prescribed_terms(bc.vector[static_cast<size_t>(a)], dofs, nodes, mech_rhs_);
     }
   }
   for (const auto& s : twin_.sources) {
     for (size_t a = 0; a < s.body_force.size(); ++a) {
-      RhsTerm t;
-      t.name = "sources." + s.region + ".body_force[" + std::to_string(a) + "]";
-      t.load.assign(ndof, 0.0);
-      add_body_force(mesh_, mesh_.region_index(s.region), static_cast<int>(a),
-                     [](const double*) { return 1.0; }, t.load.data());
-      zero_rows(*mech_op_, t.load);
-      t.coef = value_fn(s.body_force[a]);
-      mech_rhs_.push_back(std::move(t));
+      const spec::Field& fa = s.body_force[a];
+      for (size_t j = 0; j < fa.terms.size(); ++j) {
+        const spec::FieldTerm& f = fa.terms[j];
+        RhsTerm t;
+        t.name = fa.path + term_suffix(j, fa.terms.size());
+        t.load.assign(ndof, 0.0);
+        add_body_force(mesh_, mesh_.region_index(s.region), static_cast<int>(a),
+                       [&f](const double* x) { return f.shape_at(x); }, t.load.data());
+        zero_rows(*mech_op_, t.load);
+        t.coef = factor_fn(f);
+        mech_rhs_.push_back(std::move(t));
+      }
     }
   }
   for (const auto& b : twin_.boundaries) {
@@ -314,25 +404,34 @@ void FemModel::build_mechanical() {
     const int bi = mesh_.boundary_index(b.name);
     if (bc.type == spec::MechanicalBcType::traction) {
       for (int a = 0; a < dim; ++a) {
-        RhsTerm t;
-        t.name = "boundaries." + b.name + ".mechanical.value[" + std::to_string(a) + "]";
-        t.load.assign(ndof, 0.0);
-        add_boundary_vector_load(mesh_, bi, a, [](const double*, const double*) { return 1.0; }, t.load.data());
-        zero_rows(*mech_op_, t.load);
-        t.coef = value_fn(bc.vector[static_cast<size_t>(a)]);
-        mech_rhs_.push_back(std::move(t));
+        const spec::Field& fa = bc.vector[static_cast<size_t>(a)];
+        for (size_t j = 0; j < fa.terms.size(); ++j) {
+          const spec::FieldTerm& f = fa.terms[j];
+          RhsTerm t;
+          t.name = fa.path + term_suffix(j, fa.terms.size());
+          t.load.assign(ndof, 0.0);
+          add_boundary_vector_load(mesh_, bi, a, [&f](const double* x, const double*) { return f.shape_at(x); },
+                                   t.load.data());
+          zero_rows(*mech_op_, t.load);
+          t.coef = factor_fn(f);
+          mech_rhs_.push_back(std::move(t));
+        }
       }
     } else if (bc.type == spec::MechanicalBcType::pressure) {
-      RhsTerm t;
-      t.name = "boundaries." + b.name + ".mechanical.value";
-      t.load.assign(ndof, 0.0);
-      // Positive pressure pushes into the body: traction = -p n (n outward).
-      for (int a = 0; a < dim; ++a)
-        add_boundary_vector_load(mesh_, bi, a, [a](const double*, const double* nrm) { return -nrm[a]; },
-                                 t.load.data());
-      zero_rows(*mech_op_, t.load);
-      t.coef = value_fn(bc.pressure);
-      mech_rhs_.push_back(std::move(t));
+      for (size_t j = 0; j < bc.pressure.terms.size(); ++j) {
+        const spec::FieldTerm& f = bc.pressure.terms[j];
+        RhsTerm t;
+        t.name = bc.pressure.path + term_suffix(j, bc.pressure.terms.size());
+        t.load.assign(ndof, 0.0);
+        // Positive pressure pushes into the body: traction = -p n (n outward).
+        for (int a = 0; a < dim; ++a)
+          add_boundary_vector_load(mesh_, bi, a,
+                                   [a, &f](const double* x, const double* nrm) { return -nrm[a] * f.shape_at(x); },
+                                   t.load.data());
+        zero_rows(*mech_op_, t.load);
+        t.coef = factor_fn(f);
+        mech_rhs_.push_back(std::move(t));
+      }
     }
   }
   if (thermal()) {
@@ -419,7 +518,7 @@ void FemModel::assemble_rhs(const AffineOperator& op, const std::vector<RhsTerm>
     if (c == 0.0) continue;
     if (!t.load.empty())
       for (size_t i = 0; i < n; ++i) out[i] += c * t.load[i];
-    for (int d : t.dirichlet) g[static_cast<size_t>(d)] = c;
+    for (size_t i = 0; i < t.dirichlet.size(); ++i) g[static_cast<size_t>(t.dirichlet[i])] += c * t.prescribed(i);
     any_g = any_g || !t.dirichlet.empty();
   }
   if (any_g) {
@@ -436,18 +535,20 @@ void FemModel::assemble_unit_rhs(const AffineOperator& op, const RhsTerm& term, 
   if (!term.load.empty()) std::copy(term.load.begin(), term.load.end(), out);
   if (!term.dirichlet.empty()) {
     std::vector<double> g(n, 0.0), lift(n, 0.0);
-    for (int d : term.dirichlet) g[static_cast<size_t>(d)] = 1.0;
+    for (size_t i = 0; i < term.dirichlet.size(); ++i) g[static_cast<size_t>(term.dirichlet[i])] = term.prescribed(i);
     op.apply_free_rows(theta.data(), g.data(), lift.data());
     for (size_t i = 0; i < n; ++i) out[i] -= lift[i];
-    for (int d : term.dirichlet) out[d] = 1.0;
+    for (size_t i = 0; i < term.dirichlet.size(); ++i) out[term.dirichlet[i]] = term.prescribed(i);
   }
 }
 
 void FemModel::apply_dirichlet(const std::vector<RhsTerm>& terms, const Params& p, double* x) {
+  for (const auto& t : terms)
+    for (int d : t.dirichlet) x[d] = 0.0;
   for (const auto& t : terms) {
     if (t.dirichlet.empty()) continue;
     const double c = t.coef(p);
-    for (int d : t.dirichlet) x[d] = c;
+    for (size_t i = 0; i < t.dirichlet.size(); ++i) x[t.dirichlet[i]] += c * t.prescribed(i);
   }
 }
 
@@ -457,13 +558,6 @@ namespace doppel {
 
 RhsBlock::RhsBlock(const AffineOperator& op, const std::vector<RhsTerm>& terms) : op_(op), terms_(terms) {
   const int n = op.size();
-  std::vector<char> prescribed(static_cast<size_t>(n), 0);
-  for (const auto& t : terms)
-    for (int d : t.dirichlet) {
-      if (prescribed[static_cast<size_t>(d)]) per_column_ = true;
-      prescribed[static_cast<size_t>(d)] = 1;
-    }
-  if (per_column_) return;
   const size_t K = op.num_terms();
   for (size_t m = 0; m < terms.size(); ++m) {
     if (!terms[m].load.empty()) columns_.push_back({m, kLoad});
@@ -477,14 +571,14 @@ RhsBlock::RhsBlock(const AffineOperator& op, const std::vector<RhsTerm>& terms) 
     const RhsTerm& t = terms[columns_[c].term];
     double* w = W_.col(static_cast<Eigen::Index>(c)).data();
     if (columns_[c].op_term == kValue) {
-      for (int d : t.dirichlet) w[d] = 1.0;
+      for (size_t i = 0; i < t.dirichlet.size(); ++i) w[t.dirichlet[i]] = t.prescribed(i);
       return;
     }
     if (columns_[c].op_term == kLoad) {
       std::copy(t.load.begin(), t.load.end(), w);
     } else {
       std::vector<double> g(static_cast<size_t>(n), 0.0), unit(K, 0.0);
-      for (int d : t.dirichlet) g[static_cast<size_t>(d)] = 1.0;
+      for (size_t i = 0; i < t.dirichlet.size(); ++i) g[static_cast<size_t>(t.dirichlet[i])] = t.prescribed(i);
       unit[static_cast<size_t>(columns_[c].op_term)] = 1.0;
       op.apply_free_rows(unit.data(), g.data(), w);  // A_k,fD 1_m on the free rows, 0 on the prescribed
       for (int i = 0; i < n; ++i) w[i] = -w[i];
@@ -496,7 +590,7 @@ RhsBlock::RhsBlock(const AffineOperator& op, const std::vector<RhsTerm>& terms) 
 
 Eigen::MatrixXd RhsBlock::coefficients(const std::vector<Params>& theta, const std::vector<Params>& p) const {
   const size_t S = p.size();
-  DOPPEL_ASSERT(theta.size() == S && !per_column_);
+  DOPPEL_ASSERT(theta.size() == S);
   std::vector<double> phi(terms_.size() * S);  // phi_m(p_s), term-major
   parallel_for(S, [&](size_t s) {
     for (size_t m = 0; m < terms_.size(); ++m) phi[m * S + s] = terms_[m].coef(p[s]);
@@ -512,7 +606,7 @@ Eigen::MatrixXd RhsBlock::coefficients(const std::vector<Params>& theta, const s
 }
 
 void RhsBlock::add_load_coefficients(const std::vector<Params>& p, double scale, Eigen::MatrixXd& Y) const {
-  DOPPEL_ASSERT(!per_column_ && Y.rows() == columns() && static_cast<size_t>(Y.cols()) == p.size());
+  DOPPEL_ASSERT(Y.rows() == columns() && static_cast<size_t>(Y.cols()) == p.size());
   for (size_t c = 0; c < columns_.size(); ++c) {
     if (columns_[c].op_term != kLoad) continue;
     const RhsTerm& t = terms_[columns_[c].term];
@@ -525,12 +619,6 @@ void RhsBlock::assemble(const std::vector<Params>& theta, const std::vector<Para
   DOPPEL_ASSERT(theta.size() == S);
   const Eigen::Index n = op_.size();
   B.resize(n, static_cast<Eigen::Index>(S));
-  if (per_column_) {
-    parallel_for(S, [&](size_t s) {
-      FemModel::assemble_rhs(op_, terms_, theta[s], p[s], B.col(static_cast<Eigen::Index>(s)).data());
-    });
-    return;
-  }
   if (columns_.empty()) B.setZero();
   else B.noalias() = W_ * coefficients(theta, p);
 }

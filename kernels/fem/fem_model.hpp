@@ -23,11 +23,16 @@ using Coefficient = std::function<double(const Params&)>;
 
 // One right-hand-side term: a load vector (zero on constrained dofs) and/or unit boundary
 // values on a set of constrained dofs, times a parameter-dependent coefficient.
+// A prescribed dof's value is the sum over the terms naming it of coef(p) * its value there
+// (1 unless dirichlet_value gives it): a boundary value that varies in space is one term per
+// term of its field (spec/field.hpp), all on the same dofs.
 struct RhsTerm {
-  std::string name;            // for diagnostics ("sources.domain.heat")
-  std::vector<double> load;    // empty when the term only sets boundary values
-  std::vector<int> dirichlet;  // dofs whose prescribed value is coef(p)
+  std::string name;                   // for diagnostics ("sources.domain.heat")
+  std::vector<double> load;           // empty when the term only sets boundary values
+  std::vector<int> dirichlet;         // dofs whose prescribed value is coef(p) * prescribed(i)
+  std::vector<double> dirichlet_value;  // per entry of dirichlet; empty: 1 on each
   Coefficient coef;
+  double prescribed(size_t i) const { return dirichlet_value.empty() ? 1.0 : dirichlet_value[i]; }
 };
 
 // Material properties of a region evaluated for one parameter vector.
@@ -88,6 +93,12 @@ class FemModel {
   void check_against_mesh();
   void build_thermal();
   void build_mechanical();
+  // InvalidInput naming the field where its value leaves its physical range at one of `nodes`
+  // for some parameters inside their declared ranges.
+  void check_range(const spec::Field& f, const std::vector<int>& nodes) const;
+  // The terms prescribing field g on `dofs` (at `nodes`, one per dof).
+  void add_prescribed_terms(const spec::Field& g, const std::vector<int>& dofs, const std::vector<int>& nodes,
+                            std::vector<RhsTerm>& out) const;
 
   spec::TwinSpec twin_;
   Mesh mesh_;
@@ -109,15 +120,13 @@ class FemModel {
 // coefficients phi_m(p_s), theta_sk phi_m(p_s) and phi_m(p_s). The lift of a scenario,
 // A_fD(theta) g = sum_k,m theta_k phi_m A_k,fD 1_m, is linear in those products, so column s
 // equals FemModel::assemble_rhs(theta_s, p_s) up to rounding, for operators that vary across
-// the block as well. Where one dof is prescribed by two terms (the last one's value holds,
-// which is not linear) each column is assembled on its own (linear() is false).
+// the block as well (a dof prescribed by several terms takes the sum of their values, which is
+// linear too).
 class RhsBlock {
  public:
   RhsBlock(const AffineOperator& op, const std::vector<RhsTerm>& terms);
   // B (resized to n x S): column s = assemble_rhs(op, terms, theta[s], p[s]).
   void assemble(const std::vector<Params>& theta, const std::vector<Params>& p, Eigen::MatrixXd& B) const;
-  // B = W Y holds (else assemble() works column by column).
-  bool linear() const { return !per_column_; }
   // W (n x columns()), and the coefficients Y (columns() x S) of scenarios (theta_s, p_s).
   const Eigen::MatrixXd& W() const { return W_; }
   Eigen::Index columns() const { return W_.cols(); }
@@ -135,7 +144,6 @@ class RhsBlock {
   };
   std::vector<Column> columns_;
   Eigen::MatrixXd W_;
-  bool per_column_ = false;
 };
 
 // Load the mesh a twin names (generated or Gmsh).

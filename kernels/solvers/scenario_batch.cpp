@@ -838,7 +838,7 @@ class BatchRunner {
   }
 
   void run_transient(const std::vector<const spec::Scenario*>& part, size_t first, BatchResult& result) {
-    if (thermal_->on_executor() && thermal_->rhs().linear()) return run_transient_executor(part, first, result);
+    if (thermal_->on_executor()) return run_transient_executor(part, first, result);
     const auto& an = model_.twin().analysis;
     const AffineOperator& op = model_.thermal_operator();
     const auto& terms = model_.thermal_rhs_terms();

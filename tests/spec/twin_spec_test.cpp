@@ -50,7 +50,9 @@ TEST(TwinSpec, DesignDocumentExampleParses) {
   const BoundarySpec& xmax = t.boundaries[0];
   EXPECT_EQ(xmax.name, "xmax");
   EXPECT_EQ(xmax.thermal->type, ThermalBcType::convection);
-  EXPECT_EQ(xmax.thermal->h.parameter, t.parameter_index("h"));
+  ASSERT_EQ(xmax.thermal->h.terms.size(), 1u);
+  EXPECT_EQ(xmax.thermal->h.terms[0].parameter, t.parameter_index("h"));
+  EXPECT_TRUE(xmax.thermal->h.uniform());
   EXPECT_EQ(t.outputs.size(), 3u);
   EXPECT_EQ(t.limits[0].severity, Severity::critical);
   EXPECT_EQ(t.content_hash.size(), 16u);

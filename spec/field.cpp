@@ -1,0 +1,719 @@
+#include "spec/field.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <numeric>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "spec/errors.hpp"
+#include "spec/json_reader.hpp"
+
+namespace doppel::spec {
+
+// ---------------------------------------------------------------------------------------
+// Expressions: a small recursive-descent parser into a tree, evaluated by walking it.
+
+namespace {
+
+struct Node;
+using NodePtr = std::shared_ptr<const Node>;
+
+enum class Op { number, x, y, z, t, param, table, add, sub, mul, div, neg, pow, less, greater, less_eq,
+                greater_eq, equal, not_equal, call1, call2, cond };
+
+using Fn1 = double (*)(double);
+using Fn2 = double (*)(double, double);
+
+struct Node {
+  Op op = Op::number;
+  double value = 0;                              // number
+  int parameter = -1;                            // param
+  std::shared_ptr<const SpaceFunction> table;    // table
+  Fn1 f1 = nullptr;
+  Fn2 f2 = nullptr;
+  std::string name;                              // function or parameter name (messages)
+  std::vector<NodePtr> kids;
+};
+
+NodePtr make(Op op, std::vector<NodePtr> kids) {
+  auto n = std::make_shared<Node>();
+  n->op = op;
+  n->kids = std::move(kids);
+  return n;
+}
+NodePtr number(double v) {
+  auto n = std::make_shared<Node>();
+  n->value = v;
+  return n;
+}
+
+double eval(const Node& n, const double* x) {
+  auto k = [&](size_t i) { return eval(*n.kids[i], x); };
+  switch (n.op) {
+    case Op::number: return n.value;
+    case Op::x: return x[0];
+    case Op::y: return x[1];
+    case Op::z: return x[2];
+    case Op::t:
+    case Op::param: break;  // never left in a shape (decompose() takes them out)
+    case Op::table: return (*n.table)(x);
+    case Op::add: return k(0) + k(1);
+    case Op::sub: return k(0) - k(1);
+    case Op::mul: return k(0) * k(1);
+    case Op::div: return k(0) / k(1);
+    case Op::neg: return -k(0);
+    case Op::pow: return std::pow(k(0), k(1));
+    case Op::less: return k(0) < k(1) ? 1.0 : 0.0;
+    case Op::greater: return k(0) > k(1) ? 1.0 : 0.0;
+    case Op::less_eq: return k(0) <= k(1) ? 1.0 : 0.0;
+    case Op::greater_eq: return k(0) >= k(1) ? 1.0 : 0.0;
+    case Op::equal: return k(0) == k(1) ? 1.0 : 0.0;
+    case Op::not_equal: return k(0) != k(1) ? 1.0 : 0.0;
+    case Op::call1: return n.f1(k(0));
+    case Op::call2: return n.f2(k(0), k(1));
+    case Op::cond: return k(0) != 0.0 ? k(1) : k(2);
+  }
+  return 0.0;
+}
+
+bool depends_on_position(const Node& n) {
+  if (n.op == Op::x || n.op == Op::y || n.op == Op::z || n.op == Op::table) return true;
+  for (const auto& k : n.kids)
+    if (depends_on_position(*k)) return true;
+  return false;
+}
+
+class ExpressionFunction final : public SpaceFunction {
+ public:
+  explicit ExpressionFunction(NodePtr root) : root_(std::move(root)) {}
+  double operator()(const double* x) const override { return eval(*root_, x); }
+
+ private:
+  NodePtr root_;
+};
+
+double sign(double v) { return v > 0 ? 1.0 : v < 0 ? -1.0 : 0.0; }
+double heaviside(double v) { return v >= 0 ? 1.0 : 0.0; }
+double min2(double a, double b) { return std::min(a, b); }
+double max2(double a, double b) { return std::max(a, b); }
+
+struct Function {
+  const char* name;
+  Fn1 f1;
+  Fn2 f2;
+};
+const Function kFunctions[] = {
+    {"sin", [](double v) { return std::sin(v); }, nullptr},
+    {"cos", [](double v) { return std::cos(v); }, nullptr},
+    {"tan", [](double v) { return std::tan(v); }, nullptr},
+    {"asin", [](double v) { return std::asin(v); }, nullptr},
+    {"acos", [](double v) { return std::acos(v); }, nullptr},
+    {"atan", [](double v) { return std::atan(v); }, nullptr},
+    {"sinh", [](double v) { return std::sinh(v); }, nullptr},
+    {"cosh", [](double v) { return std::cosh(v); }, nullptr},
+    {"tanh", [](double v) { return std::tanh(v); }, nullptr},
+    {"exp", [](double v) { return std::exp(v); }, nullptr},
+    {"log", [](double v) { return std::log(v); }, nullptr},
+    {"log10", [](double v) { return std::log10(v); }, nullptr},
+    {"sqrt", [](double v) { return std::sqrt(v); }, nullptr},
+    {"abs", [](double v) { return std::fabs(v); }, nullptr},
+    {"floor", [](double v) { return std::floor(v); }, nullptr},
+    {"ceil", [](double v) { return std::ceil(v); }, nullptr},
+    {"sign", sign, nullptr},
+    {"step", heaviside, nullptr},
+    {"atan2", nullptr, [](double a, double b) { return std::atan2(a, b); }},
+    {"pow", nullptr, [](double a, double b) { return std::pow(a, b); }},
+    {"min", nullptr, min2},
+    {"max", nullptr, max2},
+    {"hypot", nullptr, [](double a, double b) { return std::hypot(a, b); }},
+};
+
+class Parser {
+ public:
+  Parser(const std::string& text, std::string path, const std::vector<Parameter>* parameters)
+      : s_(text), path_(std::move(path)), parameters_(parameters) {}
+
+  NodePtr parse() {
+    NodePtr n = comparison();
+    skip();
+    if (pos_ < s_.size()) fail("unexpected '" + std::string(1, s_[pos_]) + "'");
+    return n;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    throw InvalidInput(path_, "in the expression \"" + s_ + "\" at character " + std::to_string(pos_ + 1) + ": " + what);
+  }
+  void skip() {
+    while (pos_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[pos_]))) ++pos_;
+  }
+  bool accept(const char* token) {
+    skip();
+    const size_t n = std::char_traits<char>::length(token);
+    if (s_.compare(pos_, n, token) != 0) return false;
+    pos_ += n;
+    return true;
+  }
+  void expect(char c) {
+    skip();
+    if (pos_ >= s_.size() || s_[pos_] != c) fail(std::string("expected '") + c + "'");
+    ++pos_;
+  }
+
+  NodePtr comparison() {
+    NodePtr a = sum();
+    struct { const char* tok; Op op; } ops[] = {{"<=", Op::less_eq}, {">=", Op::greater_eq}, {"==", Op::equal},
+                                                {"!=", Op::not_equal}, {"<", Op::less}, {">", Op::greater}};
+    for (const auto& o : ops)
+      if (accept(o.tok)) return make(o.op, {a, sum()});
+    return a;
+  }
+  NodePtr sum() {
+    NodePtr a = product();
+    for (;;) {
+      if (accept("+")) a = make(Op::add, {a, product()});
+      else if (accept("-")) a = make(Op::sub, {a, product()});
+      else return a;
+    }
+  }
+  NodePtr product() {
+    NodePtr a = unary();
+    for (;;) {
+      if (accept("*")) a = make(Op::mul, {a, unary()});
+      else if (accept("/")) a = make(Op::div, {a, unary()});
+      else return a;
+    }
+  }
+  NodePtr unary() {
+    if (accept("-")) return make(Op::neg, {unary()});
+    if (accept("+")) return unary();
+    return power();
+  }
+  NodePtr power() {
+    NodePtr a = primary();
+    if (accept("^")) return make(Op::pow, {a, unary()});  // right-associative; -x^2 = -(x^2)
+    return a;
+  }
+  std::string name() {
+    skip();
+    const size_t start = pos_;
+    while (pos_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '_')) ++pos_;
+    return s_.substr(start, pos_ - start);
+  }
+  NodePtr primary() {
+    skip();
+    if (pos_ >= s_.size()) fail("the expression ends too early");
+    const char c = s_[pos_];
+    if (c == '(') {
+      ++pos_;
+      NodePtr n = comparison();
+      expect(')');
+      return n;
+    }
+    if (std::isdigit(static_cast<unsigned char>(c)) || c == '.') {
+      const char* begin = s_.c_str() + pos_;
+      char* end = nullptr;
+      const double v = std::strtod(begin, &end);
+      if (end == begin) fail("malformed number");
+      pos_ += static_cast<size_t>(end - begin);
+      return number(v);
+    }
+    if (c == '$') {
+      ++pos_;
+      const std::string n = name();
+      if (n.empty()) fail("expected a parameter name after '$'");
+      int index = -1;
+      if (parameters_)
+        for (size_t i = 0; i < parameters_->size(); ++i)
+          if ((*parameters_)[i].name == n) index = static_cast<int>(i);
+      if (index < 0) throw InvalidInput(path_, "references undefined parameter '" + n + "'");
+      auto node = std::make_shared<Node>();
+      node->op = Op::param;
+      node->parameter = index;
+      node->name = n;
+      return node;
+    }
+    const size_t at = pos_;
+    const std::string n = name();
+    if (n.empty()) fail("unexpected '" + std::string(1, c) + "'");
+    skip();
+    if (pos_ < s_.size() && s_[pos_] == '(') {
+      ++pos_;
+      std::vector<NodePtr> args{comparison()};
+      while (accept(",")) args.push_back(comparison());
+      expect(')');
+      auto node = std::make_shared<Node>();
+      node->name = n;
+      if (n == "if") {
+        if (args.size() != 3) fail("if(condition, then, else) takes 3 arguments");
+        node->op = Op::cond;
+        node->kids = std::move(args);
+        return node;
+      }
+      for (const auto& f : kFunctions) {
+        if (n != f.name) continue;
+        const size_t want = f.f1 ? 1 : 2;
+        if (args.size() != want) fail(n + "() takes " + std::to_string(want) + " argument" + (want > 1 ? "s" : ""));
+        node->op = f.f1 ? Op::call1 : Op::call2;
+        node->f1 = f.f1;
+        node->f2 = f.f2;
+        node->kids = std::move(args);
+        return node;
+      }
+      pos_ = at;
+      fail("unknown function '" + n + "'");
+    }
+    if (n == "x") return make(Op::x, {});
+    if (n == "y") return make(Op::y, {});
+    if (n == "z") return make(Op::z, {});
+    if (n == "t") return make(Op::t, {});
+    if (n == "pi") return number(3.14159265358979323846);
+    if (n == "e") return number(2.71828182845904523536);
+    pos_ = at;
+    fail("unknown name '" + n + "' (variables are x, y, z; parameters are written $name)");
+  }
+
+  const std::string& s_;
+  std::string path_;
+  const std::vector<Parameter>* parameters_;
+  size_t pos_ = 0;
+};
+
+// The expression as sum_k p_k shape_k(x) (key -1: the part without a parameter).
+using Affine = std::map<int, NodePtr>;
+
+const char* op_text(const Node& n) {
+  switch (n.op) {
+    case Op::pow: return "a power";
+    case Op::call1:
+    case Op::call2: return "a function";
+    case Op::cond: return "if()";
+    case Op::div: return "a denominator";
+    default: return "a comparison";
+  }
+}
+
+std::string first_parameter(const Affine& a, const std::vector<Parameter>& parameters) {
+  for (const auto& [k, v] : a)
+    if (k >= 0) return "$" + parameters[static_cast<size_t>(k)].name;
+  return "";
+}
+
+Affine decompose(const NodePtr& n, const std::string& path, const std::vector<Parameter>& parameters,
+                 bool transient) {
+  auto rec = [&](const NodePtr& k) { return decompose(k, path, parameters, transient); };
+  auto only_space = [&](const Affine& a, const Node& where) {
+    if (a.size() == 1 && a.count(-1)) return;
+    const std::string what = where.op == Op::call1 || where.op == Op::call2 ? where.name + "()" : op_text(where);
+    throw InvalidInput(path, "is not affine in the parameters: " + first_parameter(a, parameters) + " appears inside " +
+                                 what + " (a parameter may only multiply a function of x, y, z, or be added to one)");
+  };
+  switch (n->op) {
+    case Op::number:
+    case Op::x:
+    case Op::y:
+    case Op::z:
+    case Op::table: return {{-1, n}};
+    case Op::t:
+      throw InvalidInput(path, transient
+                                   ? "depends on t: a value that changes in time is given by a schedule of a parameter "
+                                     "factor (\"$q * f(x, y, z)\" with schedules.q in the scenario); shapes that move "
+                                     "in time are not supported"
+                                   : "depends on t, but the analysis is steady");
+    case Op::param: return {{n->parameter, number(1.0)}};
+    case Op::add:
+    case Op::sub: {
+      Affine a = rec(n->kids[0]);
+      for (auto& [k, v] : rec(n->kids[1])) {
+        auto it = a.find(k);
+        if (it == a.end()) a[k] = n->op == Op::add ? v : make(Op::neg, {v});
+        else it->second = make(n->op, {it->second, v});
+      }
+      return a;
+    }
+    case Op::neg: {
+      Affine a = rec(n->kids[0]);
+      for (auto& [k, v] : a) v = make(Op::neg, {v});
+      return a;
+    }
+    case Op::mul: {
+      Affine a = rec(n->kids[0]), b = rec(n->kids[1]);
+      const bool a_space = a.size() == 1 && a.count(-1), b_space = b.size() == 1 && b.count(-1);
+      if (!a_space && !b_space)
+        throw InvalidInput(path, "is not affine in the parameters: " + first_parameter(a, parameters) + " multiplies " +
+                                     first_parameter(b, parameters) +
+                                     " (each term may hold one parameter as a factor)");
+      const NodePtr s = a_space ? a[-1] : b[-1];
+      Affine& other = a_space ? b : a;
+      for (auto& [k, v] : other) v = make(Op::mul, {a_space ? s : v, a_space ? v : s});
+      return other;
+    }
+    case Op::div: {
+      Affine a = rec(n->kids[0]), b = rec(n->kids[1]);
+      only_space(b, *n);
+      for (auto& [k, v] : a) v = make(Op::div, {v, b[-1]});
+      return a;
+    }
+    default: {
+      for (const auto& k : n->kids) only_space(rec(k), *n);
+      return {{-1, n}};
+    }
+  }
+}
+
+Field field_from(const NodePtr& root, const std::string& path, const FieldContext& cx) {
+  static const std::vector<Parameter> none;
+  const std::vector<Parameter>& parameters = cx.parameters ? *cx.parameters : none;
+  Field f;
+  f.path = path;
+  for (const auto& [k, shape] : decompose(root, path, parameters, cx.transient)) {
+    FieldTerm t;
+    t.parameter = k;
+    if (depends_on_position(*shape)) {
+      t.shape = std::make_shared<ExpressionFunction>(shape);
+    } else {
+      const double zero[3] = {0, 0, 0};
+      t.constant = eval(*shape, zero);
+      DOPPEL_VERIFY(std::isfinite(t.constant), path, "evaluates to a value that is not finite");
+      if (t.constant == 0.0) continue;
+    }
+    f.terms.push_back(std::move(t));
+  }
+  return f;
+}
+
+// ---------------------------------------------------------------------------------------
+// Tabulated nodal data.
+
+class NodalTable final : public SpaceFunction {
+ public:
+  NodalTable(std::vector<std::array<double, 3>> pts, std::vector<double> values, int dim, std::string file,
+             std::string path)
+      : pts_(std::move(pts)), values_(std::move(values)), dim_(dim), file_(std::move(file)), path_(std::move(path)) {
+    order_.resize(pts_.size());
+    std::iota(order_.begin(), order_.end(), 0);
+    build(0, order_.size(), 0);
+    for (int a = 0; a < 3; ++a) {
+      lo_[a] = hi_[a] = pts_[0][static_cast<size_t>(a)];
+      for (const auto& p : pts_) {
+        lo_[a] = std::min(lo_[a], p[static_cast<size_t>(a)]);
+        hi_[a] = std::max(hi_[a], p[static_cast<size_t>(a)]);
+      }
+    }
+    double d2 = 0;
+    for (int a = 0; a < 3; ++a) d2 += (hi_[a] - lo_[a]) * (hi_[a] - lo_[a]);
+    slack_ = 0.01 * std::sqrt(d2);
+  }
+
+  double operator()(const double* x) const override {
+    for (int a = 0; a < dim_; ++a)
+      if (x[a] < lo_[a] - slack_ || x[a] > hi_[a] + slack_) {
+        std::ostringstream os;
+        os << "the data in " << file_ << " does not cover the point (" << x[0] << ", " << x[1];
+        if (dim_ == 3) os << ", " << x[2];
+        os << ") of the mesh (it spans " << axis_names[a] << " in [" << lo_[a] << ", " << hi_[a] << "])";
+        throw InvalidInput(path_, os.str());
+      }
+    const size_t k = std::min<size_t>(pts_.size(), dim_ == 3 ? 12 : 8);
+    std::vector<std::pair<double, size_t>> best;  // (squared distance, index), a max-heap of the k nearest
+    best.reserve(k + 1);
+    search(0, order_.size(), 0, x, k, best);
+    std::sort(best.begin(), best.end());
+    const double h2 = best.back().first;
+    if (best.front().first <= 1e-24 * std::max(h2, 1e-300) || best.front().first == 0.0) return values_[best.front().second];
+    // Weighted linear least squares: v ~ c0 + g . (p - x), weights 1 / (d^2 + eps) so that the fit is
+    // local but smooth; the value at x is c0.
+    const int m = dim_ + 1;
+    double A[4][4] = {}, b[4] = {};
+    for (const auto& [d2, i] : best) {
+      const double w = 1.0 / (d2 + 1e-12 * h2);
+      double row[4] = {1.0, 0, 0, 0};
+      for (int a = 0; a < dim_; ++a) row[a + 1] = (pts_[i][static_cast<size_t>(a)] - x[a]) / std::sqrt(h2);
+      for (int r = 0; r < m; ++r) {
+        for (int c = 0; c < m; ++c) A[r][c] += w * row[r] * row[c];
+        b[r] += w * row[r] * values_[i];
+      }
+    }
+    // A small ridge on the gradient keeps data on a plane or a line (a boundary's surface data)
+    // solvable: the gradient across it comes out zero.
+    for (int r = 1; r < m; ++r) A[r][r] += 1e-8 * A[0][0];
+    double c0 = 0;
+    if (solve(A, b, m, c0)) return c0;
+    // Degenerate neighbourhood (points on a line or a plane): inverse-distance weighting.
+    double sw = 0, sv = 0;
+    for (const auto& [d2, i] : best) {
+      const double w = 1.0 / d2;
+      sw += w;
+      sv += w * values_[i];
+    }
+    return sv / sw;
+  }
+
+ private:
+  static constexpr const char* axis_names[3] = {"x", "y", "z"};
+
+  // Gaussian elimination with partial pivoting on the m x m normal equations; false when the
+  // system is (numerically) singular.
+  static bool solve(double (&A)[4][4], double (&b)[4], int m, double& c0) {
+    double scale = 0;
+    for (int r = 0; r < m; ++r) scale = std::max(scale, std::fabs(A[r][r]));
+    for (int c = 0; c < m; ++c) {
+      int piv = c;
+      for (int r = c + 1; r < m; ++r)
+        if (std::fabs(A[r][c]) > std::fabs(A[piv][c])) piv = r;
+      if (std::fabs(A[piv][c]) <= 1e-12 * scale) return false;
+      std::swap(A[piv], A[c]);
+      std::swap(b[piv], b[c]);
+      for (int r = c + 1; r < m; ++r) {
+        const double f = A[r][c] / A[c][c];
+        for (int k = c; k < m; ++k) A[r][k] -= f * A[c][k];
+        b[r] -= f * b[c];
+      }
+    }
+    double x[4];
+    for (int r = m - 1; r >= 0; --r) {
+      double v = b[r];
+      for (int k = r + 1; k < m; ++k) v -= A[r][k] * x[k];
+      x[r] = v / A[r][r];
+    }
+    c0 = x[0];
+    return std::isfinite(c0);
+  }
+
+  // A k-d tree over order_ (median split on the axis cycling with depth), searched for the k nearest.
+  void build(size_t lo, size_t hi, int depth) {
+    if (hi - lo <= 1) return;
+    const int a = depth % dim_;
+    const size_t mid = (lo + hi) / 2;
+    std::nth_element(order_.begin() + static_cast<long>(lo), order_.begin() + static_cast<long>(mid),
+                     order_.begin() + static_cast<long>(hi), [&](size_t i, size_t j) {
+                       return pts_[i][static_cast<size_t>(a)] < pts_[j][static_cast<size_t>(a)];
+                     });
+    build(lo, mid, depth + 1);
+    build(mid + 1, hi, depth + 1);
+  }
+  void search(size_t lo, size_t hi, int depth, const double* x, size_t k,
+              std::vector<std::pair<double, size_t>>& best) const {
+    if (lo >= hi) return;
+    const size_t mid = (lo + hi) / 2;
+    const size_t i = order_[mid];
+    double d2 = 0;
+    for (int a = 0; a < dim_; ++a) d2 += (pts_[i][static_cast<size_t>(a)] - x[a]) * (pts_[i][static_cast<size_t>(a)] - x[a]);
+    if (best.size() < k || d2 < best.front().first) {
+      best.emplace_back(d2, i);
+      std::push_heap(best.begin(), best.end());
+      if (best.size() > k) {
+        std::pop_heap(best.begin(), best.end());
+        best.pop_back();
+      }
+    }
+    const int a = depth % dim_;
+    const double diff = x[a] - pts_[i][static_cast<size_t>(a)];
+    const bool left_first = diff < 0;
+    if (left_first) search(lo, mid, depth + 1, x, k, best);
+    else search(mid + 1, hi, depth + 1, x, k, best);
+    if (best.size() < k || diff * diff < best.front().first) {
+      if (left_first) search(mid + 1, hi, depth + 1, x, k, best);
+      else search(lo, mid, depth + 1, x, k, best);
+    }
+  }
+
+  std::vector<std::array<double, 3>> pts_;
+  std::vector<double> values_;
+  std::vector<size_t> order_;
+  int dim_;
+  std::string file_, path_;
+  double lo_[3] = {0, 0, 0}, hi_[3] = {0, 0, 0}, slack_ = 0;
+};
+
+std::vector<std::string> split_csv(const std::string& line) {
+  std::vector<std::string> cells;
+  std::string cell;
+  std::istringstream is(line);
+  while (std::getline(is, cell, ',')) {
+    const auto b = cell.find_first_not_of(" \t\r"), e = cell.find_last_not_of(" \t\r");
+    cells.push_back(b == std::string::npos ? "" : cell.substr(b, e - b + 1));
+  }
+  if (!line.empty() && line.back() == ',') cells.emplace_back();
+  return cells;
+}
+
+}  // namespace
+
+std::shared_ptr<const SpaceFunction> load_nodal_table(const std::filesystem::path& file, const std::string& path,
+                                                      int dim) {
+  std::ifstream in(file);
+  DOPPEL_VERIFY(in.good(), path, "cannot read " + file.string());
+  const std::string where = file.filename().string();
+  std::vector<std::array<double, 3>> pts;
+  std::vector<double> values;
+  int columns[4] = {0, 1, 2, 3};  // positions of x, y, z, value in a row
+  int width = 0;                  // cells per row, fixed by the header or the first row
+  bool has_z = true;
+  std::string line;
+  for (size_t lineno = 1; std::getline(in, line); ++lineno) {
+    const std::string at = where + ":" + std::to_string(lineno);
+    const auto hash = line.find('#');
+    if (hash != std::string::npos) line.erase(hash);
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::vector<std::string> cells = split_csv(line);
+    const bool header = pts.empty() && width == 0 && !cells.empty() && !cells[0].empty() &&
+                        (std::isalpha(static_cast<unsigned char>(cells[0][0])) || cells[0][0] == '"');
+    if (header) {
+      width = static_cast<int>(cells.size());
+      const char* names[4] = {"x", "y", "z", "value"};
+      for (int c = 0; c < 4; ++c) columns[c] = -1;
+      for (int i = 0; i < width; ++i) {
+        std::string n = cells[static_cast<size_t>(i)];
+        n.erase(std::remove(n.begin(), n.end(), '"'), n.end());
+        std::transform(n.begin(), n.end(), n.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+        for (int c = 0; c < 4; ++c)
+          if (n == names[c]) {
+            DOPPEL_VERIFY(columns[c] < 0, path, at + ": the header names column '" + n + "' twice");
+            columns[c] = i;
+          }
+      }
+      DOPPEL_VERIFY(columns[0] >= 0 && columns[1] >= 0 && columns[3] >= 0, path,
+                    at + ": the header must name the columns x, y, (z,) value");
+      has_z = columns[2] >= 0;
+      continue;
+    }
+    if (width == 0) {
+      width = static_cast<int>(cells.size());
+      DOPPEL_VERIFY(width == 4 || width == 3, path,
+                    at + ": expected the columns x, y, z, value (or x, y, value on a 2D mesh), got " +
+                        std::to_string(width) + " columns");
+      has_z = width == 4;
+      if (!has_z) {
+        columns[2] = -1;
+        columns[3] = 2;
+      }
+    }
+    DOPPEL_VERIFY(static_cast<int>(cells.size()) == width, path,
+                  at + ": expected " + std::to_string(width) + " columns, got " + std::to_string(cells.size()));
+    double v[4] = {0, 0, 0, 0};
+    for (int c = 0; c < 4; ++c) {
+      if (columns[c] < 0) continue;
+      const std::string& cell = cells[static_cast<size_t>(columns[c])];
+      char* end = nullptr;
+      v[c] = std::strtod(cell.c_str(), &end);
+      DOPPEL_VERIFY(!cell.empty() && end && *end == '\0', path, at + ": '" + cell + "' is not a number");
+      DOPPEL_VERIFY(std::isfinite(v[c]), path, at + ": '" + cell + "' is not a finite number");
+    }
+    pts.push_back({v[0], v[1], v[2]});
+    values.push_back(v[3]);
+  }
+  DOPPEL_VERIFY(has_z || dim != 3, path, where + " has no z column, but the mesh is 3D");
+  DOPPEL_VERIFY(!pts.empty(), path, where + " holds no data rows");
+  const int table_dim = dim > 0 ? dim : (has_z ? 3 : 2);
+  if (table_dim == 2)
+    for (auto& p : pts) p[2] = 0.0;
+  // Two rows at one point with different values make the data ambiguous.
+  {
+    std::vector<size_t> idx(pts.size());
+    std::iota(idx.begin(), idx.end(), 0);
+    std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return pts[a] < pts[b]; });
+    for (size_t i = 1; i < idx.size(); ++i)
+      DOPPEL_VERIFY(!(pts[idx[i]] == pts[idx[i - 1]]) || values[idx[i]] == values[idx[i - 1]], path,
+                    where + " gives two different values at one point (rows " + std::to_string(std::min(idx[i], idx[i - 1]) + 1) +
+                        " and " + std::to_string(std::max(idx[i], idx[i - 1]) + 1) + " of the data)");
+  }
+  return std::make_shared<NodalTable>(std::move(pts), std::move(values), table_dim, where, path);
+}
+
+std::shared_ptr<const SpaceFunction> parse_space_expression(const std::string& text, const std::string& path) {
+  Parser parser(text, path, nullptr);
+  const NodePtr root = parser.parse();
+  (void)field_from(root, path, FieldContext{});  // refuses t, like a field would
+  return std::make_shared<ExpressionFunction>(root);
+}
+
+Field parse_field(const nlohmann::json& j, const std::string& path, const FieldContext& cx) {
+  if (j.is_number()) {
+    const double v = j.get<double>();
+    DOPPEL_VERIFY(std::isfinite(v), path, "must be a finite number");
+    Field f;
+    f.path = path;
+    if (v != 0.0) f.terms.push_back({-1, nullptr, v});
+    return f;
+  }
+  if (j.is_string()) {
+    const std::string text = j.get<std::string>();
+    DOPPEL_VERIFY(!text.empty(), path, "expected a number, a parameter \"$name\" or an expression of x, y, z");
+    Parser parser(text, path, cx.parameters);
+    return field_from(parser.parse(), path, cx);
+  }
+  if (j.is_object()) {
+    require_known_keys(j, path, {"file", "scale"});
+    const std::string name = read_string(require_key(j, path, "file"), path + ".file");
+    std::filesystem::path file(name);
+    if (file.is_relative()) file = cx.base_dir / file;
+    DOPPEL_VERIFY(std::filesystem::is_regular_file(file), path + ".file", "file not found: " + file.string());
+    if (cx.files) cx.files->push_back(file);
+    auto table = std::make_shared<Node>();
+    table->op = Op::table;
+    table->table = load_nodal_table(file, path + ".file", cx.dim);
+    NodePtr root = table;
+    if (j.contains("scale")) {
+      const nlohmann::json& s = j["scale"];
+      NodePtr scale;
+      if (s.is_number()) {
+        DOPPEL_VERIFY(std::isfinite(s.get<double>()), path + ".scale", "must be a finite number");
+        scale = number(s.get<double>());
+      } else if (s.is_string()) {
+        Parser parser(s.get_ref<const std::string&>(), path + ".scale", cx.parameters);
+        scale = parser.parse();
+      } else {
+        throw InvalidInput(path + ".scale", "expected a number, a parameter \"$name\" or an expression of x, y, z");
+      }
+      root = make(Op::mul, {scale, root});
+    }
+    return field_from(root, path, cx);
+  }
+  throw InvalidInput(path, "expected a number, a parameter \"$name\", an expression of x, y, z, or "
+                           "{\"file\": \"data.csv\", \"scale\": ...}");
+}
+
+bool Field::uniform() const {
+  return std::all_of(terms.begin(), terms.end(), [](const FieldTerm& t) { return t.uniform(); });
+}
+
+double Field::eval(const std::vector<double>& p, const double* x) const {
+  double v = 0;
+  for (const auto& t : terms) v += t.factor(p) * t.shape_at(x);
+  return v;
+}
+
+double Field::eval(const std::vector<double>& p) const {
+  DOPPEL_VERIFY(uniform(), path, "varies in space where one value is needed");
+  double v = 0;
+  for (const auto& t : terms) v += t.factor(p) * t.constant;
+  return v;
+}
+
+std::pair<double, double> Field::bounds(const std::vector<Parameter>& parameters, const double* x) const {
+  // Group the shapes by factor, then take each parameter's extreme ends.
+  std::map<int, double> by_factor;
+  for (const auto& t : terms) by_factor[t.parameter] += t.shape_at(x);
+  double lo = 0, hi = 0;
+  for (const auto& [k, s] : by_factor) {
+    if (k < 0) {
+      lo += s;
+      hi += s;
+      continue;
+    }
+    const Parameter& p = parameters[static_cast<size_t>(k)];
+    const double a = p.min * s, b = p.max * s;
+    lo += std::min(a, b);
+    hi += std::max(a, b);
+  }
+  return {lo, hi};
+}
+
+}  // namespace doppel::spec

@@ -1,0 +1,231 @@
+// Space-varying values (spec/field.hpp): expressions of x, y, z with parameters as factors, and
+// tabulated nodal data. References: the values written out by hand (closed forms).
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "spec/errors.hpp"
+#include "spec/field.hpp"
+#include "spec/twin_spec.hpp"
+
+namespace doppel::spec {
+namespace {
+
+std::vector<Parameter> params() {
+  std::vector<Parameter> p(3);
+  p[0].name = "q";
+  p[0].min = 0;
+  p[0].max = 10;
+  p[1].name = "h";
+  p[1].min = 1;
+  p[1].max = 2;
+  p[2].name = "T0";
+  p[2].min = -5;
+  p[2].max = 5;
+  return p;
+}
+
+Field field(const nlohmann::json& j, bool transient = false, int dim = 3, const std::filesystem::path& dir = ".") {
+  static const std::vector<Parameter> p = params();
+  FieldContext cx;
+  cx.parameters = &p;
+  cx.base_dir = dir;
+  cx.dim = dim;
+  cx.transient = transient;
+  return parse_field(j, "boundaries.xmax.thermal.value", cx);
+}
+
+double at(const std::string& text, double x, double y, double z) {
+  const double pt[3] = {x, y, z};
+  return (*parse_space_expression(text, "test"))(pt);
+}
+
+std::string error_of(const nlohmann::json& j, bool transient = false) {
+  try {
+    field(j, transient);
+  } catch (const InvalidInput& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Expressions, EvaluateWithTheUsualPrecedence) {
+  EXPECT_DOUBLE_EQ(at("sqrt(x^2 + y^2) + z", 3, 4, 1), 6.0);
+  EXPECT_DOUBLE_EQ(at("2 + 3 * 4 ^ 2 / 8 - -1", 0, 0, 0), 9.0);
+  EXPECT_DOUBLE_EQ(at("-2^2", 0, 0, 0), -4.0);       // unary minus binds looser than ^
+  EXPECT_DOUBLE_EQ(at("2^3^2", 0, 0, 0), 512.0);     // ^ is right-associative
+  EXPECT_DOUBLE_EQ(at("(1 + x) * (1 - y)", 2, 3, 0), -6.0);
+  EXPECT_DOUBLE_EQ(at("1.5e2 * x", 2, 0, 0), 300.0);
+  EXPECT_NEAR(at("sin(pi * x / 2) + cos(0) + exp(log(3)) + atan2(1, 1) * 4 / pi", 1, 0, 0), 1 + 1 + 3 + 1, 1e-14);
+  EXPECT_DOUBLE_EQ(at("min(x, y) + max(x, y) + abs(-z) + hypot(3, 4)", 1, 2, -3), 1 + 2 + 3 + 5);
+  EXPECT_DOUBLE_EQ(at("if(x > 0.5, 10, 20) + (y <= 1) + step(z)", 0.7, 1, -1), 11.0);
+  EXPECT_DOUBLE_EQ(at("if(x > 0.5, 10, 20)", 0.2, 0, 0), 20.0);
+}
+
+TEST(Fields, AreKeptAffineInTheParameters) {
+  const Field f = field("$q * (1 + x) + 3 * $h - 2 + x * $q");
+  // Terms by factor: constant -2, h with constant 3, q with the shape 2 (1 + x) - 1 ... summed.
+  ASSERT_EQ(f.terms.size(), 3u);
+  EXPECT_FALSE(f.uniform());
+  const std::vector<double> p = {2.0, 1.5, 0.0};
+  for (double x : {0.0, 0.3, 1.7}) {
+    const double pt[3] = {x, 0.2, 0.1};
+    EXPECT_NEAR(f.eval(p, pt), 2.0 * (1 + x) + 3 * 1.5 - 2 + x * 2.0, 1e-13);
+  }
+  for (const auto& t : f.terms) {
+    if (t.parameter == 1) {
+      EXPECT_TRUE(t.uniform() && t.constant == 3.0);
+    } else if (t.parameter == -1) {
+      EXPECT_TRUE(t.uniform() && t.constant == -2.0);
+    } else {
+      EXPECT_FALSE(t.uniform());
+    }
+  }
+  // A parameter alone, and a number, are one uniform term.
+  const Field h = field("$h");
+  ASSERT_EQ(h.terms.size(), 1u);
+  EXPECT_EQ(h.terms[0].parameter, 1);
+  EXPECT_TRUE(h.uniform());
+  EXPECT_DOUBLE_EQ(field(250.0).eval({0, 0, 0}), 250.0);
+  EXPECT_TRUE(field(0.0).terms.empty());
+  // Bounds over the declared ranges, per point: q in [0, 10], h in [1, 2].
+  const Field g = field("$q * (x - 1) + $h");
+  const double pt[3] = {3, 0, 0};
+  const auto [lo, hi] = g.bounds(params(), pt);
+  EXPECT_DOUBLE_EQ(lo, 0 * 2 + 1);
+  EXPECT_DOUBLE_EQ(hi, 10 * 2 + 2);
+}
+
+TEST(Fields, RefuseWhatIsNotAffineNamingTheField) {
+  EXPECT_NE(error_of("$q * $h").find("boundaries.xmax.thermal.value: is not affine"), std::string::npos);
+  EXPECT_NE(error_of("sin($q * x)").find("$q appears inside sin()"), std::string::npos);
+  EXPECT_NE(error_of("1 / $h").find("denominator"), std::string::npos);
+  EXPECT_NE(error_of("$h ^ 2").find("a power"), std::string::npos);
+  EXPECT_NE(error_of("if($h > 1, 1, 0)").find("not affine"), std::string::npos);
+  EXPECT_NE(error_of("x * t", true).find("schedule"), std::string::npos);
+  EXPECT_NE(error_of("x * t", false).find("steady"), std::string::npos);
+  EXPECT_NE(error_of("2 * (x + 1").find("at character 11: expected ')'"), std::string::npos);
+  EXPECT_NE(error_of("2 * foo(x)").find("unknown function 'foo'"), std::string::npos);
+  EXPECT_NE(error_of("2 * w").find("unknown name 'w'"), std::string::npos);
+  EXPECT_NE(error_of("$nope * x").find("undefined parameter 'nope'"), std::string::npos);
+  EXPECT_NE(error_of("x +").find("ends too early"), std::string::npos);
+  EXPECT_NE(error_of("min(x)").find("min() takes 2 arguments"), std::string::npos);
+  EXPECT_NE(error_of("x 2").find("unexpected '2'"), std::string::npos);
+  EXPECT_NE(error_of(nlohmann::json::array({1, 2})).find("expected a number"), std::string::npos);
+  EXPECT_NE(error_of("1 / 0").find("not finite"), std::string::npos);
+}
+
+class Tables : public ::testing::Test {
+ protected:
+  std::filesystem::path dir_ = std::filesystem::temp_directory_path() / "doppel_field_tables";
+  void SetUp() override { std::filesystem::create_directories(dir_); }
+  std::filesystem::path write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name) << text;
+    return dir_ / name;
+  }
+  std::string error_of(const nlohmann::json& j, int dim = 3) {
+    try {
+      const Field f = field(j, false, dim, dir_);
+      const double far[3] = {50, 50, 50};
+      f.eval({1, 1, 1}, far);
+    } catch (const InvalidInput& e) {
+      return e.what();
+    }
+    return "";
+  }
+};
+
+// Linear data is interpolated exactly (the moving least-squares fit is linear), scattered
+// data is reproduced at its own points, and a scale multiplies it.
+TEST_F(Tables, InterpolateLinearDataExactlyAndReproduceTheirPoints) {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::string lin = "# a linear field\nx, y, z, value\n", wavy = "value,z,y,x\n";  // any column order
+  std::vector<std::array<double, 4>> rows;
+  for (int i = 0; i < 300; ++i) {
+    const double x = u(rng), y = u(rng), z = u(rng);
+    lin += std::to_string(x) + "," + std::to_string(y) + "," + std::to_string(z) + "," +
+           std::to_string(2 + 3 * x - y + 0.5 * z) + "\n";
+    const double w = std::sin(6 * x) * std::cos(5 * y) + z;
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "%.17g,%.17g,%.17g,%.17g\n", w, z, y, x);
+    wavy += buf;
+    rows.push_back({x, y, z, w});
+  }
+  write("linear.csv", lin);
+  write("wavy.csv", wavy);
+  const Field f = field(nlohmann::json{{"file", "linear.csv"}, {"scale", "$h"}}, false, 3, dir_);
+  ASSERT_EQ(f.terms.size(), 1u);
+  EXPECT_EQ(f.terms[0].parameter, 1);
+  for (int i = 0; i < 50; ++i) {
+    const double pt[3] = {0.1 + 0.8 * u(rng), 0.1 + 0.8 * u(rng), 0.1 + 0.8 * u(rng)};
+    EXPECT_NEAR(f.eval({0, 2.0, 0}, pt), 2.0 * (2 + 3 * pt[0] - pt[1] + 0.5 * pt[2]), 1e-5);  // the CSV's 6 digits
+  }
+  const Field w = field(nlohmann::json{{"file", "wavy.csv"}}, false, 3, dir_);
+  for (const auto& r : rows) EXPECT_DOUBLE_EQ(w.eval({0, 0, 0}, r.data()), r[3]);
+}
+
+TEST_F(Tables, BadFilesAreErrorsNamingTheFileAndLine) {
+  write("bad_number.csv", "x,y,z,value\n0,0,0,1\n1,0,0,abc\n");
+  EXPECT_NE(error_of({{"file", "bad_number.csv"}}).find("bad_number.csv:3: 'abc' is not a number"), std::string::npos);
+  write("bad_columns.csv", "0,0,0,1\n1,0,0\n");
+  EXPECT_NE(error_of({{"file", "bad_columns.csv"}}).find("bad_columns.csv:2: expected 4 columns, got 3"), std::string::npos);
+  write("no_value.csv", "x,y,z,T\n0,0,0,1\n");
+  EXPECT_NE(error_of({{"file", "no_value.csv"}}).find("no_value.csv:1: the header must name"), std::string::npos);
+  write("empty.csv", "# nothing\n\n");
+  EXPECT_NE(error_of({{"file", "empty.csv"}}).find("holds no data rows"), std::string::npos);
+  write("twice.csv", "0,0,0,1\n1,0,0,2\n0,0,0,3\n");
+  EXPECT_NE(error_of({{"file", "twice.csv"}}).find("two different values at one point (rows 1 and 3"), std::string::npos);
+  write("flat.csv", "0,0,1\n1,0,2\n0,1,3\n");
+  EXPECT_NE(error_of({{"file", "flat.csv"}}, 3).find("has no z column, but the mesh is 3D"), std::string::npos);
+  EXPECT_NE(error_of({{"file", "missing.csv"}}).find("file not found"), std::string::npos);
+  EXPECT_NE(error_of({{"file", "flat.csv"}, {"scale", "$q * $h"}}, 2).find("not affine"), std::string::npos);
+  EXPECT_NE(error_of({{"file", "flat.csv"}, {"weight", 1}}).find("weight"), std::string::npos);
+  // Points outside the data (beyond 1 % of its extent) are refused, not extrapolated.
+  write("unit.csv", "0,0,0,1\n1,0,0,1\n0,1,0,1\n0,0,1,1\n1,1,1,1\n");
+  EXPECT_NE(error_of({{"file", "unit.csv"}}).find("does not cover the point (50, 50, 50)"), std::string::npos);
+}
+
+TEST_F(Tables, TwoColumnsOfCoordinatesOnA2DMeshAndDataOnAPlane) {
+  write("plane.csv", "x,y,value\n0,0,1\n1,0,3\n0,1,5\n1,1,7\n0.5,0.5,4\n");
+  const Field f = field(nlohmann::json{{"file", "plane.csv"}}, false, 2, dir_);
+  const double pt[3] = {0.25, 0.75, 0};
+  EXPECT_NEAR(f.eval({}, pt), 1 + 2 * 0.25 + 4 * 0.75, 1e-6);  // the fit's ridge biases it by ~1e-8
+  // Surface data in 3D (all points on z = 0.3): the fit stays exact in the plane.
+  std::string s = "x,y,z,value\n";
+  for (int i = 0; i <= 4; ++i)
+    for (int j = 0; j <= 4; ++j) s += std::to_string(i / 4.0) + "," + std::to_string(j / 4.0) + ",0.3," + std::to_string(10 + i / 4.0 - 2 * j / 4.0) + "\n";
+  write("surface.csv", s);
+  const Field g = field(nlohmann::json{{"file", "surface.csv"}}, false, 3, dir_);
+  const double q[3] = {0.4, 0.6, 0.3};
+  EXPECT_NEAR(g.eval({}, q), 10 + 0.4 - 1.2, 1e-6);
+}
+
+// The twin's content hash covers its data files: a bundle trained on other data is refused.
+TEST_F(Tables, TheTwinsContentHashCoversTheDataFile) {
+  write("ambient.csv", "x,y,value\n0,0,20\n1,0,20\n0,1,30\n1,1,30\n");
+  const std::string twin = R"({"name": "t", "mesh": {"generate": "rectangle", "size": [1, 1], "cells": [4, 4]},
+    "physics": {"thermal": {}}, "materials": {"m": {"conductivity": 1}}, "regions": {"domain": "m"},
+    "boundaries": {"xmax": {"thermal": {"type": "convection", "h": "(1 + y) * 10", "ambient": {"file": "ambient.csv"}}}}})";
+  const TwinSpec a = parse_twin(twin, dir_);
+  ASSERT_EQ(a.data_files.size(), 1u);
+  write("ambient.csv", "x,y,value\n0,0,20\n1,0,20\n0,1,31\n1,1,31\n");
+  const TwinSpec b = parse_twin(twin, dir_);
+  EXPECT_NE(a.content_hash, b.content_hash);
+  // Space-varying values whose range is physical keep their parameters inside the declared bounds.
+  const std::string neg = R"({"name": "t", "mesh": {"generate": "rectangle", "size": [1, 1], "cells": [4, 4]},
+    "physics": {"thermal": {}}, "materials": {"m": {"conductivity": 1}}, "regions": {"domain": "m"},
+    "parameters": {"h": {"default": 10, "min": 5, "max": 20}},
+    "boundaries": {"xmax": {"thermal": {"type": "convection", "h": "(1 + y) * $h", "ambient": 0}}}})";
+  const TwinSpec c = parse_twin(neg, dir_);
+  ASSERT_FALSE(c.parameters[0].physical.empty());
+  EXPECT_FALSE(c.parameters[0].physical.back().contains(25));
+  EXPECT_TRUE(c.parameters[0].physical.back().contains(20));
+}
+
+}  // namespace
+}  // namespace doppel::spec
