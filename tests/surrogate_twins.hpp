@@ -42,7 +42,18 @@ inline std::string surrogate_plate_json(int cells_x = 8, int cells_y = 12, const
 
 // Transient heat (heat only): a plate heated through a convection boundary whose coefficient
 // and gas temperature are parameters, a source, a cooled edge held at T0.
-inline std::string surrogate_transient_json(const std::string& scheme = "backward_euler") {
+// varying: the same twin with every value varying in space (a wall temperature, convection
+// coefficient, gas temperature and source that are expressions of x and y).
+inline std::string surrogate_transient_json(const std::string& scheme = "backward_euler", bool varying = false) {
+  if (varying) {
+    std::string s = surrogate_transient_json(scheme, false);
+    auto swap = [&s](const std::string& from, const std::string& to) { s.replace(s.find(from), from.size(), to); };
+    swap(R"("value": "$T0")", R"~("value": "(1 + 2 * y) * $T0 + 30 * y")~");
+    swap(R"("h": "$h")", R"~("h": "(1 + 5 * y) * $h")~");
+    swap(R"("ambient": "$T_gas")", R"~("ambient": "$T_gas - 500 * y")~");
+    swap(R"("heat": "$q")", R"~("heat": "(1 + 10 * x) * $q")~");
+    return s;
+  }
   return R"({
     "name": "splate_transient",
     "mesh": {"generate": "rectangle", "size": [0.1, 0.1], "cells": [10, 10], "order": 1},
