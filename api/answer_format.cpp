@@ -49,6 +49,7 @@ nlohmann::ordered_json answers_json(const FemModel& model, const std::vector<spe
       for (double e : a.error_estimates) series.push_back(number(e));
       item["error_estimates"] = series;  // per output time; error_estimate is their maximum
     }
+    if (!a.output_estimates.empty()) item["output_estimates"] = per_output(a.output_estimates);  // in the outputs' units
     if (!a.spread.empty()) {
       nlohmann::ordered_json spread = nlohmann::ordered_json::object();
       for (size_t o : which) spread[twin.outputs[o].name] = number(a.spread[o]);

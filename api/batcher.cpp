@@ -128,7 +128,7 @@ void TwinWorker::loop() {
 void TwinWorker::run_batch(std::vector<std::unique_ptr<Pending>>& batch) {
   const auto now = Clock::now();
   for (const auto& p : batch) metrics_.queue_wait(std::chrono::duration<double>(now - p->since).count());
-  // Requests asking for the same fidelity and tolerance share one device batch; a request for
+  // Requests asking for the same fidelity and tolerances share one device batch; a request for
   // one fidelity over its batch is answered alone (another's fallback must not decide its own).
   std::vector<bool> taken(batch.size(), false);
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -137,7 +137,8 @@ void TwinWorker::run_batch(std::vector<std::unique_ptr<Pending>>& batch) {
     for (size_t k = i; k < batch.size(); ++k)
       if (!taken[k] && (k == i || (!batch[i]->options.one_fidelity && !batch[k]->options.one_fidelity &&
                                    batch[k]->options.fidelity == batch[i]->options.fidelity &&
-                                   batch[k]->options.tolerance == batch[i]->options.tolerance))) {
+                                   batch[k]->options.tolerance == batch[i]->options.tolerance &&
+                                   batch[k]->options.output_tolerances == batch[i]->options.output_tolerances))) {
         taken[k] = true;
         group.push_back(k);
       }

@@ -13,7 +13,7 @@ using Json = nlohmann::json;
 ScenarioRequest parse_scenario_request(const FemModel& model, bool has_surrogate, const std::string& text,
                                        size_t max_scenarios) {
   const auto& t = model.twin();
-  Json body = parse_body_object(text, {"scenarios", "outputs", "fidelity", "tolerance", "one_fidelity", "mode"});
+  Json body = parse_body_object(text, {"scenarios", "outputs", "fidelity", "tolerance", "output_tolerances", "one_fidelity", "mode"});
   if (!body.contains("scenarios")) throw InvalidInput("scenarios", "is required");
   if (body["scenarios"].is_array() && body["scenarios"].size() > max_scenarios)
     throw HttpError(413, "batch_too_large",
@@ -34,6 +34,19 @@ ScenarioRequest parse_scenario_request(const FemModel& model, bool has_surrogate
     if (req.options.fidelity != Fidelity::automatic)
       throw InvalidInput("tolerance", "applies to fidelity \"auto\" only");
     req.options.tolerance = tol.get<double>();
+  }
+  if (body.contains("output_tolerances")) {
+    const Json& o = body["output_tolerances"];
+    if (!o.is_object() || o.empty())
+      throw InvalidInput("output_tolerances", "must be an object of output name -> largest accepted error estimate");
+    if (req.options.fidelity != Fidelity::automatic)
+      throw InvalidInput("output_tolerances", "applies to fidelity \"auto\" only");
+    std::vector<std::pair<std::string, double>> named;
+    for (auto it = o.begin(); it != o.end(); ++it) {
+      if (!it.value().is_number()) throw InvalidInput("output_tolerances." + it.key(), "must be a positive number (in the output's units)");
+      named.emplace_back(it.key(), it.value().get<double>());
+    }
+    req.options.output_tolerances = parse_output_tolerances(t, named, "output_tolerances");
   }
   if (body.contains("one_fidelity")) {
     const Json& u = body["one_fidelity"];

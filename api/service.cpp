@@ -990,6 +990,8 @@ OJson Service::openapi() const {
           {"outputs", {{"type", "array"}, {"items", {{"type", "string"}}}, {"description", "output names (default: all)"}}},
           {"fidelity", {{"type", "string"}, {"enum", {"fem", "surrogate", "auto"}}, {"description", "default auto with a bundle, fem without"}}},
           {"tolerance", {{"type", "number"}, {"exclusiveMinimum", true}, {"minimum", 0}, {"description", "auto: largest surrogate error estimate accepted"}}},
+          {"output_tolerances", {{"type", "object"}, {"additionalProperties", {{"type", "number"}, {"exclusiveMinimum", true}, {"minimum", 0}}},
+                                 {"description", "auto: per output name, the largest error estimate accepted from a surrogate tier, in the output's units"}}},
           {"one_fidelity", {{"type", "boolean"}, {"description", "auto: answer the whole batch at the highest fidelity any scenario needs (FEM for all when one falls back); not for jobs"}}},
           {"mode", {{"type", "string"}, {"enum", {"sync", "async"}},
                     {"description", "async: a job whatever the size (sync: answer now when at most " +
@@ -1029,7 +1031,7 @@ OJson Service::openapi() const {
                         {"error_estimate", number_or_null},
                         {"error_estimates", {{"type", "array"}, {"items", number_or_null}}},
                         {"spread", {{"type", "object"}, {"additionalProperties", number_or_null}}},
-                        {"fallback", {{"type", "string"}, {"enum", {"outside_training_bounds", "estimate_above_tolerance", "one_fidelity"}}}},
+                        {"fallback", {{"type", "string"}, {"enum", {"outside_training_bounds", "estimate_above_tolerance", "output_estimate_above_tolerance", "one_fidelity"}}}},
                         {"surrogate_estimate", number_or_null},
                         {"solver", {{"type", "object"}}}}}}},
       {"ScenarioAnswers",

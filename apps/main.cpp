@@ -62,6 +62,9 @@ int main(int argc, char** argv) {
                 "FEM for the rest); default auto with --bundle, else fem");
   s->add_option("--tolerance", solve.tolerance, "auto: largest accepted error estimate (relative L2 of the field)")
       ->capture_default_str();
+  s->add_option("--output-tolerance", solve.output_tolerances,
+                 "auto: NAME=VALUE, the largest accepted error estimate of output NAME in its units (repeatable); "
+                 "a scenario above it goes to the next tier, FEM last");
   s->add_flag("--one-fidelity", solve.one_fidelity,
               "auto: answer the whole batch at one fidelity, the highest any scenario needs (FEM for all when one "
               "falls back), so optimizers see one model");

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 
@@ -75,6 +76,21 @@ int run_solve(const SolveArgs& args) {
   DOPPEL_VERIFY(!args.one_fidelity || fidelity == Fidelity::automatic, "--one-fidelity",
                 "applies to --fidelity auto only (fem and surrogate are one fidelity already)");
   answer.one_fidelity = args.one_fidelity;
+  if (!args.output_tolerances.empty()) {
+    DOPPEL_VERIFY(fidelity == Fidelity::automatic, "--output-tolerance", "applies to --fidelity auto only");
+    std::vector<std::pair<std::string, double>> named;
+    for (const std::string& a : args.output_tolerances) {
+      const auto eq = a.find('=');
+      DOPPEL_VERIFY(eq != std::string::npos && eq > 0, "--output-tolerance", "expected NAME=VALUE, got \"" + a + "\"");
+      const std::string value = a.substr(eq + 1);
+      char* end = nullptr;
+      const double v = std::strtod(value.c_str(), &end);
+      DOPPEL_VERIFY(!value.empty() && end && *end == '\0', "--output-tolerance." + a.substr(0, eq),
+                    "'" + value + "' is not a number");
+      named.emplace_back(a.substr(0, eq), v);
+    }
+    answer.output_tolerances = parse_output_tolerances(model.twin(), named, "--output-tolerance");
+  }
   answer.batch = options;
   answer.first_fields = !args.vtu.empty();
   const auto t1b = std::chrono::steady_clock::now();

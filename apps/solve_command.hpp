@@ -28,6 +28,7 @@ struct SolveArgs {
   std::string fidelity;          // fem | surrogate | auto; default auto with a bundle, else fem
   double tolerance = 5e-3;       // auto: largest accepted error estimate (relative L2)
   bool one_fidelity = false;     // auto: the whole batch at the highest fidelity any scenario needs
+  std::vector<std::string> output_tolerances;  // auto: NAME=VALUE per output, in the output's units
   std::string device = "auto";   // surrogate inference: auto | cpu | cuda
 };
 

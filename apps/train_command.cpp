@@ -72,6 +72,9 @@ int run_train(const TrainArgs& args) {
             << s["worst_output_relative_p95"].get<double>() << "\n"
             << "  error estimate >= true error in " << 100.0 * s["estimate_bounds_fraction"].get<double>()
             << " % of them, mean effectivity " << s["estimate_effectivity_mean"].get<double>() << "\n";
+  if (s.contains("output_estimate_bounds_fraction_min"))
+    std::cerr << "  per-output error estimates >= their outputs' errors in at least "
+              << 100.0 * s["output_estimate_bounds_fraction_min"].get<double>() << " % of them (worst output)\n";
   return 0;
 }
 

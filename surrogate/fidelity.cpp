@@ -19,12 +19,48 @@ const char* fidelity_name(Fidelity f) {
   return f == Fidelity::fem ? "fem" : f == Fidelity::surrogate ? "surrogate" : "auto";
 }
 
+std::vector<double> parse_output_tolerances(const spec::TwinSpec& twin,
+                                            const std::vector<std::pair<std::string, double>>& tolerances,
+                                            const std::string& path) {
+  std::vector<double> out(twin.outputs.size(), 0.0);
+  for (const auto& [name, value] : tolerances) {
+    size_t k = 0;
+    while (k < twin.outputs.size() && twin.outputs[k].name != name) ++k;
+    std::string names;
+    for (const auto& o : twin.outputs) names += (names.empty() ? "" : ", ") + o.name;
+    DOPPEL_VERIFY(k < twin.outputs.size(), path + "." + name,
+                  "twin '" + twin.name + "' has no output '" + name + "' (outputs: " + (names.empty() ? "none" : names) + ")");
+    DOPPEL_VERIFY(std::isfinite(value) && value > 0, path + "." + name, "must be a positive number (in the output's units)");
+    out[k] = value;
+  }
+  return out;
+}
+
+namespace {
+
+// Every output's estimate (over every time) within its tolerance (0: no tolerance).
+bool outputs_within(const std::vector<std::vector<double>>& estimates, const std::vector<double>& tolerances) {
+  for (const auto& at : estimates)
+    for (size_t k = 0; k < tolerances.size() && k < at.size(); ++k)
+      if (tolerances[k] > 0 && !(at[k] <= tolerances[k])) return false;
+  return true;
+}
+
+}  // namespace
+
 AnswerSet answer_scenarios(const FemModel& model, const Surrogate* sur, const std::vector<spec::Scenario>& scenarios,
                            const AnswerOptions& options) {
   DOPPEL_VERIFY(options.fidelity == Fidelity::fem || sur, "fidelity",
                 std::string(fidelity_name(options.fidelity)) + " needs a surrogate bundle");
   DOPPEL_VERIFY(options.tolerance > 0 && std::isfinite(options.tolerance), "tolerance", "must be a positive number");
   const bool transient = model.transient();
+  const std::vector<double>& tol_k = options.output_tolerances;
+  const bool per_output = std::any_of(tol_k.begin(), tol_k.end(), [](double t) { return t > 0; });
+  DOPPEL_VERIFY(!per_output || tol_k.size() == model.twin().outputs.size(), "output_tolerances",
+                "needs one entry per output");
+  DOPPEL_VERIFY(!per_output || options.fidelity == Fidelity::automatic, "output_tolerances", "apply to fidelity auto only");
+  DOPPEL_VERIFY(!per_output || sur->has_output_estimates(), "output_tolerances",
+                "the bundle has no per-output error estimates (it was trained before they existed): retrain it with doppel train");
   AnswerSet set;
   if (transient) set.times = model.twin().analysis.output_times;
   set.answers.resize(scenarios.size());
@@ -35,9 +71,10 @@ AnswerSet answer_scenarios(const FemModel& model, const Surrogate* sur, const st
     const auto tb = sur->evaluate_transient(scenarios);
     for (size_t s = 0; s < scenarios.size(); ++s) {
       ScenarioAnswer& a = set.answers[s];
-      const bool ok = tb[s].in_bounds && (options.fidelity == Fidelity::surrogate || tb[s].max_estimate <= options.tolerance);
-      if (!ok) {
-        a.fallback = tb[s].in_bounds ? "estimate_above_tolerance" : "outside_training_bounds";
+      const bool field_ok = options.fidelity == Fidelity::surrogate || tb[s].max_estimate <= options.tolerance;
+      const bool outputs_ok = options.fidelity == Fidelity::surrogate || outputs_within(tb[s].output_estimates, tol_k);
+      if (!tb[s].in_bounds || !field_ok || !outputs_ok) {
+        a.fallback = !tb[s].in_bounds ? "outside_training_bounds" : !field_ok ? "estimate_above_tolerance" : "output_estimate_above_tolerance";
         a.surrogate_estimate = tb[s].max_estimate;
         fem.push_back(s);
         continue;
@@ -47,6 +84,7 @@ AnswerSet answer_scenarios(const FemModel& model, const Surrogate* sur, const st
       a.outputs = tb[s].outputs;
       a.error_estimate = tb[s].max_estimate;
       a.error_estimates = tb[s].estimate;
+      a.output_estimates = tb[s].output_estimates;
       if (s == 0 && options.first_fields) {  // fields of scenario 0 only, at the last output time
         const auto f = sur->evaluate_transient({scenarios[0]}, true);
         FieldSnapshot snap;
@@ -66,20 +104,27 @@ AnswerSet answer_scenarios(const FemModel& model, const Surrogate* sur, const st
     }
     const SurrogateBatch b = sur->evaluate(params);
     const size_t O = b.outputs_per_scenario;
+    // Whether the network's answer s meets both tolerances (auto), and a tier-2 answer.
+    auto network_ok = [&](size_t s) {
+      return b.estimate[s] <= options.tolerance && outputs_within({b.output_estimates(s)}, tol_k);
+    };
+    auto reduced_ok = [&](const Surrogate::ReducedAnswer& r) {
+      return r.estimate <= options.tolerance && outputs_within({r.output_estimates}, tol_k);
+    };
     // auto: the network's answers above the tolerance get the second tier (the Galerkin solve
     // in the reduced space) before FEM.
     std::vector<size_t> second;
     std::vector<Params> second_params;
     if (options.fidelity == Fidelity::automatic && sur->has_reduced_tier())
       for (size_t s = 0; s < scenarios.size(); ++s)
-        if (b.in_bounds[s] && !(b.estimate[s] <= options.tolerance)) {
+        if (b.in_bounds[s] && !network_ok(s)) {
           second.push_back(s);
           second_params.push_back(params[s]);
         }
     const auto reduced = second.empty() ? std::vector<Surrogate::ReducedAnswer>{} : sur->evaluate_reduced(second_params);
     std::vector<const Surrogate::ReducedAnswer*> tier2(scenarios.size(), nullptr);
     for (size_t i = 0; i < second.size(); ++i)
-      if (reduced[i].estimate <= options.tolerance) tier2[second[i]] = &reduced[i];
+      if (reduced_ok(reduced[i])) tier2[second[i]] = &reduced[i];
     for (size_t s = 0; s < scenarios.size(); ++s) {
       ScenarioAnswer& a = set.answers[s];
       if (tier2[s]) {
@@ -87,12 +132,14 @@ AnswerSet answer_scenarios(const FemModel& model, const Surrogate* sur, const st
         a.tier = "reduced";
         a.outputs.assign(1, tier2[s]->outputs);
         a.error_estimate = tier2[s]->estimate;
+        if (!tier2[s]->output_estimates.empty()) a.output_estimates.assign(1, tier2[s]->output_estimates);
         a.surrogate_estimate = b.estimate[s];  // the network's, which sent it here
         continue;
       }
-      const bool ok = b.in_bounds[s] && (options.fidelity == Fidelity::surrogate || b.estimate[s] <= options.tolerance);
+      const bool field_ok = options.fidelity == Fidelity::surrogate || b.estimate[s] <= options.tolerance;
+      const bool ok = b.in_bounds[s] && (options.fidelity == Fidelity::surrogate || network_ok(s));
       if (!ok) {
-        a.fallback = b.in_bounds[s] ? "estimate_above_tolerance" : "outside_training_bounds";
+        a.fallback = !b.in_bounds[s] ? "outside_training_bounds" : !field_ok ? "estimate_above_tolerance" : "output_estimate_above_tolerance";
         a.surrogate_estimate = b.estimate[s];
         fem.push_back(s);
         continue;
@@ -102,6 +149,7 @@ AnswerSet answer_scenarios(const FemModel& model, const Surrogate* sur, const st
       a.outputs.assign(1, std::vector<double>(b.outputs.begin() + static_cast<long>(s * O), b.outputs.begin() + static_cast<long>((s + 1) * O)));
       a.spread.assign(b.spread.begin() + static_cast<long>(s * O), b.spread.begin() + static_cast<long>((s + 1) * O));
       a.error_estimate = b.estimate[s];
+      if (!b.output_estimate.empty()) a.output_estimates.assign(1, b.output_estimates(s));
     }
     // One fidelity, and one tier: a batch mixing network and reduced answers is answered by the
     // reduced tier throughout (or by FEM, below, when that exceeds the tolerance somewhere).
@@ -112,7 +160,7 @@ AnswerSet answer_scenarios(const FemModel& model, const Surrogate* sur, const st
       for (size_t s = 0; s < scenarios.size(); ++s) {
         ScenarioAnswer& a = set.answers[s];
         if (a.tier != "network") continue;
-        if (!(all[s].estimate <= options.tolerance)) {
+        if (!reduced_ok(all[s])) {
           fem.push_back(s);  // one scenario past both tiers: FEM for the batch (below)
           break;
         }
@@ -121,6 +169,8 @@ AnswerSet answer_scenarios(const FemModel& model, const Surrogate* sur, const st
         a.spread.clear();
         a.surrogate_estimate = a.error_estimate;
         a.error_estimate = all[s].estimate;
+        a.output_estimates.clear();
+        if (!all[s].output_estimates.empty()) a.output_estimates.assign(1, all[s].output_estimates);
       }
     }
     if (options.first_fields && set.answers[0].tier == "network") {

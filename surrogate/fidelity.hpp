@@ -27,7 +27,11 @@ struct ScenarioAnswer {
   double error_estimate = 0;                 // surrogate: estimate; FEM: the solve's relative residual
   std::vector<double> error_estimates;       // transient surrogate answers: per output time
   std::vector<double> spread;                // steady surrogate answers: ensemble std per output
-  std::string fallback;                      // FEM standing in: outside_training_bounds | estimate_above_tolerance | one_fidelity
+  // Surrogate answers from a bundle with per-output estimates: [time][output], in each output's
+  // units (a bound on |answer - FE| at the bundle's calibrated coverage).
+  std::vector<std::vector<double>> output_estimates;
+  std::string fallback;                      // FEM standing in: outside_training_bounds | estimate_above_tolerance |
+                                             // output_estimate_above_tolerance | one_fidelity
   std::optional<double> surrogate_estimate;  // the estimate that sent it to FEM
   std::optional<ScenarioSolution> solver;    // FEM answers
 };
@@ -38,6 +42,10 @@ struct AnswerOptions {
   // auto only: one fidelity for the whole batch, the highest any scenario needs (FEM for all
   // when one falls back), so an optimizer's finite differences and line searches see one model.
   bool one_fidelity = false;
+  // auto only: per output (twin order), the largest error estimate accepted from a surrogate
+  // tier, in the output's units (0: none). A scenario whose estimate of any output exceeds its
+  // tolerance goes on to the next tier (FEM last). parse_output_tolerances builds it.
+  std::vector<double> output_tolerances;
   BatchOptions batch;              // FEM solves
   bool first_fields = false;       // keep scenario 0's fields (VTU export)
 };
@@ -50,6 +58,12 @@ struct AnswerSet {
   size_t operator_bytes = 0, preconditioner_bytes = 0;  // of the FE solve (BatchResult)
   std::optional<FieldSnapshot> first_fields;
 };
+
+// Output tolerances by name ("T_max" -> 0.5) as AnswerOptions::output_tolerances; an unknown
+// name or a value that is not a positive number is InvalidInput naming path + "." + name.
+std::vector<double> parse_output_tolerances(const spec::TwinSpec& twin,
+                                            const std::vector<std::pair<std::string, double>>& tolerances,
+                                            const std::string& path);
 
 // surrogate may be null only for Fidelity::fem.
 AnswerSet answer_scenarios(const FemModel& model, const Surrogate* surrogate,

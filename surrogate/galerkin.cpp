@@ -216,6 +216,7 @@ ReducedTrajectory GalerkinHeat::integrate(const spec::Scenario& sc, Eigen::Vecto
       out.phi.push_back(phit);
       out.p.push_back(sc.parameters_at(tau));
       out.estimate.push_back(accumulated / norm(phit, ct));
+      out.absolute.push_back(accumulated);
       ++next;
     }
     phi_prev = phi;

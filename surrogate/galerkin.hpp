@@ -26,6 +26,7 @@ struct ReducedTrajectory {
   std::vector<std::vector<double>> phi;    // lift coefficients at each output time
   std::vector<Params> p;                   // parameters at each output time
   std::vector<double> estimate;     // unscaled accumulated eta / ||x||_M at each output time
+  std::vector<double> absolute;     // unscaled accumulated eta (the field's units times sqrt(measure))
   int steps = 0;
 };
 

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "kernels/fem/assembly.hpp"
 #include "kernels/io/npy.hpp"
 #include "kernels/solvers/scenario_batch.hpp"
 #include "kernels/host/parallel.hpp"
@@ -78,6 +79,9 @@ void Surrogate::build() {
                     (model_.transient() ? !parts_.u.has_value() : model_.mechanical() == parts_.u.has_value()),
                 "bundle", "its fields do not match the twin's physics");
   M_ = std::make_unique<MassMatrix>(model_.mesh());
+  rms_scale_ = 1.0 / std::sqrt(region_measure(model_.mesh(), -1));
+  DOPPEL_VERIFY(parts_.output_calibration.empty() || parts_.output_calibration.size() == model_.twin().outputs.size(),
+                "bundle", "per-output error factors do not match the twin's outputs");
   const int dim = model_.mesh().dim;
   if (parts_.T) {
     space_T_ = std::make_unique<ReducedSpace>(model_.thermal_operator(), model_.thermal_rhs_terms(), 1);
@@ -207,7 +211,10 @@ std::vector<Surrogate::ReducedAnswer> Surrogate::evaluate_reduced(const std::vec
     y(static_cast<Eigen::Index>(phi.size())) = 1.0;
     y.tail(c.size()) = c;
     const double norm = std::sqrt(std::max(y.dot(H * y), 1e-300));
-    out[s].estimate = parts_.calibration * estimator_->norm(psi.data()) / norm;
+    const double eta = estimator_->norm(psi.data());
+    out[s].estimate = parts_.calibration * eta / norm;
+    out[s].field_error = rms(eta);
+    out[s].output_estimates = output_estimates(out[s].field_error);
     const Eigen::VectorXd x = primary.reconstruct(p, c.data());
     out[s].outputs = evaluator_->evaluate(p, onT ? x.data() : nullptr, onT ? nullptr : x.data());
     if (fields) out[s].field.assign(x.data(), x.data() + x.size());
@@ -218,6 +225,18 @@ std::vector<Surrogate::ReducedAnswer> Surrogate::evaluate_reduced(const std::vec
 void Surrogate::set_calibration(double c) {
   parts_.calibration = c;
   if (engine_model_) engine_model_->calibration = c;
+}
+
+void Surrogate::set_output_calibration(std::vector<double> factors) {
+  DOPPEL_ASSERT(factors.empty() || factors.size() == evaluator_->size());
+  parts_.output_calibration = std::move(factors);
+}
+
+std::vector<double> Surrogate::output_estimates(double field_error) const {
+  std::vector<double> e;
+  e.reserve(parts_.output_calibration.size());
+  for (double f : parts_.output_calibration) e.push_back(f * field_error);
+  return e;
 }
 
 bool Surrogate::in_bounds(const spec::Scenario& sc) const {
@@ -258,6 +277,8 @@ std::vector<TransientAnswer> Surrogate::evaluate_transient(const std::vector<spe
       }
       a.estimate.push_back(parts_.calibration * tr.estimate[t]);
       a.max_estimate = std::max(a.max_estimate, a.estimate.back());
+      a.field_error.push_back(rms(tr.absolute[t]));
+      if (has_output_estimates()) a.output_estimates.push_back(output_estimates(a.field_error.back()));
     }
     if (mechanics) at[s] = tr.p;
   });
@@ -354,6 +375,8 @@ SurrogateBatch Surrogate::evaluate(const std::vector<Params>& params, bool field
   out.outputs.resize(S * O);
   out.spread.resize(S * O);
   out.estimate.resize(S);
+  out.field_error.resize(S);
+  if (has_output_estimates()) out.output_estimate.resize(S * O);
   out.in_bounds.resize(S);
   out.coefficients.resize(S * R);
   const size_t nT = space_T_ ? static_cast<size_t>(space_T_->size()) : 0, nu = space_u_ ? static_cast<size_t>(space_u_->size()) : 0;
@@ -396,6 +419,11 @@ SurrogateBatch Surrogate::evaluate(const std::vector<Params>& params, bool field
     const EngineResult r = engine_->run(in, fields);
     std::copy(r.coefficients.begin(), r.coefficients.end(), out.coefficients.begin() + static_cast<long>(begin * R));
     std::copy(r.estimate.begin(), r.estimate.end(), out.estimate.begin() + static_cast<long>(begin));
+    for (size_t i = 0; i < n; ++i) {
+      out.field_error[begin + i] = rms(r.eta[i]);
+      if (!parts_.output_calibration.empty())
+        for (size_t k = 0; k < O; ++k) out.output_estimate[(begin + i) * O + k] = parts_.output_calibration[k] * out.field_error[begin + i];
+    }
     if (fields) {
       std::copy(r.T.begin(), r.T.end(), out.T.begin() + static_cast<long>(begin * nT));
       std::copy(r.u.begin(), r.u.end(), out.u.begin() + static_cast<long>(begin * nu));
@@ -496,6 +524,13 @@ void Surrogate::save(const std::string& dir, const Json& training, const Json& v
   meta["error_estimate"] = {{"field", field_name(model_.thermal())},
                             {"kind", "residual ||A0^-1 r||_M / ||x||_M, calibrated"},
                             {"calibration", parts_.calibration}, {"gram", "estimator_gram.npy"}};
+  if (has_output_estimates()) {
+    Json factors = Json::object();
+    for (size_t k = 0; k < twin.outputs.size(); ++k) factors[twin.outputs[k].name] = parts_.output_calibration[k];
+    meta["error_estimate"]["outputs"] = {
+        {"kind", "factor * RMS field error estimate ||A0^-1 r||_M / sqrt(|domain|), in each output's units"},
+        {"factors", factors}};
+  }
   Json outs = Json::array();
   for (size_t k = 0; k < twin.outputs.size(); ++k) {
     Json o = {{"name", twin.outputs[k].name}};
@@ -589,6 +624,14 @@ std::unique_ptr<Surrogate> Surrogate::load(const std::string& dir, const FemMode
     }
     parts.gram = rows_to_matrix(read_npy(dir + "/estimator_gram.npy"), "estimator_gram.npy");
     parts.calibration = get(get(meta, "error_estimate", "error_estimate"), "calibration", "error_estimate.calibration").get<double>();
+    if (meta["error_estimate"].contains("outputs")) {
+      const Json& factors = get(meta["error_estimate"]["outputs"], "factors", "error_estimate.outputs.factors");
+      for (const auto& o : twin.outputs) {
+        DOPPEL_VERIFY(factors.contains(o.name) && factors[o.name].is_number(), "bundle",
+                      "error_estimate.outputs.factors lacks output '" + o.name + "'");
+        parts.output_calibration.push_back(factors[o.name].get<double>());
+      }
+    }
     const Json& outs = get(meta, "outputs", "outputs");
     DOPPEL_VERIFY(outs.size() == twin.outputs.size(), "bundle", "output list does not match the twin");
     for (size_t k = 0; k < outs.size(); ++k) {

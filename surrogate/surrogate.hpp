@@ -40,6 +40,11 @@ struct SurrogateParts {
   std::vector<double> coef_mean, coef_std;    // c = [c_T | c_u]
   Eigen::MatrixXd gram;                       // empty: built from the model
   double calibration = 1.0;
+  // Per-output error estimates: output k's estimate is output_calibration[k] times the
+  // uncalibrated RMS error estimate of the primary field (field_error below), the factor the
+  // conformal quantile of |output error| / field_error over held-out solves. Empty: none (a
+  // bundle written before they existed).
+  std::vector<double> output_calibration;
 };
 
 // Transient surrogate answers (the Galerkin reduced model of the temperature; thermo-elastic
@@ -48,6 +53,8 @@ struct TransientAnswer {
   std::vector<std::vector<double>> outputs;  // [output time][output]
   std::vector<double> estimate;              // calibrated, per output time
   double max_estimate = 0;
+  std::vector<double> field_error;           // uncalibrated RMS error estimate of the temperature, per output time
+  std::vector<std::vector<double>> output_estimates;  // [output time][output], in the output's units (when calibrated)
   bool in_bounds = true;
   std::vector<Eigen::VectorXd> T;            // fields per output time (when asked for)
   std::vector<Eigen::VectorXd> u;            // thermo-elastic twins: displacements (when asked for)
@@ -57,10 +64,17 @@ struct SurrogateBatch {
   size_t S = 0, outputs_per_scenario = 0;
   std::vector<double> outputs, spread;  // S x O (ensemble mean answer, ensemble std)
   std::vector<double> estimate;         // S: estimated relative L2 error of the primary field
+  std::vector<double> field_error;      // S: uncalibrated RMS error estimate of the primary field (its units)
+  std::vector<double> output_estimate;  // S x O: per-output error estimates in the outputs' units (when calibrated)
   std::vector<char> in_bounds;          // S
   std::vector<double> coefficients;     // S x R
   std::vector<double> T, u;             // S x n when fields were asked for
   double output(size_t s, size_t k) const { return outputs[s * outputs_per_scenario + k]; }
+  std::vector<double> output_estimates(size_t s) const {
+    if (output_estimate.empty()) return {};
+    return {output_estimate.begin() + static_cast<long>(s * outputs_per_scenario),
+            output_estimate.begin() + static_cast<long>((s + 1) * outputs_per_scenario)};
+  }
 };
 
 class Surrogate {
@@ -84,6 +98,13 @@ class Surrogate {
   bool linear_outputs() const;
   bool in_bounds(const Params& p) const;
   void set_calibration(double c);
+  // Per-output estimates (SurrogateParts::output_calibration): one factor per output.
+  void set_output_calibration(std::vector<double> factors);
+  bool has_output_estimates() const { return !parts_.output_calibration.empty(); }
+  // factor_k * field_error for every output (empty when not calibrated).
+  std::vector<double> output_estimates(double field_error) const;
+  // The RMS field error of an absolute mass-norm estimate eta: eta / sqrt(measure of the domain).
+  double rms(double eta) const { return eta * rms_scale_; }
   int rank_T() const { return parts_.T ? parts_.T->rank() : 0; }
   int rank_u() const { return parts_.u ? parts_.u->rank() : 0; }
 
@@ -118,6 +139,8 @@ class Surrogate {
   struct ReducedAnswer {
     std::vector<double> outputs;
     double estimate = 0;
+    double field_error = 0;                 // uncalibrated RMS error estimate of the field
+    std::vector<double> output_estimates;   // per output (when calibrated)
     std::vector<double> field;  // the primary field, when asked for
   };
   std::vector<ReducedAnswer> evaluate_reduced(const std::vector<Params>& p, bool fields = false) const;
@@ -149,6 +172,7 @@ class Surrogate {
   std::unique_ptr<GalerkinHeat> galerkin_;
   std::unique_ptr<ReducedOperator> reduced_;  // the steady second tier
   bool linear_ = false;
+  double rms_scale_ = 1.0;  // 1 / sqrt(measure of the domain)
 };
 
 }  // namespace doppel

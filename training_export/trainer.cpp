@@ -68,11 +68,17 @@ Json summary(size_t scenarios, const Json& field, const Json& outputs, const Jso
   double worst = 0;
   for (const auto& [name, o] : outputs.items())
     if (!o["relative"].empty()) worst = std::max(worst, o["relative"]["p95"].get<double>());
-  return {{"scenarios", scenarios},
-          {"field_relative_l2_p95", field.value("p95", 0.0)},
-          {"worst_output_relative_p95", worst},
-          {"estimate_bounds_fraction", estimate["bounds_true_error_fraction"]},
-          {"estimate_effectivity_mean", estimate["effectivity"].value("mean", 0.0)}};
+  Json s = {{"scenarios", scenarios},
+            {"field_relative_l2_p95", field.value("p95", 0.0)},
+            {"worst_output_relative_p95", worst},
+            {"estimate_bounds_fraction", estimate["bounds_true_error_fraction"]},
+            {"estimate_effectivity_mean", estimate["effectivity"].value("mean", 0.0)}};
+  // Per-output estimates: the worst output's coverage.
+  double covered = 2.0;
+  for (const auto& [name, o] : outputs.items())
+    if (o.contains("estimate")) covered = std::min(covered, o["estimate"]["bounds_true_error_fraction"].get<double>());
+  if (covered <= 1.0) s["output_estimate_bounds_fraction_min"] = covered;
+  return s;
 }
 
 bool is_prime(size_t n) {
@@ -142,6 +148,15 @@ Json validate_surrogate(const Surrogate& sur, const std::vector<Params>& params,
     }
     Json o = error_stats(ref, got);
     o["ensemble_spread"] = stats(spread);
+    if (sur.has_output_estimates()) {
+      std::vector<double> truth, estimate;
+      for (size_t s = 0; s < S; ++s) {
+        truth.push_back(std::abs(got[s] - ref[s]));
+        estimate.push_back(b.output_estimate[s * O + k]);
+      }
+      o["estimate"] = estimate_stats(truth, estimate);
+      o["estimate"]["factor"] = sur.parts().output_calibration[k];
+    }
     outs[model.twin().outputs[k].name] = o;
   }
   v["outputs"] = outs;
@@ -163,6 +178,26 @@ double conformal_quantile(std::vector<double> ratio, double coverage) {
   std::sort(ratio.begin(), ratio.end());
   const size_t k = static_cast<size_t>(std::ceil((static_cast<double>(ratio.size()) + 1) * coverage));
   return k <= ratio.size() ? ratio[k - 1] : ratio.back() * 1.25;
+}
+
+// Per-output error factors: for each output, the conformal quantile (at `coverage`) of
+// |surrogate - FE| / field error estimate over held-out answers, so factor * field error
+// bounds the output's error with that probability on answers like them. got[i][k], ref[i][k]
+// and field_error[i] for the held-out answers i (every output time of transient runs).
+std::vector<double> output_factors(const std::vector<std::vector<double>>& got, const std::vector<std::vector<double>>& ref,
+                                   const std::vector<double>& field_error, size_t outputs, double coverage) {
+  std::vector<double> factors(outputs, 0.0);
+  for (size_t k = 0; k < outputs; ++k) {
+    std::vector<double> ratio;
+    bool any_error = false;
+    for (size_t i = 0; i < got.size(); ++i) {
+      const double e = std::abs(got[i][k] - ref[i][k]);
+      any_error = any_error || e > 0;
+      if (field_error[i] > 0) ratio.push_back(e / field_error[i]);
+    }
+    factors[k] = any_error ? conformal_quantile(ratio, coverage) : 0.0;
+  }
+  return factors;
 }
 
 // Transient heat (and thermo-elasticity, whose displacement follows from the temperature):
@@ -250,6 +285,17 @@ TrainResult train_transient(const FemModel& model, const TrainOptions& opt, cons
   const double calib = conformal_quantile(ratio, opt.coverage);
   sur->set_calibration(calib);
   log("error estimate calibrated on " + std::to_string(C) + " held-out runs: factor " + fmt(calib));
+  {
+    std::vector<std::vector<double>> got, ref;
+    std::vector<double> fe_err;
+    for (size_t s = 0; s < C; ++s)
+      for (size_t t = 0; t < times; ++t) {
+        got.push_back(cal_answers[s].outputs[t]);
+        ref.push_back(fe.scenarios[N + s].outputs[t]);
+        fe_err.push_back(cal_answers[s].field_error[t]);
+      }
+    sur->set_output_calibration(output_factors(got, ref, fe_err, twin.outputs.size(), opt.coverage));
+  }
 
   const size_t first = N + C, count = all.size() - first;
   std::vector<TransientAnswer> test;
@@ -265,12 +311,18 @@ TrainResult train_transient(const FemModel& model, const TrainOptions& opt, cons
   Json outs = Json::object();
   for (size_t k = 0; k < twin.outputs.size(); ++k) {
     std::vector<double> ref, got;
+    std::vector<double> truth_k, estimate_k;
     for (size_t s = 0; s < count; ++s)
       for (size_t t = 0; t < times; ++t) {
         ref.push_back(fe.scenarios[first + s].outputs[t][k]);
         got.push_back(test[s].outputs[t][k]);
+        truth_k.push_back(std::abs(got.back() - ref.back()));
+        estimate_k.push_back(test[s].output_estimates[t][k]);
       }
-    outs[twin.outputs[k].name] = error_stats(ref, got);
+    Json o = error_stats(ref, got);
+    o["estimate"] = estimate_stats(truth_k, estimate_k);
+    o["estimate"]["factor"] = sur->parts().output_calibration[k];
+    outs[twin.outputs[k].name] = o;
   }
   Json est = estimate_stats(truth, estimate);
   est["field"] = "temperature";
@@ -489,6 +541,15 @@ TrainResult train_surrogate(const FemModel& model, const TrainOptions& options) 
   const double calib = conformal_quantile(ratio, opt.coverage);
   sur->set_calibration(calib);
   log("error estimate calibrated on " + std::to_string(C) + " held-out solves: factor " + fmt(calib));
+  {
+    std::vector<std::vector<double>> got, ref;
+    for (size_t s = 0; s < C; ++s) {
+      got.push_back(std::vector<double>(cb.outputs.begin() + static_cast<long>(s * cb.outputs_per_scenario),
+                                        cb.outputs.begin() + static_cast<long>((s + 1) * cb.outputs_per_scenario)));
+      ref.push_back(outputs[N + s]);
+    }
+    sur->set_output_calibration(output_factors(got, ref, cb.field_error, cb.outputs_per_scenario, opt.coverage));
+  }
 
   // --- validation ----------------------------------------------------------------------------
   std::vector<Params> test(all.begin() + static_cast<long>(N + C), all.end());

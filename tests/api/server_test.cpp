@@ -281,6 +281,24 @@ TEST_F(Api, ScenariosAnswerAtEveryFidelity) {
   EXPECT_EQ(post("/v1/twins/splate/scenarios", R"({"scenarios": [{}], "one_fidelity": 1})").status, 400);
   EXPECT_EQ(post("/v1/twins/splate/scenarios", R"({"scenarios": [{}], "fidelity": "fem", "one_fidelity": true})").status, 400);
   EXPECT_EQ(post("/v1/twins/splate/scenarios", R"({"scenarios": [{}], "mode": "async", "one_fidelity": true})").status, 400);
+  // Per-output estimates come with every surrogate answer (only for the outputs asked for);
+  // output_tolerances sends a scenario above one to FEM, saying why; bad ones are 400s naming
+  // the field.
+  EXPECT_TRUE(doc["scenarios"][0]["output_estimates"].contains("vm_max"));
+  EXPECT_EQ(doc["scenarios"][0]["output_estimates"].size(), 2u);
+  const auto t = post("/v1/twins/splate/scenarios",
+                      R"({"scenarios": [{"parameters": {"h": 800}}], "tolerance": 1, "output_tolerances": {"T_max": 1e-12}})");
+  ASSERT_EQ(t.status, 200) << t.body;
+  EXPECT_EQ(json::parse(t.body)["scenarios"][0]["fallback"], "output_estimate_above_tolerance");
+  for (const char* bad : {R"({"scenarios": [{}], "output_tolerances": {"nope": 1}})",
+                          R"({"scenarios": [{}], "output_tolerances": {"T_max": -1}})",
+                          R"({"scenarios": [{}], "output_tolerances": {"T_max": "x"}})",
+                          R"({"scenarios": [{}], "output_tolerances": [1]})",
+                          R"({"scenarios": [{}], "fidelity": "surrogate", "output_tolerances": {"T_max": 1}})"}) {
+    const auto r2 = post("/v1/twins/splate/scenarios", bad);
+    EXPECT_EQ(r2.status, 400) << bad;
+    EXPECT_NE(r2.body.find("output_tolerances"), std::string::npos) << r2.body;
+  }
   // A twin without a bundle answers with FEM by default.
   const auto b = post("/v1/twins/blade/scenarios", R"({"scenarios": [{"parameters": {"T_gas": 1200}}]})");
   ASSERT_EQ(b.status, 200) << b.body;

@@ -261,6 +261,34 @@ TEST_F(CliSurrogate, AutoFallsBackExactlyWhereTheEstimateExceedsTheTolerance) {
   EXPECT_EQ(lax["surrogate"]["fem"], 0);
 }
 
+// Answers carry an error estimate per output, in the output's units, and --output-tolerance
+// sends exactly the scenarios whose estimate of that output exceeds it to FEM (the twin has no
+// second tier: it is thermo-elastic).
+TEST_F(CliSurrogate, PerOutputEstimatesAndTolerances) {
+  std::vector<std::array<double, 3>> values;
+  for (int i = 0; i < 16; ++i) values.push_back({60.0 + 5 * i, 250.0 + 70 * i, 2.5e3 * (i % 5)});
+  const std::string file = scenario_file(values);
+  const auto all = solve("--fidelity surrogate --scenarios " + file);
+  std::vector<double> est;
+  for (const auto& s : all["scenarios"]) {
+    ASSERT_TRUE(s.contains("output_estimates")) << s.dump();
+    EXPECT_EQ(s["output_estimates"].size(), s["outputs"].size());
+    est.push_back(s["output_estimates"]["vm_max"].get<double>());
+  }
+  std::vector<double> sorted = est;
+  std::sort(sorted.begin(), sorted.end());
+  const double tol = 0.5 * (sorted[7] + sorted[8]);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", tol);
+  const auto mixed = solve("--fidelity auto --tolerance 1 --output-tolerance vm_max=" + std::string(buf) + " --scenarios " + file);
+  for (size_t i = 0; i < est.size(); ++i) {
+    const auto& s = mixed["scenarios"][i];
+    EXPECT_EQ(s["fidelity"], est[i] <= tol ? "surrogate" : "fem") << i;
+    if (est[i] > tol) EXPECT_EQ(s["fallback"], "output_estimate_above_tolerance") << i;
+  }
+  EXPECT_EQ(mixed["surrogate"]["fem"], 8);
+}
+
 TEST_F(CliSurrogate, OutOfBoundsScenariosAreSolvedWithFem) {
   // h = 1800 lies inside the twin's bounds but outside the training range [200, 1500].
   const std::string file = scenario_file({{100, 800, 1e4}, {100, 1800, 1e4}, {100, 150, 1e4}});
@@ -302,6 +330,11 @@ TEST_F(CliSurrogate, BadSurrogateArgumentsAreRefusedByName) {
   expect("solve " + *twin_ + " --bundle " + *bundle_ + " --device tpu", 2, "--device");
   expect("solve " + *twin_ + " --bundle " + *bundle_ + " --fidelity surrogate --one-fidelity", 2, "--one-fidelity");
   expect("solve " + *twin_ + " --one-fidelity", 2, "--one-fidelity");
+  expect("solve " + *twin_ + " --bundle " + *bundle_ + " --output-tolerance T_nope=1", 2, "--output-tolerance.T_nope: twin 'splate' has no output");
+  expect("solve " + *twin_ + " --bundle " + *bundle_ + " --output-tolerance T_max=-2", 2, "--output-tolerance.T_max: must be a positive");
+  expect("solve " + *twin_ + " --bundle " + *bundle_ + " --output-tolerance T_max=abc", 2, "is not a number");
+  expect("solve " + *twin_ + " --bundle " + *bundle_ + " --output-tolerance T_max", 2, "expected NAME=VALUE");
+  expect("solve " + *twin_ + " --bundle " + *bundle_ + " --fidelity surrogate --output-tolerance T_max=1", 2, "auto only");
   const std::string blade = std::string(DOPPEL_SOURCE_DIR) + "/examples/blade/twin.json";
   expect("solve " + blade + " --bundle " + *bundle_, 2, "trained for twin 'splate'");
   expect("train " + *twin_ + " --out " + (process_dir() / "x").string() + " --range h=1:5000", 2, "--range h");
