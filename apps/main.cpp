@@ -85,6 +85,10 @@ int main(int argc, char** argv) {
   t->add_option("--members", train.members, "networks in the ensemble")->capture_default_str();
   t->add_option("--hidden", train.hidden, "hidden layer widths")->delimiter(',')->capture_default_str();
   t->add_option("--max-rank", train.max_rank, "largest POD rank per field")->capture_default_str();
+  t->add_option("--adaptive", train.adaptive,
+                 "adaptive training: add samples where the calibrated field estimate of a candidate pool is largest, "
+                 "round by round, until every pool estimate is at most this (relative L2) or --max-samples is reached");
+  t->add_option("--max-samples", train.max_samples, "budget of training samples for --adaptive (default 4 x --samples)");
   t->add_option("--range", train.ranges, "train over NAME=MIN:MAX inside the parameter's bounds (repeatable)");
   t->add_option("--threads", train.threads, "host threads (default: all cores)");
   t->add_flag("--quiet", train.quiet, "no progress on stderr");

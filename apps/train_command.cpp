@@ -1,6 +1,7 @@
 #include "apps/train_command.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <iostream>
 
 #include "apps/solve_command.hpp"
@@ -41,6 +42,11 @@ int run_train(const TrainArgs& args) {
   opt.network.members = args.members;
   opt.fit.max_epochs = args.epochs;
   opt.pod.max_rank = args.max_rank;
+  DOPPEL_VERIFY(args.adaptive >= 0 && std::isfinite(args.adaptive), "--adaptive", "must be a positive relative error estimate");
+  DOPPEL_VERIFY(args.max_samples >= 0, "--max-samples", "must not be negative");
+  DOPPEL_VERIFY(args.max_samples == 0 || args.adaptive > 0, "--max-samples", "is the budget of --adaptive; give --adaptive too");
+  opt.adaptive_target = args.adaptive;
+  opt.max_samples = args.max_samples;
   for (const std::string& r : args.ranges) {
     const size_t eq = r.find('='), colon = r.find(':', eq == std::string::npos ? 0 : eq);
     DOPPEL_VERIFY(eq != std::string::npos && colon != std::string::npos, "--range", "expected NAME=MIN:MAX, got \"" + r + "\"");

@@ -20,6 +20,8 @@ struct TrainArgs {
   int members = 5;
   std::vector<int> hidden = {64, 64, 64};
   int max_rank = 40;
+  double adaptive = 0;     // > 0: adaptive training to this field estimate (relative L2)
+  int max_samples = 0;     // adaptive budget of training samples (0: 4 x samples)
   std::vector<std::string> ranges;  // NAME=MIN:MAX
   int threads = 0;
   bool quiet = false;

@@ -352,7 +352,9 @@ TrainResult train_transient(const FemModel& model, const TrainOptions& opt, cons
 
 }  // namespace
 
-TrainResult train_surrogate(const FemModel& model, const TrainOptions& options) {
+namespace {
+
+TrainResult train_once(const FemModel& model, const TrainOptions& options) {
   const auto t_all = Clock::now();
   const auto& twin = model.twin();
   // 0 picks the default: transient runs cost a whole time integration each.
@@ -394,6 +396,11 @@ TrainResult train_surrogate(const FemModel& model, const TrainOptions& options) 
     for (size_t d = 0; d < varying.size(); ++d) p[varying[d]] = lo[varying[d]] + x[d] * (hi[varying[d]] - lo[varying[d]]);
     all.push_back(p);
   }
+  for (const Params& p : opt.extra_samples) {
+    DOPPEL_VERIFY(p.size() == P, "training", "an extra sample has the wrong number of parameters");
+    all.push_back(p);
+  }
+  opt.samples += static_cast<int>(opt.extra_samples.size());
   std::mt19937_64 rng(opt.seed + 1);
   std::uniform_real_distribution<double> u01(0.0, 1.0);
   for (int s = 0; s < opt.calibration + opt.test; ++s) {
@@ -415,20 +422,39 @@ TrainResult train_surrogate(const FemModel& model, const TrainOptions& options) 
   const size_t nT = model.thermal() ? model.mesh().num_nodes() : 0;
   const size_t nu = model.mechanical() ? model.mesh().num_nodes() * static_cast<size_t>(model.mesh().dim) : 0;
   std::vector<std::vector<double>> Ts(all.size()), us(all.size());
+  std::vector<std::vector<double>> outputs(all.size());
+  // Solves an earlier adaptive round made come from the cache.
+  std::vector<size_t> todo;
+  std::vector<spec::Scenario> to_solve;
+  for (size_t s = 0; s < all.size(); ++s) {
+    const auto hit = opt.cache ? opt.cache->steady.find(all[s]) : decltype(opt.cache->steady.end()){};
+    if (opt.cache && hit != opt.cache->steady.end()) {
+      Ts[s] = hit->second.T;
+      us[s] = hit->second.u;
+      outputs[s] = hit->second.outputs;
+      continue;
+    }
+    todo.push_back(s);
+    to_solve.push_back(scenarios[s]);
+  }
   BatchOptions batch = opt.batch;
   batch.keep_first_fields = false;
   batch.chunk = chunk_for(batch.chunk, 2 * (nT + nu));
-  batch.field_sink = [&](size_t s, size_t, const double* T, const double* u) {
-    if (T) Ts[s].assign(T, T + nT);
-    if (u) us[s].assign(u, u + nu);
+  batch.field_sink = [&](size_t i, size_t, const double* T, const double* u) {
+    if (T) Ts[todo[i]].assign(T, T + nT);
+    if (u) us[todo[i]].assign(u, u + nu);
   };
   batch.progress = [&](const std::string& stage, size_t done, size_t total) {
     if (stage == "scenarios") log("solved " + std::to_string(done) + "/" + std::to_string(total) + " finite-element snapshots");
   };
-  const BatchResult fe = solve_batch(model, scenarios, batch);
+  if (!to_solve.empty()) {
+    const BatchResult fe = solve_batch(model, to_solve, batch);
+    for (size_t i = 0; i < todo.size(); ++i) {
+      outputs[todo[i]] = fe.scenarios[i].outputs[0];
+      if (opt.cache) opt.cache->steady[all[todo[i]]] = {Ts[todo[i]], us[todo[i]], outputs[todo[i]]};
+    }
+  }
   const double solve_seconds = since(t_solve);
-  std::vector<std::vector<double>> outputs(all.size());
-  for (size_t s = 0; s < all.size(); ++s) outputs[s] = fe.scenarios[s].outputs[0];
 
   // --- POD ----------------------------------------------------------------------------------
   const auto t_pod = Clock::now();
@@ -574,6 +600,127 @@ TrainResult train_surrogate(const FemModel& model, const TrainOptions& options) 
   result.surrogate = std::move(sur);
   result.validation = std::move(validation);
   return result;
+}
+
+}  // namespace
+
+TrainResult train_surrogate(const FemModel& model, const TrainOptions& options) {
+  if (!(options.adaptive_target > 0)) {
+    DOPPEL_VERIFY(options.adaptive_target == 0, "--adaptive", "must be a positive relative error estimate");
+    return train_once(model, options);
+  }
+  const auto& twin = model.twin();
+  const auto t_all = Clock::now();
+  TrainOptions opt = options;
+  auto log = [&](const std::string& s) { if (opt.log) opt.log(s); };
+  const int base = opt.samples > 0 ? opt.samples : (twin.analysis.transient ? 48 : 512);
+  const int budget = opt.max_samples > 0 ? opt.max_samples : 4 * base;
+  DOPPEL_VERIFY(budget >= base, "--max-samples", "must be at least --samples (" + std::to_string(base) + ")");
+  if (!opt.cache) opt.cache = std::make_shared<SnapshotCache>();
+  opt.samples = base;
+  // The candidate pool: uniform random inside the training bounds (a seed of its own, so never
+  // the calibration or test points).
+  const size_t P = twin.parameters.size();
+  std::vector<double> lo(P), hi(P);
+  for (size_t i = 0; i < P; ++i) {
+    lo[i] = twin.parameters[i].min;
+    hi[i] = twin.parameters[i].max;
+    const auto r = opt.ranges.find(twin.parameters[i].name);
+    if (r != opt.ranges.end()) {
+      lo[i] = r->second.first;
+      hi[i] = r->second.second;
+    }
+  }
+  Params p0 = twin.default_parameters();
+  for (size_t i = 0; i < P; ++i) p0[i] = std::clamp(p0[i], lo[i], hi[i]);
+  const size_t pool_size = std::max<size_t>(512, 8 * static_cast<size_t>(base));
+  std::mt19937_64 rng(opt.seed + 7);
+  std::uniform_real_distribution<double> u01(0.0, 1.0);
+  std::vector<Params> pool(pool_size, p0);
+  for (auto& p : pool)
+    for (size_t i = 0; i < P; ++i)
+      if (hi[i] > lo[i]) p[i] = lo[i] + u01(rng) * (hi[i] - lo[i]);
+  std::vector<spec::Scenario> pool_scenarios(pool.size());
+  for (size_t s = 0; s < pool.size(); ++s) pool_scenarios[s].parameters = pool[s];
+
+  Json rounds = Json::array();
+  TrainResult best;  // the round whose pool estimates were best (fewest above the target, then smallest maximum)
+  size_t best_above = static_cast<size_t>(-1);
+  double best_worst = 0;
+  int best_round = 0, stalled = 0;
+  for (int round = 1;; ++round) {
+    TrainResult r = train_once(model, opt);
+    const int samples = base + static_cast<int>(opt.extra_samples.size());
+    std::vector<double> est(pool.size());
+    if (twin.analysis.transient) {
+      const auto a = r.surrogate->evaluate_transient(pool_scenarios);
+      for (size_t s = 0; s < pool.size(); ++s) est[s] = a[s].max_estimate;
+    } else {
+      const SurrogateBatch b = r.surrogate->evaluate(pool);
+      est = b.estimate;
+    }
+    std::vector<size_t> order(pool.size());
+    for (size_t s = 0; s < order.size(); ++s) order[s] = s;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return est[a] > est[b]; });
+    const double worst = est[order.front()];
+    std::vector<double> sorted = est;
+    std::sort(sorted.begin(), sorted.end());
+    const double p95 = sorted[static_cast<size_t>(std::ceil(0.95 * static_cast<double>(sorted.size()))) - 1];
+    const size_t above = static_cast<size_t>(std::count_if(est.begin(), est.end(), [&](double e) { return e > opt.adaptive_target; }));
+    rounds.push_back({{"round", round}, {"training_samples", samples}, {"pool", pool.size()},
+                      {"pool_estimate_max", worst}, {"pool_estimate_p95", p95}, {"pool_above_target", above},
+                      {"validation_field_relative_l2_p95", r.validation["summary"].value("field_relative_l2_p95", 0.0)}});
+    log("adaptive round " + std::to_string(round) + ": " + std::to_string(samples) + " training samples, pool estimate max " +
+        fmt(worst) + ", p95 " + fmt(p95) + ", " + std::to_string(above) + "/" + std::to_string(pool.size()) + " above the target " +
+        fmt(opt.adaptive_target));
+    const bool better = above < best_above || (above == best_above && worst < best_worst);
+    stalled = better ? 0 : stalled + 1;
+    if (better) {
+      best = std::move(r);
+      best_above = above;
+      best_worst = worst;
+      best_round = round;
+    }
+    // Stop when the target is met, the budget or the round limit is reached, or two rounds in
+    // a row brought no improvement (the network's own noise floor, not a lack of samples).
+    const char* why = above == 0 ? "target met" : samples >= budget ? "sample budget reached"
+                      : round >= opt.adaptive_rounds ? "round limit reached" : stalled >= 2 ? "no improvement in two rounds" : nullptr;
+    if (why) {
+      best.training["adaptive"] = {{"target", opt.adaptive_target}, {"max_samples", budget}, {"max_rounds", opt.adaptive_rounds},
+                                   {"pool", pool.size()}, {"met", best_above == 0}, {"stopped", why},
+                                   {"kept_round", best_round}, {"rounds", rounds}, {"seconds", since(t_all)}};
+      log(std::string("adaptive training: ") + why + "; keeping round " + std::to_string(best_round) + " (" +
+          std::to_string(best_above) + " pool points above the target, max estimate " + fmt(best_worst) + ")");
+      return best;
+    }
+    // The largest estimates, at least a minimum distance apart in the normalized parameter
+    // box (a cluster of neighbours would teach the same thing), a quarter of the samples per round.
+    const size_t add = std::min<size_t>(static_cast<size_t>(budget - samples), std::max<size_t>(1, static_cast<size_t>(base) / 4));
+    const double spacing = 0.5 / std::pow(static_cast<double>(samples + add), 1.0 / static_cast<double>(std::max<size_t>(1, P)));
+    std::vector<Params> picked;
+    for (size_t s : order) {
+      if (picked.size() >= add || !(est[s] > opt.adaptive_target)) break;
+      bool far = true;
+      for (const Params& q : picked) {
+        double d2 = 0;
+        for (size_t i = 0; i < P; ++i)
+          if (hi[i] > lo[i]) d2 += std::pow((pool[s][i] - q[i]) / (hi[i] - lo[i]), 2);
+        far = far && std::sqrt(d2) >= spacing;
+      }
+      if (far) picked.push_back(pool[s]);
+    }
+    for (const Params& p : picked) opt.extra_samples.push_back(p);
+    // Picked candidates leave the pool (it judges the next round on points it has not trained on).
+    std::vector<Params> rest;
+    std::vector<spec::Scenario> rest_scenarios;
+    for (size_t s = 0; s < pool.size(); ++s)
+      if (std::find(picked.begin(), picked.end(), pool[s]) == picked.end()) {
+        rest.push_back(pool[s]);
+        rest_scenarios.push_back(pool_scenarios[s]);
+      }
+    pool = std::move(rest);
+    pool_scenarios = std::move(rest_scenarios);
+  }
 }
 
 }  // namespace doppel

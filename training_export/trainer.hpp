@@ -19,6 +19,15 @@
 
 namespace doppel {
 
+// Finite-element snapshots of steady training solves, by parameter vector: adaptive rounds
+// retrain on the solves of earlier rounds without solving them again.
+struct SnapshotCache {
+  struct Steady {
+    std::vector<double> T, u, outputs;
+  };
+  std::map<std::vector<double>, Steady> steady;
+};
+
 struct TrainOptions {
   // 0: the default, 512 / 128 / 128 for steady twins, 48 / 24 / 24 transient runs.
   int samples = 0;         // training solves (the network's own validation split included)
@@ -36,6 +45,19 @@ struct TrainOptions {
   std::map<std::string, std::pair<double, double>> ranges;
   std::string device = "cpu";
   std::function<void(const std::string&)> log;  // progress lines
+  // Adaptive training (adaptive_target > 0): after each round, the calibrated field estimate is
+  // evaluated on a pool of candidate parameter points (uniform random, max(512, 8 x samples),
+  // never the calibration or test points); the candidates with the largest estimates, spread
+  // apart, become new training samples, and the surrogate is trained again, until every pool
+  // estimate is at most the target or the training samples reach max_samples (0: 4 x samples).
+  // Each round retrains the network on every sample (steady solves are not repeated: cache).
+  double adaptive_target = 0;
+  int max_samples = 0;
+  int adaptive_rounds = 8;  // at most this many rounds; two rounds without improvement also stop
+                            // (the round with the best pool estimates is kept)
+  // Training samples beyond the Halton points (what adaptive rounds add).
+  std::vector<std::vector<double>> extra_samples;
+  std::shared_ptr<SnapshotCache> cache;  // steady snapshots already solved (adaptive rounds)
 };
 
 struct TrainResult {
@@ -48,6 +70,8 @@ struct TrainResult {
 // shifted modulo 1 by a seeded random vector (so no point sits on the boundary by design).
 std::vector<std::vector<double>> halton(size_t count, size_t dim, uint64_t seed);
 
+// One training (options.adaptive_target == 0), or adaptive rounds of them; the result's
+// training JSON then holds "adaptive": the rounds with their sample counts and pool estimates.
 TrainResult train_surrogate(const FemModel& model, const TrainOptions& options);
 
 // Errors of surrogate answers against finite-element solutions of the same scenarios

@@ -341,6 +341,9 @@ TEST_F(CliSurrogate, BadSurrogateArgumentsAreRefusedByName) {
   expect("train " + *twin_ + " --out " + (process_dir() / "x").string() + " --range h", 2, "--range");
   expect("train " + *twin_ + " --out " + (process_dir() / "x").string() + " --members 0", 2, "--members");
   expect("train " + *twin_ + " --out " + (process_dir() / "x").string() + " --samples 2", 2, "--samples");
+  expect("train " + *twin_ + " --out " + (process_dir() / "x").string() + " --max-samples 100", 2, "--max-samples: is the budget of --adaptive");
+  expect("train " + *twin_ + " --out " + (process_dir() / "x").string() + " --adaptive -1", 2, "--adaptive");
+  expect("train " + *twin_ + " --out " + (process_dir() / "x").string() + " --samples 48 --adaptive 0.01 --max-samples 20", 2, "--max-samples");
 }
 
 TEST(CliSurrogateTransient, TrainAndAnswerATransientTwinWithSchedules) {

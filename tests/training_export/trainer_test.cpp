@@ -555,6 +555,54 @@ TEST(Training, TwinsWithLoadsVaryingInSpaceTrainAndAnswer) {
   EXPECT_LE(worst, 1e-4);
 }
 
+// Adaptive training: rounds add samples where a pool's calibrated estimate is largest. Twin:
+// the live heat plate, a deliberately small start (16 samples) and network, target 0.2 %. The
+// record names every round; samples grow; the kept round has no more pool points above the
+// target than the first, and earlier rounds' FE solves are not repeated (the log counts the
+// snapshots solved per round: the later rounds solve only the new samples plus nothing of the
+// calibration and test sets).
+TEST(Training, AdaptiveRoundsAddSamplesWhereTheEstimateIsLargest) {
+  const FemModel model(test::twin_from(test::live_plate_json()));
+  TrainOptions o = small_options();
+  o.samples = 16;
+  o.calibration = 16;
+  o.test = 8;
+  o.network.hidden = {12};
+  o.network.members = 2;
+  o.fit.max_epochs = 400;
+  o.adaptive_target = 2e-3;
+  o.max_samples = 48;
+  o.adaptive_rounds = 4;
+  std::vector<std::string> solved;
+  o.log = [&](const std::string& line) {
+    if (line.rfind("solved ", 0) == 0) solved.push_back(line);
+  };
+  const TrainResult r = train_surrogate(model, o);
+  const auto& a = r.training["adaptive"];
+  ASSERT_TRUE(a.is_object()) << r.training.dump(2);
+  const auto& rounds = a["rounds"];
+  ASSERT_GE(rounds.size(), 2u) << a.dump(2);
+  EXPECT_EQ(rounds[0]["training_samples"], 16);
+  EXPECT_GT(rounds[1]["training_samples"].get<int>(), 16);
+  EXPECT_LE(rounds.back()["training_samples"].get<int>(), 48);
+  const int kept = a["kept_round"].get<int>();
+  EXPECT_LE(rounds[static_cast<size_t>(kept - 1)]["pool_above_target"].get<size_t>(), rounds[0]["pool_above_target"].get<size_t>());
+  EXPECT_TRUE(a.contains("stopped"));
+  // Round 1 solves 16 + 16 + 8 snapshots; round 2 only its new training samples.
+  ASSERT_FALSE(solved.empty());
+  EXPECT_NE(solved.front().find("/40 "), std::string::npos) << solved.front();
+  bool later_small = false;
+  for (const auto& line : solved) later_small = later_small || line.find("/40 ") == std::string::npos;
+  EXPECT_TRUE(later_small);
+  EXPECT_THROW(
+      [&] {
+        TrainOptions bad = o;
+        bad.max_samples = 8;
+        train_surrogate(model, bad);
+      }(),
+      InvalidInput);
+}
+
 TEST(Training, MechanicsOnlyTwinWithoutOutputsEstimatesTheDisplacement) {
   // A cantilever loaded by a parametric end traction: displacement linear in (Fx, Fy), so the
   // POD space is exact and the network only has to learn a linear map. (Loads bounded away
