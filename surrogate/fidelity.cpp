@@ -185,6 +185,7 @@ AnswerSet answer_scenarios(const FemModel& model, const Surrogate* sur, const st
       FieldSnapshot snap;
       snap.parameters = params[0];
       (model.thermal() ? snap.T : snap.u) = f[0].field;
+      if (!f[0].displacement.empty()) snap.u = f[0].displacement;
       set.first_fields = std::move(snap);
     }
   }

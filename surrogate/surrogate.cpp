@@ -189,12 +189,40 @@ void Surrogate::build() {
   em->calibration = parts_.calibration;
   engine_model_ = em;
   engine_ = std::make_unique<InferenceEngine>(engine_model_, device_);
-  // The second tier: twins of one physics (thermo-elastic coupling is not reduced).
-  if (!(space_T_ && space_u_)) reduced_ = std::make_unique<ReducedOperator>(primary);
+  // The second tier: the primary field's reduced operator; thermo-elastic twins add the
+  // displacement's and the reduced thermal-strain coupling, which is affine in the reduced
+  // temperature when no material property is a parameter.
+  if (!(space_T_ && space_u_)) {
+    reduced_ = std::make_unique<ReducedOperator>(primary);
+    return;
+  }
+  auto param = [](const std::optional<spec::Value>& v) { return v && v->is_parameter(); };
+  for (const auto& m : model_.twin().materials)
+    if (param(m.youngs_modulus) || param(m.poisson_ratio) || param(m.thermal_expansion) || param(m.reference_temperature) ||
+        param(m.conductivity))
+      return;
+  reduced_ = std::make_unique<ReducedOperator>(*space_T_);
+  reduced_u_ = std::make_unique<ReducedOperator>(*space_u_);
+  const Eigen::MatrixXd& Vu = space_u_->basis().modes;
+  const Eigen::Index nu = space_u_->size(), nT = space_T_->size();
+  auto load = [&](const Eigen::VectorXd& T) {  // V_u^T f_th(T)
+    Eigen::VectorXd b = Eigen::VectorXd::Zero(nu);
+    model_.add_thermal_strain_load(p0, T.data(), b.data());
+    return Eigen::VectorXd(Vu.transpose() * b);
+  };
+  auto c = std::make_unique<ThermalCoupling>();
+  c->q0 = load(Eigen::VectorXd::Zero(nT));
+  c->Qm = load(space_T_->basis().mean) - c->q0;
+  for (size_t i = 0; i < space_T_->lift_terms().size(); ++i) c->Qg.push_back(load(space_T_->lift_vector(i)) - c->q0);
+  c->QV.resize(Vu.cols(), space_T_->rank());
+  parallel_for(static_cast<size_t>(space_T_->rank()), [&](size_t j) {
+    c->QV.col(static_cast<Eigen::Index>(j)) = load(space_T_->basis().modes.col(static_cast<Eigen::Index>(j))) - c->q0;
+  });
+  coupling_ = std::move(c);
 }
 
 std::vector<Surrogate::ReducedAnswer> Surrogate::evaluate_reduced(const std::vector<Params>& params, bool fields) const {
-  DOPPEL_VERIFY(reduced_, "bundle", "has no reduced tier (transient or thermo-elastic twin)");
+  DOPPEL_VERIFY(reduced_, "bundle", "has no reduced tier (a transient twin, or a thermo-elastic one whose materials depend on parameters)");
   const bool onT = model_.thermal();
   const ReducedSpace& primary = onT ? *space_T_ : *space_u_;
   const Eigen::MatrixXd& H = engine_model_->norm_gram;
@@ -203,6 +231,17 @@ std::vector<Surrogate::ReducedAnswer> Surrogate::evaluate_reduced(const std::vec
     const Params& p = params[s];
     const Params theta = onT ? model_.thermal_theta(p) : model_.mechanical_theta(p);
     const Eigen::VectorXd c = reduced_->solve_steady(primary, theta, p);
+    Eigen::VectorXd u;  // thermo-elastic: the displacement of the reduced temperature
+    if (coupling_) {
+      const Params theta_u = model_.mechanical_theta(p);
+      const std::vector<double> phi_T = space_T_->lift_coefficients(p);
+      Eigen::VectorXd rhs = -reduced_u_->apply(theta_u, space_u_->lift_coefficients(p), 1.0, nullptr);
+      for (size_t m = 0; m < reduced_u_->b.size(); ++m) rhs += space_u_->terms()[reduced_u_->load_terms[m]].coef(p) * reduced_u_->b[m];
+      rhs += coupling_->q0 + coupling_->Qm + coupling_->QV * c;
+      for (size_t i = 0; i < phi_T.size(); ++i) rhs += phi_T[i] * coupling_->Qg[i];
+      const Eigen::VectorXd cu = reduced_u_->matrix(theta_u).ldlt().solve(rhs);
+      u = space_u_->reconstruct(p, cu.data());
+    }
     std::vector<double> psi(estimator_->size());
     estimator_->features(theta, p, c.data(), psi.data());
     const std::vector<double> phi = primary.lift_coefficients(p);
@@ -216,8 +255,9 @@ std::vector<Surrogate::ReducedAnswer> Surrogate::evaluate_reduced(const std::vec
     out[s].field_error = rms(eta);
     out[s].output_estimates = output_estimates(out[s].field_error);
     const Eigen::VectorXd x = primary.reconstruct(p, c.data());
-    out[s].outputs = evaluator_->evaluate(p, onT ? x.data() : nullptr, onT ? nullptr : x.data());
+    out[s].outputs = evaluator_->evaluate(p, onT ? x.data() : nullptr, coupling_ ? u.data() : onT ? nullptr : x.data());
     if (fields) out[s].field.assign(x.data(), x.data() + x.size());
+    if (fields && coupling_) out[s].displacement.assign(u.data(), u.data() + u.size());
   });
   return out;
 }

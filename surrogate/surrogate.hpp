@@ -131,10 +131,12 @@ class Surrogate {
   // Steady twins: evaluates scenarios in chunks (0: 1024 on the CPU, 65536 on a GPU); fields adds the
   // reconstructed T and u.
   SurrogateBatch evaluate(const std::vector<Params>& p, bool fields = false, size_t chunk = 0) const;
-  // The second tier (steady twins of one physics): the Galerkin-projected solve of the twin's
-  // own affine operator in the reduced space, an r x r system per scenario (exact in that
-  // space, so no starting guess is needed), with the same calibrated residual estimate as the
-  // network's answers. Used for scenarios the network answers above tolerance.
+  // The second tier (steady twins): the Galerkin-projected solve of the twin's own affine
+  // operator in the reduced space, an r x r system per scenario (exact in that space, so no
+  // starting guess is needed), with the same calibrated residual estimate as the network's
+  // answers. Thermo-elastic twins solve the reduced temperature, then the reduced displacement
+  // under the thermal strain of that temperature (materials without parameters; otherwise no
+  // second tier). Used for scenarios the network answers above tolerance.
   bool has_reduced_tier() const { return reduced_ != nullptr; }
   struct ReducedAnswer {
     std::vector<double> outputs;
@@ -142,6 +144,7 @@ class Surrogate {
     double field_error = 0;                 // uncalibrated RMS error estimate of the field
     std::vector<double> output_estimates;   // per output (when calibrated)
     std::vector<double> field;  // the primary field, when asked for
+    std::vector<double> displacement;  // thermo-elastic twins: the displacement, when asked for
   };
   std::vector<ReducedAnswer> evaluate_reduced(const std::vector<Params>& p, bool fields = false) const;
   // Reconstructions from coefficients (host).
@@ -170,7 +173,17 @@ class Surrogate {
   std::shared_ptr<EngineModel> engine_model_;
   std::unique_ptr<InferenceEngine> engine_;
   std::unique_ptr<GalerkinHeat> galerkin_;
-  std::unique_ptr<ReducedOperator> reduced_;  // the steady second tier
+  std::unique_ptr<ReducedOperator> reduced_;  // the steady second tier (of the primary field)
+  // Thermo-elastic second tier: the displacement's reduced operator and the thermal-strain load
+  // reduced onto V_u as an affine map of the reduced temperature (fixed materials only):
+  //     V_u^T f_th(T) = q0 + sum_i phi_i Qg_i + Qm + QV c_T   for T = sum phi_i g_i + mean + V_T c_T.
+  struct ThermalCoupling {
+    Eigen::MatrixXd QV;
+    std::vector<Eigen::VectorXd> Qg;
+    Eigen::VectorXd Qm, q0;
+  };
+  std::unique_ptr<ReducedOperator> reduced_u_;
+  std::unique_ptr<ThermalCoupling> coupling_;
   bool linear_ = false;
   double rms_scale_ = 1.0;  // 1 / sqrt(measure of the domain)
 };

@@ -227,34 +227,50 @@ TEST_F(CliSurrogate, AutoFallsBackExactlyWhereTheEstimateExceedsTheTolerance) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.17g", tol);
   const auto mixed = solve("--fidelity auto --tolerance " + std::string(buf) + " --scenarios " + file);
-  size_t fem = 0;
+  // Above the tolerance: the second tier (the reduced thermo-elastic solve) where its own
+  // estimate is within it, keeping the network's as surrogate_estimate; FEM for the rest.
+  size_t passed_on = 0, fem = 0;
   for (size_t i = 0; i < est.size(); ++i) {
     const auto& s = mixed["scenarios"][i];
     if (est[i] <= tol) {
-      EXPECT_EQ(s["fidelity"], "surrogate") << i;
+      EXPECT_EQ(s["tier"], "network") << i;
       EXPECT_EQ(s["error_estimate"].get<double>(), est[i]);
+      continue;
+    }
+    ++passed_on;
+    EXPECT_EQ(s["surrogate_estimate"].get<double>(), est[i]) << i;
+    if (s["tier"] == "reduced") {
+      EXPECT_EQ(s["fidelity"], "surrogate") << i;
+      EXPECT_LE(s["error_estimate"].get<double>(), tol) << i;
     } else {
       ++fem;
       EXPECT_EQ(s["fidelity"], "fem") << i;
       EXPECT_EQ(s["fallback"], "estimate_above_tolerance");
-      EXPECT_GT(s["surrogate_estimate"].get<double>(), tol);
       EXPECT_TRUE(s.contains("solver"));
     }
   }
-  EXPECT_EQ(fem, 12u);
-  EXPECT_EQ(mixed["surrogate"]["fem"], 12);
-  // --one-fidelity: one scenario above the tolerance sends the whole batch to FEM, each saying
-  // why, with the FE answers of the mixed run (reference: the same FE solves, 1e-12).
+  EXPECT_EQ(passed_on, 12u);
+  EXPECT_EQ(mixed["surrogate"]["fem"], fem);
+  // FEM alone past both tiers: a tolerance no surrogate estimate meets.
+  const auto strict = solve("--fidelity auto --tolerance 1e-14 --scenarios " + file);
+  for (const auto& s : strict["scenarios"]) EXPECT_EQ(s["fallback"], "estimate_above_tolerance");
+  // --one-fidelity: the batch is answered by one tier, the highest any scenario needs; when it
+  // is FEM, each scenario says why, with the FE answers of a plain FE solve (1e-12).
   const auto one = solve("--fidelity auto --one-fidelity --tolerance " + std::string(buf) + " --scenarios " + file);
-  EXPECT_EQ(one["surrogate"]["fem"], 24);
+  const std::string tier = one["scenarios"][0]["tier"];
+  EXPECT_NE(tier, "network");  // half the batch was above the network's tolerance
+  EXPECT_EQ(one["surrogate"]["fem"], tier == "fem" ? 24 : 0);
+  const auto plain = solve("--fidelity fem --scenarios " + file);
   for (size_t i = 0; i < est.size(); ++i) {
     const auto& s = one["scenarios"][i];
-    EXPECT_EQ(s["fidelity"], "fem") << i;
-    EXPECT_EQ(s["fallback"], est[i] <= tol ? "one_fidelity" : "estimate_above_tolerance") << i;
-    EXPECT_EQ(s["surrogate_estimate"].get<double>(), est[i]) << i;
-    if (est[i] > tol)
+    EXPECT_EQ(s["tier"], tier) << i;
+    if (tier == "fem") {
+      EXPECT_TRUE(s["fallback"] == "one_fidelity" || s["fallback"] == "estimate_above_tolerance") << i;
       for (const auto& [name, v] : s["outputs"].items())
-        EXPECT_NEAR(v.get<double>(), mixed["scenarios"][i]["outputs"][name].get<double>(), 1e-12 * std::abs(v.get<double>())) << name;
+        EXPECT_NEAR(v.get<double>(), plain["scenarios"][i]["outputs"][name].get<double>(), 1e-12 * std::abs(v.get<double>())) << name;
+    } else {
+      EXPECT_LE(s["error_estimate"].get<double>(), tol) << i;
+    }
   }
   // Every scenario within the tolerance: the whole batch stays with the surrogate.
   const auto lax = solve("--fidelity auto --one-fidelity --tolerance 1e9 --scenarios " + file);
@@ -262,8 +278,8 @@ TEST_F(CliSurrogate, AutoFallsBackExactlyWhereTheEstimateExceedsTheTolerance) {
 }
 
 // Answers carry an error estimate per output, in the output's units, and --output-tolerance
-// sends exactly the scenarios whose estimate of that output exceeds it to FEM (the twin has no
-// second tier: it is thermo-elastic).
+// sends exactly the scenarios whose network estimate of that output exceeds it on, to the
+// reduced tier (the thermo-elastic Galerkin solve) where its own estimate is within it, else FEM.
 TEST_F(CliSurrogate, PerOutputEstimatesAndTolerances) {
   std::vector<std::array<double, 3>> values;
   for (int i = 0; i < 16; ++i) values.push_back({60.0 + 5 * i, 250.0 + 70 * i, 2.5e3 * (i % 5)});
@@ -281,12 +297,22 @@ TEST_F(CliSurrogate, PerOutputEstimatesAndTolerances) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.17g", tol);
   const auto mixed = solve("--fidelity auto --tolerance 1 --output-tolerance vm_max=" + std::string(buf) + " --scenarios " + file);
+  size_t passed_on = 0;
   for (size_t i = 0; i < est.size(); ++i) {
     const auto& s = mixed["scenarios"][i];
-    EXPECT_EQ(s["fidelity"], est[i] <= tol ? "surrogate" : "fem") << i;
-    if (est[i] > tol) EXPECT_EQ(s["fallback"], "output_estimate_above_tolerance") << i;
+    if (est[i] <= tol) {
+      EXPECT_EQ(s["tier"], "network") << i;
+      continue;
+    }
+    ++passed_on;
+    if (s["tier"] == "reduced") {
+      EXPECT_LE(s["output_estimates"]["vm_max"].get<double>(), tol) << i;
+    } else {
+      EXPECT_EQ(s["tier"], "fem") << i;
+      EXPECT_EQ(s["fallback"], "output_estimate_above_tolerance") << i;
+    }
   }
-  EXPECT_EQ(mixed["surrogate"]["fem"], 8);
+  EXPECT_EQ(passed_on, 8u);
 }
 
 TEST_F(CliSurrogate, OutOfBoundsScenariosAreSolvedWithFem) {

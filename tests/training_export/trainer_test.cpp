@@ -143,6 +143,38 @@ TEST_F(Trained, AutoHonoursPerOutputTolerances) {
   EXPECT_THROW(parse_output_tolerances(model_->twin(), {{model_->twin().outputs[0].name, -1.0}}, "output_tolerances"), InvalidInput);
 }
 
+// The thermo-elastic second tier: the reduced temperature solve, then the reduced
+// displacement under its thermal strain. Twin: the P2 8 x 12 plate of the fixture (96 training
+// solves). Reference: FEM of 20 random scenarios; the reduced answers of T_max, T_probe and
+// vm_max are within 0.2 % of FE (the POD spaces hold the solutions closely: the error left is
+// the truncation, not a network's), closer than the network's worst, and the answer's field
+// and output estimates are there.
+TEST_F(Trained, ThermoElasticSecondTierSolvesTemperatureThenDisplacement) {
+  const Surrogate& sur = *result_->surrogate;
+  ASSERT_TRUE(sur.has_reduced_tier());
+  const auto sc = test::random_scenarios(model_->twin(), {}, 20, 123);
+  std::vector<Params> p;
+  for (const auto& s : sc) p.push_back(s.parameters);
+  const BatchResult fe = solve_batch(*model_, sc);
+  const auto red = sur.evaluate_reduced(p, true);
+  const SurrogateBatch net = sur.evaluate(p);
+  double worst_red = 0, worst_net = 0;
+  for (size_t s = 0; s < p.size(); ++s) {
+    ASSERT_EQ(red[s].output_estimates.size(), model_->twin().outputs.size());
+    EXPECT_FALSE(red[s].displacement.empty());
+    for (size_t k = 0; k < model_->twin().outputs.size(); ++k) {
+      const std::string& name = model_->twin().outputs[k].name;
+      if (name != "T_max" && name != "T_probe" && name != "vm_max") continue;
+      const double ref = fe.scenarios[s].outputs[0][k];
+      worst_red = std::max(worst_red, std::abs(red[s].outputs[k] - ref) / std::abs(ref));
+      worst_net = std::max(worst_net, std::abs(net.output(s, k) - ref) / std::abs(ref));
+    }
+  }
+  std::printf("thermo-elastic second tier: worst relative error %.3g (network %.3g)\n", worst_red, worst_net);
+  EXPECT_LE(worst_red, 2e-3);
+  EXPECT_LE(worst_red, worst_net);
+}
+
 TEST_F(Trained, BundleRoundTripsToTheSameAnswers) {
   const auto loaded = Surrogate::load(dir_, *model_);
   const auto scen = test::random_scenarios(model_->twin(), {}, 17, 11);
