@@ -140,6 +140,9 @@ class Parser {
       : s_(text), path_(std::move(path)), parameters_(parameters) {}
 
   NodePtr parse() {
+    if (s_.size() > kMaxLength)
+      throw InvalidInput(path_, "the expression is " + std::to_string(s_.size()) + " characters long; at most " +
+                                    std::to_string(kMaxLength) + " are accepted");
     NodePtr n = comparison();
     skip();
     if (pos_ < s_.size()) fail("unexpected '" + std::string(1, s_[pos_]) + "'");
@@ -166,7 +169,20 @@ class Parser {
     ++pos_;
   }
 
+  // Nesting (parentheses, unary signs, powers, function calls) deeper than kMaxDepth is refused:
+  // the parser, the decomposition and the evaluation all recurse once per level.
+  static constexpr size_t kMaxLength = 4096;
+  static constexpr int kMaxDepth = 400;  // about 200 parentheses (each costs two levels)
+  struct Nest {
+    Parser& p;
+    explicit Nest(Parser& parser) : p(parser) {
+      if (++p.depth_ > kMaxDepth) p.fail("nested deeper than " + std::to_string(kMaxDepth) + " levels");
+    }
+    ~Nest() { --p.depth_; }
+  };
+
   NodePtr comparison() {
+    Nest nest(*this);
     NodePtr a = sum();
     struct { const char* tok; Op op; } ops[] = {{"<=", Op::less_eq}, {">=", Op::greater_eq}, {"==", Op::equal},
                                                 {"!=", Op::not_equal}, {"<", Op::less}, {">", Op::greater}};
@@ -191,6 +207,7 @@ class Parser {
     }
   }
   NodePtr unary() {
+    Nest nest(*this);
     if (accept("-")) return make(Op::neg, {unary()});
     if (accept("+")) return unary();
     return power();
@@ -283,6 +300,7 @@ class Parser {
   std::string path_;
   const std::vector<Parameter>* parameters_;
   size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 // The expression as sum_k p_k shape_k(x) (key -1: the part without a parameter).
@@ -420,19 +438,26 @@ class NodalTable final : public SpaceFunction {
         os << ") of the mesh (it spans " << axis_names[a] << " in [" << lo_[a] << ", " << hi_[a] << "])";
         throw InvalidInput(path_, os.str());
       }
-    const size_t k = std::min<size_t>(pts_.size(), dim_ == 3 ? 12 : 8);
-    std::vector<std::pair<double, size_t>> best;  // (squared distance, index), a max-heap of the k nearest
-    best.reserve(k + 1);
-    search(0, order_.size(), 0, x, k, best);
+    // The k nearest and one more: the (k+1)-th sets the support radius, so a point's weight
+    // falls to zero as it leaves the neighbourhood and the interpolant stays continuous.
+    const size_t k = dim_ == 3 ? 12 : 8;
+    const size_t want = std::min<size_t>(pts_.size(), k + 1);
+    std::vector<std::pair<double, size_t>> best;  // (squared distance, index), a max-heap of the nearest
+    best.reserve(want + 1);
+    search(0, order_.size(), 0, x, want, best);
     std::sort(best.begin(), best.end());
-    const double h2 = best.back().first;
+    double R2 = best.back().first;
+    if (best.size() > k) best.pop_back();
+    else R2 = 2.0 * R2 + 1e-300;  // fewer points than a neighbourhood: all of them, none at zero weight
+    const double h2 = std::max(best.back().first, 1e-300);
     if (best.front().first <= 1e-24 * std::max(h2, 1e-300) || best.front().first == 0.0) return values_[best.front().second];
     // Weighted linear least squares: v ~ c0 + g . (p - x), weights 1 / (d^2 + eps) so that the fit is
     // local but smooth; the value at x is c0.
     const int m = dim_ + 1;
     double A[4][4] = {}, b[4] = {};
     for (const auto& [d2, i] : best) {
-      const double w = 1.0 / (d2 + 1e-12 * h2);
+      const double taper = std::max(0.0, 1.0 - d2 / R2);
+      const double w = taper * taper / (d2 + 1e-12 * h2);
       double row[4] = {1.0, 0, 0, 0};
       for (int a = 0; a < dim_; ++a) row[a + 1] = (pts_[i][static_cast<size_t>(a)] - x[a]) / std::sqrt(h2);
       for (int r = 0; r < m; ++r) {
@@ -547,12 +572,13 @@ std::vector<std::string> split_csv(const std::string& line) {
 }  // namespace
 
 std::shared_ptr<const SpaceFunction> load_nodal_table(const std::filesystem::path& file, const std::string& path,
-                                                      int dim) {
+                                                      int dim, int* table_dim_out) {
   std::ifstream in(file);
   DOPPEL_VERIFY(in.good(), path, "cannot read " + file.string());
   const std::string where = file.filename().string();
   std::vector<std::array<double, 3>> pts;
   std::vector<double> values;
+  std::vector<size_t> lines;      // the file line of each data row
   int columns[4] = {0, 1, 2, 3};  // positions of x, y, z, value in a row
   int width = 0;                  // cells per row, fixed by the header or the first row
   bool has_z = true;
@@ -561,17 +587,27 @@ std::shared_ptr<const SpaceFunction> load_nodal_table(const std::filesystem::pat
     const std::string at = where + ":" + std::to_string(lineno);
     const auto hash = line.find('#');
     if (hash != std::string::npos) line.erase(hash);
+    if (lineno == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);  // a UTF-8 byte-order mark
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::vector<std::string> cells = split_csv(line);
-    const bool header = pts.empty() && width == 0 && !cells.empty() && !cells[0].empty() &&
-                        (std::isalpha(static_cast<unsigned char>(cells[0][0])) || cells[0][0] == '"');
+    std::vector<std::string> cells = split_csv(line);
+    for (std::string& cell : cells) {  // quotes around a cell go, then the blanks inside them
+      cell.erase(std::remove(cell.begin(), cell.end(), '"'), cell.end());
+      const auto b = cell.find_first_not_of(" \t\r"), e = cell.find_last_not_of(" \t\r");
+      cell = b == std::string::npos ? "" : cell.substr(b, e - b + 1);
+    }
+    // The first row is a header when its first cell is not a number.
+    auto is_number = [](const std::string& c) {
+      char* end = nullptr;
+      std::strtod(c.c_str(), &end);
+      return !c.empty() && end && *end == '\0';
+    };
+    const bool header = pts.empty() && width == 0 && !cells.empty() && !is_number(cells[0]);
     if (header) {
       width = static_cast<int>(cells.size());
       const char* names[4] = {"x", "y", "z", "value"};
       for (int c = 0; c < 4; ++c) columns[c] = -1;
       for (int i = 0; i < width; ++i) {
         std::string n = cells[static_cast<size_t>(i)];
-        n.erase(std::remove(n.begin(), n.end(), '"'), n.end());
         std::transform(n.begin(), n.end(), n.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
         for (int c = 0; c < 4; ++c)
           if (n == names[c]) {
@@ -608,10 +644,12 @@ std::shared_ptr<const SpaceFunction> load_nodal_table(const std::filesystem::pat
     }
     pts.push_back({v[0], v[1], v[2]});
     values.push_back(v[3]);
+    lines.push_back(lineno);
   }
   DOPPEL_VERIFY(has_z || dim != 3, path, where + " has no z column, but the mesh is 3D");
   DOPPEL_VERIFY(!pts.empty(), path, where + " holds no data rows");
   const int table_dim = dim > 0 ? dim : (has_z ? 3 : 2);
+  if (table_dim_out) *table_dim_out = table_dim;
   if (table_dim == 2)
     for (auto& p : pts) p[2] = 0.0;
   // Two rows at one point with different values make the data ambiguous.
@@ -621,8 +659,9 @@ std::shared_ptr<const SpaceFunction> load_nodal_table(const std::filesystem::pat
     std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return pts[a] < pts[b]; });
     for (size_t i = 1; i < idx.size(); ++i)
       DOPPEL_VERIFY(!(pts[idx[i]] == pts[idx[i - 1]]) || values[idx[i]] == values[idx[i - 1]], path,
-                    where + " gives two different values at one point (rows " + std::to_string(std::min(idx[i], idx[i - 1]) + 1) +
-                        " and " + std::to_string(std::max(idx[i], idx[i - 1]) + 1) + " of the data)");
+                    where + " gives two different values at one point (lines " +
+                        std::to_string(std::min(lines[idx[i]], lines[idx[i - 1]])) + " and " +
+                        std::to_string(std::max(lines[idx[i]], lines[idx[i - 1]])) + ")");
   }
   return std::make_shared<NodalTable>(std::move(pts), std::move(values), table_dim, where, path);
 }
@@ -658,7 +697,8 @@ Field parse_field(const nlohmann::json& j, const std::string& path, const FieldC
     if (cx.files) cx.files->push_back(file);
     auto table = std::make_shared<Node>();
     table->op = Op::table;
-    table->table = load_nodal_table(file, path + ".file", cx.dim);
+    int table_dim = 0;
+    table->table = load_nodal_table(file, path + ".file", cx.dim, &table_dim);
     NodePtr root = table;
     if (j.contains("scale")) {
       const nlohmann::json& s = j["scale"];
@@ -674,7 +714,9 @@ Field parse_field(const nlohmann::json& j, const std::string& path, const FieldC
       }
       root = make(Op::mul, {scale, root});
     }
-    return field_from(root, path, cx);
+    Field f = field_from(root, path, cx);
+    f.table_dim = table_dim;
+    return f;
   }
   throw InvalidInput(path, "expected a number, a parameter \"$name\", an expression of x, y, z, or "
                            "{\"file\": \"data.csv\", \"scale\": ...}");

@@ -45,6 +45,7 @@ struct Field {
   std::vector<FieldTerm> terms;  // empty: zero everywhere
   std::string path;              // where twin.json gives it ("boundaries.xmax.thermal.h")
   ValueRange range;              // the physical range the value must keep at every point
+  int table_dim = 0;             // the coordinates its data file gives (2 or 3; 0: no file)
 
   bool uniform() const;
   double eval(const std::vector<double>& p, const double* x) const;
@@ -77,6 +78,6 @@ std::shared_ptr<const SpaceFunction> parse_space_expression(const std::string& t
 // (the data does not cover the mesh). Lines: "x,y,z,value" (or "x,y,value" for a 2D mesh);
 // an optional header row names the columns; '#' starts a comment.
 std::shared_ptr<const SpaceFunction> load_nodal_table(const std::filesystem::path& file, const std::string& path,
-                                                      int dim);
+                                                      int dim, int* table_dim = nullptr);
 
 }  // namespace doppel::spec

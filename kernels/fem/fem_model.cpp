@@ -30,6 +30,22 @@ Coefficient factor_fn(const spec::FieldTerm& t) {
   return [k](const Params& p) { return p[static_cast<size_t>(k)]; };
 }
 
+std::string point_text(const double* x, int dim) {
+  std::string s = "(" + std::to_string(x[0]) + ", " + std::to_string(x[1]);
+  if (dim == 3) s += ", " + std::to_string(x[2]);
+  return s + ")";
+}
+
+// A term's shape at a quadrature point or node; InvalidInput naming the field where it is not
+// finite (sqrt or log of a negative number, a division by zero somewhere on the mesh).
+double finite_shape(const spec::Field& field, const spec::FieldTerm& t, const double* x) {
+  const double v = t.shape_at(x);
+  if (!std::isfinite(v))
+    throw InvalidInput(field.path, "is not a finite number at " + point_text(x, 3) + " (it evaluates to " +
+                                       std::to_string(v) + ")");
+  return v;
+}
+
 // Suffix of the name of a field's term j of n ("boundaries.xmax.thermal.h[term 2]").
 std::string term_suffix(size_t j, size_t n) { return n > 1 ? "[term " + std::to_string(j + 1) + "]" : ""; }
 
@@ -191,7 +207,7 @@ void FemModel::build_thermal() {
     for (const auto& hj : b.thermal->h.terms) {
       std::vector<double> v(pattern.nnz(), 0.0);
       if (hj.uniform()) add_boundary_mass(mesh_, pattern, bi, hj.constant, v.data());
-      else add_weighted_boundary_mass(mesh_, pattern, bi, [&hj](const double* x) { return hj.shape_at(x); }, v.data());
+      else add_weighted_boundary_mass(mesh_, pattern, bi, [&](const double* x) { return finite_shape(b.thermal->h, hj, x); }, v.data());
       terms.push_back(std::move(v));
       thermal_h_.push_back(factor_fn(hj));
     }
@@ -239,7 +255,7 @@ void FemModel::build_thermal() {
       RhsTerm t;
       t.name = s.heat->path + term_suffix(j, nt);
       t.load.assign(n, 0.0);
-      add_region_load(mesh_, mesh_.region_index(s.region), [&f](const double* x) { return f.shape_at(x); }, t.load.data());
+      add_region_load(mesh_, mesh_.region_index(s.region), [&](const double* x) { return finite_shape(*s.heat, f, x); }, t.load.data());
       zero_rows(*thermal_op_, t.load);
       t.coef = factor_fn(f);
       thermal_rhs_.push_back(std::move(t));
@@ -259,7 +275,7 @@ void FemModel::build_thermal() {
         RhsTerm t;
         t.name = q.path + term_suffix(j, q.terms.size());
         t.load.assign(n, 0.0);
-        add_boundary_load(mesh_, bi, [&f](const double* x, const double*) { return f.shape_at(x); }, t.load.data());
+        add_boundary_load(mesh_, bi, [&](const double* x, const double*) { return finite_shape(q, f, x); }, t.load.data());
         zero_rows(*thermal_op_, t.load);
         t.coef = factor_fn(f);
         thermal_rhs_.push_back(std::move(t));
@@ -276,7 +292,7 @@ void FemModel::build_thermal() {
         RhsTerm t;
         t.name = amb.path + term_suffix(j * amb.terms.size() + l, h.terms.size() * amb.terms.size());
         t.load.assign(n, 0.0);
-        add_boundary_load(mesh_, bi, [&](const double* x, const double*) { return fh.shape_at(x) * fa.shape_at(x); },
+        add_boundary_load(mesh_, bi, [&](const double* x, const double*) { return finite_shape(h, fh, x) * finite_shape(amb, fa, x); },
                           t.load.data());
         zero_rows(*thermal_op_, t.load);
         const Coefficient a = factor_fn(fh), c = factor_fn(fa);
@@ -287,16 +303,17 @@ void FemModel::build_thermal() {
 }
 
 void FemModel::check_range(const spec::Field& f, const std::vector<int>& nodes) const {
+  DOPPEL_VERIFY(!(f.table_dim == 2 && mesh_.dim == 3), f.path,
+                "its data file has no z column, but the mesh is 3D");
   const spec::ValueRange& r = f.range;
   if (f.uniform() && f.terms.size() <= 1) return;  // checked when the twin was read
-  if (!std::isfinite(r.lo) && !std::isfinite(r.hi)) return;
+  const bool bounded = std::isfinite(r.lo) || std::isfinite(r.hi);
   for (int node : nodes) {
     const double* x = &mesh_.coords[static_cast<size_t>(node) * 3];
     const auto [lo, hi] = f.bounds(twin_.parameters, x);
-    if (r.contains(lo) && r.contains(hi) && std::isfinite(lo) && std::isfinite(hi)) continue;
-    std::string at = "(" + std::to_string(x[0]) + ", " + std::to_string(x[1]);
-    if (mesh_.dim == 3) at += ", " + std::to_string(x[2]);
-    throw InvalidInput(f.path, std::string(r.text) + " at every node, but at " + at + ") it reaches " +
+    DOPPEL_VERIFY(std::isfinite(lo) && std::isfinite(hi), f.path, "is not a finite number at " + point_text(x, mesh_.dim));
+    if (!bounded || (r.contains(lo) && r.contains(hi))) continue;
+    throw InvalidInput(f.path, std::string(r.text) + " at every node, but at " + point_text(x, mesh_.dim) + " it reaches " +
                                    std::to_string(r.contains(lo) ? hi : lo) +
                                    " over the declared ranges of its parameters");
   }
@@ -313,7 +330,7 @@ void FemModel::add_prescribed_terms(const spec::Field& g, const std::vector<int>
     if (!(f.uniform() && f.constant == 1.0)) {
       t.dirichlet_value.resize(dofs.size());
       for (size_t i = 0; i < dofs.size(); ++i)
-        t.dirichlet_value[i] = f.shape_at(&mesh_.coords[static_cast<size_t>(nodes[i]) * 3]);
+        t.dirichlet_value[i] = finite_shape(g, f, &mesh_.coords[static_cast<size_t>(nodes[i]) * 3]);
     }
     t.coef = factor_fn(f);
     out.push_back(std::move(t));
@@ -385,13 +402,14 @@ void FemModel::build_mechanical() {
   for (const auto& s : twin_.sources) {
     for (size_t a = 0; a < s.body_force.size(); ++a) {
       const spec::Field& fa = s.body_force[a];
+      check_range(fa, region_nodes(mesh_, mesh_.region_index(s.region)));
       for (size_t j = 0; j < fa.terms.size(); ++j) {
         const spec::FieldTerm& f = fa.terms[j];
         RhsTerm t;
         t.name = fa.path + term_suffix(j, fa.terms.size());
         t.load.assign(ndof, 0.0);
         add_body_force(mesh_, mesh_.region_index(s.region), static_cast<int>(a),
-                       [&f](const double* x) { return f.shape_at(x); }, t.load.data());
+                       [&](const double* x) { return finite_shape(fa, f, x); }, t.load.data());
         zero_rows(*mech_op_, t.load);
         t.coef = factor_fn(f);
         mech_rhs_.push_back(std::move(t));
@@ -405,12 +423,13 @@ void FemModel::build_mechanical() {
     if (bc.type == spec::MechanicalBcType::traction) {
       for (int a = 0; a < dim; ++a) {
         const spec::Field& fa = bc.vector[static_cast<size_t>(a)];
+        check_range(fa, boundary_nodes(mesh_, bi));
         for (size_t j = 0; j < fa.terms.size(); ++j) {
           const spec::FieldTerm& f = fa.terms[j];
           RhsTerm t;
           t.name = fa.path + term_suffix(j, fa.terms.size());
           t.load.assign(ndof, 0.0);
-          add_boundary_vector_load(mesh_, bi, a, [&f](const double* x, const double*) { return f.shape_at(x); },
+          add_boundary_vector_load(mesh_, bi, a, [&](const double* x, const double*) { return finite_shape(fa, f, x); },
                                    t.load.data());
           zero_rows(*mech_op_, t.load);
           t.coef = factor_fn(f);
@@ -418,6 +437,7 @@ void FemModel::build_mechanical() {
         }
       }
     } else if (bc.type == spec::MechanicalBcType::pressure) {
+      check_range(bc.pressure, boundary_nodes(mesh_, bi));
       for (size_t j = 0; j < bc.pressure.terms.size(); ++j) {
         const spec::FieldTerm& f = bc.pressure.terms[j];
         RhsTerm t;
@@ -426,7 +446,7 @@ void FemModel::build_mechanical() {
         // Positive pressure pushes into the body: traction = -p n (n outward).
         for (int a = 0; a < dim; ++a)
           add_boundary_vector_load(mesh_, bi, a,
-                                   [a, &f](const double* x, const double* nrm) { return -nrm[a] * f.shape_at(x); },
+                                   [&, a](const double* x, const double* nrm) { return -nrm[a] * finite_shape(bc.pressure, f, x); },
                                    t.load.data());
         zero_rows(*mech_op_, t.load);
         t.coef = factor_fn(f);

@@ -168,6 +168,49 @@ TEST(SpaceVaryingLoads, ValuesOutsideTheirPhysicalRangeAtSomeNodeAreRefused) {
   EXPECT_THROW(FemModel(twin_from(cold)), InvalidInput);
 }
 
+// Values that are not finite somewhere (sqrt of a negative number at some quadrature points or
+// nodes, log(0) at a node) are refused naming the field, for loads and prescribed values alike;
+// a table without z on a 3D mesh file (whose dimension the twin alone does not tell) is refused
+// when the mesh is read.
+TEST(SpaceVaryingLoads, ValuesThatAreNotFiniteSomewhereAreRefused) {
+  auto twin = [](const std::string& source, const std::string& wall) {
+    return R"({"name": "nan", "mesh": {"generate": "rectangle", "size": [1, 1], "cells": [4, 4]},
+      "physics": {"thermal": {}, "mechanical": {"formulation": "plane_stress", "thickness": 1}},
+      "materials": {"m": {"conductivity": 1, "youngs_modulus": 1e9, "poisson_ratio": 0.3, "thermal_expansion": 1e-5,
+                          "reference_temperature": 0}},
+      "regions": {"domain": "m"},
+      "boundaries": {"xmin": {"thermal": {"type": "temperature", "value": 0}, "mechanical": {"type": "fixed"}},
+                     "xmax": {"mechanical": {"type": "displacement", "value": [)" + wall + R"(, 0]}}},
+      "sources": {"domain": {"heat": )" + source + R"(}}})";
+  };
+  auto path_of = [](const std::string& j) {
+    try {
+      FemModel m(twin_from(j));
+    } catch (const InvalidInput& e) {
+      EXPECT_NE(std::string(e.what()).find("finite"), std::string::npos) << e.what();
+      return e.path();
+    }
+    return std::string();
+  };
+  EXPECT_EQ(path_of(twin(R"~("sqrt(x - 0.5)")~", "0")), "sources.domain.heat");
+  EXPECT_EQ(path_of(twin("1", R"~("log(y)")~")), "boundaries.xmax.mechanical.value[0]");
+  EXPECT_EQ(path_of(twin("1", "0")), "");
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "doppel_space_varying";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "flat.csv") << "x,y,value\n0,0,1\n1,0,1\n0,1,1\n";
+  const std::string j = R"({"name": "flat", "mesh": {"file": ")" + std::string(DOPPEL_SOURCE_DIR) + R"(/examples/nafems-le11/le11.msh"},
+    "physics": {"thermal": {}}, "materials": {"m": {"conductivity": 1}}, "regions": {"body": "m"},
+    "boundaries": {"bottom": {"thermal": {"type": "temperature", "value": 0}},
+                   "top": {"thermal": {"type": "convection", "h": {"file": "flat.csv"}, "ambient": 0}}}})";
+  try {
+    FemModel m(twin_from(j, dir.string()));
+    FAIL() << "accepted a 2D table on a 3D mesh";
+  } catch (const InvalidInput& e) {
+    EXPECT_EQ(e.path(), "boundaries.top.thermal.h");
+    EXPECT_NE(std::string(e.what()).find("no z column"), std::string::npos) << e.what();
+  }
+}
+
 // NAFEMS LE11 (The Standard NAFEMS Benchmarks, TNSB Rev. 3, 1990, test LE11): solid
 // cylinder/taper/sphere, E = 210 GPa, nu = 0.3, alpha = 2.3e-4 /degC, T = sqrt(x^2 + y^2) + z,
 // axial restraint on the top and bottom faces, one quarter with symmetry planes. Target:

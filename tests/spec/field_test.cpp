@@ -119,6 +119,20 @@ TEST(Fields, RefuseWhatIsNotAffineNamingTheField) {
   EXPECT_NE(error_of("1 / 0").find("not finite"), std::string::npos);
 }
 
+// Hostile expressions: nesting deep enough to exhaust the stack, or text long enough to
+// build a tree as deep, are refused before anything recurses through them.
+TEST(Fields, RefuseDeepNestingAndHugeExpressions) {
+  EXPECT_NE(error_of(std::string(2000, '(') + "x" + std::string(2000, ')')).find("nested deeper than"), std::string::npos);
+  EXPECT_NE(error_of(std::string(4000, '-') + "x").find("nested deeper than"), std::string::npos);
+  EXPECT_NE(error_of(std::string(100000, '(') + "x" + std::string(100000, ')')).find("at most 4096"), std::string::npos);
+  std::string sum = "x";
+  for (int i = 0; i < 200000; ++i) sum += "+x";
+  EXPECT_NE(error_of(sum).find("at most 4096"), std::string::npos);
+  std::string ok = "x";
+  for (int i = 0; i < 150; ++i) ok = "(" + ok + ")";
+  EXPECT_EQ(error_of(ok), "");
+}
+
 class Tables : public ::testing::Test {
  protected:
   std::filesystem::path dir_ = std::filesystem::temp_directory_path() / "doppel_field_tables";
@@ -179,7 +193,7 @@ TEST_F(Tables, BadFilesAreErrorsNamingTheFileAndLine) {
   write("empty.csv", "# nothing\n\n");
   EXPECT_NE(error_of({{"file", "empty.csv"}}).find("holds no data rows"), std::string::npos);
   write("twice.csv", "0,0,0,1\n1,0,0,2\n0,0,0,3\n");
-  EXPECT_NE(error_of({{"file", "twice.csv"}}).find("two different values at one point (rows 1 and 3"), std::string::npos);
+  EXPECT_NE(error_of({{"file", "twice.csv"}}).find("two different values at one point (lines 1 and 3)"), std::string::npos);
   write("flat.csv", "0,0,1\n1,0,2\n0,1,3\n");
   EXPECT_NE(error_of({{"file", "flat.csv"}}, 3).find("has no z column, but the mesh is 3D"), std::string::npos);
   EXPECT_NE(error_of({{"file", "missing.csv"}}).find("file not found"), std::string::npos);
@@ -188,6 +202,43 @@ TEST_F(Tables, BadFilesAreErrorsNamingTheFileAndLine) {
   // Points outside the data (beyond 1 % of its extent) are refused, not extrapolated.
   write("unit.csv", "0,0,0,1\n1,0,0,1\n0,1,0,1\n0,0,1,1\n1,1,1,1\n");
   EXPECT_NE(error_of({{"file", "unit.csv"}}).find("does not cover the point (50, 50, 50)"), std::string::npos);
+}
+
+// Spreadsheet exports: a UTF-8 byte-order mark, quoted header cells with blanks, CRLF lines;
+// a first cell "nan" is data (and refused as not finite), not a header.
+TEST_F(Tables, ReadSpreadsheetExports) {
+  write("excel.csv", "\xEF\xBB\xBF\" x\",\"y\",\"value\"\r\n0,0,1\r\n1,0,3\r\n0,1,5\r\n1,1,7\r\n");
+  const Field f = field(nlohmann::json{{"file", "excel.csv"}}, false, 2, dir_);
+  const double pt[3] = {0.5, 0.5, 0};
+  EXPECT_NEAR(f.eval({}, pt), 4.0, 1e-6);
+  write("nan.csv", "nan,0,0,1\n");
+  EXPECT_NE(error_of({{"file", "nan.csv"}}).find("nan.csv:1: 'nan' is not a finite number"), std::string::npos);
+}
+
+// The interpolant is continuous: the weights fall to zero at the edge of each point's
+// neighbourhood, so walking along a line through scattered data of a smooth field, no step
+// jumps by more than the field's own change (|grad| <= 5 here, steps of 1e-4: 5e-4; a switch
+// of neighbour set without the taper jumps by ~1e-2).
+TEST_F(Tables, InterpolationIsContinuousAcrossNeighbourhoodChanges) {
+  std::mt19937 rng(17);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::string s = "x,y,value\n";
+  for (int i = 0; i < 400; ++i) {
+    const double x = u(rng), y = u(rng);
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "%.17g,%.17g,%.17g\n", x, y, std::sin(3 * x) * std::cos(2 * y));
+    s += buf;
+  }
+  write("smooth.csv", s);
+  const Field f = field(nlohmann::json{{"file", "smooth.csv"}}, false, 2, dir_);
+  double worst = 0, prev = 0;
+  for (int i = 0; i <= 8000; ++i) {
+    const double pt[3] = {0.1 + 1e-4 * i, 0.3 + 0.5e-4 * i, 0};
+    const double v = f.eval({}, pt);
+    if (i > 0) worst = std::max(worst, std::abs(v - prev));
+    prev = v;
+  }
+  EXPECT_LT(worst, 2e-3) << "largest step " << worst;
 }
 
 TEST_F(Tables, TwoColumnsOfCoordinatesOnA2DMeshAndDataOnAPlane) {
