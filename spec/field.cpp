@@ -234,11 +234,26 @@ class Parser {
       return n;
     }
     if (std::isdigit(static_cast<unsigned char>(c)) || c == '.') {
-      const char* begin = s_.c_str() + pos_;
-      char* end = nullptr;
-      const double v = std::strtod(begin, &end);
-      if (end == begin) fail("malformed number");
-      pos_ += static_cast<size_t>(end - begin);
+      // Decimal numbers only (digits, a point, an exponent): strtod alone would also take hex
+      // ("0x10") and "inf"/"nan" spellings.
+      auto digit = [&](size_t i) { return i < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i])); };
+      size_t end = pos_;
+      while (digit(end)) ++end;
+      if (end < s_.size() && s_[end] == '.') ++end;
+      while (digit(end)) ++end;
+      if (end < s_.size() && (s_[end] == 'e' || s_[end] == 'E')) {
+        size_t e = end + 1;
+        if (e < s_.size() && (s_[e] == '+' || s_[e] == '-')) ++e;
+        if (digit(e)) {
+          while (digit(e)) ++e;
+          end = e;
+        }
+      }
+      const std::string text = s_.substr(pos_, end - pos_);
+      if (text == ".") fail("malformed number");
+      const double v = std::strtod(text.c_str(), nullptr);
+      if (!std::isfinite(v)) fail("the number " + text + " is too large");
+      pos_ = end;
       return number(v);
     }
     if (c == '$') {

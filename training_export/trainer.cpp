@@ -646,7 +646,7 @@ TrainResult train_surrogate(const FemModel& model, const TrainOptions& options) 
   Json rounds = Json::array();
   TrainResult best;  // the round whose pool estimates were best (fewest above the target, then smallest maximum)
   size_t best_above = static_cast<size_t>(-1);
-  double best_worst = 0;
+  double best_worst = 0, best_frac = 1.0;
   int best_round = 0, stalled = 0;
   for (int round = 1;; ++round) {
     TrainResult r = train_once(model, opt);
@@ -673,10 +673,13 @@ TrainResult train_surrogate(const FemModel& model, const TrainOptions& options) 
     log("adaptive round " + std::to_string(round) + ": " + std::to_string(samples) + " training samples, pool estimate max " +
         fmt(worst) + ", p95 " + fmt(p95) + ", " + std::to_string(above) + "/" + std::to_string(pool.size()) + " above the target " +
         fmt(opt.adaptive_target));
-    const bool better = above < best_above || (above == best_above && worst < best_worst);
+    // Compared as fractions of the pool (picked points leave it, so counts shrink by themselves).
+    const double frac = static_cast<double>(above) / static_cast<double>(pool.size());
+    const bool better = best_round == 0 || frac < best_frac || (frac == best_frac && worst < best_worst);
     stalled = better ? 0 : stalled + 1;
     if (better) {
       best = std::move(r);
+      best_frac = frac;
       best_above = above;
       best_worst = worst;
       best_round = round;

@@ -117,6 +117,11 @@ TEST(Fields, RefuseWhatIsNotAffineNamingTheField) {
   EXPECT_NE(error_of("x 2").find("unexpected '2'"), std::string::npos);
   EXPECT_NE(error_of(nlohmann::json::array({1, 2})).find("expected a number"), std::string::npos);
   EXPECT_NE(error_of("1 / 0").find("not finite"), std::string::npos);
+  EXPECT_NE(error_of("0x10").find("unexpected 'x'"), std::string::npos);  // no hex numbers
+  EXPECT_NE(error_of("1e999 * x").find("too large"), std::string::npos);
+  EXPECT_NE(error_of(". + x").find("malformed number"), std::string::npos);
+  EXPECT_DOUBLE_EQ(at("2.5e-1 + .5 + 3.", 0, 0, 0), 3.75);
+  EXPECT_NE(error_of("2e").find("unexpected 'e'"), std::string::npos);  // no implicit products
 }
 
 // Hostile expressions: nesting deep enough to exhaust the stack, or text long enough to
