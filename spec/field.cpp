@@ -89,13 +89,25 @@ bool depends_on_position(const Node& n) {
   return false;
 }
 
+// An expression's shape. A value that is not a finite number at a point (sqrt or log of a
+// negative number, a division by zero somewhere on the mesh) is InvalidInput naming the field
+// and the point, wherever it is evaluated (quadrature points, nodes).
 class ExpressionFunction final : public SpaceFunction {
  public:
-  explicit ExpressionFunction(NodePtr root) : root_(std::move(root)) {}
-  double operator()(const double* x) const override { return eval(*root_, x); }
+  ExpressionFunction(NodePtr root, std::string path) : root_(std::move(root)), path_(std::move(path)) {}
+  double operator()(const double* x) const override {
+    const double v = eval(*root_, x);
+    if (!std::isfinite(v)) {
+      std::ostringstream os;
+      os << "is not a finite number at (" << x[0] << ", " << x[1] << ", " << x[2] << ") (it evaluates to " << v << ")";
+      throw InvalidInput(path_, os.str());
+    }
+    return v;
+  }
 
  private:
   NodePtr root_;
+  std::string path_;
 };
 
 double sign(double v) { return v > 0 ? 1.0 : v < 0 ? -1.0 : 0.0; }
@@ -409,7 +421,7 @@ Field field_from(const NodePtr& root, const std::string& path, const FieldContex
     FieldTerm t;
     t.parameter = k;
     if (depends_on_position(*shape)) {
-      t.shape = std::make_shared<ExpressionFunction>(shape);
+      t.shape = std::make_shared<ExpressionFunction>(shape, path);
     } else {
       const double zero[3] = {0, 0, 0};
       t.constant = eval(*shape, zero);
@@ -685,7 +697,7 @@ std::shared_ptr<const SpaceFunction> parse_space_expression(const std::string& t
   Parser parser(text, path, nullptr);
   const NodePtr root = parser.parse();
   (void)field_from(root, path, FieldContext{});  // refuses t, like a field would
-  return std::make_shared<ExpressionFunction>(root);
+  return std::make_shared<ExpressionFunction>(root, path);
 }
 
 Field parse_field(const nlohmann::json& j, const std::string& path, const FieldContext& cx) {

@@ -69,6 +69,21 @@ class TwinParser {
     DOPPEL_VERIFY(!name.empty(), path, "names must not be empty");
   }
 
+  // A value `scale` * parameter at `path` must keep `range` over the parameter's whole declared
+  // range; with scale 1 the parameter also keeps the range itself (scenarios answered by FEM
+  // beyond the declared bounds must stay inside it).
+  void check_parameter_use(int parameter, double scale, const std::string& path, const Range& range) {
+    Parameter& p = twin_.parameters[static_cast<size_t>(parameter)];
+    if (scale == 1.0 && (std::isfinite(range.lo) || std::isfinite(range.hi))) {
+      Range used = range;
+      used.used_at = path;
+      p.physical.push_back(used);
+    }
+    DOPPEL_VERIFY(range.contains(scale * p.min) && range.contains(scale * p.max), path,
+                  std::string(range.text) + " over the whole range of parameter '" + p.name + "' ([" +
+                      std::to_string(p.min) + ", " + std::to_string(p.max) + "])");
+  }
+
   // A number or "$parameter"; the physical range applies to the constant or to both bounds
   // of the referenced parameter.
   Value read_value(const Json& j, const std::string& path, const Range& range) {
@@ -79,15 +94,7 @@ class TwinParser {
                     "expected a number or a parameter reference \"$name\", got \"" + s + "\"");
       v.parameter = twin_.parameter_index(s.substr(1));
       DOPPEL_VERIFY(v.parameter >= 0, path, "references undefined parameter '" + s.substr(1) + "'");
-      Parameter& p = twin_.parameters[static_cast<size_t>(v.parameter)];
-      if (std::isfinite(range.lo) || std::isfinite(range.hi)) {
-        Range used = range;
-        used.used_at = path;
-        p.physical.push_back(used);
-      }
-      DOPPEL_VERIFY(range.contains(p.min) && range.contains(p.max), path,
-                    std::string(range.text) + " over the whole range of parameter '" + p.name +
-                        "' ([" + std::to_string(p.min) + ", " + std::to_string(p.max) + "])");
+      check_parameter_use(v.parameter, 1.0, path, range);
       return v;
     }
     v.constant = read_finite(j, path);
@@ -115,15 +122,7 @@ class TwinParser {
         DOPPEL_VERIFY(range.contains(one.constant), path, range.text);
         return f;
       }
-      Parameter& p = twin_.parameters[static_cast<size_t>(one.parameter)];
-      if (bounded && one.constant == 1.0) {
-        Range used = range;
-        used.used_at = path;
-        p.physical.push_back(used);
-      }
-      DOPPEL_VERIFY(range.contains(one.constant * p.min) && range.contains(one.constant * p.max), path,
-                    std::string(range.text) + " over the whole range of parameter '" + p.name + "' ([" +
-                        std::to_string(p.min) + ", " + std::to_string(p.max) + "])");
+      check_parameter_use(one.parameter, one.constant, path, range);
       if (bounded && one.constant == 1.0) return f;
     }
     if (!bounded) return f;

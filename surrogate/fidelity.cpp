@@ -106,10 +106,10 @@ AnswerSet answer_scenarios(const FemModel& model, const Surrogate* sur, const st
     const size_t O = b.outputs_per_scenario;
     // Whether the network's answer s meets both tolerances (auto), and a tier-2 answer.
     auto network_ok = [&](size_t s) {
-      return b.estimate[s] <= options.tolerance && outputs_within({b.output_estimates(s)}, tol_k);
+      return b.estimate[s] <= options.tolerance && (!per_output || outputs_within({b.output_estimates(s)}, tol_k));
     };
     auto reduced_ok = [&](const Surrogate::ReducedAnswer& r) {
-      return r.estimate <= options.tolerance && outputs_within({r.output_estimates}, tol_k);
+      return r.estimate <= options.tolerance && (!per_output || outputs_within({r.output_estimates}, tol_k));
     };
     // auto: the network's answers above the tolerance get the second tier (the Galerkin solve
     // in the reduced space) before FEM.

@@ -9,6 +9,12 @@
 
 namespace doppel::test {
 
+// Replaces the first occurrence of `from` in `text` (it must be there: std::out_of_range otherwise),
+// to make a variant of a twin's JSON.
+inline void replace_once(std::string& text, const std::string& from, const std::string& to) {
+  text.replace(text.find(from), from.size(), to);
+}
+
 inline std::string surrogate_plate_json(int cells_x = 8, int cells_y = 12, const std::string& name = "splate") {
   return R"({
     "name": ")" + name + R"(",
@@ -47,11 +53,10 @@ inline std::string surrogate_plate_json(int cells_x = 8, int cells_y = 12, const
 inline std::string surrogate_transient_json(const std::string& scheme = "backward_euler", bool varying = false) {
   if (varying) {
     std::string s = surrogate_transient_json(scheme, false);
-    auto swap = [&s](const std::string& from, const std::string& to) { s.replace(s.find(from), from.size(), to); };
-    swap(R"("value": "$T0")", R"~("value": "(1 + 2 * y) * $T0 + 30 * y")~");
-    swap(R"("h": "$h")", R"~("h": "(1 + 5 * y) * $h")~");
-    swap(R"("ambient": "$T_gas")", R"~("ambient": "$T_gas - 500 * y")~");
-    swap(R"("heat": "$q")", R"~("heat": "(1 + 10 * x) * $q")~");
+    replace_once(s, R"("value": "$T0")", R"~("value": "(1 + 2 * y) * $T0 + 30 * y")~");
+    replace_once(s, R"("h": "$h")", R"~("h": "(1 + 5 * y) * $h")~");
+    replace_once(s, R"("ambient": "$T_gas")", R"~("ambient": "$T_gas - 500 * y")~");
+    replace_once(s, R"("heat": "$q")", R"~("heat": "(1 + 10 * x) * $q")~");
     return s;
   }
   return R"({

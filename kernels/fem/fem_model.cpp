@@ -36,16 +36,6 @@ std::string point_text(const double* x, int dim) {
   return s + ")";
 }
 
-// A term's shape at a quadrature point or node; InvalidInput naming the field where it is not
-// finite (sqrt or log of a negative number, a division by zero somewhere on the mesh).
-double finite_shape(const spec::Field& field, const spec::FieldTerm& t, const double* x) {
-  const double v = t.shape_at(x);
-  if (!std::isfinite(v))
-    throw InvalidInput(field.path, "is not a finite number at " + point_text(x, 3) + " (it evaluates to " +
-                                       std::to_string(v) + ")");
-  return v;
-}
-
 // Suffix of the name of a field's term j of n ("boundaries.xmax.thermal.h[term 2]").
 std::string term_suffix(size_t j, size_t n) { return n > 1 ? "[term " + std::to_string(j + 1) + "]" : ""; }
 
@@ -207,7 +197,7 @@ void FemModel::build_thermal() {
     for (const auto& hj : b.thermal->h.terms) {
       std::vector<double> v(pattern.nnz(), 0.0);
       if (hj.uniform()) add_boundary_mass(mesh_, pattern, bi, hj.constant, v.data());
-      else add_weighted_boundary_mass(mesh_, pattern, bi, [&](const double* x) { return finite_shape(b.thermal->h, hj, x); }, v.data());
+      else add_weighted_boundary_mass(mesh_, pattern, bi, [&](const double* x) { return hj.shape_at(x); }, v.data());
       terms.push_back(std::move(v));
       thermal_h_.push_back(factor_fn(hj));
     }
@@ -255,7 +245,7 @@ void FemModel::build_thermal() {
       RhsTerm t;
       t.name = s.heat->path + term_suffix(j, nt);
       t.load.assign(n, 0.0);
-      add_region_load(mesh_, mesh_.region_index(s.region), [&](const double* x) { return finite_shape(*s.heat, f, x); }, t.load.data());
+      add_region_load(mesh_, mesh_.region_index(s.region), [&](const double* x) { return f.shape_at(x); }, t.load.data());
       zero_rows(*thermal_op_, t.load);
       t.coef = factor_fn(f);
       thermal_rhs_.push_back(std::move(t));
@@ -275,7 +265,7 @@ void FemModel::build_thermal() {
         RhsTerm t;
         t.name = q.path + term_suffix(j, q.terms.size());
         t.load.assign(n, 0.0);
-        add_boundary_load(mesh_, bi, [&](const double* x, const double*) { return finite_shape(q, f, x); }, t.load.data());
+        add_boundary_load(mesh_, bi, [&](const double* x, const double*) { return f.shape_at(x); }, t.load.data());
         zero_rows(*thermal_op_, t.load);
         t.coef = factor_fn(f);
         thermal_rhs_.push_back(std::move(t));
@@ -292,7 +282,7 @@ void FemModel::build_thermal() {
         RhsTerm t;
         t.name = amb.path + term_suffix(j * amb.terms.size() + l, h.terms.size() * amb.terms.size());
         t.load.assign(n, 0.0);
-        add_boundary_load(mesh_, bi, [&](const double* x, const double*) { return finite_shape(h, fh, x) * finite_shape(amb, fa, x); },
+        add_boundary_load(mesh_, bi, [&](const double* x, const double*) { return fh.shape_at(x) * fa.shape_at(x); },
                           t.load.data());
         zero_rows(*thermal_op_, t.load);
         const Coefficient a = factor_fn(fh), c = factor_fn(fa);
@@ -330,7 +320,7 @@ void FemModel::add_prescribed_terms(const spec::Field& g, const std::vector<int>
     if (!(f.uniform() && f.constant == 1.0)) {
       t.dirichlet_value.resize(dofs.size());
       for (size_t i = 0; i < dofs.size(); ++i)
-        t.dirichlet_value[i] = finite_shape(g, f, &mesh_.coords[static_cast<size_t>(nodes[i]) * 3]);
+        t.dirichlet_value[i] = f.shape_at(&mesh_.coords[static_cast<size_t>(nodes[i]) * 3]);
     }
     t.coef = factor_fn(f);
     out.push_back(std::move(t));
@@ -409,7 +399,7 @@ void FemModel::build_mechanical() {
         t.name = fa.path + term_suffix(j, fa.terms.size());
         t.load.assign(ndof, 0.0);
         add_body_force(mesh_, mesh_.region_index(s.region), static_cast<int>(a),
-                       [&](const double* x) { return finite_shape(fa, f, x); }, t.load.data());
+                       [&](const double* x) { return f.shape_at(x); }, t.load.data());
         zero_rows(*mech_op_, t.load);
         t.coef = factor_fn(f);
         mech_rhs_.push_back(std::move(t));
@@ -429,7 +419,7 @@ void FemModel::build_mechanical() {
           RhsTerm t;
           t.name = fa.path + term_suffix(j, fa.terms.size());
           t.load.assign(ndof, 0.0);
-          add_boundary_vector_load(mesh_, bi, a, [&](const double* x, const double*) { return finite_shape(fa, f, x); },
+          add_boundary_vector_load(mesh_, bi, a, [&](const double* x, const double*) { return f.shape_at(x); },
                                    t.load.data());
           zero_rows(*mech_op_, t.load);
           t.coef = factor_fn(f);
@@ -446,7 +436,7 @@ void FemModel::build_mechanical() {
         // Positive pressure pushes into the body: traction = -p n (n outward).
         for (int a = 0; a < dim; ++a)
           add_boundary_vector_load(mesh_, bi, a,
-                                   [&, a](const double* x, const double* nrm) { return -nrm[a] * finite_shape(bc.pressure, f, x); },
+                                   [&, a](const double* x, const double* nrm) { return -nrm[a] * f.shape_at(x); },
                                    t.load.data());
         zero_rows(*mech_op_, t.load);
         t.coef = factor_fn(f);

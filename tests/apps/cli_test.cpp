@@ -201,6 +201,18 @@ std::string scenario_file(const std::vector<std::array<double, 3>>& values) {
   return f.string();
 }
 
+// A tolerance between the two middle values of an even-sized list (half above, half below),
+// and a number printed so that it reads back exactly.
+double midpoint_of_middle(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+std::string exact(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
 TEST_F(CliSurrogate, TrainWritesABundleWithValidation) {
   for (const char* f : {"meta.json", "validation.json", "temperature_modes.npy", "estimator_gram.npy"})
     EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(*bundle_) / f)) << f;
@@ -221,11 +233,8 @@ TEST_F(CliSurrogate, AutoFallsBackExactlyWhereTheEstimateExceedsTheTolerance) {
     ASSERT_EQ(s["fidelity"], "surrogate");
     est.push_back(s["error_estimate"].get<double>());
   }
-  std::vector<double> sorted = est;
-  std::sort(sorted.begin(), sorted.end());
-  const double tol = 0.5 * (sorted[11] + sorted[12]);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", tol);
+  const double tol = midpoint_of_middle(est);
+  const std::string buf = exact(tol);
   const auto mixed = solve("--fidelity auto --tolerance " + std::string(buf) + " --scenarios " + file);
   // Above the tolerance: the second tier (the reduced thermo-elastic solve) where its own
   // estimate is within it, keeping the network's as surrogate_estimate; FEM for the rest.
@@ -291,11 +300,8 @@ TEST_F(CliSurrogate, PerOutputEstimatesAndTolerances) {
     EXPECT_EQ(s["output_estimates"].size(), s["outputs"].size());
     est.push_back(s["output_estimates"]["vm_max"].get<double>());
   }
-  std::vector<double> sorted = est;
-  std::sort(sorted.begin(), sorted.end());
-  const double tol = 0.5 * (sorted[7] + sorted[8]);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", tol);
+  const double tol = midpoint_of_middle(est);
+  const std::string buf = exact(tol);
   const auto mixed = solve("--fidelity auto --tolerance 1 --output-tolerance vm_max=" + std::string(buf) + " --scenarios " + file);
   size_t passed_on = 0;
   for (size_t i = 0; i < est.size(); ++i) {

@@ -494,6 +494,12 @@ TEST(TrainingTransient, ThermoElasticOutputsFollowTheReducedTemperature) {
 // POD space holds the solutions to ~1e-8 energy), and answer_scenarios(auto) with a tolerance
 // below every network estimate answers from the reduced tier wherever its own estimate allows,
 // saying so (tier "reduced"), with the network's estimate kept as surrogate_estimate.
+// The live plate's T_max rise above its coldest prescribed temperature: T0 or the 20 degC air.
+double live_plate_rise(const FemModel& model, const Params& p, double T_max) {
+  const double T0 = p[static_cast<size_t>(model.twin().parameter_index("T0"))];
+  return std::max(std::abs(T_max - std::min(T0, 20.0)), 1e-9);
+}
+
 TEST(Training, SecondTierGalerkinSolveAnswersWhereTheNetworkIsTooCoarse) {
   const FemModel model(test::twin_from(test::live_plate_json()));
   TrainOptions o = small_options();
@@ -513,8 +519,7 @@ TEST(Training, SecondTierGalerkinSolveAnswersWhereTheNetworkIsTooCoarse) {
   const SurrogateBatch net = r.surrogate->evaluate(p);
   double worst_net = 0, worst_red = 0, min_net_estimate = 1e300;
   for (size_t s = 0; s < sc.size(); ++s) {
-    const double T0 = p[s][static_cast<size_t>(model.twin().parameter_index("T0"))];
-    const double rise = std::max(std::abs(fe.scenarios[s].outputs[0][0] - std::min(T0, 20.0)), 1e-9);
+    const double rise = live_plate_rise(model, p[s], fe.scenarios[s].outputs[0][0]);
     worst_red = std::max(worst_red, std::abs(red[s].outputs[0] - fe.scenarios[s].outputs[0][0]) / rise);
     worst_net = std::max(worst_net, std::abs(net.output(s, 0) - fe.scenarios[s].outputs[0][0]) / rise);
     min_net_estimate = std::min(min_net_estimate, net.estimate[s]);
@@ -557,11 +562,10 @@ TEST(Training, TwinsWithLoadsVaryingInSpaceTrainAndAnswer) {
     for (int j = 0; j <= 12; ++j) csv << "0.4," << 0.05 * j << "," << 1.5 + std::sin(5.0 * j / 12) << "\n";
   }
   std::string json = test::live_plate_json();
-  auto swap = [&json](const std::string& from, const std::string& to) { json.replace(json.find(from), from.size(), to); };
-  swap(R"("value": "$T0")", R"~("value": "(1 + 0.5 * x) * $T0")~");
-  swap(R"("h": "$h")", R"~("h": {"file": "htc.csv", "scale": "$h"})~");
-  swap(R"("ambient": 20)", R"~("ambient": "20 + 30 * y")~");
-  swap(R"("heat": "$q")", R"~("heat": "(1 + 4 * y) * $q")~");
+  test::replace_once(json, R"("value": "$T0")", R"~("value": "(1 + 0.5 * x) * $T0")~");
+  test::replace_once(json, R"("h": "$h")", R"~("h": {"file": "htc.csv", "scale": "$h"})~");
+  test::replace_once(json, R"("ambient": 20)", R"~("ambient": "20 + 30 * y")~");
+  test::replace_once(json, R"("heat": "$q")", R"~("heat": "(1 + 4 * y) * $q")~");
   const FemModel model(test::twin_from(json, dir.string()));
   TrainOptions o = small_options();
   o.samples = 48;
@@ -579,8 +583,7 @@ TEST(Training, TwinsWithLoadsVaryingInSpaceTrainAndAnswer) {
   const auto red = r.surrogate->evaluate_reduced(p);
   double worst = 0;
   for (size_t s = 0; s < sc.size(); ++s) {
-    const double T0 = p[s][static_cast<size_t>(model.twin().parameter_index("T0"))];
-    const double rise = std::max(std::abs(fe.scenarios[s].outputs[0][0] - std::min(T0, 20.0)), 1e-9);
+    const double rise = live_plate_rise(model, p[s], fe.scenarios[s].outputs[0][0]);
     worst = std::max(worst, std::abs(red[s].outputs[0] - fe.scenarios[s].outputs[0][0]) / rise);
   }
   std::printf("space-varying twin: T_max error / rise of the reduced tier, worst %.3g\n", worst);
