@@ -1,6 +1,7 @@
 #include "kernels/solvers/affine_operator.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "kernels/host/parallel.hpp"
 #include "spec/errors.hpp"
@@ -111,6 +112,57 @@ void AffineOperator::apply_columns(size_t m, const double* const* theta, const d
       }
     }
   });
+}
+
+namespace {
+
+constexpr size_t kResidualPanel = 8;  // columns per pass over the operator
+
+// Sums of (b - A x)^2 and b^2 for the kResidualPanel columns of a panel, rows [0, rows): xt
+// holds the panel's x row-major (kResidualPanel values per row), b points at the panel's first
+// column (column-major, leading dimension ld), w <= kResidualPanel of its columns are real.
+void residual_panel(const CsrPattern& p, const double* values, const double* xt, const double* b, size_t ld,
+                    size_t w, double* rr, double* bb) {
+  double r2[kResidualPanel] = {}, b2[kResidualPanel] = {};
+  for (int r = 0; r < p.rows; ++r) {
+    double acc[kResidualPanel] = {};
+    for (int k = p.row_ptr[static_cast<size_t>(r)]; k < p.row_ptr[static_cast<size_t>(r) + 1]; ++k) {
+      const double v = values[static_cast<size_t>(k)];
+      const double* xk = xt + static_cast<size_t>(p.col[static_cast<size_t>(k)]) * kResidualPanel;
+      for (size_t j = 0; j < kResidualPanel; ++j) acc[j] += v * xk[j];
+    }
+    for (size_t j = 0; j < w; ++j) {
+      const double bj = b[j * ld + static_cast<size_t>(r)], d = bj - acc[j];
+      r2[j] += d * d;
+      b2[j] += bj * bj;
+    }
+  }
+  for (size_t j = 0; j < w; ++j) rr[j] = r2[j], bb[j] = b2[j];
+}
+
+}  // namespace
+
+std::vector<double> AffineOperator::relative_residuals(const double* theta, size_t m, const double* B,
+                                                       const double* X) const {
+  std::vector<double> out(m);
+  if (m == 0) return out;
+  // Constrained rows of the combined values hold 1 on the diagonal alone: they act as identity.
+  const std::vector<double> values = combine(theta);
+  const size_t n = static_cast<size_t>(pattern_.rows);
+  const size_t panels = (m + kResidualPanel - 1) / kResidualPanel;
+  const size_t threads = std::min<size_t>(panels, static_cast<size_t>(host_threads()));
+  parallel_for(threads, [&](size_t t) {
+    std::vector<double> xt(n * kResidualPanel);
+    for (size_t q = panels * t / threads; q < panels * (t + 1) / threads; ++q) {
+      const size_t c0 = q * kResidualPanel, w = std::min(kResidualPanel, m - c0);
+      for (size_t i = 0; i < n; ++i)
+        for (size_t j = 0; j < kResidualPanel; ++j) xt[i * kResidualPanel + j] = j < w ? X[(c0 + j) * n + i] : 0.0;
+      double rr[kResidualPanel], bb[kResidualPanel];
+      residual_panel(pattern_, values.data(), xt.data(), B + c0 * n, n, w, rr, bb);
+      for (size_t j = 0; j < w; ++j) out[c0 + j] = bb[j] > 0 ? std::sqrt(rr[j] / bb[j]) : std::sqrt(rr[j]);
+    }
+  });
+  return out;
 }
 
 void AffineOperator::apply_free_rows(const double* theta, const double* x, double* y) const {

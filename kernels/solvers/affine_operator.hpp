@@ -33,6 +33,11 @@ class AffineOperator {
   // y_j = A_c(theta_j) x_j for m columns at once, each with its own theta: one read of the
   // pattern and the terms serves a group of columns (row blocks over the host threads).
   void apply_columns(size_t m, const double* const* theta, const double* const* x, double* const* y) const;
+  // Relative residuals ||b_j - A_c(theta) x_j|| / ||b_j|| (||b_j - A_c x_j|| where b_j = 0) of
+  // m columns sharing one theta; B and X column-major n x m. The columns go in panels gathered
+  // row-major, so one read of the combined values serves a panel with contiguous multiply-adds,
+  // and the norms are summed as the rows go (A X is never stored); panels over the host threads.
+  std::vector<double> relative_residuals(const double* theta, size_t m, const double* B, const double* X) const;
   // Free rows of the unconstrained operator: y_f = A_ff x_f + A_fD x_D; y_D = 0.
   void apply_free_rows(const double* theta, const double* x, double* y) const;
   // The same for m columns, each with its own theta, in one pass over the operator.

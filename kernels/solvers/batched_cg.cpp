@@ -121,10 +121,12 @@ void HostBlockPreconditioner::apply(const Executor& exec, int rows, int width, c
     if (state[s] == kActive) active.push_back(s);
   if (active.empty()) return;
   const int m = static_cast<int>(active.size());
-  Eigen::MatrixXd R(rows, m), Z;
+  std::lock_guard<std::mutex> lock(mutex_);
+  const size_t block = static_cast<size_t>(rows) * static_cast<size_t>(m);
+  if (r_.size() < block) r_.resize(block), z_.resize(block);
+  Eigen::Map<Eigen::MatrixXd> R(r_.data(), rows, m), Z(z_.data(), rows, m);
   copy_columns(rows, m, {r, width, true, active.data()}, R.data(), rows, false);
   solve(R, Z);
-  DOPPEL_ASSERT(Z.rows() == rows && Z.cols() == m);
   copy_columns(rows, m, {Z.data(), rows, false}, zh, width, true, active.data());
   if (!on_host) exec.copy_from_host(z, z_host.data(), size * sizeof(double));
 }

@@ -17,6 +17,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include <Eigen/Core>
@@ -98,8 +99,15 @@ class HostBlockPreconditioner : public CgPreconditioner {
  public:
   void apply(const Executor& exec, int rows, int width, const int* state, const double* r,
              double* z) const final;
-  // Z = M^-1 R for every column of R (rows x m, column-major).
-  virtual void solve(const Eigen::MatrixXd& R, Eigen::MatrixXd& Z) const = 0;
+  // Z = M^-1 R for every column of R (rows x m, column-major, contiguous); Z comes sized.
+  virtual void solve(const Eigen::Ref<const Eigen::MatrixXd>& R, Eigen::Ref<Eigen::MatrixXd> Z) const = 0;
+
+ private:
+  // The gathered blocks, kept from one iteration to the next at the largest size asked for
+  // (fresh pages of a few MB cost about as much as the copies into them); apply() holds the
+  // mutex while it uses them.
+  mutable std::mutex mutex_;
+  mutable std::vector<double> r_, z_;
 };
 
 struct CgOptions {

@@ -7,6 +7,7 @@
 
 #include <Eigen/SparseCore>
 
+#include "kernels/host/parallel.hpp"
 #include "kernels/solvers/amg.hpp"
 #include "kernels/io/gmsh_reader.hpp"
 #include "tests/test_util.hpp"
@@ -160,6 +161,61 @@ TEST(BatchedSolverCg, NonConvergenceNamesTheScenarioOfTheBatch) {
     FAIL() << "expected SolverDiverged";
   } catch (const SolverDiverged& e) {
     EXPECT_NE(std::string(e.what()).find("scenario 150:"), std::string::npos) << e.what();
+  }
+}
+
+// The shared-operator residual kernel (AffineOperator::relative_residuals: columns in panels
+// of 8, gathered by row) against the residual formed column by column with apply(), on the
+// curved P2 blade with a held boundary: 13 columns (a partial panel), one of them with b = 0
+// (then the absolute residual). Reference: the same sums in another order, so 1e-12.
+TEST(AffineOperatorResiduals, PanelsEqualTheColumnByColumnResidual) {
+  const Mesh m = read_gmsh(DOPPEL_SOURCE_DIR "/examples/blade/blade.msh");
+  const AffineOperator op = heat_operator(m, "root", "gas");
+  const std::vector<double> theta = {23.0, 1500.0};
+  Eigen::MatrixXd B = random_rhs(op, 13, 11), X = random_rhs(op, 13, 12);
+  B.col(5).setZero();
+  const std::vector<double> got = op.relative_residuals(theta.data(), 13, B.data(), X.data());
+  ASSERT_EQ(got.size(), 13u);
+  Eigen::VectorXd ax(op.size());
+  for (Eigen::Index j = 0; j < 13; ++j) {
+    op.apply(theta.data(), X.col(j).data(), ax.data());
+    const double r = (B.col(j) - ax).norm(), b = B.col(j).norm();
+    const double want = b > 0 ? r / b : r;
+    EXPECT_NEAR(got[static_cast<size_t>(j)], want, 1e-12 * want) << "column " << j;
+  }
+  // Through the batched solver's entry point: one theta shared, or given per column.
+  const std::vector<const double*> th(13, theta.data());
+  const std::vector<double> via = relative_residuals(op, th, B, X);
+  for (size_t j = 0; j < 13; ++j) EXPECT_DOUBLE_EQ(via[j], got[j]);
+}
+
+// A block of right-hand sides against one factor is solved in column slices on the host's
+// threads with a single-threaded BLAS (kernels/solvers/batched_solver.cpp): the slices must give
+// what one column at a time gives. 4 threads, 45 columns (slices of 11 and 12), the blade and
+// a 3D P2 box. Reference: the same factor, one column per call (one slice); 1e-12.
+TEST(BatchedSolverCholesky, ColumnSlicesEqualOneColumnAtATime) {
+  struct Restore { int t = host_threads(); ~Restore() { set_host_threads(t); } } restore;
+  set_host_threads(4);
+  for (const Case& c : {kCases[1], kCases[4]}) {
+    const Mesh m = c.mesh();
+    const AffineOperator op = heat_operator(m, c.held, c.cooled);
+    const std::vector<double> theta = {40.0, 900.0};
+    const Eigen::MatrixXd B = random_rhs(op, 45, 21);
+    BatchedSolver solver(op, forced(Preconditioner::cholesky));
+    Eigen::MatrixXd X;
+    const SolveInfo info = solver.solve_shared(theta, B, X);
+    EXPECT_EQ(info.method, "cholesky");
+    EXPECT_LT(info.residual, 1e-12) << c.name;
+    for (Eigen::Index j = 0; j < B.cols(); ++j) {
+      Eigen::MatrixXd x;
+      solver.solve_shared(theta, B.col(j), x);
+      EXPECT_LT((X.col(j) - x.col(0)).norm(), 1e-12 * x.norm()) << c.name << " column " << j;
+    }
+    // The batch entry point (every scenario on this operator) solves the same block.
+    Eigen::MatrixXd Y = Eigen::MatrixXd::Zero(B.rows(), B.cols());
+    const auto infos = solver.solve(std::vector<std::vector<double>>(45, theta), B, Y);
+    EXPECT_LT((Y - X).norm(), 1e-14 * X.norm()) << c.name;
+    for (const auto& i : infos) EXPECT_LT(i.residual, 1e-12);
   }
 }
 

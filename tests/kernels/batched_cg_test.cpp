@@ -264,7 +264,7 @@ class CountingFactor : public HostBlockPreconditioner {
     A.setFromTriplets(t.begin(), t.end());
     ldlt_.compute(A);
   }
-  void solve(const Eigen::MatrixXd& R, Eigen::MatrixXd& Z) const override {
+  void solve(const Eigen::Ref<const Eigen::MatrixXd>& R, Eigen::Ref<Eigen::MatrixXd> Z) const override {
     columns_ += R.cols();
     Z = ldlt_.solve(R);
   }
