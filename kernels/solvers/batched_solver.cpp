@@ -6,6 +6,7 @@
 #include <optional>
 
 #include <Eigen/CholmodSupport>
+#include <Eigen/Dense>
 #include <Eigen/SparseCore>
 
 #include "kernels/solvers/amg.hpp"
@@ -307,7 +308,7 @@ std::vector<SolveInfo> BatchedSolver::solve(const std::vector<std::vector<double
         ++factorizations_;
       }
     }
-    pcg(*preconditioner_, theta, iterative, B, X, info, options_.rtol);
+    pcg(*preconditioner_, theta, iterative, B, X, info, options_.rtol, true);
   }
 
   // True residuals of the direct solves (BatchedCg has computed those of its columns).
@@ -352,9 +353,115 @@ const OperatorData& BatchedSolver::host_operator() {
   return *host_operator_;
 }
 
+// Solutions of earlier operator-varying blocks, kept as an orthonormal basis V (n x r) with the
+// projections of the operator's terms, H_k = V^T A_k V (A_k without its Dirichlet identity) and
+// H_D = V^T I_D V. A new column's initial guess x is corrected over the basis by Galerkin,
+//     x += V (V^T A(theta) V)^-1 V^T (b - A(theta) x),   V^T A(theta) V = H_D + sum_k theta_k H_k,
+// the best correction within span(V) in the energy norm, so never a worse start. Solutions of
+// an affine family lie close to a space of few dimensions: after a few blocks CG starts
+// orders of magnitude nearer the answer than from the nominal factor's first step, and needs
+// fewer iterations for the same tolerance (the tolerance and the answers' accuracy are
+// unchanged). The basis is capped (kMaxVectors, and 64 MB) and grows by at most kAddPerBlock
+// vectors per block, picked by pivoted Gram-Schmidt among the block's solutions.
+class BatchedSolver::Recycled {
+ public:
+  explicit Recycled(const AffineOperator& op) : op_(op) {
+    const size_t n = static_cast<size_t>(std::max(1, op.size()));
+    capacity_ = static_cast<Eigen::Index>(std::min<size_t>(kMaxVectors, kMaxBytes / (n * sizeof(double))));
+  }
+
+  bool empty() const { return V_.cols() == 0; }
+
+  // Corrects the initial guesses X (n x w, columns of thetas th) for right-hand sides B.
+  void correct(const std::vector<std::vector<double>>& th, const Eigen::MatrixXd& B, Eigen::MatrixXd& X) const {
+    const Eigen::Index r = V_.cols(), w = X.cols();
+    if (r == 0 || w == 0) return;
+    Eigen::MatrixXd R(X.rows(), w);
+    std::vector<const double*> t(static_cast<size_t>(w)), x(static_cast<size_t>(w));
+    std::vector<double*> y(static_cast<size_t>(w));
+    for (Eigen::Index j = 0; j < w; ++j) {
+      t[static_cast<size_t>(j)] = th[static_cast<size_t>(j)].data();
+      x[static_cast<size_t>(j)] = X.col(j).data();
+      y[static_cast<size_t>(j)] = R.col(j).data();
+    }
+    op_.apply_columns(static_cast<size_t>(w), t.data(), x.data(), y.data());
+    R = B - R;
+    const Eigen::MatrixXd C = V_.transpose() * R;  // r x w
+    Eigen::MatrixXd Y(r, w);
+    parallel_for(static_cast<size_t>(w), [&](size_t j) {
+      Eigen::MatrixXd G = HD_;
+      for (size_t k = 0; k < H_.size(); ++k) G += th[j][k] * H_[k];
+      Y.col(static_cast<Eigen::Index>(j)) = G.ldlt().solve(C.col(static_cast<Eigen::Index>(j)));
+    });
+    X.noalias() += V_ * Y;
+  }
+
+  // Adds the new directions of the solutions S (n x w) to the basis.
+  void add(const Eigen::MatrixXd& S) {
+    const Eigen::Index room = std::min<Eigen::Index>(kAddPerBlock, capacity_ - V_.cols());
+    if (room <= 0 || S.cols() == 0) return;
+    Eigen::MatrixXd W = S;
+    if (V_.cols() > 0) W -= V_ * (V_.transpose() * W);
+    Eigen::VectorXd norms = S.colwise().norm().transpose();
+    const double scale = norms.maxCoeff();
+    if (!(scale > 0)) return;
+    std::vector<Eigen::VectorXd> picked;
+    for (Eigen::Index a = 0; a < room; ++a) {
+      Eigen::Index best = 0;
+      const double largest = W.colwise().norm().maxCoeff(&best);
+      if (!(largest > kNewDirection * scale)) break;
+      Eigen::VectorXd v = W.col(best) / largest;
+      for (const auto& u : picked) v -= u * u.dot(v);  // re-orthogonalize against this round's picks
+      if (V_.cols() > 0) v -= V_ * (V_.transpose() * v);
+      v.normalize();
+      W -= v * (v.transpose() * W);
+      picked.push_back(std::move(v));
+    }
+    if (picked.empty()) return;
+    const Eigen::Index r0 = V_.cols(), r = r0 + static_cast<Eigen::Index>(picked.size());
+    V_.conservativeResize(S.rows(), r);
+    for (size_t a = 0; a < picked.size(); ++a) V_.col(r0 + static_cast<Eigen::Index>(a)) = picked[a];
+    project();
+  }
+
+ private:
+  // H_k and H_D for the current basis: one product of each term's constrained operator with V.
+  void project() {
+    const Eigen::Index r = V_.cols();
+    HD_ = Eigen::MatrixXd::Zero(r, r);
+    for (int d : op_.dirichlet_dofs()) HD_ += V_.row(d).transpose() * V_.row(d);
+    H_.assign(op_.num_terms(), Eigen::MatrixXd());
+    Eigen::MatrixXd AV(V_.rows(), r);
+    std::vector<const double*> x(static_cast<size_t>(r));
+    std::vector<double*> y(static_cast<size_t>(r));
+    for (Eigen::Index j = 0; j < r; ++j) {
+      x[static_cast<size_t>(j)] = V_.col(j).data();
+      y[static_cast<size_t>(j)] = AV.col(j).data();
+    }
+    for (size_t k = 0; k < op_.num_terms(); ++k) {
+      std::vector<double> e(op_.num_terms(), 0.0);
+      e[k] = 1.0;
+      const std::vector<const double*> t(static_cast<size_t>(r), e.data());
+      op_.apply_columns(static_cast<size_t>(r), t.data(), x.data(), y.data());  // A_k V + I_D V
+      H_[k] = V_.transpose() * AV - HD_;
+      H_[k] = 0.5 * (H_[k] + H_[k].transpose());
+    }
+  }
+
+  static constexpr Eigen::Index kMaxVectors = 64;
+  static constexpr size_t kMaxBytes = size_t{64} << 20;
+  static constexpr Eigen::Index kAddPerBlock = 16;
+  static constexpr double kNewDirection = 1e-10;  // of the largest solution's norm
+  const AffineOperator& op_;
+  Eigen::Index capacity_ = 0;
+  Eigen::MatrixXd V_, HD_;
+  std::vector<Eigen::MatrixXd> H_;
+};
+
 void BatchedSolver::pcg(const Precond& M, const std::vector<std::vector<double>>& theta,
                         const std::vector<size_t>& columns, const Eigen::MatrixXd& B,
-                        Eigen::MatrixXd& X, std::vector<SolveInfo>& info, double rtol) {
+                        Eigen::MatrixXd& X, std::vector<SolveInfo>& info, double rtol, bool recycle) {
+  if (recycle && !recycled_) recycled_ = std::make_unique<Recycled>(op_);
   const OperatorData& data = host_operator();
   const auto& exec = data.executor();
   CgOptions o;
@@ -375,10 +482,27 @@ void BatchedSolver::pcg(const Precond& M, const std::vector<std::vector<double>>
     const size_t size = static_cast<size_t>(n) * static_cast<size_t>(w);
     Array<double> Bd(exec, size), Xd(exec, size);
     copy_columns(n, w, {B.data(), n, false, cols.data()}, Bd.data(), w, true);
-    copy_columns(n, w, {X.data(), n, false, cols.data()}, Xd.data(), w, true);
+    Eigen::MatrixXd Xb;  // the block's initial guesses, corrected over the recycled basis
+    if (recycle && !recycled_->empty()) {
+      Eigen::MatrixXd Bb(n, w);
+      Xb.resize(n, w);
+      for (int j = 0; j < w; ++j) {
+        Bb.col(j) = B.col(cols[static_cast<size_t>(j)]);
+        Xb.col(j) = X.col(cols[static_cast<size_t>(j)]);
+      }
+      recycled_->correct(th, Bb, Xb);
+      copy_columns(n, w, {Xb.data(), n, false}, Xd.data(), w, true);
+    } else {
+      copy_columns(n, w, {X.data(), n, false, cols.data()}, Xd.data(), w, true);
+    }
     BatchedCg cg(data, o, &M);
     const std::vector<SolveInfo> part = cg.solve(th, Bd, Xd, w, labels);
     copy_columns(n, w, {Xd.data(), w, true}, X.data(), n, false, cols.data());
+    if (recycle) {
+      Xb.resize(n, w);
+      for (int j = 0; j < w; ++j) Xb.col(j) = X.col(cols[static_cast<size_t>(j)]);
+      recycled_->add(Xb);
+    }
     for (int j = 0; j < w; ++j) info[labels[static_cast<size_t>(j)]] = part[static_cast<size_t>(j)];
   }
 }

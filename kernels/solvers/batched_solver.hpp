@@ -90,9 +90,12 @@ class BatchedSolver {
   // The batched CG of kernels/solvers/batched_cg.hpp on the host executor, for the given columns in
   // blocks, preconditioned by M (built for some nominal operator); X holds the initial guesses.
   // Sets info (method, iterations, true residual) of those columns.
+  // recycle: operator-varying columns, whose initial guesses are first corrected over the
+  // solutions of earlier blocks (Recycled), which then take the block's own.
   void pcg(const Precond& M, const std::vector<std::vector<double>>& theta,
            const std::vector<size_t>& columns, const Eigen::MatrixXd& B, Eigen::MatrixXd& X,
-           std::vector<SolveInfo>& info, double rtol);
+           std::vector<SolveInfo>& info, double rtol, bool recycle = false);
+  class Recycled;  // a basis of earlier solutions (see batched_solver.cpp)
   // The operator's arrays for BatchedCg on the host executor, made on first use.
   const OperatorData& host_operator();
 
@@ -101,6 +104,7 @@ class BatchedSolver {
   std::map<std::vector<double>, std::unique_ptr<Factor>> cache_;
   std::vector<std::vector<double>> cache_order_;
   std::unique_ptr<Precond> preconditioner_;  // of operator-varying batches
+  std::unique_ptr<Recycled> recycled_;       // their solutions so far, for initial guesses
   std::unique_ptr<Multigrid> shared_multigrid_;     // of solve_shared, kept while theta repeats
   std::unique_ptr<OperatorData> host_operator_;
   int factorizations_ = 0;

@@ -219,6 +219,48 @@ TEST(BatchedSolverCholesky, ColumnSlicesEqualOneColumnAtATime) {
   }
 }
 
+// Operator-varying CG blocks start from the Galerkin correction over earlier blocks'
+// solutions (BatchedSolver's recycled basis). Right-hand sides from a family of three loads
+// (as a twin's are), 300 scenarios with h varying over 20-920, so three CG blocks of 128.
+// Reference: each scenario's own CHOLMOD factor, to 1e-9 of the solution at rtol 1e-11; the
+// later blocks must need fewer iterations than the first (counts, not times).
+TEST(BatchedSolverCg, LaterBlocksStartFromTheEarlierSolutions) {
+  const Mesh m = generate_box(1, 1, 1, 8, 8, 8, 1);
+  const AffineOperator op = heat_operator(m, "xmin", "xmax");
+  constexpr int S = 300;
+  std::vector<std::vector<double>> theta;
+  for (int s = 0; s < S; ++s) theta.push_back({50.0, 20.0 + 3.0 * s});
+  const Eigen::MatrixXd W = random_rhs(op, 3, 31);
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  Eigen::MatrixXd C(3, S);
+  for (Eigen::Index j = 0; j < S; ++j)
+    for (Eigen::Index i = 0; i < 3; ++i) C(i, j) = u(rng);
+  const Eigen::MatrixXd B = W * C;
+  SolverOptions o = forced(Preconditioner::cholesky);
+  o.rtol = 1e-11;
+  o.max_factorizations = 0;  // every scenario through CG
+  BatchedSolver solver(op, o);
+  Eigen::MatrixXd X = Eigen::MatrixXd::Zero(B.rows(), S);
+  const auto info = solver.solve(theta, B, X);
+  double first = 0, last = 0;
+  for (int s = 0; s < S; ++s) {
+    EXPECT_EQ(info[static_cast<size_t>(s)].method, "pcg-cholesky");
+    EXPECT_LT(info[static_cast<size_t>(s)].residual, 1e-11) << s;
+    if (s < 128) first += info[static_cast<size_t>(s)].iterations / 128.0;
+    if (s >= 256) last += info[static_cast<size_t>(s)].iterations / 44.0;
+  }
+  RecordProperty("first_block_iterations", std::to_string(first));
+  RecordProperty("last_block_iterations", std::to_string(last));
+  EXPECT_LT(last, 0.5 * first) << "first block " << first << ", last " << last;
+  for (int s : {0, 130, 299}) {
+    BatchedSolver direct(op, forced(Preconditioner::cholesky));
+    Eigen::MatrixXd x;
+    direct.solve_shared(theta[static_cast<size_t>(s)], B.col(s), x);
+    EXPECT_LT((X.col(s) - x.col(0)).norm(), 1e-9 * x.norm()) << "scenario " << s;
+  }
+}
+
 TEST(Amg, PreconditionsAnOperatorVaryingBatch) {
   const Mesh m = generate_box(1, 1, 1, 14, 14, 14, 1);
   const AffineOperator op = heat_operator(m, "xmin", "xmax");
