@@ -391,7 +391,9 @@ class BatchedSolver::Recycled {
     parallel_for(static_cast<size_t>(w), [&](size_t j) {
       Eigen::MatrixXd G = HD_;
       for (size_t k = 0; k < H_.size(); ++k) G += th[j][k] * H_[k];
-      Y.col(static_cast<Eigen::Index>(j)) = G.ldlt().solve(C.col(static_cast<Eigen::Index>(j)));
+      Eigen::VectorXd y = G.ldlt().solve(C.col(static_cast<Eigen::Index>(j)));
+      if (!y.allFinite()) y.setZero();  // a degenerate projection: keep the given guess
+      Y.col(static_cast<Eigen::Index>(j)) = y;
     });
     X.noalias() += V_ * Y;
   }
