@@ -347,7 +347,6 @@ std::vector<SolveInfo> BatchedSolver::solve(const std::vector<std::vector<double
 // size, while one read of the operator and one pass over the factor serve 128 scenarios.
 constexpr size_t kHostCgColumns = 128;
 
-
 const OperatorData& BatchedSolver::host_operator() {
   if (!host_operator_) host_operator_ = std::make_unique<OperatorData>(Executor::host(), op_);
   return *host_operator_;
