@@ -110,6 +110,15 @@ void Service::start() {
   for (const auto& e : twins_.entries()) {
     const auto& t = e->model->twin();
     if (t.sensors.empty()) continue;
+    if (!t.time_varying.empty()) {
+      // Values written as functions of the analysis's t have no meaning on the asset's clock:
+      // the twin answers scenarios, and refuses readings and state by name (409).
+      no_live_[e->id] = t.time_varying[0] + " depends on t, the clock of a transient analysis; a live twin follows the "
+                                            "asset's clock, so twin '" + e->id + "' keeps no live state (give the time "
+                                            "dependence as a control parameter set by PUT /controls instead)";
+      if (options_.log) options_.log({{"time", utc_now()}, {"event", "no_live_state"}, {"twin", e->id}, {"reason", no_live_.at(e->id)}});
+      continue;
+    }
     auto live = std::make_unique<twin::LiveTwin>(*e->model, e->surrogate.get(), *history_, options_.live, options_.batch, e->fem);
     try {
       const bool restored = live->recover();
@@ -425,6 +434,7 @@ Response Service::observations(const Request& r) {
   known_query(r, {"wait"});
   const bool wait = query_bool(r, "wait", false);
   const auto& e = twins_.find(r.params.at("id"));
+  if (auto why = no_live_.find(e.id); why != no_live_.end()) throw HttpError(409, "no_state", why->second, "id");
   const auto& t = e.model->twin();
   const Json body = parse_body_object(r.body, {"readings"});
   if (!body.contains("readings") || !body["readings"].is_array())
@@ -534,6 +544,7 @@ Response Service::observations(const Request& r) {
 
 twin::LiveTwin& Service::live(const TwinRegistry::Entry& e) const {
   auto it = live_.find(e.id);
+  if (auto why = no_live_.find(e.id); why != no_live_.end()) throw HttpError(409, "no_state", why->second, "id");
   if (it == live_.end())
     throw HttpError(409, "no_state", "twin '" + e.id + "' has no sensors: there is no state to estimate", "id");
   return *it->second;

@@ -100,6 +100,7 @@ class Service {
   std::unique_ptr<twin::HistoryStore> history_;
   std::map<std::string, std::unique_ptr<TwinWorker>> workers_;
   std::map<std::string, std::unique_ptr<twin::LiveTwin>> live_;  // twins with sensors (steady)
+  std::map<std::string, std::string> no_live_;  // twins with sensors that keep no live state: why
   std::atomic<bool> ready_{false};
 };
 

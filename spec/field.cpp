@@ -5,9 +5,11 @@
 #include <cctype>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <sstream>
+#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
@@ -60,7 +62,7 @@ double eval(const Node& n, const double* x) {
     case Op::x: return x[0];
     case Op::y: return x[1];
     case Op::z: return x[2];
-    case Op::t:
+    case Op::t: return x[3];  // only in a time factor (evaluated with x = {0, 0, 0, t})
     case Op::param: break;  // never left in a shape (decompose() takes them out)
     case Op::table: return (*n.table)(x);
     case Op::add: return k(0) + k(1);
@@ -89,6 +91,13 @@ bool depends_on_position(const Node& n) {
   return false;
 }
 
+bool depends_on_time(const Node& n) {
+  if (n.op == Op::t) return true;
+  for (const auto& k : n.kids)
+    if (depends_on_time(*k)) return true;
+  return false;
+}
+
 // An expression's shape. A value that is not a finite number at a point (sqrt or log of a
 // negative number, a division by zero somewhere on the mesh) is InvalidInput naming the field
 // and the point, wherever it is evaluated (quadrature points, nodes).
@@ -100,6 +109,26 @@ class ExpressionFunction final : public SpaceFunction {
     if (!std::isfinite(v)) {
       std::ostringstream os;
       os << "is not a finite number at (" << x[0] << ", " << x[1] << ", " << x[2] << ") (it evaluates to " << v << ")";
+      throw InvalidInput(path_, os.str());
+    }
+    return v;
+  }
+
+ private:
+  NodePtr root_;
+  std::string path_;
+};
+
+// A time factor: an expression of t alone, finite at every time it is read.
+class ExpressionTime final : public TimeFunction {
+ public:
+  ExpressionTime(NodePtr root, std::string path) : root_(std::move(root)), path_(std::move(path)) {}
+  double operator()(double t) const override {
+    const double x[4] = {0, 0, 0, t};
+    const double v = eval(*root_, x);
+    if (!std::isfinite(v)) {
+      std::ostringstream os;
+      os << "is not a finite number at t = " << t << " s (its factor of t evaluates to " << v << ")";
       throw InvalidInput(path_, os.str());
     }
     return v;
@@ -320,7 +349,7 @@ class Parser {
     if (n == "pi") return number(3.14159265358979323846);
     if (n == "e") return number(2.71828182845904523536);
     pos_ = at;
-    fail("unknown name '" + n + "' (variables are x, y, z; parameters are written $name)");
+    fail("unknown name '" + n + "' (variables are x, y, z and, in a transient analysis, t; parameters are written $name)");
   }
 
   const std::string& s_;
@@ -357,7 +386,7 @@ Affine decompose(const NodePtr& n, const std::string& path, const std::vector<Pa
     if (a.size() == 1 && a.count(-1)) return;
     const std::string what = where.op == Op::call1 || where.op == Op::call2 ? where.name + "()" : op_text(where);
     throw InvalidInput(path, "is not affine in the parameters: " + first_parameter(a, parameters) + " appears inside " +
-                                 what + " (a parameter may only multiply a function of x, y, z, or be added to one)");
+                                 what + " (a parameter may only multiply a function of x, y, z and t, or be added to one)");
   };
   switch (n->op) {
     case Op::number:
@@ -366,11 +395,8 @@ Affine decompose(const NodePtr& n, const std::string& path, const std::vector<Pa
     case Op::z:
     case Op::table: return {{-1, n}};
     case Op::t:
-      throw InvalidInput(path, transient
-                                   ? "depends on t: a value that changes in time is given by a schedule of a parameter "
-                                     "factor (\"$q * f(x, y, z)\" with schedules.q in the scenario); shapes that move "
-                                     "in time are not supported"
-                                   : "depends on t, but the analysis is steady");
+      if (!transient) throw InvalidInput(path, "depends on t, but the analysis is steady");
+      return {{-1, n}};
     case Op::param: return {{n->parameter, number(1.0)}};
     case Op::add:
     case Op::sub: {
@@ -412,23 +438,95 @@ Affine decompose(const NodePtr& n, const std::string& path, const std::vector<Pa
   }
 }
 
+// A shape of x, y, z and t as a sum of products time_i(t) * space_i(x) (null: 1), exactly: sums
+// and products distribute, a quotient divides by a function of t alone or of x, y, z alone, and
+// every other operation (a function, a power, a comparison, if()) must take t alone or x, y, z
+// alone. Otherwise InvalidInput naming where time and space meet.
+using Pieces = std::vector<std::pair<NodePtr, NodePtr>>;
+constexpr size_t kMaxPieces = 64;
+
+NodePtr times(const NodePtr& a, const NodePtr& b) {
+  if (!a) return b;
+  if (!b) return a;
+  return make(Op::mul, {a, b});
+}
+
+Pieces separate(const NodePtr& n, const std::string& path) {
+  const bool in_time = depends_on_time(*n), in_space = depends_on_position(*n);
+  if (!in_time) return {{nullptr, n}};
+  if (!in_space) return {{n, nullptr}};
+  auto negate = [](Pieces p) {
+    for (auto& [tp, xp] : p) xp = make(Op::neg, {xp ? xp : number(1.0)});
+    return p;
+  };
+  auto too_many = [&](size_t count) {
+    if (count > kMaxPieces)
+      throw InvalidInput(path, "expands into more than " + std::to_string(kMaxPieces) +
+                                   " products of a function of t and a function of x, y, z; simplify it");
+  };
+  switch (n->op) {
+    case Op::add:
+    case Op::sub: {
+      Pieces a = separate(n->kids[0], path), b = separate(n->kids[1], path);
+      if (n->op == Op::sub) b = negate(std::move(b));
+      a.insert(a.end(), b.begin(), b.end());
+      too_many(a.size());
+      return a;
+    }
+    case Op::neg: return negate(separate(n->kids[0], path));
+    case Op::mul: {
+      const Pieces a = separate(n->kids[0], path), b = separate(n->kids[1], path);
+      too_many(a.size() * b.size());
+      Pieces out;
+      for (const auto& [ta, xa] : a)
+        for (const auto& [tb, xb] : b) out.emplace_back(times(ta, tb), times(xa, xb));
+      return out;
+    }
+    case Op::div: {
+      const NodePtr& d = n->kids[1];
+      const bool d_time = depends_on_time(*d), d_space = depends_on_position(*d);
+      if (!(d_time && d_space)) {
+        Pieces a = separate(n->kids[0], path);
+        for (auto& [tp, xp] : a) {
+          NodePtr& part = d_time ? tp : xp;
+          part = make(Op::div, {part ? part : number(1.0), d});
+        }
+        return a;
+      }
+      break;
+    }
+    default: break;
+  }
+  const std::string what = n->op == Op::call1 || n->op == Op::call2 ? n->name + "()" : op_text(*n);
+  throw InvalidInput(path, "depends on t and on x, y, z together inside " + what +
+                               ": a value that changes in time must be a sum of products of a function of t and a "
+                               "function of x, y, z (\"(1 - exp(-t / 30)) * x\"); a shape that moves in time is "
+                               "not supported");
+}
+
 Field field_from(const NodePtr& root, const std::string& path, const FieldContext& cx) {
   static const std::vector<Parameter> none;
   const std::vector<Parameter>& parameters = cx.parameters ? *cx.parameters : none;
   Field f;
   f.path = path;
-  for (const auto& [k, shape] : decompose(root, path, parameters, cx.transient)) {
-    FieldTerm t;
-    t.parameter = k;
-    if (depends_on_position(*shape)) {
-      t.shape = std::make_shared<ExpressionFunction>(shape, path);
-    } else {
-      const double zero[3] = {0, 0, 0};
-      t.constant = eval(*shape, zero);
-      DOPPEL_VERIFY(std::isfinite(t.constant), path, "evaluates to a value that is not finite");
-      if (t.constant == 0.0) continue;
+  for (const auto& [k, whole] : decompose(root, path, parameters, cx.transient)) {
+    for (const auto& [time, shape] : separate(whole, path)) {
+      FieldTerm t;
+      t.parameter = k;
+      if (time) {
+        t.time = std::make_shared<ExpressionTime>(time, path);
+        t.clock = static_cast<int>(parameters.size());
+      }
+      if (shape && depends_on_position(*shape)) {
+        t.shape = std::make_shared<ExpressionFunction>(shape, path);
+      } else {
+        const double zero[4] = {0, 0, 0, 0};
+        t.constant = shape ? eval(*shape, zero) : 1.0;
+        DOPPEL_VERIFY(std::isfinite(t.constant), path, "evaluates to a value that is not finite");
+        if (t.constant == 0.0) continue;
+      }
+      f.terms.push_back(std::move(t));
     }
-    f.terms.push_back(std::move(t));
   }
   return f;
 }
@@ -706,7 +804,11 @@ Field parse_field(const nlohmann::json& j, const std::string& path, const FieldC
     DOPPEL_VERIFY(std::isfinite(v), path, "must be a finite number");
     Field f;
     f.path = path;
-    if (v != 0.0) f.terms.push_back({-1, nullptr, v});
+    if (v != 0.0) {
+      FieldTerm t;
+      t.constant = v;
+      f.terms.push_back(std::move(t));
+    }
     return f;
   }
   if (j.is_string()) {
@@ -749,6 +851,25 @@ Field parse_field(const nlohmann::json& j, const std::string& path, const FieldC
                            "{\"file\": \"data.csv\", \"scale\": ...}");
 }
 
+double FieldTerm::time_at(const std::vector<double>& p) const {
+  if (clock < 0 || static_cast<size_t>(clock) >= p.size())
+    throw std::logic_error("a value that varies in time was evaluated without the time (parameters without the clock "
+                           "of Scenario::parameters_at)");
+  return (*time)(p[static_cast<size_t>(clock)]);
+}
+
+bool Field::varies_in_time() const {
+  return std::any_of(terms.begin(), terms.end(), [](const FieldTerm& t) { return static_cast<bool>(t.time); });
+}
+
+std::vector<std::vector<double>> Field::time_factors(const std::vector<double>& times) const {
+  std::vector<std::vector<double>> out(times.size(), std::vector<double>(terms.size(), 1.0));
+  for (size_t k = 0; k < times.size(); ++k)
+    for (size_t j = 0; j < terms.size(); ++j)
+      if (terms[j].time) out[k][j] = (*terms[j].time)(times[k]);
+  return out;
+}
+
 bool Field::uniform() const {
   return std::all_of(terms.begin(), terms.end(), [](const FieldTerm& t) { return t.uniform(); });
 }
@@ -766,23 +887,38 @@ double Field::eval(const std::vector<double>& p) const {
   return v;
 }
 
-std::pair<double, double> Field::bounds(const std::vector<Parameter>& parameters, const double* x) const {
-  // Group the shapes by factor, then take each parameter's extreme ends.
-  std::map<int, double> by_factor;
-  for (const auto& t : terms) by_factor[t.parameter] += t.shape_at(x);
-  double lo = 0, hi = 0;
-  for (const auto& [k, s] : by_factor) {
-    if (k < 0) {
-      lo += s;
-      hi += s;
-      continue;
+std::pair<double, double> Field::bounds(const std::vector<Parameter>& parameters, const double* x,
+                                       const std::vector<std::vector<double>>& time_factors) const {
+  if (varies_in_time() && time_factors.empty())
+    throw std::logic_error("Field::bounds of a value that varies in time needs its time factors (" + path + ")");
+  std::vector<double> shapes(terms.size());
+  for (size_t j = 0; j < terms.size(); ++j) shapes[j] = terms[j].shape_at(x);
+  // At one time: group the shapes by factor, then take each parameter's extreme ends.
+  auto at = [&](const std::vector<double>* g) {
+    std::map<int, double> by_factor;
+    for (size_t j = 0; j < terms.size(); ++j) by_factor[terms[j].parameter] += (g ? (*g)[j] : 1.0) * shapes[j];
+    double lo = 0, hi = 0;
+    for (const auto& [k, s] : by_factor) {
+      if (k < 0) {
+        lo += s;
+        hi += s;
+        continue;
+      }
+      const Parameter& p = parameters[static_cast<size_t>(k)];
+      const double a = p.min * s, b = p.max * s;
+      lo += std::min(a, b);
+      hi += std::max(a, b);
     }
-    const Parameter& p = parameters[static_cast<size_t>(k)];
-    const double a = p.min * s, b = p.max * s;
-    lo += std::min(a, b);
-    hi += std::max(a, b);
+    return std::pair<double, double>{lo, hi};
+  };
+  if (time_factors.empty()) return at(nullptr);
+  std::pair<double, double> out{std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()};
+  for (const auto& g : time_factors) {
+    const auto [lo, hi] = at(&g);
+    out.first = std::min(out.first, lo);
+    out.second = std::max(out.second, hi);
   }
-  return {lo, hi};
+  return out;
 }
 
 }  // namespace doppel::spec

@@ -116,8 +116,11 @@ class TwinParser {
     Field f = parse_field(j, path, cx);
     f.range = range;
     const bool bounded = std::isfinite(range.lo) || std::isfinite(range.hi);
-    if (f.uniform() && f.terms.size() <= 1) {
-      const FieldTerm one = f.terms.empty() ? FieldTerm{-1, nullptr, 0.0} : f.terms[0];
+    if (f.varies_in_time()) twin_.time_varying.push_back(path);
+    if (f.uniform() && f.terms.size() <= 1 && !f.varies_in_time()) {
+      FieldTerm one;
+      one.constant = 0.0;
+      if (!f.terms.empty()) one = f.terms[0];
       if (one.parameter < 0) {
         DOPPEL_VERIFY(range.contains(one.constant), path, range.text);
         return f;
@@ -681,6 +684,7 @@ double Schedule::at(double t) const {
 std::vector<double> Scenario::parameters_at(double t) const {
   std::vector<double> p = parameters;
   for (const auto& s : schedules) p[static_cast<size_t>(s.parameter)] = s.at(t);
+  p.push_back(t);  // the clock (spec::FieldTerm::clock)
   return p;
 }
 

@@ -150,6 +150,7 @@ struct TwinSpec {
   std::vector<OutputSpec> outputs;
   std::vector<LimitSpec> limits;
   std::vector<std::filesystem::path> data_files;  // tables of space-varying values (spec/field.hpp)
+  std::vector<std::string> time_varying;  // the values that depend on t (their paths; spec/field.hpp)
   std::string content_hash;  // 16 hex digits over the canonical JSON, the mesh file and the data files
 
   int parameter_index(const std::string& name) const;  // -1 when absent
@@ -173,7 +174,8 @@ struct Scenario {
   std::string id;
   std::vector<double> parameters;   // indexed like TwinSpec::parameters
   std::vector<Schedule> schedules;  // transient analyses only
-  // Parameter values at time t (schedules applied).
+  // Parameter values at time t (schedules applied), followed by t itself: the clock that the
+  // time factors of values depending on t read (spec::FieldTerm::clock).
   std::vector<double> parameters_at(double t) const;
 };
 

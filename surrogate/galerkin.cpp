@@ -12,7 +12,9 @@ namespace doppel {
 Params GalerkinHeat::nominal_theta(const FemModel& model) {
   const auto& an = model.twin().analysis;
   const double dt = an.time_step;
-  const Params p0 = model.twin().default_parameters();
+  spec::Scenario nominal;
+  nominal.parameters = model.twin().default_parameters();
+  const Params p0 = nominal.parameters_at(0.0);  // values that depend on t: at the start
   if (an.scheme == spec::TimeScheme::crank_nicolson) return model.thermal_theta(p0, 0.5, 1.0 / dt);
   if (an.scheme == spec::TimeScheme::bdf2) return model.thermal_theta(p0, 1.0, 1.5 / dt);
   return model.thermal_theta(p0, 1.0, 1.0 / dt);

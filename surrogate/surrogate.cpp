@@ -334,20 +334,22 @@ std::vector<TransientAnswer> Surrogate::evaluate_transient(const std::vector<spe
   for (size_t s0 = 0; s0 < scenarios.size(); s0 += group) {
     const size_t s1 = std::min(scenarios.size(), s0 + group);
     std::vector<spec::Scenario> sc;
+    std::vector<double> when;  // each field's time: the clock that parameters_at appended
     Eigen::MatrixXd T(n, static_cast<Eigen::Index>((s1 - s0) * times));
     for (size_t s = s0; s < s1; ++s)
       for (size_t t = 0; t < times; ++t) {
         T.col(static_cast<Eigen::Index>(sc.size())) = out[s].T[t];
         spec::Scenario x;
         x.id = scenarios[s].id;
-        x.parameters = at[s][t];
+        x.parameters.assign(at[s][t].begin(), at[s][t].end() - 1);
+        when.push_back(at[s][t].back());
         sc.push_back(std::move(x));
       }
     if (fields)
       opt.field_sink = [&](size_t k, size_t, const double*, const double* u) {
         out[s0 + k / times].u.emplace_back(Eigen::Map<const Eigen::VectorXd>(u, n * model_.mesh().dim));
       };
-    const BatchResult r = solve_with_temperatures(model_, sc, T, 0.0, opt);
+    const BatchResult r = solve_with_temperatures(model_, sc, T, when, opt);
     for (size_t k = 0; k < sc.size(); ++k) out[s0 + k / times].outputs.push_back(r.scenarios[k].outputs[0]);
   }
   if (!fields)

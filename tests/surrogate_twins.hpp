@@ -87,6 +87,17 @@ inline std::string surrogate_transient_json(const std::string& scheme = "backwar
   })";
 }
 
+// The varying twin with every value depending on t as well (spec/field.hpp: sums of products
+// of a function of t and one of x, y; h varies in time, so the operator changes every step).
+inline std::string surrogate_transient_in_time_json(const std::string& scheme = "backward_euler") {
+  std::string s = surrogate_transient_json(scheme, true);
+  replace_once(s, R"~("value": "(1 + 2 * y) * $T0 + 30 * y")~", R"~("value": "(1 + 2 * y) * $T0 + 30 * y * (1 - exp(-t / 60))")~");
+  replace_once(s, R"~("h": "(1 + 5 * y) * $h")~", R"~("h": "(1 + 5 * y) * $h * (1 + 0.5 * sin(2 * pi * t / 300))")~");
+  replace_once(s, R"~("ambient": "$T_gas - 500 * y")~", R"~("ambient": "$T_gas - 500 * y * t / 300")~");
+  replace_once(s, R"~("heat": "(1 + 10 * x) * $q")~", R"~("heat": "(1 + 10 * x) * $q * t / 300")~");
+  return s;
+}
+
 // The transient live twin of the examples (examples/slab/twin.json): a latent convection
 // coefficient h, an unmeasured volumetric heat load q, a known wall temperature T0 (control),
 // three noisy temperature sensors across the slab (the profile's curvature gives q, its end

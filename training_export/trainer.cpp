@@ -221,6 +221,7 @@ TrainResult train_transient(const FemModel& model, const TrainOptions& opt, cons
   const auto t_solve = Clock::now();
   std::vector<std::vector<double>> snaps;
   std::vector<size_t> snap_of;
+  std::vector<double> snap_time;  // values that depend on t lift at the snapshot's time
   std::vector<std::vector<std::vector<double>>> Tout(all.size(), std::vector<std::vector<double>>(times));
   BatchOptions batch = opt.batch;
   batch.keep_first_fields = false;
@@ -229,6 +230,7 @@ TrainResult train_transient(const FemModel& model, const TrainOptions& opt, cons
     if (s < N && (step % stride == 0 || step == steps)) {
       snaps.emplace_back(T, T + n);
       snap_of.push_back(s);
+      snap_time.push_back(an.time_step * static_cast<double>(step));
     }
   };
   batch.field_sink = [&](size_t s, size_t t, const double* T, const double*) { Tout[s][t].assign(T, T + n); };
@@ -244,7 +246,7 @@ TrainResult train_transient(const FemModel& model, const TrainOptions& opt, cons
   Eigen::MatrixXd D(static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(snaps.size()));
   for (size_t k = 0; k < snaps.size(); ++k) {
     std::copy(snaps[k].begin(), snaps[k].end(), D.col(static_cast<Eigen::Index>(k)).data());
-    space.remove_lift(all[snap_of[k]], D.col(static_cast<Eigen::Index>(k)).data());
+    space.remove_lift(scenarios[snap_of[k]].parameters_at(snap_time[k]), D.col(static_cast<Eigen::Index>(k)).data());
   }
   snaps.clear();
   SurrogateParts parts;

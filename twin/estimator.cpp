@@ -42,9 +42,22 @@ SensorResponse solve_with_sensors(const FemModel& model, const Params& parameter
   return sensor_response(model, parameters, [&](const spec::Scenario& s, BatchOptions& o) { return solve_batch(model, {s}, o); });
 }
 
+// A live twin runs on the asset's clock, windows at a time from its state; a value written as a
+// function of the analysis's t has no meaning there (its time dependence belongs in a control or
+// a schedule), so such twins are refused by the value's path.
+namespace {
+void require_no_clock(const spec::TwinSpec& t) {
+  DOPPEL_VERIFY(t.time_varying.empty(), t.time_varying.empty() ? std::string() : t.time_varying[0],
+                "depends on t, the clock of a transient analysis; a live twin (sensors, state, plant) follows "
+                "the asset's clock instead: give the time dependence as a control parameter set by PUT "
+                "/controls, or as a schedule in a scenario");
+}
+}  // namespace
+
 SensorResponse advance_with_sensors(const FemModel& model, const Params& parameters, std::vector<double>& state,
                                     double seconds) {
   DOPPEL_VERIFY(model.transient(), "analysis.type", "advance_with_sensors is for transient twins");
+  require_no_clock(model.twin());
   if (state.empty()) {
     state.assign(model.mesh().num_nodes(), model.twin().analysis.initial_temperature);
     FemModel::apply_dirichlet(model.thermal_rhs_terms(), parameters, state.data());
@@ -68,6 +81,7 @@ Estimator::Estimator(const FemModel& model, const Surrogate* surrogate, Estimato
     : model_(model), surrogate_(surrogate), options_(options), fem_(std::move(fem)),
       sensors_(OutputEvaluator::for_sensors(model)), outputs_(OutputEvaluator::for_outputs(model)), rng_(options.seed) {
   const auto& t = model.twin();
+  require_no_clock(t);
   DOPPEL_VERIFY(!t.analysis.transient || model.thermal(), "physics", "a transient twin needs heat conduction");
   DOPPEL_VERIFY(!t.analysis.transient || !surrogate || (surrogate->transient() && surrogate->parts().T), "bundle",
                 "the bundle of transient twin '" + t.name + "' is not a transient surrogate with a temperature space");

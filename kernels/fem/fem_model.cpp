@@ -25,6 +25,7 @@ std::string list_names(const std::vector<std::string>& names) {
 }
 
 Coefficient factor_fn(const spec::FieldTerm& t) {
+  if (t.time) return [t](const Params& p) { return t.factor(p); };
   const int k = t.parameter;
   if (k < 0) return [](const Params&) { return 1.0; };
   return [k](const Params& p) { return p[static_cast<size_t>(k)]; };
@@ -202,8 +203,10 @@ void FemModel::build_thermal() {
       thermal_h_.push_back(factor_fn(hj));
     }
     // Some node keeps h > 0 whatever the parameters: the steady problem is definite.
+    const auto g = b.thermal->h.varies_in_time() ? b.thermal->h.time_factors(check_times())
+                                                 : std::vector<std::vector<double>>{};
     for (int node : boundary_nodes(mesh_, bi))
-      has_sink = has_sink || b.thermal->h.bounds(twin_.parameters, &mesh_.coords[static_cast<size_t>(node) * 3]).first > 0;
+      has_sink = has_sink || b.thermal->h.bounds(twin_.parameters, &mesh_.coords[static_cast<size_t>(node) * 3], g).first > 0;
   }
   if (transient()) {
     for (size_t r = 0; r < nregions; ++r) {
@@ -296,17 +299,33 @@ void FemModel::check_range(const spec::Field& f, const std::vector<int>& nodes) 
   DOPPEL_VERIFY(!(f.table_dim == 2 && mesh_.dim == 3), f.path,
                 "its data file has no z column, but the mesh is 3D");
   const spec::ValueRange& r = f.range;
-  if (f.uniform() && f.terms.size() <= 1) return;  // checked when the twin was read
+  if (f.uniform() && f.terms.size() <= 1 && !f.varies_in_time()) return;  // checked when the twin was read
   const bool bounded = std::isfinite(r.lo) || std::isfinite(r.hi);
+  const std::vector<std::vector<double>> g = f.varies_in_time() ? f.time_factors(check_times()) : std::vector<std::vector<double>>{};
   for (int node : nodes) {
     const double* x = &mesh_.coords[static_cast<size_t>(node) * 3];
-    const auto [lo, hi] = f.bounds(twin_.parameters, x);
+    const auto [lo, hi] = f.bounds(twin_.parameters, x, g);
     DOPPEL_VERIFY(std::isfinite(lo) && std::isfinite(hi), f.path, "is not a finite number at " + point_text(x, mesh_.dim));
     if (!bounded || (r.contains(lo) && r.contains(hi))) continue;
     throw InvalidInput(f.path, std::string(r.text) + " at every node, but at " + point_text(x, mesh_.dim) + " it reaches " +
                                    std::to_string(r.contains(lo) ? hi : lo) +
-                                   " over the declared ranges of its parameters");
+                                   (f.varies_in_time() ? " over the declared ranges of its parameters and the analysis's time steps"
+                                                       : " over the declared ranges of its parameters"));
   }
+}
+
+std::vector<double> FemModel::check_times() const {
+  // The times the steps read values at (every step up to kMaxChecked, evenly spread beyond),
+  // and the output times.
+  constexpr long kMaxChecked = 20000;
+  const auto& an = twin_.analysis;
+  if (!an.transient) return {0.0};
+  const long steps = std::max<long>(1, std::lround(an.end_time / an.time_step));
+  const long count = std::min(steps, kMaxChecked);
+  std::vector<double> t;
+  for (long k = 0; k <= count; ++k) t.push_back(an.end_time * static_cast<double>(k) / static_cast<double>(count));
+  t.insert(t.end(), an.output_times.begin(), an.output_times.end());
+  return t;
 }
 
 void FemModel::add_prescribed_terms(const spec::Field& g, const std::vector<int>& dofs, const std::vector<int>& nodes,

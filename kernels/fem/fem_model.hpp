@@ -95,7 +95,9 @@ class FemModel {
   void build_mechanical();
   // InvalidInput naming the field where its value leaves its physical range at one of `nodes`
   // for some parameters inside their declared ranges.
+  // (At the times check_times() gives, for a value that depends on t.)
   void check_range(const spec::Field& f, const std::vector<int>& nodes) const;
+  std::vector<double> check_times() const;
   // The terms prescribing field g on `dofs` (at `nodes`, one per dof).
   void add_prescribed_terms(const spec::Field& g, const std::vector<int>& dofs, const std::vector<int>& nodes,
                             std::vector<RhsTerm>& out) const;

@@ -259,24 +259,25 @@ class BatchRunner {
   }
 
   // solve_with_temperatures(): the mechanics of given temperatures, then the outputs.
-  BatchResult run_given(const std::vector<spec::Scenario>& scenarios, const MatrixXd* T, double time) {
+  BatchResult run_given(const std::vector<spec::Scenario>& scenarios, const MatrixXd* T, const std::vector<double>& times) {
     BatchResult result;
     result.scenarios.resize(scenarios.size());
-    if (model_.twin().analysis.transient) result.times = {time};
+    const bool one_time = std::all_of(times.begin(), times.end(), [&](double t) { return t == times[0]; });
+    if (model_.twin().analysis.transient && one_time) result.times = {times[0]};
     const size_t chunk = std::max<size_t>(1, options_.chunk);
     for (size_t begin = 0; begin < scenarios.size(); begin += chunk) {
       const size_t end = std::min(scenarios.size(), begin + chunk);
       std::vector<Params> p;
       for (size_t s = begin; s < end; ++s) {
-        p.push_back(scenarios[s].parameters_at(time));
+        p.push_back(scenarios[s].parameters_at(times[s]));
         result.scenarios[s].outputs.resize(1);
         result.scenarios[s].method = "given temperature";
       }
       if (T) {
         const MatrixXd Tc = T->middleCols(static_cast<Index>(begin), static_cast<Index>(end - begin));
-        finish(p, &Tc, begin, 0, time, result);
+        finish(p, &Tc, begin, 0, times[begin], result);
       } else {
-        finish(p, nullptr, begin, 0, time, result);
+        finish(p, nullptr, begin, 0, times[begin], result);
       }
       if (options_.progress) options_.progress("scenarios", end, scenarios.size());
     }
@@ -956,7 +957,14 @@ BatchResult solve_batch(const FemModel& model, const std::vector<spec::Scenario>
 
 BatchResult solve_with_temperatures(const FemModel& model, const std::vector<spec::Scenario>& scenarios,
                                     const Eigen::MatrixXd& T, double time, const BatchOptions& options) {
+  return solve_with_temperatures(model, scenarios, T, std::vector<double>(scenarios.size(), time), options);
+}
+
+BatchResult solve_with_temperatures(const FemModel& model, const std::vector<spec::Scenario>& scenarios,
+                                    const Eigen::MatrixXd& T, const std::vector<double>& times,
+                                    const BatchOptions& options) {
   DOPPEL_VERIFY(!scenarios.empty(), "scenarios", "must hold at least one scenario");
+  DOPPEL_VERIFY(times.size() == scenarios.size(), "times", "expected one time per scenario");
   for (size_t s = 0; s < scenarios.size(); ++s)
     DOPPEL_VERIFY(scenarios[s].parameters.size() == model.twin().parameters.size(),
                   "scenarios[" + std::to_string(s) + "].parameters", "wrong number of parameters");
@@ -968,7 +976,7 @@ BatchResult solve_with_temperatures(const FemModel& model, const std::vector<spe
   o.window.reset();
   o.temperatures_only = false;
   BatchRunner runner(model, o);
-  return runner.run_given(scenarios, n ? &T : nullptr, time);
+  return runner.run_given(scenarios, n ? &T : nullptr, times);
 }
 
 }  // namespace doppel

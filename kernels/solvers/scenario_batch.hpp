@@ -105,5 +105,10 @@ BatchResult solve_batch(const FemModel& model, const std::vector<spec::Scenario>
 // transient twin and the transient surrogate get their displacements and stresses this way.
 BatchResult solve_with_temperatures(const FemModel& model, const std::vector<spec::Scenario>& scenarios,
                                     const Eigen::MatrixXd& T, double time = 0.0, const BatchOptions& options = {});
+// The same with a time per scenario (column s at times[s]: the transient surrogate's output
+// times, whose loads may depend on t).
+BatchResult solve_with_temperatures(const FemModel& model, const std::vector<spec::Scenario>& scenarios,
+                                    const Eigen::MatrixXd& T, const std::vector<double>& times,
+                                    const BatchOptions& options = {});
 
 }  // namespace doppel

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1246,6 +1247,50 @@ TEST(ApiProcess, VirtualPlantRunsOnEveryKindOfTwin) {
       EXPECT_GT(std::abs(o["mean"].get<double>()), 0.0) << name;
     }
   }
+}
+
+// A transient twin with sensors whose loads depend on t (spec/field.hpp): t is the analysis's
+// clock, which a live twin on the asset's clock does not have, so the service answers its
+// scenarios (FEM) and refuses readings, state and forecasts with 409 naming the value; the
+// plant refuses the twin with a clear error instead of running a truth it cannot define.
+TEST(ApiProcess, TwinWithValuesOfTimeAnswersScenariosButKeepsNoLiveState) {
+  const auto twin = work_dir() / "clock-plate.json";
+  std::ofstream(twin) << R"({"name": "clock", "mesh": {"generate": "rectangle", "size": [0.2, 0.1], "cells": [8, 4], "order": 1},
+    "physics": {"thermal": {}},
+    "analysis": {"type": "transient", "end_time": 600, "time_step": 20, "initial_temperature": 20, "output_times": [300, 600]},
+    "materials": {"al": {"conductivity": 167, "density": 2700, "specific_heat": 896}},
+    "regions": {"domain": "al"},
+    "boundaries": {"xmin": {"thermal": {"type": "temperature", "value": 20}},
+                   "xmax": {"thermal": {"type": "convection", "h": "$h", "ambient": 20}}},
+    "sources": {"domain": {"heat": "$q * t / 600"}},
+    "parameters": {"h": {"default": 200, "min": 20, "max": 800, "role": "latent"},
+                   "q": {"default": 1e6, "min": 0, "max": 2e6, "role": "load"}},
+    "sensors": {"tc": {"quantity": "temperature", "at": [0.15, 0.05], "noise_std": 0.5}},
+    "outputs": {"T_max": {"quantity": "temperature", "reduce": "max", "region": "domain"}}})";
+  ServerProcess s({"--twin", twin.string(), "--db", (work_dir() / "clock.sqlite").string(), "--quiet"});
+  const int port = s.port();
+  ASSERT_GT(port, 0) << s.log();
+  wait_ready(port);
+  doppel::api::HttpClient c("127.0.0.1", port);
+  const auto answer = c.request("POST", "/v1/twins/clock/scenarios", R"({"scenarios": [{"parameters": {"q": 1e6}}]})");
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  const json a = json::parse(answer.body);
+  const auto T = a["scenarios"][0]["outputs"]["T_max"];
+  ASSERT_EQ(T.size(), 2u) << a;
+  EXPECT_GT(T[1].get<double>(), T[0].get<double>()) << a;  // the source ramps up
+  for (const auto& [method, path, body] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"GET", "/v1/twins/clock/state", ""},
+           {"POST", "/v1/twins/clock/forecast", R"({"horizon": 600})"},
+           {"POST", "/v1/twins/clock/observations", R"({"readings": [{"sensor": "tc", "value": 25, "time": "2026-12-04T10:00:00Z"}]})"}}) {
+    const auto r = c.request(method, path, body);
+    EXPECT_EQ(r.status, 409) << path << ": " << r.body;
+    EXPECT_NE(r.body.find("sources.domain.heat depends on t"), std::string::npos) << path << ": " << r.body;
+  }
+  const json twins = request_json(port, "GET", "/v1/twins");
+  EXPECT_EQ(twins["twins"][0]["live"], false) << twins;
+  const int plant = run_command("plant --twin " + twin.string() + " --server http://127.0.0.1:" + std::to_string(port) +
+                                " --speed 1e9 --duration 120 --step 60 --quiet");
+  EXPECT_EQ(plant, 2);
 }
 
 // The hidden truth can be chosen: --set starts the latent and load parameters (and sets a control,

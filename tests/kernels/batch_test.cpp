@@ -2,6 +2,8 @@
 // Cholesky factor, batched PCG) and for transient schedules.
 #include <random>
 
+#include <nlohmann/json.hpp>
+
 #include "tests/test_util.hpp"
 
 namespace doppel {
@@ -89,6 +91,72 @@ TEST(Batch, ScheduleEqualToConstantReproducesConstantParameter) {
   const auto b = solve_batch(model, {scheduled}).scenarios[0].outputs;
   for (size_t t = 0; t < a.size(); ++t)
     for (size_t o = 0; o < a[t].size(); ++o) EXPECT_DOUBLE_EQ(a[t][o], b[t][o]);
+}
+
+// Values that depend on t (spec/field.hpp) against the same loads given as parameters with
+// schedules: every scheme reads its loads and operator at step times only (Crank-Nicolson at
+// both ends of a step), so a schedule with a point at every step reproduces the expression
+// exactly there, and the two runs are the same arithmetic up to rounding. Convection h varying
+// in time (the operator changes every step), an ambient approaching T_hot, a flux ramp shaped
+// in y and a traction ramp (mechanics at the output times, between steps: linear in t, which
+// the schedule reproduces at any time). Plate of kTransient; 1e-9 of each output's scale.
+TEST(Batch, ExpressionsOfTimeEqualSchedulesSampledAtEveryStep) {
+  for (const char* scheme : {"backward_euler", "bdf2", "crank_nicolson"}) {
+    nlohmann::json a = nlohmann::json::parse(kTransient);
+    a["analysis"]["scheme"] = scheme;
+    nlohmann::json b = a;
+    auto& ax = a["boundaries"]["xmin"]["thermal"];
+    ax["h"] = "$h * (1 + 0.5 * sin(2 * pi * t / 60))";
+    ax["ambient"] = "$T_hot + (20 - $T_hot) * exp(-t / 20)";
+    a["boundaries"]["xmax"]["thermal"]["value"] = "$q * t / 60 * (1 + y / 0.1)";
+    a["boundaries"]["xmax"]["mechanical"] = {{"type", "traction"}, {"value", {"2e5 * t / 60 * (1 + y / 0.1)", 0}}};
+    b["boundaries"]["xmin"]["thermal"]["h"] = "$hs";
+    b["boundaries"]["xmin"]["thermal"]["ambient"] = "$Ts";
+    b["boundaries"]["xmax"]["thermal"]["value"] = "$qs * (1 + y / 0.1)";
+    b["boundaries"]["xmax"]["mechanical"] = {{"type", "traction"}, {"value", {"$tr * (1 + y / 0.1)", 0}}};
+    b["parameters"]["hs"] = {{"default", 500}, {"min", 1}, {"max", 5000}};
+    b["parameters"]["Ts"] = {{"default", 20}, {"min", 0}, {"max", 1000}};
+    b["parameters"]["qs"] = {{"default", 0}, {"min", -1e5}, {"max", 1e5}};
+    b["parameters"]["tr"] = {{"default", 0}, {"min", 0}, {"max", 2e5}};
+    const spec::TwinSpec ta = test::twin_from(a.dump()), tb = test::twin_from(b.dump());
+    ASSERT_EQ(ta.time_varying.size(), 4u);
+    FemModel ma(ta), mb(tb);
+    auto sa = test::random_scenarios(ta, {"h", "T_hot", "q"}, 4, 21);
+    std::vector<spec::Scenario> sb(sa.size());
+    for (size_t s = 0; s < sa.size(); ++s) {
+      auto value = [&](const char* name) { return sa[s].parameters[static_cast<size_t>(ta.parameter_index(name))]; };
+      const double h = value("h"), T_hot = value("T_hot"), q = value("q");
+      sb[s].parameters = tb.default_parameters();
+      std::vector<spec::Schedule> sched(4);
+      for (size_t k = 0; k < 4; ++k) sched[k].parameter = tb.parameter_index(std::vector<std::string>{"hs", "Ts", "qs", "tr"}[k]);
+      for (int step = 0; step <= 30; ++step) {
+        const double t = 2.0 * step;
+        sched[0].points.emplace_back(t, h * (1 + 0.5 * std::sin(2 * M_PI * t / 60)));
+        sched[1].points.emplace_back(t, T_hot + (20 - T_hot) * std::exp(-t / 20));
+        sched[2].points.emplace_back(t, q * t / 60);
+      }
+      sched[3].points = {{0.0, 0.0}, {60.0, 2e5}};
+      sb[s].schedules = sched;
+    }
+    const BatchResult ra = solve_batch(ma, sa), rb = solve_batch(mb, sb);
+    for (size_t s = 0; s < sa.size(); ++s)
+      for (size_t t = 0; t < rb.scenarios[s].outputs.size(); ++t)
+        for (size_t o = 0; o < rb.scenarios[s].outputs[t].size(); ++o) {
+          const double y = rb.scenarios[s].outputs[t][o];
+          EXPECT_NEAR(ra.scenarios[s].outputs[t][o], y, 1e-9 * std::max(1.0, std::fabs(y)))
+              << scheme << " scenario " << s << " time " << t << " output " << ta.outputs[o].name;
+        }
+    // The range of h is checked over the steps: one that turns negative is refused by name.
+    nlohmann::json c = a;
+    c["boundaries"]["xmin"]["thermal"]["h"] = "$h * (1 - t / 30)";
+    try {
+      FemModel bad(test::twin_from(c.dump()));
+      ADD_FAILURE() << "expected h < 0 to be refused";
+    } catch (const InvalidInput& e) {
+      EXPECT_NE(std::string(e.what()).find("boundaries.xmin.thermal.h"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("time steps"), std::string::npos) << e.what();
+    }
+  }
 }
 
 // --- outputs combined from the superposition basis (BatchOptions::batched_outputs) -----------

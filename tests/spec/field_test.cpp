@@ -106,7 +106,6 @@ TEST(Fields, RefuseWhatIsNotAffineNamingTheField) {
   EXPECT_NE(error_of("1 / $h").find("denominator"), std::string::npos);
   EXPECT_NE(error_of("$h ^ 2").find("a power"), std::string::npos);
   EXPECT_NE(error_of("if($h > 1, 1, 0)").find("not affine"), std::string::npos);
-  EXPECT_NE(error_of("x * t", true).find("schedule"), std::string::npos);
   EXPECT_NE(error_of("x * t", false).find("steady"), std::string::npos);
   EXPECT_NE(error_of("2 * (x + 1").find("at character 11: expected ')'"), std::string::npos);
   EXPECT_NE(error_of("2 * foo(x)").find("unknown function 'foo'"), std::string::npos);
@@ -122,6 +121,65 @@ TEST(Fields, RefuseWhatIsNotAffineNamingTheField) {
   EXPECT_NE(error_of(". + x").find("malformed number"), std::string::npos);
   EXPECT_DOUBLE_EQ(at("2.5e-1 + .5 + 3.", 0, 0, 0), 3.75);
   EXPECT_NE(error_of("2e").find("unexpected 'e'"), std::string::npos);  // no implicit products
+}
+
+// Values of a transient analysis that depend on t: kept as sums of products of a time factor
+// and a shape (v = sum_j factor_j(p) time_j(t) shape_j(x)), read at the clock that
+// Scenario::parameters_at appends. Reference: the expressions evaluated by hand.
+TEST(Fields, SeparateTimeFromSpaceExactly) {
+  const Field f = field("$q * (1 - exp(-t / 30)) * (1 + x) + 20 + 5 * sin(2 * pi * t / 600) + t / 10 * $h",
+                        true);
+  EXPECT_TRUE(f.varies_in_time());
+  for (const auto& term : f.terms)
+    if (term.time) EXPECT_EQ(term.clock, 3);  // after the three parameters
+  const double q = 4, h = 1.5;
+  for (double t : {0.0, 12.5, 300.0})
+    for (double x : {0.0, 0.4}) {
+      const double pt[3] = {x, 0.3, 0};
+      const double want = q * (1 - std::exp(-t / 30)) * (1 + x) + 20 + 5 * std::sin(2 * M_PI * t / 600) + t / 10 * h;
+      EXPECT_NEAR(f.eval({q, h, 0, t}, pt), want, 1e-12 * std::fabs(want)) << "t " << t << " x " << x;
+    }
+  // Products and quotients distribute; a quotient by a function of t alone is fine.
+  const Field g = field("(x + t) * (y - 2 * t) / (1 + t^2) + x / (2 + y) * cos(t)", true);
+  for (double t : {0.0, 0.7, 3.0}) {
+    const double pt[3] = {0.3, -1.2, 0};
+    const double want = (0.3 + t) * (-1.2 - 2 * t) / (1 + t * t) + 0.3 / (2 - 1.2) * std::cos(t);
+    EXPECT_NEAR(g.eval({0, 0, 0, t}, pt), want, 1e-13);
+  }
+  // Without the clock a time factor cannot be read: a programming error, not a silent 0.
+  const double origin[3] = {0, 0, 0};
+  EXPECT_THROW(f.eval({q, h, 0}, origin), std::logic_error);
+  // Bounds over the parameters' ranges and the given times: 20 + 5 sin(2 pi t / 600) + t/10 h
+  // at t in {0, 150}: [20, 25 + 15 * 2] (h in [1, 2]).
+  const Field b = field("20 + 5 * sin(2 * pi * t / 600) + t / 10 * $h", true);
+  const auto [lo, hi] = b.bounds(params(), origin, b.time_factors({0.0, 150.0}));
+  EXPECT_NEAR(lo, 20.0, 1e-12);
+  EXPECT_NEAR(hi, 25.0 + 30.0, 1e-12);
+  EXPECT_THROW(b.bounds(params(), origin), std::logic_error);
+  // A time factor that is not finite at a time it is read names the field and the time.
+  const Field bad = field("x / (t - 5)", true);
+  try {
+    bad.time_factors({0.0, 5.0});
+    ADD_FAILURE() << "expected an error";
+  } catch (const InvalidInput& e) {
+    EXPECT_NE(std::string(e.what()).find("boundaries.xmax.thermal.value: is not a finite number at t = 5"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Fields, RefuseShapesThatMoveInTimeNamingWhereTimeAndSpaceMeet) {
+  const std::string moving = error_of("$q * exp(-((x - 0.01 * t) / 0.02)^2)", true);
+  EXPECT_NE(moving.find("boundaries.xmax.thermal.value: depends on t and on x, y, z together inside exp()"),
+            std::string::npos)
+      << moving;
+  EXPECT_NE(moving.find("a shape that moves in time is not supported"), std::string::npos);
+  EXPECT_NE(error_of("x / (1 + x * t)", true).find("inside a denominator"), std::string::npos);
+  EXPECT_NE(error_of("if(x > t, 1, 0)", true).find("together inside"), std::string::npos);
+  EXPECT_NE(error_of("$q * sin($h * t)", true).find("not affine"), std::string::npos);  // parameters still affine
+  // Expanding products is bounded.
+  std::string big = "1";
+  for (int i = 0; i < 7; ++i) big = "(" + big + ") * (x + t)";
+  EXPECT_NE(error_of(big, true).find("more than 64 products"), std::string::npos);
 }
 
 // Hostile expressions: nesting deep enough to exhaust the stack, or text long enough to

@@ -284,11 +284,14 @@ size_t set_complete_basis(const FemModel& model, const MassMatrix& M, ReducedSpa
 class GalerkinScheme : public ::testing::TestWithParam<std::string> {};
 
 // The same holds with every boundary value and the source varying in space (the lifts carry
-// the prescribed values per dof, convection one term per pair of h and ambient terms).
+// the prescribed values per dof, convection one term per pair of h and ambient terms), and in
+// time as well (time factors read at each step's clock).
 TEST_P(GalerkinScheme, CompleteBasisReproducesTheFiniteElementRun) {
-  for (bool varying : {false, true}) {
-  SCOPED_TRACE(varying ? "loads varying in space" : "uniform loads");
-  FemModel model(test::twin_from(test::surrogate_transient_json(GetParam(), varying)));
+  for (int variant : {0, 1, 2}) {
+  SCOPED_TRACE(variant == 0 ? "uniform loads" : variant == 1 ? "loads varying in space" : "loads varying in space and time");
+  FemModel model(test::twin_from(variant == 2 ? test::surrogate_transient_in_time_json(GetParam())
+                                              : test::surrogate_transient_json(GetParam(), variant == 1)));
+  if (variant == 2) ASSERT_EQ(model.twin().time_varying.size(), 4u);
   MassMatrix M(model.mesh());
   ReducedSpace space(model.thermal_operator(), model.thermal_rhs_terms(), 1);
   const size_t free = set_complete_basis(model, M, space);
