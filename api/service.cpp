@@ -944,6 +944,8 @@ OJson Service::openapi() const {
       op["requestBody"] = {{"required", true}, {"content", json_content({{"$ref", "#/components/schemas/ObservationRequest"}})}};
       op["responses"]["200"] = {{"description", "stored (accepted) and refused (rejected, each with its path and reason) readings"},
                                 {"content", json_content({{"$ref", "#/components/schemas/ObservationAnswer"}})}};
+      op["responses"]["409"] = {{"description", "no_state: the twin keeps no live state (its values depend on the analysis's t)"},
+                                {"content", json_content({{"$ref", "#/components/schemas/Error"}})}};
     }
     if (d.path == "/v1/twins/{id}/forecast")
       op["requestBody"] = {{"required", true}, {"content", json_content({{"$ref", "#/components/schemas/ForecastRequest"}})}};
