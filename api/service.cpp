@@ -73,7 +73,7 @@ bool query_bool(const Request& r, const char* name, bool fallback) {
 Response json_response(const OJson& body, int status) {
   Response r;
   r.status = status;
-  r.body = body.dump() + "\n";
+  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   return r;
 }
 

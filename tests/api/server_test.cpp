@@ -400,6 +400,22 @@ TEST_F(Api, MalformedRequestsGetOneErrorShapeAndTheServerStaysHealthy) {
   }
 }
 
+// Bytes that are not UTF-8 in a path (decoded from %FF) or in a header used to abort the whole
+// process: the request log's JSON dump threw inside the server's logger (issue 16 item 1). They
+// are written as U+FFFD: the request gets its 404 or answer, and the server keeps serving.
+TEST_F(Api, BytesThatAreNotUtf8NeverStopTheServer) {
+  doppel::api::HttpClient c("127.0.0.1", port_);
+  for (const std::string path : {"/%FF", "/v1/twins/%FF%FE/state", "/v1/twins/%C3%28"}) {
+    const auto r = c.request("GET", path);
+    EXPECT_EQ(r.status, 404) << path << ": " << r.body;
+    EXPECT_NO_THROW((void)json::parse(r.body)) << path << ": " << r.body;
+    EXPECT_EQ(c.request("GET", "/healthz").status, 200) << "after " << path;
+  }
+  const auto r = c.request("GET", "/healthz", "", {{"X-Odd", "\xff\xfe"}});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(c.request("GET", "/healthz").status, 200);
+}
+
 TEST_F(Api, JsonBodiesAreReadWhateverTheirContentType) {
   // `curl -d` labels bodies application/x-www-form-urlencoded; the body is still JSON, and it
   // must not be mistaken for query parameters.
