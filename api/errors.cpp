@@ -8,7 +8,7 @@ Response error_response(int status, const std::string& type, const std::string& 
   nlohmann::json body = {{"error", {{"code", status}, {"type", type}, {"message", message}, {"path", path}}}};
   Response r;
   r.status = status;
-  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  r.body = dump_text(body) + "\n";
   return r;
 }
 

@@ -23,6 +23,14 @@ class HttpError : public Error {
   std::string type_, path_;
 };
 
+// JSON text of a body or log line. Client text (paths, headers, bodies) may hold bytes that are
+// not UTF-8: they are written as U+FFFD instead of throwing (a throw in the request logger
+// aborted the process). For nlohmann::json and ordered_json alike.
+template <class Json>
+std::string dump_text(const Json& j) {
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
 Response error_response(int status, const std::string& type, const std::string& message,
                         const std::string& path = "");
 // InvalidInput -> 400 invalid_request (its path), HttpError -> its own, Unavailable -> 503,

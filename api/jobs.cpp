@@ -35,7 +35,7 @@ std::string result_lines(const FemModel& model, const std::vector<spec::Scenario
     OJson line = {{"index", i++}};
     for (auto it = item.begin(); it != item.end(); ++it) line[it.key()] = it.value();
     if (!doc["times"].is_null()) line["times"] = doc["times"];
-    out += line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    out += dump_text(line);
     out += '\n';
   }
   return out;

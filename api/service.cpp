@@ -73,7 +73,7 @@ bool query_bool(const Request& r, const char* name, bool fallback) {
 Response json_response(const OJson& body, int status) {
   Response r;
   r.status = status;
-  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  r.body = dump_text(body) + "\n";
   return r;
 }
 
@@ -110,13 +110,10 @@ void Service::start() {
   for (const auto& e : twins_.entries()) {
     const auto& t = e->model->twin();
     if (t.sensors.empty()) continue;
-    if (!t.time_varying.empty()) {
-      // Values written as functions of the analysis's t have no meaning on the asset's clock:
-      // the twin answers scenarios, and refuses readings and state by name (409).
-      no_live_[e->id] = t.time_varying[0] + " depends on t, the clock of a transient analysis; a live twin follows the "
-                                            "asset's clock, so twin '" + e->id + "' keeps no live state (give the time "
-                                            "dependence as a control parameter set by PUT /controls instead)";
-      if (options_.log) options_.log({{"time", utc_now()}, {"event", "no_live_state"}, {"twin", e->id}, {"reason", no_live_.at(e->id)}});
+    if (const std::string why = twin::live_refusal(t); !why.empty()) {
+      // The twin answers scenarios, and refuses readings and state by name (409).
+      no_live_[e->id] = why;
+      if (options_.log) options_.log({{"time", utc_now()}, {"event", "no_live_state"}, {"twin", e->id}, {"reason", why}});
       continue;
     }
     auto live = std::make_unique<twin::LiveTwin>(*e->model, e->surrogate.get(), *history_, options_.live, options_.batch, e->fem);

@@ -34,11 +34,9 @@ extern "C" void on_signal(int sig) {
 }
 
 std::mutex log_mutex;
-// Client text (paths, headers, bodies) may hold bytes that are not UTF-8: they are written as
-// U+FFFD instead of throwing, here and in every response body (issue 16).
 void log_line(const nlohmann::ordered_json& j) {
   std::lock_guard<std::mutex> lock(log_mutex);
-  std::cerr << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+  std::cerr << api::dump_text(j) << std::endl;
 }
 
 }  // namespace

@@ -42,15 +42,17 @@ SensorResponse solve_with_sensors(const FemModel& model, const Params& parameter
   return sensor_response(model, parameters, [&](const spec::Scenario& s, BatchOptions& o) { return solve_batch(model, {s}, o); });
 }
 
-// A live twin runs on the asset's clock, windows at a time from its state; a value written as a
-// function of the analysis's t has no meaning there (its time dependence belongs in a control or
-// a schedule), so such twins are refused by the value's path.
+std::string live_refusal(const spec::TwinSpec& t) {
+  if (t.time_varying.empty()) return "";
+  return t.time_varying[0] + " depends on t, the clock of a transient analysis; a live twin (sensors, state, plant) "
+         "follows the asset's clock instead, so twin '" + t.name + "' keeps no live state: give the time dependence "
+         "as a control parameter set by PUT /controls, or as a schedule in a scenario";
+}
+
 namespace {
 void require_no_clock(const spec::TwinSpec& t) {
-  DOPPEL_VERIFY(t.time_varying.empty(), t.time_varying.empty() ? std::string() : t.time_varying[0],
-                "depends on t, the clock of a transient analysis; a live twin (sensors, state, plant) follows "
-                "the asset's clock instead: give the time dependence as a control parameter set by PUT "
-                "/controls, or as a schedule in a scenario");
+  const std::string why = live_refusal(t);
+  if (!why.empty()) throw InvalidInput(t.time_varying[0], why.substr(t.time_varying[0].size() + 1));
 }
 }  // namespace
 

@@ -75,6 +75,11 @@ struct SensorResponse {
   std::vector<double> outputs, sensors;
 };
 SensorResponse solve_with_sensors(const FemModel& model, const Params& parameters);
+// Why twin `t` cannot keep a live state ("" when it can): a value written as a function of the
+// analysis's t (spec/field.hpp) has no meaning on the asset's clock that a live twin follows.
+// The Estimator and advance_with_sensors refuse such twins with it (InvalidInput naming the
+// value); the service answers their live routes 409 with it.
+std::string live_refusal(const spec::TwinSpec& t);
 // Transient twins: the nodal temperature `state` (empty: the twin's initial state at these
 // parameters) advanced by FEM over `seconds` (0: not at all) under constant parameters and
 // replaced by the result; the outputs and sensor values of the new state.
