@@ -75,8 +75,8 @@ int main(int argc, char** argv) {
   t->add_option("twin", train.twin, "twin definition (twin.json)")->required();
   t->add_option("--out", train.out, "bundle directory to write")->required();
   t->add_option("--samples", train.samples, "training solves (Halton sequence; default 512, transient 48)");
-  t->add_option("--calibration", train.calibration, "held-out solves calibrating the error estimate (default 128, transient 24)");
-  t->add_option("--test", train.test, "held-out solves reported in validation.json (default 128, transient 24)");
+  t->add_option("--calibration", train.calibration, "held-out solves calibrating the error estimate (default 128, transient 40)");
+  t->add_option("--test", train.test, "held-out solves reported in validation.json (default 128, transient 40)");
   t->add_option("--seed", train.seed, "sampling and initialisation seed")->capture_default_str();
   t->add_option("--backend", train.backend, "FE solves: auto, cpu or cuda")->capture_default_str();
   t->add_option("--solver", train.solver, "FE linear solver: auto, direct, amg or cg")->capture_default_str();

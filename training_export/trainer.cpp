@@ -180,22 +180,40 @@ double conformal_quantile(std::vector<double> ratio, double coverage) {
   return k <= ratio.size() ? ratio[k - 1] : ratio.back() * 1.25;
 }
 
+// The calibration scores of held-out runs: ratio[i] for the answers i, `per_run` consecutive
+// answers to a run (every output time of a transient run). The runs are what is exchangeable
+// (the answers of one run at its times are not independent), so a run scores the largest of
+// its ratios: the conformal quantile of these then bounds every time of a new run at once with
+// the stated probability, hence each of its answers with at least that probability.
+std::vector<double> run_scores(const std::vector<double>& ratio, const std::vector<char>& valid, size_t per_run) {
+  std::vector<double> score;
+  for (size_t first = 0; first < ratio.size(); first += per_run) {
+    double worst = -1;
+    for (size_t i = first; i < std::min(ratio.size(), first + per_run); ++i)
+      if (valid[i]) worst = std::max(worst, ratio[i]);
+    if (worst >= 0) score.push_back(worst);
+  }
+  return score;
+}
+
 // Per-output error factors: for each output, the conformal quantile (at `coverage`) of
-// |surrogate - FE| / field error estimate over held-out answers, so factor * field error
-// bounds the output's error with that probability on answers like them. got[i][k], ref[i][k]
-// and field_error[i] for the held-out answers i (every output time of transient runs).
+// |surrogate - FE| / field error estimate over held-out runs (run_scores), so factor * field
+// error bounds the output's error with that probability on answers like them. got[i][k],
+// ref[i][k] and field_error[i] for the held-out answers i, `per_run` to a run.
 std::vector<double> output_factors(const std::vector<std::vector<double>>& got, const std::vector<std::vector<double>>& ref,
-                                   const std::vector<double>& field_error, size_t outputs, double coverage) {
+                                   const std::vector<double>& field_error, size_t outputs, size_t per_run, double coverage) {
   std::vector<double> factors(outputs, 0.0);
+  std::vector<char> valid(got.size());
+  for (size_t i = 0; i < got.size(); ++i) valid[i] = field_error[i] > 0;
   for (size_t k = 0; k < outputs; ++k) {
-    std::vector<double> ratio;
+    std::vector<double> ratio(got.size(), 0.0);
     bool any_error = false;
     for (size_t i = 0; i < got.size(); ++i) {
       const double e = std::abs(got[i][k] - ref[i][k]);
       any_error = any_error || e > 0;
-      if (field_error[i] > 0) ratio.push_back(e / field_error[i]);
+      if (valid[i]) ratio[i] = e / field_error[i];
     }
-    factors[k] = any_error ? conformal_quantile(ratio, coverage) : 0.0;
+    factors[k] = any_error ? conformal_quantile(run_scores(ratio, valid, per_run), coverage) : 0.0;
   }
   return factors;
 }
@@ -281,10 +299,13 @@ TrainResult train_transient(const FemModel& model, const TrainOptions& opt, cons
   std::vector<TransientAnswer> cal_answers;
   const auto cal_err = errors(N, C, cal_answers);
   std::vector<double> ratio;
+  std::vector<char> valid;
   for (size_t s = 0; s < C; ++s)
-    for (size_t t = 0; t < times; ++t)
-      if (cal_answers[s].estimate[t] > 0) ratio.push_back(cal_err[s][t] / cal_answers[s].estimate[t]);
-  const double calib = conformal_quantile(ratio, opt.coverage);
+    for (size_t t = 0; t < times; ++t) {
+      valid.push_back(cal_answers[s].estimate[t] > 0);
+      ratio.push_back(valid.back() ? cal_err[s][t] / cal_answers[s].estimate[t] : 0.0);
+    }
+  const double calib = conformal_quantile(run_scores(ratio, valid, times), opt.coverage);
   sur->set_calibration(calib);
   log("error estimate calibrated on " + std::to_string(C) + " held-out runs: factor " + fmt(calib));
   {
@@ -296,7 +317,7 @@ TrainResult train_transient(const FemModel& model, const TrainOptions& opt, cons
         ref.push_back(fe.scenarios[N + s].outputs[t]);
         fe_err.push_back(cal_answers[s].field_error[t]);
       }
-    sur->set_output_calibration(output_factors(got, ref, fe_err, twin.outputs.size(), opt.coverage));
+    sur->set_output_calibration(output_factors(got, ref, fe_err, twin.outputs.size(), times, opt.coverage));
   }
 
   const size_t first = N + C, count = all.size() - first;
@@ -362,7 +383,7 @@ TrainResult train_once(const FemModel& model, const TrainOptions& options) {
   // 0 picks the default: transient runs cost a whole time integration each.
   TrainOptions opt = options;
   if (opt.samples == 0) opt.samples = twin.analysis.transient ? 48 : 512;
-  if (opt.calibration == 0) opt.calibration = twin.analysis.transient ? 24 : 128;
+  if (opt.calibration == 0) opt.calibration = twin.analysis.transient ? 40 : 128;
   if (opt.test == 0) opt.test = twin.analysis.transient ? 24 : 128;
   auto log = [&](const std::string& s) { if (opt.log) opt.log(s); };
   DOPPEL_VERIFY(opt.samples >= 8, "--samples", "must be at least 8");
@@ -576,7 +597,7 @@ TrainResult train_once(const FemModel& model, const TrainOptions& options) {
                                         cb.outputs.begin() + static_cast<long>((s + 1) * cb.outputs_per_scenario)));
       ref.push_back(outputs[N + s]);
     }
-    sur->set_output_calibration(output_factors(got, ref, cb.field_error, cb.outputs_per_scenario, opt.coverage));
+    sur->set_output_calibration(output_factors(got, ref, cb.field_error, cb.outputs_per_scenario, 1, opt.coverage));
   }
 
   // --- validation ----------------------------------------------------------------------------

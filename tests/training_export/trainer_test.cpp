@@ -428,6 +428,25 @@ TEST(TrainingTransient, ValuesDependingOnTimeKeepTheStatedAccuracy) {
 namespace doppel {
 namespace {
 
+// Per-output estimates of transient answers are calibrated on the held-out runs, not on their
+// answers: a run's answers at its output times are correlated, so each run scores its largest
+// ratio (|output error| / residual estimate) and the factor is the conformal quantile of those.
+// Twin: examples/hotplate (transient thermo-elastic plate), default training (48 runs, 40 to
+// calibrate), 240 held-out runs x 4 output times; reference: their FE runs. Each output's
+// estimate bounds its true error in >= 95 % of the 960 answers (issue 15's target). Pooling the
+// 4 answers of each run as independent samples gave 94.1 % for T_max with this seed.
+TEST(TrainingTransient, PerOutputEstimatesBoundTheErrorsOfHeldOutRuns) {
+  const FemModel model(spec::load_twin(std::string(DOPPEL_SOURCE_DIR) + "/examples/hotplate/twin.json"));
+  TrainOptions o;
+  o.test = 240;
+  o.seed = 2;
+  const TrainResult r = train_surrogate(model, o);
+  EXPECT_EQ(r.validation["samples"]["calibration"].get<size_t>(), 40u);
+  for (const auto& [name, out] : r.validation["outputs"].items())
+    EXPECT_GE(out["estimate"]["bounds_true_error_fraction"].get<double>(), 0.95) << name << " " << out["estimate"].dump();
+  EXPECT_GE(r.validation["error_estimate"]["bounds_true_error_fraction"].get<double>(), 0.95);
+}
+
 // Transient thermo-elasticity: the Galerkin model of the temperature, and the quasi-static
 // displacement and stress of each reduced temperature (an FE solve of the mechanics). Twin:
 // examples/hotplate (P1, 20 x 10 cells, plane stress, backward Euler). Reference: transient FE
@@ -484,9 +503,9 @@ TEST(TrainingTransient, ThermoElasticOutputsFollowTheReducedTemperature) {
   EXPECT_LE(p95(evm), 0.01);
   EXPECT_LE(*std::max_element(eT.begin(), eT.end()), 0.03);
   EXPECT_LE(*std::max_element(evm.begin(), evm.end()), 0.03);
-  // Per-output estimates (calibrated at 97.5 % on the 12 x 4 calibration answers, whose four
-  // output times per run are correlated: few independent samples) bound the T_max and vm_max
-  // errors of these 12 x 4 answers in at least 80 % of them (measured 46/48 and 41/48).
+  // Per-output estimates (calibrated at 97.5 % on only 12 calibration runs, one score per run)
+  // bound the T_max and vm_max errors of these 12 x 4 answers in at least 80 % of them
+  // (measured 48/48 and 43/48).
   std::printf("per-output estimates bound T_max in %zu/%zu, vm_max in %zu/%zu\n", bounded_T, pairs, bounded_vm, pairs);
   EXPECT_GE(static_cast<double>(bounded_T), 0.8 * static_cast<double>(pairs));
   EXPECT_GE(static_cast<double>(bounded_vm), 0.8 * static_cast<double>(pairs));
