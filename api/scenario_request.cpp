@@ -31,8 +31,8 @@ ScenarioRequest parse_scenario_request(const FemModel& model, bool has_surrogate
   if (body.contains("tolerance")) {
     const Json& tol = body["tolerance"];
     if (!tol.is_number() || !(tol.get<double>() > 0)) throw InvalidInput("tolerance", "must be a positive number");
-    if (req.options.fidelity != Fidelity::automatic)
-      throw InvalidInput("tolerance", "applies to fidelity \"auto\" only");
+    if (req.options.fidelity == Fidelity::fem)
+      throw InvalidInput("tolerance", "applies to fidelity \"auto\" and \"surrogate\" only");
     req.options.tolerance = tol.get<double>();
   }
   if (body.contains("output_tolerances")) {
@@ -51,8 +51,8 @@ ScenarioRequest parse_scenario_request(const FemModel& model, bool has_surrogate
   if (body.contains("one_fidelity")) {
     const Json& u = body["one_fidelity"];
     if (!u.is_boolean()) throw InvalidInput("one_fidelity", "must be true or false");
-    if (u.get<bool>() && req.options.fidelity != Fidelity::automatic)
-      throw InvalidInput("one_fidelity", "applies to fidelity \"auto\" only (fem and surrogate are one fidelity already)");
+    if (u.get<bool>() && req.options.fidelity == Fidelity::fem)
+      throw InvalidInput("one_fidelity", "applies to fidelity \"auto\" and \"surrogate\" only (fem is one fidelity already)");
     req.options.one_fidelity = u.get<bool>();
   }
   if (body.contains("mode")) {

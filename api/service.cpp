@@ -999,10 +999,10 @@ OJson Service::openapi() const {
                                                                    {"additionalProperties", {{"type", "array"}, {"items", {{"type", "array"}, {"items", {{"type", "number"}}}, {"minItems", 2}, {"maxItems", 2}}}}}}}}}}}}},
           {"outputs", {{"type", "array"}, {"items", {{"type", "string"}}}, {"description", "output names (default: all)"}}},
           {"fidelity", {{"type", "string"}, {"enum", {"fem", "surrogate", "auto"}}, {"description", "default auto with a bundle, fem without"}}},
-          {"tolerance", {{"type", "number"}, {"exclusiveMinimum", true}, {"minimum", 0}, {"description", "auto: largest surrogate error estimate accepted"}}},
+          {"tolerance", {{"type", "number"}, {"exclusiveMinimum", true}, {"minimum", 0}, {"description", "auto and surrogate: largest error estimate a surrogate tier may answer with before the next tier"}}},
           {"output_tolerances", {{"type", "object"}, {"additionalProperties", {{"type", "number"}, {"exclusiveMinimum", true}, {"minimum", 0}}},
                                  {"description", "auto: per output name, the largest error estimate accepted from a surrogate tier, in the output's units"}}},
-          {"one_fidelity", {{"type", "boolean"}, {"description", "auto: answer the whole batch at the highest fidelity any scenario needs (FEM for all when one falls back); not for jobs"}}},
+          {"one_fidelity", {{"type", "boolean"}, {"description", "auto and surrogate: answer the whole batch at the highest fidelity any scenario needs (auto: FEM for all when one falls back; surrogate: the reduced tier for all when one needs it); not for jobs"}}},
           {"mode", {{"type", "string"}, {"enum", {"sync", "async"}},
                     {"description", "async: a job whatever the size (sync: answer now when at most " +
                                         std::to_string(options_.max_sync_scenarios) + " scenarios)"}}}}}}},

@@ -59,15 +59,16 @@ int main(int argc, char** argv) {
   s->add_option("--bundle", solve.bundle, "surrogate bundle (from doppel train)");
   s->add_option("--fidelity", solve.fidelity,
                 "fem, surrogate or auto (surrogate where its error estimate is within --tolerance, "
-                "FEM for the rest); default auto with --bundle, else fem");
-  s->add_option("--tolerance", solve.tolerance, "auto: largest accepted error estimate (relative L2 of the field)")
+                "FEM for the rest; surrogate: the surrogate's tiers only); default auto with --bundle, else fem");
+  s->add_option("--tolerance", solve.tolerance,
+                "auto and surrogate: largest accepted error estimate (relative L2 of the field) of a tier before the next")
       ->capture_default_str();
   s->add_option("--output-tolerance", solve.output_tolerances,
                  "auto: NAME=VALUE, the largest accepted error estimate of output NAME in its units (repeatable); "
                  "a scenario above it goes to the next tier, FEM last");
   s->add_flag("--one-fidelity", solve.one_fidelity,
-              "auto: answer the whole batch at one fidelity, the highest any scenario needs (FEM for all when one "
-              "falls back), so optimizers see one model");
+              "auto, surrogate: answer the whole batch at one fidelity, the highest any scenario needs (FEM for all "
+              "when one falls back under auto; the reduced tier for all when one needs it), so optimizers see one model");
   s->add_option("--device", solve.device, "surrogate inference device: auto, cpu or cuda")->capture_default_str();
 
   doppel::app::TrainArgs train;

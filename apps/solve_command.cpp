@@ -73,8 +73,8 @@ int run_solve(const SolveArgs& args) {
   AnswerOptions answer;
   answer.fidelity = fidelity;
   answer.tolerance = args.tolerance;
-  DOPPEL_VERIFY(!args.one_fidelity || fidelity == Fidelity::automatic, "--one-fidelity",
-                "applies to --fidelity auto only (fem and surrogate are one fidelity already)");
+  DOPPEL_VERIFY(!args.one_fidelity || fidelity != Fidelity::fem, "--one-fidelity",
+                "applies to --fidelity auto and surrogate only (fem is one fidelity already)");
   answer.one_fidelity = args.one_fidelity;
   if (!args.output_tolerances.empty()) {
     DOPPEL_VERIFY(fidelity == Fidelity::automatic, "--output-tolerance", "applies to --fidelity auto only");

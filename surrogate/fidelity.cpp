@@ -111,11 +111,12 @@ AnswerSet answer_scenarios(const FemModel& model, const Surrogate* sur, const st
     auto reduced_ok = [&](const Surrogate::ReducedAnswer& r) {
       return r.estimate <= options.tolerance && (!per_output || outputs_within({r.output_estimates}, tol_k));
     };
-    // auto: the network's answers above the tolerance get the second tier (the Galerkin solve
-    // in the reduced space) before FEM.
+    // The network's answers above the tolerance get the second tier (the Galerkin solve in the
+    // reduced space): under auto where its estimate is within the tolerance (FEM after it);
+    // under surrogate, which never runs FEM in bounds, where its estimate is below the network's.
     std::vector<size_t> second;
     std::vector<Params> second_params;
-    if (options.fidelity == Fidelity::automatic && sur->has_reduced_tier())
+    if (sur->has_reduced_tier())
       for (size_t s = 0; s < scenarios.size(); ++s)
         if (b.in_bounds[s] && !network_ok(s)) {
           second.push_back(s);
@@ -124,7 +125,8 @@ AnswerSet answer_scenarios(const FemModel& model, const Surrogate* sur, const st
     const auto reduced = second.empty() ? std::vector<Surrogate::ReducedAnswer>{} : sur->evaluate_reduced(second_params);
     std::vector<const Surrogate::ReducedAnswer*> tier2(scenarios.size(), nullptr);
     for (size_t i = 0; i < second.size(); ++i)
-      if (reduced_ok(reduced[i])) tier2[second[i]] = &reduced[i];
+      if (options.fidelity == Fidelity::automatic ? reduced_ok(reduced[i]) : reduced[i].estimate < b.estimate[second[i]])
+        tier2[second[i]] = &reduced[i];
     for (size_t s = 0; s < scenarios.size(); ++s) {
       ScenarioAnswer& a = set.answers[s];
       if (tier2[s]) {
@@ -152,7 +154,7 @@ AnswerSet answer_scenarios(const FemModel& model, const Surrogate* sur, const st
       if (!b.output_estimate.empty()) a.output_estimates.assign(1, b.output_estimates(s));
     }
     // One fidelity, and one tier: a batch mixing network and reduced answers is answered by the
-    // reduced tier throughout (or by FEM, below, when that exceeds the tolerance somewhere).
+    // reduced tier throughout (under auto by FEM, below, when that exceeds the tolerance somewhere).
     const bool mixed = std::any_of(set.answers.begin(), set.answers.end(), [](const ScenarioAnswer& a) { return a.tier == "reduced"; }) &&
                        std::any_of(set.answers.begin(), set.answers.end(), [](const ScenarioAnswer& a) { return a.tier == "network"; });
     if (options.one_fidelity && fem.empty() && mixed) {
@@ -160,7 +162,7 @@ AnswerSet answer_scenarios(const FemModel& model, const Surrogate* sur, const st
       for (size_t s = 0; s < scenarios.size(); ++s) {
         ScenarioAnswer& a = set.answers[s];
         if (a.tier != "network") continue;
-        if (!reduced_ok(all[s])) {
+        if (options.fidelity == Fidelity::automatic && !reduced_ok(all[s])) {
           fem.push_back(s);  // one scenario past both tiers: FEM for the batch (below)
           break;
         }

@@ -266,7 +266,9 @@ TEST_F(Api, ScenariosAnswerAtEveryFidelity) {
   // One fidelity for the batch: with the tolerance between two scenarios' estimates, the one
   // above it sends the other to FEM too.
   const std::string two = R"([{"parameters": {"h": 150, "q": 4e4}}, {"parameters": {"h": 1900, "q": 0}}])";
-  const json est = json::parse(post("/v1/twins/splate/scenarios", R"({"fidelity": "surrogate", "scenarios": )" + two + "}").body);
+  // (the network's estimates: fidelity surrogate with a tolerance above them keeps the network)
+  const json est = json::parse(post("/v1/twins/splate/scenarios", R"({"fidelity": "surrogate", "tolerance": 1, "scenarios": )" + two + "}").body);
+  ASSERT_EQ(est["scenarios"][0]["tier"], "network");
   const double e0 = est["scenarios"][0]["error_estimate"], e1 = est["scenarios"][1]["error_estimate"];
   ASSERT_NE(e0, e1);
   const size_t low = e0 < e1 ? 0 : 1;
@@ -284,6 +286,14 @@ TEST_F(Api, ScenariosAnswerAtEveryFidelity) {
     EXPECT_EQ(one["scenarios"][1 - low]["fallback"], "estimate_above_tolerance");
   } else {
     EXPECT_EQ(one["scenarios"][low]["tier"], "reduced");
+  }
+  // fidelity surrogate below every estimate: the reduced tier where its estimate is the
+  // smaller, never FEM; one_fidelity there keeps one tier.
+  const json sur = json::parse(post("/v1/twins/splate/scenarios",
+                                    R"({"fidelity": "surrogate", "tolerance": 1e-12, "one_fidelity": true, "scenarios": )" + two + "}").body);
+  for (const auto& sc : sur["scenarios"]) {
+    EXPECT_EQ(sc["fidelity"], "surrogate") << sc.dump();
+    EXPECT_EQ(sc["tier"], sur["scenarios"][0]["tier"]) << sc.dump();
   }
   EXPECT_EQ(post("/v1/twins/splate/scenarios", R"({"scenarios": [{}], "one_fidelity": 1})").status, 400);
   EXPECT_EQ(post("/v1/twins/splate/scenarios", R"({"scenarios": [{}], "fidelity": "fem", "one_fidelity": true})").status, 400);

@@ -226,8 +226,9 @@ TEST_F(CliSurrogate, AutoFallsBackExactlyWhereTheEstimateExceedsTheTolerance) {
   std::vector<std::array<double, 3>> values;
   for (int i = 0; i < 24; ++i) values.push_back({50.0 + 4 * i, 200.0 + 50 * i, 1e3 * (i % 7)});
   const std::string file = scenario_file(values);
-  // First the surrogate's own estimates, then a tolerance between them.
-  const auto all = solve("--fidelity surrogate --scenarios " + file);
+  // First the network's own estimates (fidelity surrogate with a tolerance above them keeps
+  // the network), then a tolerance between them.
+  const auto all = solve("--fidelity surrogate --tolerance 1 --scenarios " + file);
   std::vector<double> est;
   for (const auto& s : all["scenarios"]) {
     ASSERT_EQ(s["fidelity"], "surrogate");
@@ -293,7 +294,7 @@ TEST_F(CliSurrogate, PerOutputEstimatesAndTolerances) {
   std::vector<std::array<double, 3>> values;
   for (int i = 0; i < 16; ++i) values.push_back({60.0 + 5 * i, 250.0 + 70 * i, 2.5e3 * (i % 5)});
   const std::string file = scenario_file(values);
-  const auto all = solve("--fidelity surrogate --scenarios " + file);
+  const auto all = solve("--fidelity surrogate --tolerance 1 --scenarios " + file);
   std::vector<double> est;
   for (const auto& s : all["scenarios"]) {
     ASSERT_TRUE(s.contains("output_estimates")) << s.dump();
@@ -340,13 +341,30 @@ TEST_F(CliSurrogate, OutOfBoundsScenariosAreSolvedWithFem) {
 
 TEST_F(CliSurrogate, SurrogateAnswersAreCloseToFem) {
   const std::string file = scenario_file({{80, 600, 2e4}, {120, 1000, 4e4}});
-  const auto sur = solve("--fidelity surrogate --scenarios " + file);
+  const auto sur = solve("--fidelity surrogate --tolerance 1 --scenarios " + file);  // the network
   const auto fem = solve("--fidelity fem --scenarios " + file);
   for (int i : {0, 1}) {
     const double a = sur["scenarios"][i]["outputs"]["T_max"].get<double>(), b = fem["scenarios"][i]["outputs"]["T_max"].get<double>();
+    EXPECT_EQ(sur["scenarios"][i]["tier"], "network");
     EXPECT_NEAR(a, b, 0.05 * std::abs(b)) << i;  // a 48-sample, 800-epoch network: within 5 %
     EXPECT_TRUE(sur["scenarios"][i]["spread"].contains("vm_max"));
   }
+  // Below the network's estimates, fidelity surrogate answers from the reduced tier where its
+  // estimate is smaller (the thermo-elastic Galerkin solve): within 0.1 % of FEM, never FEM.
+  const auto tier2 = solve("--fidelity surrogate --tolerance 1e-12 --scenarios " + file);
+  EXPECT_EQ(tier2["surrogate"]["fem"], 0);
+  int reduced = 0;
+  for (int i : {0, 1}) {
+    const auto& s = tier2["scenarios"][i];
+    EXPECT_EQ(s["fidelity"], "surrogate");
+    if (s["tier"] != "reduced") continue;
+    ++reduced;
+    EXPECT_LT(s["error_estimate"].get<double>(), sur["scenarios"][i]["error_estimate"].get<double>());
+    for (const char* o : {"T_max", "vm_max"})
+      EXPECT_NEAR(s["outputs"][o].get<double>(), fem["scenarios"][i]["outputs"][o].get<double>(),
+                  1e-3 * std::abs(fem["scenarios"][i]["outputs"][o].get<double>())) << o;
+  }
+  EXPECT_GT(reduced, 0);
 }
 
 TEST_F(CliSurrogate, BadSurrogateArgumentsAreRefusedByName) {
@@ -360,7 +378,7 @@ TEST_F(CliSurrogate, BadSurrogateArgumentsAreRefusedByName) {
   expect("solve " + *twin_ + " --bundle " + *bundle_ + " --tolerance -1", 2, "--tolerance");
   expect("solve " + *twin_ + " --bundle /nonexistent", 2, "bundle");
   expect("solve " + *twin_ + " --bundle " + *bundle_ + " --device tpu", 2, "--device");
-  expect("solve " + *twin_ + " --bundle " + *bundle_ + " --fidelity surrogate --one-fidelity", 2, "--one-fidelity");
+  expect("solve " + *twin_ + " --bundle " + *bundle_ + " --fidelity fem --one-fidelity", 2, "--one-fidelity");
   expect("solve " + *twin_ + " --one-fidelity", 2, "--one-fidelity");
   expect("solve " + *twin_ + " --bundle " + *bundle_ + " --output-tolerance T_nope=1", 2, "--output-tolerance.T_nope: twin 'splate' has no output");
   expect("solve " + *twin_ + " --bundle " + *bundle_ + " --output-tolerance T_max=-2", 2, "--output-tolerance.T_max: must be a positive");

@@ -582,6 +582,35 @@ TEST(Training, SecondTierGalerkinSolveAnswersWhereTheNetworkIsTooCoarse) {
   }
   EXPECT_GT(reduced, sc.size() / 2) << "the reduced tier should answer most of them";
   EXPECT_EQ(set.surrogate_answers, reduced);
+  // fidelity surrogate never runs FEM in bounds: with the same tolerance every scenario gets the
+  // tier with the smaller estimate (here always the reduced one), not the network's coarse answer.
+  ao.fidelity = Fidelity::surrogate;
+  const AnswerSet only = answer_scenarios(model, r.surrogate.get(), sc, ao);
+  EXPECT_EQ(only.fem_answers, 0u);
+  for (size_t s = 0; s < sc.size(); ++s) {
+    const ScenarioAnswer& a = only.answers[s];
+    EXPECT_TRUE(a.surrogate) << s;
+    EXPECT_EQ(a.tier, red[s].estimate < net.estimate[s] ? "reduced" : "network") << s;
+    if (a.tier == "reduced") EXPECT_EQ(a.outputs[0], red[s].outputs);
+  }
+  // A tolerance above every network estimate leaves every answer to the network.
+  ao.tolerance = 0.5;
+  for (const ScenarioAnswer& a : answer_scenarios(model, r.surrogate.get(), sc, ao).answers) EXPECT_EQ(a.tier, "network");
+  // A tolerance between the network's estimates mixes the tiers; one_fidelity answers the whole
+  // batch from the reduced tier instead (and still never from FEM).
+  std::vector<double> sorted = net.estimate;
+  std::sort(sorted.begin(), sorted.end());
+  ao.tolerance = sorted[sorted.size() / 2];
+  const AnswerSet mixed = answer_scenarios(model, r.surrogate.get(), sc, ao);
+  EXPECT_GT(std::count_if(mixed.answers.begin(), mixed.answers.end(), [](const ScenarioAnswer& a) { return a.tier == "network"; }), 0);
+  EXPECT_GT(std::count_if(mixed.answers.begin(), mixed.answers.end(), [](const ScenarioAnswer& a) { return a.tier == "reduced"; }), 0);
+  ao.one_fidelity = true;
+  const AnswerSet one = answer_scenarios(model, r.surrogate.get(), sc, ao);
+  EXPECT_EQ(one.fem_answers, 0u);
+  for (size_t s = 0; s < sc.size(); ++s) {
+    EXPECT_EQ(one.answers[s].tier, "reduced") << s;
+    EXPECT_EQ(one.answers[s].outputs[0], red[s].outputs) << s;
+  }
 }
 
 // A twin whose loads vary in space (a wall temperature, a convection coefficient from a CSV
