@@ -21,8 +21,8 @@ class Authenticator {
   bool enabled() const { return !tokens_.empty(); }
   // The name of the token allowed `needed` ("" when auth is off or the route is public).
   // HttpError 401 (missing, malformed or unknown token; WWW-Authenticate in the response) or
-  // 403 (a valid token without the scope).
-  std::string authorize(const Request& r, Scope needed) const;
+  // 403 (a valid token without the scope). or_scope: a second scope that also admits.
+  std::string authorize(const Request& r, Scope needed, Scope or_scope = Scope::none) const;
 
  private:
   std::vector<TokenConfig> tokens_;

@@ -109,6 +109,20 @@ HttpServer::HttpServer(ServerOptions options) : impl_(std::make_unique<Impl>()) 
     }
     i.fill(i.options.error(res.status, type, message), res);
   });
+  // Whatever escapes a route's handler (an error body that cannot be formatted, a stream that
+  // throws) answers the one documented error body. httplib's own default would copy the
+  // exception's text into an EXCEPTION_WHAT response header.
+  d.server->set_exception_handler([this](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+    Impl& i = *impl_;
+    res = httplib::Response{};
+    res.status = 500;
+    try {
+      if (i.options.error) return i.fill(i.options.error(500, "internal", "internal error"), res);
+    } catch (...) {
+    }
+    res.set_content("{\"error\": {\"code\": 500, \"type\": \"internal\", \"message\": \"internal error\", \"path\": \"\"}}\n",
+                    "application/json");
+  });
   d.server->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     if (!impl_->options.log) return;
     RequestLog l;
@@ -176,7 +190,14 @@ void HttpServer::route(const std::string& method, const std::string& pattern, Ha
       for (const auto& [k, v] : out.headers) res.set_header(k, v);
       Stream stream = out.stream;
       res.set_chunked_content_provider(out.content_type.c_str(), [stream](size_t, httplib::DataSink& sink) {
-        stream([&sink](const std::string& piece) { return sink.is_writable() && sink.write(piece.data(), piece.size()); });
+        // httplib calls this outside its handler's try: an exception here would end the
+        // process. A stream that fails part-way closes the connection instead, so the client
+        // sees a truncated chunked body, never a complete-looking one.
+        try {
+          stream([&sink](const std::string& piece) { return sink.is_writable() && sink.write(piece.data(), piece.size()); });
+        } catch (...) {
+          return false;
+        }
         sink.done();
         return true;
       });

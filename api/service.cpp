@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <unistd.h>
@@ -242,9 +243,10 @@ std::vector<Service::Route> Service::table() {
       {{"GET", "/v1/twins/{id}/controls", Scope::read,
         "Desired and reported values of the twin's control parameters, with their version (ETag)"},
        [this](const Request& r) { return controls_get(r); }},
-      {{"PUT", "/v1/twins/{id}/controls", Scope::ingest,
+      // Control or ingest at the door; the handler asks for control (desired) or ingest (reported).
+      {{"PUT", "/v1/twins/{id}/controls", Scope::control,
         "Set desired values (scope control; If-Match with the current version required) or report applied values "
-        "(scope ingest: the asset); every change is in the audit log (history kind=controls)"},
+        "(scope ingest: the asset); every change is in the audit log (history kind=controls)", Scope::ingest},
        [this](const Request& r) { return controls_put(r); }},
       {{"GET", "/v1/twins/{id}/history", Scope::read,
         "A twin's stored records, paged (query: kind=observations|estimates|alerts|controls, from, to, sensor, limit, after)"},
@@ -269,10 +271,10 @@ void Service::add_routes(HttpServer& server) {
     docs_.push_back(route.doc);
     Handler h = route.handler;
     const bool needs_twins = route.doc.path.rfind("/v1/", 0) == 0;
-    const Scope scope = route.doc.scope;
-    server.route(route.doc.method, route.doc.path, [this, h, needs_twins, scope](Request& q) {
+    const Scope scope = route.doc.scope, or_scope = route.doc.or_scope;
+    server.route(route.doc.method, route.doc.path, [this, h, needs_twins, scope, or_scope](Request& q) {
       try {
-        q.principal = auth_.authorize(q, scope);  // annotated in place: bodies can be large
+        q.principal = auth_.authorize(q, scope, or_scope);  // annotated in place: bodies can be large
       } catch (const HttpError& e) {
         Response denied = response_for(e);
         if (e.status() == 401) denied.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"doppel\"");
@@ -591,17 +593,12 @@ Response Service::field(const Request& r) {
   if (format != "json" && format != "vtu") throw InvalidInput("format", "must be json or vtu");
   if (format == "json") return json_response(lt.field_json(quantity));
   lt.check_field_quantity(quantity);
-  // The VTU writer works on files: write to a private temporary file, answer its content.
-  const auto dir = std::filesystem::temp_directory_path();
-  const auto file = dir / ("doppel-field-" + std::to_string(::getpid()) + "-" + std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id())) + ".vtu");
-  write_vtu(*e.model, lt.mean_fields(), file);
-  std::ifstream in(file, std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::error_code ec;
-  std::filesystem::remove(file, ec);
+  // Written in memory: no file a planted link could redirect.
+  std::ostringstream text;
+  write_vtu(*e.model, lt.mean_fields(), text);
   Response out;
   out.content_type = "application/xml";
-  out.body = std::move(text);
+  out.body = std::move(text).str();
   out.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + e.id + "-state.vtu\"");
   return out;
 }
@@ -719,8 +716,9 @@ Response Service::controls_put(const Request& r) {
   const Json body = parse_body_object(r.body, {"desired", "reported"});
   if (body.size() != 1) throw InvalidInput("", "the body must be {\"desired\": {...}} or {\"reported\": {...}}");
   const std::string kind = body.contains("desired") ? "desired" : "reported";
-  // Desired values steer the asset: they need the control scope, and the version the caller saw.
-  if (kind == "desired") auth_.authorize(r, Scope::control);
+  // Desired values steer the asset: they need the control scope, and the version the caller saw;
+  // reported values come from the asset: ingest.
+  auth_.authorize(r, kind == "desired" ? Scope::control : Scope::ingest);
   const Json& values = body[kind];
   if (!values.is_object() || values.empty()) throw InvalidInput(kind, "must be an object of control parameter values");
   for (auto k = values.begin(); k != values.end(); ++k) {
@@ -952,6 +950,8 @@ OJson Service::openapi() const {
                                   {"description", "the version (ETag) the change is based on; required for desired values"},
                                   {"schema", {{"type", "string"}}}});
       op["x-required-scope"] = "ingest (reported) / control (desired)";
+      op["description"] = "Needs a bearer token with scope `control` for desired values or `ingest` for reported values "
+                          "(or `admin`) when the server has tokens configured.";
       op["responses"]["412"] = {{"description", "If-Match names another version"},
                                 {"content", json_content({{"$ref", "#/components/schemas/Error"}})}};
       op["responses"]["428"] = {{"description", "desired values without If-Match"},

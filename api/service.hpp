@@ -45,6 +45,7 @@ struct RouteDoc {
   std::string method, path;
   Scope scope = Scope::none;
   std::string summary;
+  Scope or_scope = Scope::none;  // a second scope that also admits (the handler may ask for one of them)
 };
 
 class Service {

@@ -28,7 +28,7 @@ int vtk_node(CellType t, int i) {
 
 }  // namespace
 
-void write_vtu(const FemModel& model, const FieldSnapshot& f, const std::filesystem::path& file) {
+void write_vtu(const FemModel& model, const FieldSnapshot& f, std::ostream& out) {
   const Mesh& m = model.mesh();
   const int dim = m.dim;
   FieldRecovery recovery(model);
@@ -41,9 +41,6 @@ void write_vtu(const FemModel& model, const FieldSnapshot& f, const std::filesys
     offset[r + 1] = offset[r] + recovery.region_nodes(static_cast<int>(r)).size();
   const size_t npoints = offset.back();
 
-  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
-  std::ofstream out(file);
-  DOPPEL_VERIFY(out.good(), "--vtu", "cannot write " + file.string());
   out << std::setprecision(10);
   out << "<?xml version=\"1.0\"?>\n"
       << "<VTKFile type=\"UnstructuredGrid\" version=\"1.0\" byte_order=\"LittleEndian\">\n"
@@ -112,6 +109,14 @@ void write_vtu(const FemModel& model, const FieldSnapshot& f, const std::filesys
     out << "</DataArray>\n";
   }
   out << "</CellData>\n</Piece>\n</UnstructuredGrid>\n</VTKFile>\n";
+}
+
+void write_vtu(const FemModel& model, const FieldSnapshot& fields, const std::filesystem::path& file) {
+  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
+  std::ofstream out(file);
+  DOPPEL_VERIFY(out.good(), "--vtu", "cannot write " + file.string());
+  write_vtu(model, fields, out);
+  out.flush();
   DOPPEL_VERIFY(out.good(), "--vtu", "failed writing " + file.string());
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <filesystem>
+#include <ostream>
 
 #include "kernels/fem/fem_model.hpp"
 #include "kernels/solvers/scenario_batch.hpp"
@@ -12,5 +13,7 @@
 namespace doppel {
 
 void write_vtu(const FemModel& model, const FieldSnapshot& fields, const std::filesystem::path& file);
+// The same document into a stream (the service answers it from memory, no temporary file).
+void write_vtu(const FemModel& model, const FieldSnapshot& fields, std::ostream& out);
 
 }  // namespace doppel

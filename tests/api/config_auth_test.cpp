@@ -166,6 +166,13 @@ TEST(Auth, OpenServersStayOnLoopback) {
   EXPECT_NO_THROW(check_exposure("127.0.0.1", {}));
   EXPECT_NO_THROW(check_exposure("localhost", {}));
   EXPECT_NO_THROW(check_exposure("::1", {}));
+  EXPECT_NO_THROW(check_exposure("127.0.0.2", {}));
+  EXPECT_NO_THROW(check_exposure("::ffff:127.0.0.1", {}));
+  // Loopback is a property of the addresses, not of the text (a prefix check let these pass).
+  for (const char* host : {"127.0.0.1.example.invalid", "127.evil.invalid", "0.0.0.0", "::", "", "10.0.0.1"}) {
+    EXPECT_FALSE(is_loopback(host)) << host;
+    EXPECT_THROW(check_exposure(host, {}), InvalidInput) << host;
+  }
   try {
     check_exposure("0.0.0.0", {{"r", "reader-token-0123456789", {Scope::read, Scope::ingest}}});
     FAIL();

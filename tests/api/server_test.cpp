@@ -47,16 +47,20 @@ int run_command(const std::string& args) {
 // A `doppel serve` child process; its log goes to a file the test reads for the port.
 class ServerProcess {
  public:
-  explicit ServerProcess(const std::vector<std::string>& args) : log_(work_dir() / ("serve" + std::to_string(count_++) + ".log")) {
+  // env: NAME=VALUE pairs set in the child only.
+  explicit ServerProcess(const std::vector<std::string>& args, const std::vector<std::pair<std::string, std::string>>& env = {})
+      : log_(work_dir() / ("serve" + std::to_string(count_++) + ".log")) {
+    const std::string db = (work_dir() / ("jobs" + std::to_string(count_) + ".sqlite")).string();
     pid_ = fork();
     if (pid_ == 0) {
       FILE* f = std::freopen(log_.c_str(), "w", stderr);
       (void)f;
+      for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
       std::vector<std::string> all = {DOPPEL_BINARY, "serve", "--port", "0"};
       all.insert(all.end(), args.begin(), args.end());
       if (std::find(args.begin(), args.end(), "--db") == args.end()) {
         all.push_back("--db");
-        all.push_back((work_dir() / ("jobs" + std::to_string(count_) + ".sqlite")).string());
+        all.push_back(db);
       }
       std::vector<char*> argv;
       for (auto& a : all) argv.push_back(a.data());
@@ -745,7 +749,8 @@ TEST(ApiProcess, BearerTokensAndScopes) {
       {"name": "dashboard", "token": "read-token-0123456789", "scopes": ["read"]},
       {"name": "optimizer", "token": "simulate-token-0123456789", "scopes": ["read", "simulate"]},
       {"name": "ops", "token": "admin-token-0123456789", "scopes": ["admin"]},
-      {"name": "asset", "token": "ingest-token-0123456789", "scopes": ["ingest"]}]})";
+      {"name": "asset", "token": "ingest-token-0123456789", "scopes": ["ingest"]},
+      {"name": "operator", "token": "control-token-0123456789", "scopes": ["control"]}]})";
   ServerProcess s({"--twin", kBlade, "--config", (work_dir() / "auth.json").string()});
   const int port = s.port();
   ASSERT_GT(port, 0) << s.log();
@@ -782,6 +787,14 @@ TEST(ApiProcess, BearerTokensAndScopes) {
   EXPECT_EQ(c.request("PUT", "/v1/twins/blade/controls", R"({"desired": {"T_cool": 620}})",
                       {{"Authorization", "Bearer admin-token-0123456789"}, {"If-Match", "*"}}).status, 200);
   EXPECT_EQ(c.request("PUT", "/v1/twins/blade/controls", R"({"reported": {"T_cool": 610}})", bearer("read-token-0123456789")).status, 403);
+  // The control scope alone steers (as documented; it used to need ingest as well), and cannot
+  // report what the asset applied.
+  EXPECT_EQ(c.request("PUT", "/v1/twins/blade/controls", R"({"desired": {"T_cool": 625}})",
+                      {{"Authorization", "Bearer control-token-0123456789"}, {"If-Match", "*"}}).status, 200);
+  const auto as_asset = c.request("PUT", "/v1/twins/blade/controls", R"({"reported": {"T_cool": 610}})", bearer("control-token-0123456789"));
+  EXPECT_EQ(as_asset.status, 403);
+  EXPECT_NE(as_asset.body.find("ingest"), std::string::npos) << as_asset.body;
+  EXPECT_EQ(c.request("PUT", "/v1/twins/blade/controls", R"({"desired": {"T_cool": 625}})", {{"If-Match", "*"}}).status, 401);
   // The estimated von Mises field of the blade (mechanics): non-negative, one value per node.
   const auto vm = c.request("GET", "/v1/twins/blade/field?quantity=von_mises", "", bearer("read-token-0123456789"));
   ASSERT_EQ(vm.status, 200) << vm.body.substr(0, 300);
@@ -1134,6 +1147,25 @@ TEST(ApiProcess, StateFollowsReadingsAndSurvivesAKill) {
 }  // namespace
 
 namespace {
+
+// GET /field?format=vtu went through a predictable file in $TMPDIR (doppel-field-PID-THREAD.vtu),
+// following a planted link and overwriting its target. The document is now written in memory:
+// with TMPDIR pointing nowhere (no file can be made there) it is still served, whole.
+TEST(ApiProcess, FieldVtuIsAnsweredFromMemoryWithoutTemporaryFiles) {
+  const auto twin = work_dir() / "vtu-plate.json";
+  std::ofstream(twin) << doppel::test::live_plate_json();
+  ServerProcess s({"--twin", twin.string(), "--quiet"}, {{"TMPDIR", (work_dir() / "no-such-dir").string()}});
+  const int port = s.port();
+  ASSERT_GT(port, 0) << s.log();
+  wait_ready(port);
+  doppel::api::HttpClient c("127.0.0.1", port);
+  const auto vtu = c.request("GET", "/v1/twins/lplate/field?format=vtu");
+  ASSERT_EQ(vtu.status, 200) << vtu.body;
+  EXPECT_EQ(vtu.content_type.rfind("application/xml", 0), 0u);
+  EXPECT_NE(vtu.body.find("<VTKFile"), std::string::npos);
+  EXPECT_NE(vtu.body.find("</VTKFile>\n"), std::string::npos);
+  EXPECT_FALSE(fs::exists(work_dir() / "no-such-dir"));
+}
 
 TEST(ApiProcess, VirtualPlantIsTrackedFaultsAndDropoutsRaiseAlerts) {
   const auto twin = work_dir() / "plant-lplate.json";
