@@ -99,6 +99,7 @@ void Surrogate::build() {
                     static_cast<int>(parts_.coef_std.size()) == R && parts_.net.shape.inputs == static_cast<int>(P)),
                 "bundle", "network shape does not match the bases and parameters");
   evaluator_ = std::make_unique<OutputEvaluator>(OutputEvaluator::for_outputs(model_));
+  if (steady) all_sites_ = std::make_unique<OutputEvaluator>(*evaluator_);
   if (parts_.sites.empty()) parts_.sites.resize(evaluator_->size());
   DOPPEL_VERIFY(parts_.sites.size() == evaluator_->size(), "bundle", "output list does not match the twin");
   for (size_t k = 0; k < parts_.sites.size(); ++k) {
@@ -251,11 +252,17 @@ std::vector<Surrogate::ReducedAnswer> Surrogate::evaluate_reduced(const std::vec
     y.tail(c.size()) = c;
     const double norm = std::sqrt(std::max(y.dot(H * y), 1e-300));
     const double eta = estimator_->norm(psi.data());
-    out[s].estimate = parts_.calibration * eta / norm;
+    const bool own = parts_.reduced_calibration > 0;
+    out[s].estimate = (own ? parts_.reduced_calibration : parts_.calibration) * eta / norm;
     out[s].field_error = rms(eta);
-    out[s].output_estimates = output_estimates(out[s].field_error);
+    out[s].relative_residual = eta / norm;
+    if (own && !parts_.reduced_output_calibration.empty()) {
+      for (double f : parts_.reduced_output_calibration) out[s].output_estimates.push_back(f * out[s].field_error);
+    } else {
+      out[s].output_estimates = output_estimates(out[s].field_error);
+    }
     const Eigen::VectorXd x = primary.reconstruct(p, c.data());
-    out[s].outputs = evaluator_->evaluate(p, onT ? x.data() : nullptr, coupling_ ? u.data() : onT ? nullptr : x.data());
+    out[s].outputs = all_sites_->evaluate(p, onT ? x.data() : nullptr, coupling_ ? u.data() : onT ? nullptr : x.data());
     if (fields) out[s].field.assign(x.data(), x.data() + x.size());
     if (fields && coupling_) out[s].displacement.assign(u.data(), u.data() + u.size());
   });
@@ -270,6 +277,12 @@ void Surrogate::set_calibration(double c) {
 void Surrogate::set_output_calibration(std::vector<double> factors) {
   DOPPEL_ASSERT(factors.empty() || factors.size() == evaluator_->size());
   parts_.output_calibration = std::move(factors);
+}
+
+void Surrogate::set_reduced_calibration(double field, std::vector<double> outputs) {
+  DOPPEL_ASSERT(outputs.empty() || outputs.size() == evaluator_->size());
+  parts_.reduced_calibration = field;
+  parts_.reduced_output_calibration = std::move(outputs);
 }
 
 std::vector<double> Surrogate::output_estimates(double field_error) const {
@@ -573,6 +586,15 @@ void Surrogate::save(const std::string& dir, const Json& training, const Json& v
         {"kind", "factor * RMS field error estimate ||A0^-1 r||_M / sqrt(|domain|), in each output's units"},
         {"factors", factors}};
   }
+  if (parts_.reduced_calibration > 0) {
+    Json reduced = {{"calibration", parts_.reduced_calibration}};
+    if (!parts_.reduced_output_calibration.empty()) {
+      Json factors = Json::object();
+      for (size_t k = 0; k < twin.outputs.size(); ++k) factors[twin.outputs[k].name] = parts_.reduced_output_calibration[k];
+      reduced["outputs"] = {{"factors", factors}};
+    }
+    meta["error_estimate"]["reduced_tier"] = reduced;
+  }
   Json outs = Json::array();
   for (size_t k = 0; k < twin.outputs.size(); ++k) {
     Json o = {{"name", twin.outputs[k].name}};
@@ -672,6 +694,20 @@ std::unique_ptr<Surrogate> Surrogate::load(const std::string& dir, const FemMode
         DOPPEL_VERIFY(factors.contains(o.name) && factors[o.name].is_number(), "bundle",
                       "error_estimate.outputs.factors lacks output '" + o.name + "'");
         parts.output_calibration.push_back(factors[o.name].get<double>());
+      }
+    }
+    if (meta["error_estimate"].contains("reduced_tier")) {
+      const Json& r = meta["error_estimate"]["reduced_tier"];
+      const Json& c = get(r, "calibration", "error_estimate.reduced_tier.calibration");
+      DOPPEL_VERIFY(c.is_number() && c.get<double>() > 0, "bundle", "error_estimate.reduced_tier.calibration must be a positive number");
+      parts.reduced_calibration = c.get<double>();
+      if (r.contains("outputs")) {
+        const Json& factors = get(r["outputs"], "factors", "error_estimate.reduced_tier.outputs.factors");
+        for (const auto& o : twin.outputs) {
+          DOPPEL_VERIFY(factors.contains(o.name) && factors[o.name].is_number(), "bundle",
+                        "error_estimate.reduced_tier.outputs.factors lacks output '" + o.name + "'");
+          parts.reduced_output_calibration.push_back(factors[o.name].get<double>());
+        }
       }
     }
     const Json& outs = get(meta, "outputs", "outputs");

@@ -45,6 +45,11 @@ struct SurrogateParts {
   // conformal quantile of |output error| / field_error over held-out solves. Empty: none (a
   // bundle written before they existed).
   std::vector<double> output_calibration;
+  // The steady reduced tier's own factors, calibrated on its answers to the same held-out solves
+  // (its errors are the POD space's, not the network's: another ratio to the residual). 0 /
+  // empty: a bundle written before them, whose reduced answers use the network's factors.
+  double reduced_calibration = 0;
+  std::vector<double> reduced_output_calibration;
 };
 
 // Transient surrogate answers (the Galerkin reduced model of the temperature; thermo-elastic
@@ -100,6 +105,8 @@ class Surrogate {
   void set_calibration(double c);
   // Per-output estimates (SurrogateParts::output_calibration): one factor per output.
   void set_output_calibration(std::vector<double> factors);
+  // The reduced tier's field factor and per-output factors (SurrogateParts::reduced_*).
+  void set_reduced_calibration(double field, std::vector<double> outputs);
   bool has_output_estimates() const { return !parts_.output_calibration.empty(); }
   // factor_k * field_error for every output (empty when not calibrated).
   std::vector<double> output_estimates(double field_error) const;
@@ -142,6 +149,7 @@ class Surrogate {
     std::vector<double> outputs;
     double estimate = 0;
     double field_error = 0;                 // uncalibrated RMS error estimate of the field
+    double relative_residual = 0;           // uncalibrated eta / ||x||_M (estimate / its factor)
     std::vector<double> output_estimates;   // per output (when calibrated)
     std::vector<double> field;  // the primary field, when asked for
     std::vector<double> displacement;  // thermo-elastic twins: the displacement, when asked for
@@ -168,6 +176,9 @@ class Surrogate {
   std::unique_ptr<MassMatrix> M_;
   std::unique_ptr<ReducedSpace> space_T_, space_u_;
   std::unique_ptr<OutputEvaluator> evaluator_;
+  // Every site of every output (steady twins): the reduced tier reconstructs the whole field,
+  // so it reads its outputs everywhere, not only at the hot spots kept for the network.
+  std::unique_ptr<OutputEvaluator> all_sites_;
   std::unique_ptr<OutputMap> map_;
   std::unique_ptr<ResidualEstimator> estimator_;
   std::shared_ptr<EngineModel> engine_model_;

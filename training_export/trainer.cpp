@@ -118,6 +118,44 @@ std::vector<std::vector<double>> halton(size_t count, size_t dim, uint64_t seed)
   return pts;
 }
 
+// The steady reduced tier's answers to the same test solves: field and output errors, and how
+// often its own estimates bounded them.
+Json validate_reduced_tier(const Surrogate& sur, const std::vector<Params>& params,
+                           const std::vector<std::vector<double>>& ref_outputs,
+                           const std::vector<std::vector<double>>& ref_T,
+                           const std::vector<std::vector<double>>& ref_u) {
+  const FemModel& model = sur.model();
+  const auto red = sur.evaluate_reduced(params, true);
+  const size_t S = params.size(), O = model.twin().outputs.size();
+  std::vector<double> truth(S), estimate(S);
+  parallel_for(S, [&](size_t s) {
+    truth[s] = model.thermal() ? sur.relative_l2(ref_T[s].data(), red[s].field.data(), true)
+                               : sur.relative_l2(ref_u[s].data(), red[s].field.data(), false);
+    estimate[s] = red[s].estimate;
+  });
+  Json v;
+  v["fields"] = {{model.thermal() ? "temperature" : "displacement", {{"relative_l2", stats(truth)}}}};
+  Json outs = Json::object();
+  for (size_t k = 0; k < O; ++k) {
+    std::vector<double> ref, got, err, est;
+    for (size_t s = 0; s < S; ++s) {
+      ref.push_back(ref_outputs[s][k]);
+      got.push_back(red[s].outputs[k]);
+      if (!red[s].output_estimates.empty()) {
+        err.push_back(std::abs(got.back() - ref.back()));
+        est.push_back(red[s].output_estimates[k]);
+      }
+    }
+    Json o = error_stats(ref, got);
+    if (!est.empty()) o["estimate"] = estimate_stats(err, est);
+    outs[model.twin().outputs[k].name] = o;
+  }
+  v["outputs"] = outs;
+  v["error_estimate"] = estimate_stats(truth, estimate);
+  v["error_estimate"]["calibration"] = sur.parts().reduced_calibration;
+  return v;
+}
+
 Json validate_surrogate(const Surrogate& sur, const std::vector<Params>& params,
                         const std::vector<std::vector<double>>& ref_outputs,
                         const std::vector<std::vector<double>>& ref_T,
@@ -168,6 +206,7 @@ Json validate_surrogate(const Surrogate& sur, const std::vector<Params>& params,
   est["calibration"] = sur.parts().calibration;
   v["error_estimate"] = est;
   v["summary"] = summary(S, stats(truth), outs, est);
+  if (sur.has_reduced_tier()) v["reduced_tier"] = validate_reduced_tier(sur, params, ref_outputs, ref_T, ref_u);
   return v;
 }
 
@@ -598,6 +637,26 @@ TrainResult train_once(const FemModel& model, const TrainOptions& options) {
       ref.push_back(outputs[N + s]);
     }
     sur->set_output_calibration(output_factors(got, ref, cb.field_error, cb.outputs_per_scenario, 1, opt.coverage));
+  }
+  // The reduced tier's own factors, on its answers to the same solves: its errors are the POD
+  // space's (small, and where the modes miss the field), not the network's.
+  if (sur->has_reduced_tier()) {
+    const auto red = sur->evaluate_reduced(cal, true);
+    std::vector<double> ratio_r, field_error;
+    std::vector<std::vector<double>> got, ref;
+    for (size_t s = 0; s < C; ++s) {
+      const size_t g = N + s;
+      const double truth = nT ? sur->relative_l2(Ts[g].data(), red[s].field.data(), true) : sur->relative_l2(us[g].data(), red[s].field.data(), false);
+      if (red[s].relative_residual > 0) ratio_r.push_back(truth / red[s].relative_residual);
+      got.push_back(red[s].outputs);
+      ref.push_back(outputs[g]);
+      field_error.push_back(red[s].field_error);
+    }
+    const double calib_r = conformal_quantile(ratio_r, opt.coverage);
+    sur->set_reduced_calibration(calib_r, sur->has_output_estimates()
+                                              ? output_factors(got, ref, field_error, cb.outputs_per_scenario, 1, opt.coverage)
+                                              : std::vector<double>{});
+    log("reduced tier's error estimate calibrated on the same solves: factor " + fmt(calib_r));
   }
 
   // --- validation ----------------------------------------------------------------------------

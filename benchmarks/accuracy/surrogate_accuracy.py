@@ -6,12 +6,12 @@ temperature output errors relative to the rise above the coldest prescribed temp
 (min(T_base, T_air)), von Mises errors relative to the FE value, and how often each answer's
 per-output estimate bounded its error.
 
-Each bundle answers twice: the network alone, and the surrogate tiers (--fidelity surrogate at
---tolerance: the reduced Galerkin tier where the network's estimate is above it). FEM never
-answers in either.
+Each bundle answers the same scenarios with the network alone and with the surrogate tiers at
+each of --tolerances (--fidelity surrogate: the reduced Galerkin tier where the network's field
+estimate is above the tolerance). FEM never answers.
 
 Usage: benchmarks/accuracy/surrogate_accuracy.py [--scenarios 300] [--adaptive 0.004]
-       [--max-samples 1536] [--tolerance 0.005] [--output benchmarks/results/cpu-HOST-accuracy.json]
+       [--max-samples 1536] [--tolerances 0.005,0.001] [--output benchmarks/results/cpu-HOST-accuracy.json]
 Needs build/bin/doppel (scripts/build)."""
 import argparse, datetime, json, os, platform, random, socket, subprocess, sys, tempfile, time
 
@@ -38,7 +38,8 @@ def main():
     ap.add_argument("--adaptive", type=float, default=0.004)
     ap.add_argument("--max-samples", type=int, default=1536)
     ap.add_argument("--seed", type=int, default=5)
-    ap.add_argument("--tolerance", type=float, default=0.005)
+    ap.add_argument("--tolerances", default="0.005,0.001",
+                    help="comma-separated --tolerance values for the surrogate tiers (0.005 is the default)")
     ap.add_argument("--output", default=os.path.join(ROOT, "benchmarks", "results",
                                                      "cpu-%s-accuracy.json" % socket.gethostname().split(".")[0]))
     a = ap.parse_args()
@@ -67,10 +68,11 @@ def main():
             entry["adaptive"] = {k: ad[k] for k in ("target", "max_samples", "met", "stopped", "kept_round")}
             entry["training_samples"] = ad["rounds"][ad["kept_round"] - 1]["training_samples"]
         # The network alone (a tolerance above every estimate keeps it), then the surrogate tiers
-        # (--fidelity surrogate at the default tolerance: the reduced tier where the network's
-        # estimate is above it and the reduced one's is smaller). Never FEM in either.
-        for mode, tol in (("network", "1e9"), ("tiers", str(a.tolerance))):
-            out = os.path.join(work, name + "-" + mode + ".json")
+        # at each tolerance (--fidelity surrogate: the reduced tier where the network's estimate
+        # is above it and the reduced one's is smaller). Never FEM.
+        modes = [("network", "1e9")] + [("tiers at " + t, t) for t in a.tolerances.split(",")]
+        for mode, tol in modes:
+            out = os.path.join(work, name + "-" + tol + ".json")
             run(["solve", TWIN, "--bundle", bundle, "--fidelity", "surrogate", "--tolerance", tol, "--scenarios", sfile,
                  "--quiet", "--output", out])
             sur = json.load(open(out))["scenarios"]
