@@ -18,6 +18,7 @@
 #include "api/time.hpp"
 #include "kernels/backend.hpp"
 #include "kernels/io/vtu_writer.hpp"
+#include "twin/readings.hpp"
 
 #include "api/answer_format.hpp"
 #include "api/dashboard.hpp"
@@ -139,6 +140,9 @@ void Service::start() {
             const auto done = live->process();
             if (!done.error.empty() && options_.log)
               options_.log({{"time", utc_now()}, {"event", "analysis_failed"}, {"twin", entry->id}, {"error", done.error}});
+            if (done.analysis && done.analysis->failed && options_.log)
+              options_.log({{"time", utc_now()}, {"event", "analysis_failed"}, {"twin", entry->id},
+                            {"readings", done.analysis->failed}, {"error", done.analysis->error}});
             if (done.analysis)
               for (const auto& ev : done.analysis->alerts) {
                 metrics_.alert(ev.event);
@@ -446,6 +450,7 @@ Response Service::observations(const Request& r) {
   const double now = now_seconds();
   std::vector<twin::Reading> good;
   std::vector<size_t> index_of;
+  const twin::ReadingCheck check(*e.model);
   OJson rejected = OJson::array();
   auto reject = [&](size_t i, const std::string& path, const std::string& message) {
     rejected.push_back({{"index", i}, {"path", path}, {"message", message}});
@@ -469,9 +474,9 @@ Response Service::observations(const Request& r) {
       continue;
     }
     const std::string sensor = item["sensor"].get<std::string>();
-    bool known = false;
-    for (const auto& s : t.sensors) known = known || s.name == sensor;
-    if (!known) {
+    size_t k = 0;
+    while (k < t.sensors.size() && t.sensors[k].name != sensor) ++k;
+    if (k == t.sensors.size()) {
       reject(i, p + ".sensor", "the twin has no sensor '" + sensor + "'");
       continue;
     }
@@ -489,6 +494,10 @@ Response Service::observations(const Request& r) {
     }
     if (!item.contains("value") || !item["value"].is_number() || !std::isfinite(item["value"].get<double>())) {
       reject(i, p + ".value", "must be a finite number");
+      continue;
+    }
+    if (const auto why = check.problem(k, item["value"].get<double>())) {  // never stored, never analysed
+      reject(i, p + ".value", *why);
       continue;
     }
     good.push_back({sensor, *time, item["value"].get<double>()});
@@ -524,6 +533,10 @@ Response Service::observations(const Request& r) {
         if (done.analysis)
           analysis = {{"time", format_rfc3339(done.analysis->time)}, {"revision", done.analysis->revision},
                       {"assimilated", done.analysis->assimilated}, {"late", done.analysis->late}, {"pending", false}};
+        if (done.analysis && done.analysis->failed) {
+          analysis["failed"] = done.analysis->failed;
+          analysis_error = done.analysis->error;
+        }
       }
     }
     if (!wait || analysis.is_null()) {

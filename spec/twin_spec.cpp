@@ -24,6 +24,13 @@ constexpr const char* kQuantityNames[] = {
     "stress_xx", "stress_yy", "stress_zz", "stress_xy", "stress_yz", "stress_xz",
     "von_mises"};
 
+// A number as a person writes it (-273.15, 1e+12), for messages.
+std::string number_text(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
 using Range = ValueRange;
 const Range kAny{};
 const Range kPositive{0.0, std::numeric_limits<double>::infinity(), true, false, "must be > 0", ""};
@@ -506,13 +513,25 @@ class TwinParser {
     for (auto it = j.begin(); it != j.end(); ++it) {
       const std::string path = join_path("sensors", it.key());
       check_name(it.key(), path);
-      require_known_keys(it.value(), path, {"quantity", "at", "noise_std", "unit", "description"});
+      require_known_keys(it.value(), path, {"quantity", "at", "noise_std", "unit", "description", "range"});
       Sensor s;
       s.name = it.key();
       s.quantity = read_quantity(require_key(it.value(), path, "quantity"), join_path(path, "quantity"));
       s.at = read_point(require_key(it.value(), path, "at"), join_path(path, "at"));
       s.noise_std = read_finite(require_key(it.value(), path, "noise_std"), join_path(path, "noise_std"));
       DOPPEL_VERIFY(s.noise_std > 0, join_path(path, "noise_std"), "must be > 0");
+      if (it.value().contains("range")) {
+        const std::string rp = join_path(path, "range");
+        const Json& r = it.value()["range"];
+        DOPPEL_VERIFY(r.is_array() && r.size() == 2, rp, "must be [min, max], the instrument's measuring range");
+        const double lo = read_finite(r[0], rp + "[0]"), hi = read_finite(r[1], rp + "[1]");
+        DOPPEL_VERIFY(lo < hi, rp, "min must be below max");
+        // Within what the quantity can physically be (the body's size is not known yet here).
+        const auto [plo, phi] = plausible_range(s.quantity, std::numeric_limits<double>::infinity());
+        DOPPEL_VERIFY(lo >= plo, rp + "[0]", std::string("lies below what ") + quantity_name(s.quantity) + " can be (" + number_text(plo) + ")");
+        DOPPEL_VERIFY(hi <= phi, rp + "[1]", std::string("lies above what ") + quantity_name(s.quantity) + " can be (" + number_text(phi) + ")");
+        s.range = std::make_pair(lo, hi);
+      }
       twin_.sensors.push_back(std::move(s));
     }
   }
@@ -632,6 +651,22 @@ bool quantity_is_mechanical(Quantity q) {
   return q >= Quantity::displacement_x && q <= Quantity::von_mises;
 }
 bool quantity_is_thermal(Quantity q) { return q <= Quantity::heat_flux_z; }
+
+std::pair<double, double> plausible_range(Quantity q, double length) {
+  const double inf = std::numeric_limits<double>::infinity();
+  switch (q) {
+    case Quantity::temperature: return {-273.15, 1e5};
+    case Quantity::heat_flux_x: case Quantity::heat_flux_y: case Quantity::heat_flux_z: return {-1e10, 1e10};
+    case Quantity::displacement_x: case Quantity::displacement_y: case Quantity::displacement_z:
+      return {-10 * length, 10 * length};
+    case Quantity::displacement_magnitude: return {0.0, 10 * length};
+    case Quantity::von_mises: return {0.0, 1e12};
+    default: break;
+  }
+  if (q >= Quantity::strain_xx && q <= Quantity::strain_xz) return {-1.0, 1.0};
+  if (q >= Quantity::stress_xx && q <= Quantity::stress_xz) return {-1e12, 1e12};
+  return {-inf, inf};
+}
 
 int TwinSpec::parameter_index(const std::string& n) const {
   for (size_t i = 0; i < parameters.size(); ++i)

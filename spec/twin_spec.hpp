@@ -10,6 +10,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -107,12 +108,20 @@ const char* quantity_name(Quantity q);
 std::optional<Quantity> quantity_from_name(const std::string& name);
 bool quantity_is_mechanical(Quantity q);
 bool quantity_is_thermal(Quantity q);
+// What a quantity can physically be in a twin whose body spans `length` metres (its mesh's
+// bounding-box diagonal; infinity when not known), in doppel's units (degC, SI): a reading
+// outside is no measurement of the asset. Temperature from absolute zero to 1e5 degC; heat flux
+// within 1e10 W/m2; displacement within 10 body lengths; strain within 1 (linear elasticity);
+// stress within 1e12 Pa; displacement_magnitude and von_mises from 0.
+std::pair<double, double> plausible_range(Quantity q, double length);
 
 struct Sensor {
   std::string name;
   Quantity quantity = Quantity::temperature;
   std::vector<double> at;
   double noise_std = 0.0;
+  // The instrument's measuring range ("range": [min, max]); readings outside it are refused.
+  std::optional<std::pair<double, double>> range;
 };
 
 enum class Reduction { none, max, min, mean };

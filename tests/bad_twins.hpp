@@ -77,6 +77,10 @@ inline std::vector<BadTwin> bad_twins() {
       {"TransientMissingTimeStep", replace(g, R"("materials")", R"("analysis": {"type": "transient", "end_time": 10, "initial_temperature": 20}, "materials")"), "analysis.time_step"},
       {"TransientMissingDensity", replace(g, R"("materials")", R"("analysis": {"type": "transient", "end_time": 10, "time_step": 1, "initial_temperature": 20}, "materials")"), "materials.m.density"},
       {"TimeStepNotDividing", replace(g, R"("materials")", R"("analysis": {"type": "transient", "end_time": 10, "time_step": 3, "initial_temperature": 20}, "materials")"), "analysis.time_step"},
+      {"SensorRangeNotAPair", good_twin(R"({"generate": "rectangle", "size": [1, 1], "cells": [4, 4]})", R"(, "sensors": {"s": {"quantity": "temperature", "at": [0.1, 0.1], "noise_std": 1, "range": [5]}})"), "sensors.s.range"},
+      {"SensorRangeReversed", good_twin(R"({"generate": "rectangle", "size": [1, 1], "cells": [4, 4]})", R"(, "sensors": {"s": {"quantity": "temperature", "at": [0.1, 0.1], "noise_std": 1, "range": [500, 0]}})"), "sensors.s.range"},
+      {"SensorRangeBelowAbsoluteZero", good_twin(R"({"generate": "rectangle", "size": [1, 1], "cells": [4, 4]})", R"(, "sensors": {"s": {"quantity": "temperature", "at": [0.1, 0.1], "noise_std": 1, "range": [-300, 100]}})"), "sensors.s.range[0]"},
+      {"SensorRangeNotFinite", good_twin(R"({"generate": "rectangle", "size": [1, 1], "cells": [4, 4]})", R"(, "sensors": {"s": {"quantity": "temperature", "at": [0.1, 0.1], "noise_std": 1, "range": [0, "hot"]}})"), "sensors.s.range[1]"},
       {"SensorNoiseZero", good_twin(R"({"generate": "rectangle", "size": [1, 1], "cells": [4, 4]})", R"(, "sensors": {"s": {"quantity": "temperature", "at": [0.1, 0.1], "noise_std": 0}})"), "sensors.s.noise_std"},
   };
 }

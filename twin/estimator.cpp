@@ -422,6 +422,36 @@ const EnsemblePrediction& Estimator::prediction() const {
 }
 
 std::vector<Innovation> Estimator::assimilate(double time, const std::vector<SensorObservation>& readings) {
+  // All or nothing: a failing advance or analysis, or one whose state is not finite (a reading
+  // far beyond what the ensemble can explain overflows the filter), leaves the state as it was.
+  const Eigen::MatrixXd z0 = z_, c0 = c_;
+  const double time0 = time_;
+  const bool started0 = started_;
+  const long revision0 = revision_;
+  const size_t advanced0[2] = {advanced_surrogate_, advanced_fem_};
+  try {
+    auto innovations = assimilate_unchecked(time, readings);
+    const bool finite = z_.allFinite() && c_.allFinite() &&
+                        std::all_of(innovations.begin(), innovations.end(), [](const Innovation& in) { return std::isfinite(in.z); });
+    if (!finite)
+      throw SolverDiverged("the analysis of " + std::to_string(readings.size()) + " reading(s) at t = " + std::to_string(time) +
+                           " s gave a state that is not finite (a reading far beyond what the twin can explain?); "
+                           "the state is unchanged");
+    return innovations;
+  } catch (...) {
+    z_ = z0;
+    c_ = c0;
+    time_ = time0;
+    started_ = started0;
+    revision_ = revision0;
+    advanced_surrogate_ = advanced0[0];
+    advanced_fem_ = advanced0[1];
+    cached_.reset();
+    throw;
+  }
+}
+
+std::vector<Innovation> Estimator::assimilate_unchecked(double time, const std::vector<SensorObservation>& readings) {
   advance(time);
   if (readings.empty()) return {};
   const auto& t = model_.twin();

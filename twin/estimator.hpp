@@ -97,10 +97,17 @@ class Estimator {
   long revision() const { return revision_; }
 
   // Advances the ensemble to `time` (random walk over the elapsed time) and assimilates the
-  // readings (several of one sensor allowed). Returns the innovation of each reading.
+  // readings (several of one sensor allowed). Returns the innovation of each reading. All or
+  // nothing: when the advance or the analysis fails, or its state is not finite (SolverDiverged),
+  // the state is left as it was.
   std::vector<Innovation> assimilate(double time, const std::vector<SensorObservation>& readings);
   // Advances without readings (the spread grows).
   void advance(double time);
+
+ private:
+  std::vector<Innovation> assimilate_unchecked(double time, const std::vector<SensorObservation>& readings);
+
+ public:
 
   // The members' parameters (parameters x members, physical units).
   Eigen::MatrixXd parameters() const;

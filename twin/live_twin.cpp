@@ -15,7 +15,7 @@ using OJson = nlohmann::ordered_json;
 LiveTwin::LiveTwin(const FemModel& model, const Surrogate* surrogate, HistoryStore& history, LiveOptions options,
                    BatchOptions fem, std::mutex& fem_mutex)
     : model_(model), history_(history), options_(options), fem_mutex_(fem_mutex),
-      estimator_(model, surrogate, options.estimator, std::move(fem)), sensors_(model.twin().sensors.size()) {}
+      estimator_(model, surrogate, options.estimator, std::move(fem)), sensors_(model.twin().sensors.size()), check_(model) {}
 
 bool LiveTwin::recover() {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -52,9 +52,28 @@ bool LiveTwin::recover() {
       if (r.time > after) pending.push_back(std::move(r));
     cursor = page.next;
   } while (cursor);
-  if (!pending.empty()) assimilate_locked(pending);
+  // Readings that cannot be measurements (stored before such checks) are passed over; an
+  // analysis that fails keeps the last good state, and says so.
+  std::vector<Reading> plausible;
+  for (auto& r : pending) {
+    size_t k = 0;
+    while (k < model_.twin().sensors.size() && model_.twin().sensors[k].name != r.sensor) ++k;
+    if (k < model_.twin().sensors.size() && !check_.problem(k, r.value)) plausible.push_back(std::move(r));
+  }
+  std::string failure;
+  try {
+    if (!plausible.empty()) {
+      const auto a = assimilate_locked(plausible);
+      if (a && a->failed) failure = std::to_string(a->failed) + " of them failed: " + a->error;
+    }
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
   revision_seen_ = estimator_.revision();
   time_seen_ = estimator_.time();
+  if (!failure.empty())
+    throw SolverDiverged("readings stored before the restart could not all be analysed (" + failure +
+                         "); the twin goes on from its last good state");
   return restored;
 }
 
@@ -255,28 +274,51 @@ std::optional<LiveTwin::Analysis> LiveTwin::assimilate_locked(const std::vector<
   }
   if (obs.empty()) return std::nullopt;
   std::vector<Innovation> in(obs.size());
+  std::vector<char> analysed(obs.size(), 0);
+  std::string failure;
   {
     std::lock_guard<std::mutex> fem(fem_mutex_);
+    // One analysis of the readings idx at `at`. The estimator's analysis is all or nothing: one
+    // that fails leaves the state as it was, and the readings stay stored, unanalysed.
+    auto analyse = [&](double at, const std::vector<size_t>& idx) {
+      std::vector<SensorObservation> group;
+      for (size_t i : idx) group.push_back(obs[i]);
+      try {
+        const std::vector<Innovation> g = estimator_.assimilate(at, group);
+        for (size_t k = 0; k < idx.size(); ++k) {
+          in[idx[k]] = g[k];
+          analysed[idx[k]] = 1;
+        }
+        return true;
+      } catch (const std::exception& e) {
+        failure = e.what();
+        return false;
+      }
+    };
+    // The readings of each distinct time, in time order.
+    std::vector<size_t> order(obs.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return when[x] < when[y]; });
+    std::vector<std::pair<double, std::vector<size_t>>> groups;
+    for (size_t i : order) {
+      if (groups.empty() || groups.back().first != when[i]) groups.push_back({when[i], {}});
+      groups.back().second.push_back(i);
+    }
     if (estimator_.transient()) {
       // A transient state moves between readings: each distinct time is its own analysis, in
       // time order (the state advanced to it, then its readings assimilated).
-      std::vector<size_t> order(obs.size());
-      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-      std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return when[x] < when[y]; });
-      for (size_t i = 0; i < order.size();) {
-        size_t j = i;
-        std::vector<SensorObservation> group;
-        while (j < order.size() && when[order[j]] == when[order[i]]) group.push_back(obs[order[j++]]);
-        const std::vector<Innovation> g = estimator_.assimilate(when[order[i]], group);
-        for (size_t k = i; k < j; ++k) in[order[k]] = g[k - i];
-        i = j;
-      }
-    } else {
-      // A steady (quasi-static) state: everything queued is one analysis at the latest time.
-      in = estimator_.assimilate(latest, obs);
+      for (const auto& [at, idx] : groups) analyse(at, idx);
+    } else if (!analyse(latest, order)) {
+      // A steady (quasi-static) state: everything queued is one analysis at the latest time;
+      // when that fails, each time on its own, so a failing one does not take the others along.
+      if (groups.size() > 1)
+        for (const auto& [at, idx] : groups) analyse(at, idx);
     }
   }
+  const size_t done = static_cast<size_t>(std::count(analysed.begin(), analysed.end(), 1));
+  if (done == 0) throw SolverDiverged(failure);
   for (size_t i = 0; i < obs.size(); ++i) {
+    if (!analysed[i]) continue;
     SensorStats& s = sensors_[obs[i].sensor];
     s.z = in[i].z;
     s.outlier = in[i].outlier;
@@ -286,9 +328,11 @@ std::optional<LiveTwin::Analysis> LiveTwin::assimilate_locked(const std::vector<
     s.mean_z2 = 0.9 * s.mean_z2 + 0.1 * z * z;
     ++s.assimilated;
   }
-  a.time = latest;
+  a.time = estimator_.time();
   a.revision = estimator_.revision();
-  a.assimilated = obs.size();
+  a.assimilated = done;
+  a.failed = obs.size() - done;
+  if (a.failed) a.error = failure;
   save();
   a.alerts = history_.sync_alerts(twin(), alert_conditions(), latest);
   return a;

@@ -19,6 +19,7 @@
 
 #include "twin/estimator.hpp"
 #include "twin/forecast.hpp"
+#include "twin/readings.hpp"
 #include "twin/recommend.hpp"
 #include "twin/history_store.hpp"
 
@@ -57,6 +58,8 @@ class LiveTwin {
     double time = 0;
     long revision = 0;
     size_t assimilated = 0, late = 0;
+    size_t failed = 0;  // readings whose analysis failed (state kept; they stay stored, unanalysed)
+    std::string error;  // why, when failed > 0
     std::vector<HistoryStore::AlertEvent> alerts;  // raised, updated, cleared by this analysis
   };
   // New readings (just stored). nullopt when none could be assimilated (all late or none).
@@ -126,6 +129,7 @@ class LiveTwin {
   std::map<unsigned long, Processed> results_;  // by the last ticket each analysis covered
   Estimator estimator_;
   std::vector<SensorStats> sensors_;
+  ReadingCheck check_;  // stored readings that cannot be measurements are not analysed
 };
 
 nlohmann::ordered_json alert_json(const HistoryStore::AlertRecord& a);

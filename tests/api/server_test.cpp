@@ -891,6 +891,18 @@ TEST(ApiProcess, ObservationsAreCheckedReadingByReadingStoredAndPaged) {
   for (int i = 0; i < 13; ++i) many += std::string(i ? "," : "") + reading("tc_le", "2025-06-01T10:00:00Z", "1");
   EXPECT_EQ(request_json(port, "POST", O, many + "]}", 413)["error"]["type"], "batch_too_large");
   request_json(port, "POST", "/v1/twins/nope/observations", R"({"readings": []})", 404);
+  // Finite values no thermocouple can give are refused by name, never stored, never analysed:
+  // one of them (1e155) used to poison the state for good (422 on every later state request).
+  const json absurd = request_json(port, "POST", O + "?wait=true",
+                                   R"({"readings": [)" + reading("tc_le", "2025-06-01T10:01:00Z", "1e155") + "," +
+                                       reading("tc_te", "2025-06-01T10:01:00Z", "-300") + "]}");
+  EXPECT_EQ(absurd["accepted"], 0);
+  ASSERT_EQ(absurd["rejected"].size(), 2u) << absurd.dump();
+  EXPECT_EQ(absurd["rejected"][0]["path"], "readings[0].value");
+  EXPECT_NE(absurd["rejected"][0]["message"].get<std::string>().find("temperature"), std::string::npos) << absurd.dump();
+  EXPECT_EQ(absurd["rejected"][1]["path"], "readings[1].value");
+  const json st = request_json(port, "GET", "/v1/twins/blade/state");
+  for (const auto& [name, p] : st["parameters"].items()) EXPECT_TRUE(p["mean"].is_number()) << name;
   // History: time order whatever the arrival order, paged with a cursor, filtered.
   const std::string H = "/v1/twins/blade/history?kind=observations";
   const json all = request_json(port, "GET", H);

@@ -19,6 +19,7 @@
 #include "twin/estimator.hpp"
 #include "twin/forecast.hpp"
 #include "twin/live_twin.hpp"
+#include "twin/readings.hpp"
 #include "twin/recommend.hpp"
 
 namespace {
@@ -107,6 +108,92 @@ TEST_F(EstimatorTest, SavedStateRestoresExactlyAndRefusesAnotherTwin) {
   FemModel changed{spec::parse_twin(other, ".")};
   twin::Estimator c(changed, nullptr, twin::EstimatorOptions{}, BatchOptions{});
   EXPECT_THROW(c.restore(a.save()), InvalidInput);
+}
+
+// One absurd but finite reading (1e155 degC) overflowed the filter: the state became NaN and
+// every later analysis, forecast and restart answered 422. The analysis is now all or nothing:
+// it throws SolverDiverged naming the state, the ensemble, time and revision are as before, and
+// the next plausible readings are analysed as if it never came.
+TEST_F(EstimatorTest, AnAnalysisThatIsNotFiniteLeavesTheStateAsItWas) {
+  twin::Estimator est(model, nullptr, twin::EstimatorOptions{}, BatchOptions{});
+  Plant plant{model, {100, 1200, 3.2e4}};
+  for (int cycle = 1; cycle <= 5; ++cycle) est.assimilate(60.0 * cycle, plant.read());
+  const Eigen::MatrixXd before = est.unit_state();
+  const long revision = est.revision();
+  auto absurd = plant.read();
+  absurd[0].value = 1e155;
+  try {
+    est.assimilate(360, absurd);
+    FAIL() << "a non-finite analysis was accepted";
+  } catch (const SolverDiverged& e) {
+    EXPECT_NE(std::string(e.what()).find("unchanged"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(est.revision(), revision);
+  EXPECT_DOUBLE_EQ(est.time(), 300);
+  EXPECT_EQ((est.unit_state() - before).norm(), 0.0);
+  ASSERT_TRUE(est.unit_state().allFinite());
+  est.assimilate(420, plant.read());
+  const auto post = est.parameter_moments();
+  EXPECT_LE(std::abs(post[h].mean - 1200), 2 * post[h].std + 0.01 * 1200) << post[h].mean << " +- " << post[h].std;
+}
+
+// What a reading can be, per quantity and per declared measuring range (twin/readings.hpp):
+// the live plate's sensors are temperatures; one gets the range [0, 500].
+TEST(ReadingCheck, RefusesValuesNoInstrumentOrBodyCanGive) {
+  std::string json = kLivePlate;
+  const auto at = json.find("\"noise_std\": 0.5");
+  ASSERT_NE(at, std::string::npos);
+  json.insert(at, "\"range\": [0, 500], ");
+  const FemModel model{spec::parse_twin(json, ".")};
+  ASSERT_TRUE(model.twin().sensors[0].range.has_value());
+  const twin::ReadingCheck check(model);
+  EXPECT_FALSE(check.problem(0, 120.5));
+  EXPECT_FALSE(check.problem(1, 900));  // no declared range: up to what a temperature can be
+  ASSERT_TRUE(check.problem(0, 501));
+  EXPECT_NE(check.problem(0, 501)->find("measuring range [0, 500]"), std::string::npos) << *check.problem(0, 501);
+  ASSERT_TRUE(check.problem(1, 1e155));
+  EXPECT_NE(check.problem(1, 1e155)->find("temperature"), std::string::npos);
+  EXPECT_TRUE(check.problem(1, -300));  // below absolute zero
+  EXPECT_TRUE(check.problem(1, std::nan("")));
+  // Per quantity: a displacement beyond ten body lengths, a strain beyond 1, a negative von Mises.
+  const double L = std::sqrt(0.4 * 0.4 + 0.6 * 0.6);  // the plate's bounding-box diagonal
+  const auto [ulo, uhi] = spec::plausible_range(spec::Quantity::displacement_x, L);
+  EXPECT_DOUBLE_EQ(uhi, 10 * L);
+  EXPECT_DOUBLE_EQ(ulo, -10 * L);
+  EXPECT_EQ(spec::plausible_range(spec::Quantity::strain_xy, L).second, 1.0);
+  EXPECT_EQ(spec::plausible_range(spec::Quantity::von_mises, L).first, 0.0);
+}
+
+// A reading stored before these checks (an old database, or a writer that bypassed them) is
+// passed over at recovery: the twin restarts from its good state and analyses the rest.
+TEST(LiveTwin, ReadingsThatCannotBeMeasurementsArePassedOverAtRecovery) {
+  FemModel model{spec::parse_twin(kLivePlate, ".")};
+  const auto db = std::filesystem::temp_directory_path() / ("doppel_absurd_" + std::to_string(getpid()) + ".sqlite");
+  std::filesystem::remove(db);
+  std::mutex fem;
+  Plant plant{model, {100, 1200, 3.2e4}};
+  {
+    twin::HistoryStore history(db.string());
+    twin::LiveTwin live(model, nullptr, history, twin::LiveOptions{}, BatchOptions{}, fem);
+    live.recover();
+    for (int cycle = 1; cycle <= 4; ++cycle) {
+      std::vector<twin::Reading> r;
+      for (const auto& o : plant.read()) r.push_back({"s" + std::to_string(o.sensor + 1), 60.0 * cycle, o.value});
+      ASSERT_TRUE(live.assimilate(r));
+    }
+    // Stored but never analysed (the process died): one absurd reading among good ones.
+    std::vector<twin::Reading> later;
+    for (const auto& o : plant.read()) later.push_back({"s" + std::to_string(o.sensor + 1), 300, o.value});
+    later.push_back({"s1", 310, 1e155});
+    history.append("lplate", later, 320);
+  }
+  twin::HistoryStore history(db.string());
+  twin::LiveTwin live(model, nullptr, history, twin::LiveOptions{}, BatchOptions{}, fem);
+  EXPECT_TRUE(live.recover());
+  EXPECT_DOUBLE_EQ(live.time(), 300);  // the good readings of t = 300 analysed; the absurd one not
+  const auto state = live.state_json(320);
+  for (const auto& [name, p] : state["parameters"].items()) EXPECT_TRUE(p["mean"].is_number()) << name << p.dump();
+  std::filesystem::remove(db);
 }
 
 }  // namespace
