@@ -82,9 +82,9 @@ ServerConfig parse_server_config(const std::string& json_text, const std::string
   const Reader r{file_name};
   Json root;
   try {
-    root = Json::parse(json_text);
-  } catch (const Json::exception& e) {
-    r.fail("(root)", std::string("not valid JSON: ") + e.what());
+    root = spec::parse_json_document(json_text, "the server config");
+  } catch (const InvalidInput& e) {
+    r.fail(e.path().empty() ? "(root)" : e.path(), e.detail());
   }
   r.known(root, "", {"database", "tokens", "tls", "limits", "batching", "jobs", "twins", "http_threads", "description"});
   ServerConfig c;

@@ -139,6 +139,9 @@ int run_serve(const ServeArgs& args) {
   std::thread loader([&] {
     try {
       twins.load(args.twins, args.bundles, device);
+      for (const auto& e : twins.entries())
+        for (const auto& w : e->model->warnings())
+          log_line({{"time", api::utc_now()}, {"event", "twin_warning"}, {"twin", e->id}, {"message", w}});
       service.start();
       log_line({{"time", api::utc_now()}, {"event", "ready"}, {"twins", twins.entries().size()}});
     } catch (const std::exception& e) {

@@ -58,6 +58,7 @@ int run_solve(const SolveArgs& args) {
       args.scenarios.empty() ? std::vector<spec::Scenario>{spec::scenario_from_assignments(twin, args.sets)}
                              : spec::load_scenarios(twin, args.scenarios);
   FemModel model(std::move(twin));
+  for (const auto& w : model.warnings()) std::cerr << "doppel: warning: " << w << "\n";
   const bool show = !args.quiet && scenarios.size() > 1;
   if (!args.quiet)
     std::cerr << "doppel: " << model.twin().name << ": " << model.mesh().num_nodes() << " nodes, "

@@ -65,6 +65,7 @@ int run_train(const TrainArgs& args) {
   if (!args.quiet) opt.log = [](const std::string& line) { std::cerr << "doppel train: " << line << "\n"; };
   const auto t0 = std::chrono::steady_clock::now();
   FemModel model(spec::load_twin(args.twin));
+  for (const auto& w : model.warnings()) std::cerr << "doppel: warning: " << w << "\n";
   if (!args.quiet)
     std::cerr << "doppel train: " << model.twin().name << ": " << model.mesh().num_nodes() << " nodes, "
               << (model.transient() ? "transient runs" : "steady solves") << " on " << backend_name(backend) << ", network on " << opt.device << "\n";

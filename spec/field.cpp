@@ -822,7 +822,7 @@ Field parse_field(const nlohmann::json& j, const std::string& path, const FieldC
     const std::string name = read_string(require_key(j, path, "file"), path + ".file");
     std::filesystem::path file(name);
     if (file.is_relative()) file = cx.base_dir / file;
-    DOPPEL_VERIFY(std::filesystem::is_regular_file(file), path + ".file", "file not found: " + file.string());
+    require_regular_file(file, path + ".file", "data file");
     if (cx.files) cx.files->push_back(file);
     auto table = std::make_shared<Node>();
     table->op = Op::table;

@@ -10,6 +10,8 @@
 #include <set>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "spec/errors.hpp"
 #include "spec/hash.hpp"
 #include "spec/json_reader.hpp"
@@ -53,6 +55,7 @@ class TwinParser {
     if (root.contains("parameters")) parse_parameters(root["parameters"]);
     parse_mesh(require_key(root, "", "mesh"));
     parse_physics(require_key(root, "", "physics"));
+    check_generated_mesh_size();
     if (root.contains("analysis")) parse_analysis(root["analysis"]);
     DOPPEL_VERIFY(!twin_.analysis.transient || twin_.thermal, "analysis.type",
                   "a transient analysis needs physics.thermal");
@@ -211,8 +214,7 @@ class TwinParser {
       DOPPEL_VERIFY(!f.empty(), "mesh.file", "must not be empty");
       std::filesystem::path p(f);
       m.file = p.is_absolute() ? p : (twin_.base_dir / p);
-      DOPPEL_VERIFY(std::filesystem::is_regular_file(m.file), "mesh.file",
-                    "file not found: " + m.file.string());
+      require_regular_file(m.file, "mesh.file", "mesh file");
       return;
     }
     require_known_keys(j, path, {"generate", "size", "cells", "order", "origin"});
@@ -236,6 +238,33 @@ class TwinParser {
                                     : std::vector<double>(dim, 0.0);
     m.order = j.contains("order") ? read_int(j["order"], "mesh.order") : 1;
     DOPPEL_VERIFY(m.order == 1 || m.order == 2, "mesh.order", "must be 1 or 2");
+  }
+
+  // A generated mesh whose declared cells need more memory than this machine has, counted
+  // before anything is allocated: the nodes, the cells and one sparse operator (a lower bound:
+  // a factorization or a batch needs several times that).
+  void check_generated_mesh_size() const {
+    const MeshSpec& m = twin_.mesh;
+    if (m.kind == MeshSpec::Kind::file) return;
+    const size_t dim = m.cells.size();
+    double nodes = 1, cells = dim == 2 ? 2 : 6;  // triangles per square, tetrahedra per cube
+    for (int c : m.cells) {
+      nodes *= m.order * c + 1.0;
+      cells *= c;
+    }
+    const double per_cell = dim == 2 ? (m.order == 1 ? 3 : 6) : (m.order == 1 ? 4 : 10);
+    const double row_nodes = dim == 2 ? (m.order == 1 ? 7 : 19) : (m.order == 1 ? 15 : 65);  // couplings per node
+    const double dofs = (twin_.thermal ? 1.0 : 0.0) + (twin_.mechanical ? static_cast<double>(dim) : 0.0);
+    const double bytes = nodes * 24 + cells * per_cell * 4 + nodes * dofs * row_nodes * dofs * 12;
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+    const double memory = pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 0;
+    if (memory > 0 && bytes > memory) {
+      std::ostringstream msg;
+      msg.precision(3);
+      msg << "these cells make " << nodes << " nodes and " << cells << " cells, needing at least " << bytes / (1u << 30)
+          << " GiB for the mesh and one operator; this machine has " << memory / (1u << 30) << " GiB";
+      throw InvalidInput("mesh.cells", msg.str());
+    }
   }
 
   void parse_physics(const Json& j) {
@@ -629,13 +658,7 @@ std::string read_file(const std::filesystem::path& file, const std::string& path
   return s.str();
 }
 
-Json parse_json_text(const std::string& text, const std::string& what) {
-  try {
-    return Json::parse(text);
-  } catch (const Json::parse_error& e) {
-    throw InvalidInput("", what + " is not valid JSON: " + e.what());
-  }
-}
+Json parse_json_text(const std::string& text, const std::string& what) { return parse_json_document(text, what); }
 
 }  // namespace
 
@@ -699,8 +722,7 @@ TwinSpec parse_twin(const std::string& json_text, const std::filesystem::path& b
 }
 
 TwinSpec load_twin(const std::filesystem::path& twin_file) {
-  DOPPEL_VERIFY(std::filesystem::is_regular_file(twin_file), "",
-                "twin file not found: " + twin_file.string());
+  require_regular_file(twin_file, "", "twin file");
   return parse_twin(read_file(twin_file, ""), twin_file.parent_path());
 }
 
@@ -800,8 +822,7 @@ std::vector<Scenario> parse_scenario_list(const TwinSpec& twin, const nlohmann::
 }
 
 std::vector<Scenario> load_scenarios(const TwinSpec& twin, const std::filesystem::path& file, ScenarioBounds bounds) {
-  DOPPEL_VERIFY(std::filesystem::is_regular_file(file), "--scenarios",
-                "file not found: " + file.string());
+  require_regular_file(file, "--scenarios", "scenario file");
   return parse_scenarios(twin, read_file(file, "--scenarios"), bounds);
 }
 

@@ -34,7 +34,10 @@ inline std::string replace(std::string s, const std::string& from, const std::st
 inline std::vector<BadTwin> bad_twins() {
   const std::string g = good_twin();
   return {
-      {"NotJson", "{\"name\": ", ""},
+      {"NotJson", "{\"name\": ", "name"},  // the JSON path where the document broke off
+      {"SyntaxErrorNamesItsPath", replace(g, R"("cells": [4, 4])", R"("cells": [4 4])"), "mesh.cells[1]"},
+      {"NumberBeyondDouble", replace(g, R"("default": 10)", R"("default": 1e400)"), "parameters.h.default"},
+      {"NestedTooDeep", replace(g, R"("outputs": {)", R"("deep": )" + std::string(100, '[') + std::string(100, ']') + R"(, "outputs": {)"), ""},
       {"RootNotObject", "[1, 2]", ""},
       {"MissingName", replace(g, R"("name": "t",)", ""), "name"},
       {"NameWrongType", replace(g, R"("name": "t")", R"("name": 5)"), "name"},
@@ -42,7 +45,7 @@ inline std::vector<BadTwin> bad_twins() {
       {"UnknownMaterialKey", replace(g, R"("conductivity": 10,)", R"("conductivity": 10, "conductivty": 3,)"), "materials.m.conductivty"},
       {"NegativeConductivity", replace(g, R"("conductivity": 10)", R"("conductivity": -10)"), "materials.m.conductivity"},
       {"ConductivityString", replace(g, R"("conductivity": 10)", R"("conductivity": "ten")"), "materials.m.conductivity"},
-      {"NaNConductivity", replace(g, R"("conductivity": 10)", R"("conductivity": NaN)"), ""},
+      {"NaNConductivity", replace(g, R"("conductivity": 10)", R"("conductivity": NaN)"), "materials.m.conductivity"},  // not JSON, named where
       {"NaNAsString", replace(g, R"("conductivity": 10)", R"("conductivity": "NaN")"), "materials.m.conductivity"},
       {"PoissonTooLarge", replace(g, R"("poisson_ratio": 0.3)", R"("poisson_ratio": 0.5)"), "materials.m.poisson_ratio"},
       {"MissingYoungsModulus", replace(g, R"("youngs_modulus": 1e9, )", ""), "materials.m.youngs_modulus"},

@@ -115,6 +115,7 @@ struct PointMap {
   double x[3];
   double measure;
   double normal[3];
+  double det;  // the signed Jacobian determinant (cells of the space's dimension; measure = |det|)
 };
 
 DOPPEL_HOST_DEVICE inline bool invert3(const double J[3][3], double inv[3][3], double& det) {
@@ -155,12 +156,14 @@ DOPPEL_HOST_DEVICE inline bool map_point(CellType t, int sdim, const double* X, 
   if (dim == sdim) {
     if (dim == 1) {
       m.measure = std::fabs(J[0][0]);
+      m.det = J[0][0];
       if (m.measure == 0.0) return false;
       for (int i = 0; i < n; ++i) m.grad[i] = dN[i] / J[0][0];
       return true;
     }
     if (dim == 2) {
       const double det = J[0][0] * J[1][1] - J[0][1] * J[1][0];
+      m.det = det;
       if (det == 0.0) return false;
       const double inv[2][2] = {{J[1][1] / det, -J[0][1] / det}, {-J[1][0] / det, J[0][0] / det}};
       for (int i = 0; i < n; ++i)
@@ -170,7 +173,9 @@ DOPPEL_HOST_DEVICE inline bool map_point(CellType t, int sdim, const double* X, 
       return true;
     }
     double inv[3][3], det = 0.0;
-    if (!invert3(J, inv, det)) return false;
+    const bool invertible = invert3(J, inv, det);
+    m.det = det;
+    if (!invertible) return false;
     for (int i = 0; i < n; ++i)
       for (int a = 0; a < 3; ++a)
         m.grad[i * 3 + a] = dN[i * 3 + 0] * inv[0][a] + dN[i * 3 + 1] * inv[1][a] +

@@ -105,6 +105,12 @@ spec::Formulation FemModel::formulation() const {
 }
 
 void FemModel::build() {
+  if (const auto parts = mesh_parts(mesh_); parts.size() > 1) {
+    std::string firsts;
+    for (size_t i = 0; i < std::min<size_t>(parts.size(), 5); ++i) firsts += (i ? ", " : "") + std::to_string(parts[i]);
+    warnings_.push_back("mesh: the mesh has " + std::to_string(parts.size()) + " disconnected parts (their first cells: " + firsts +
+                        (parts.size() > 5 ? ", ..." : "") + "); nothing passes between them, and each needs its own boundary conditions");
+  }
   check_against_mesh();
   locator_ = std::make_unique<PointLocator>(mesh_);
   auto check_point = [&](const std::vector<double>& at, const std::string& path, const std::string& what) {

@@ -52,6 +52,8 @@ class FemModel {
 
   const spec::TwinSpec& twin() const { return twin_; }
   const Mesh& mesh() const { return mesh_; }
+  // What is legal but likely not meant (a mesh in disconnected parts), for the user to read.
+  const std::vector<std::string>& warnings() const { return warnings_; }
   const PointLocator& locator() const { return *locator_; }
   bool thermal() const { return twin_.thermal; }
   bool mechanical() const { return twin_.mechanical.has_value(); }
@@ -104,6 +106,7 @@ class FemModel {
 
   spec::TwinSpec twin_;
   Mesh mesh_;
+  std::vector<std::string> warnings_;
   std::unique_ptr<PointLocator> locator_;
   std::vector<int> material_of_region_;  // per mesh region
   std::unique_ptr<AffineOperator> thermal_op_;

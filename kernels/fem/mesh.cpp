@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <unordered_map>
 
+#include "kernels/fem/quadrature.hpp"
 #include "spec/errors.hpp"
 
 namespace doppel {
@@ -236,16 +238,92 @@ void validate_mesh(const Mesh& m, const std::string& path) {
   for (int v : m.cells)
     DOPPEL_VERIFY(v >= 0 && static_cast<size_t>(v) < m.num_nodes(), path,
                   "a cell refers to a node that does not exist");
-  // Degenerate cells: zero Jacobian at the centroid.
+  for (size_t i = 0; i < m.coords.size(); ++i)
+    DOPPEL_VERIFY(std::isfinite(m.coords[i]) && std::fabs(m.coords[i]) <= 1e12, path,
+                  "node " + std::to_string(i / 3) + " has a coordinate that is not finite or lies beyond 1e12");
+  const auto box = m.bounding_box();
+  double diag2 = 0;
+  for (int d = 0; d < 3; ++d) diag2 += (box[3 + d] - box[d]) * (box[3 + d] - box[d]);
+  const double diag = std::sqrt(diag2);
+  DOPPEL_VERIFY(diag > 0, path, "every node lies at one point");
+  // Every cell's map at the points the assembly integrates at (degree 2 x order) and at its
+  // vertices: not zero, and one sign throughout. A tangled P2 cell folds over itself: its
+  // Jacobian changes sign inside though it is positive at the centroid, and its integrals are
+  // silently wrong.
+  const int dim = cell_dim(m.cell_type);
+  const QuadratureRule& rule = quadrature(m.cell_type, std::min(4, 2 * m.order()));
+  std::vector<double> points(rule.xi, rule.xi + rule.points * rule.dim);
+  for (int v = 0; v <= dim; ++v)
+    for (int d = 0; d < dim; ++d) points.push_back(v == d + 1 ? 1.0 : 0.0);
+  const size_t npoints = points.size() / static_cast<size_t>(dim);
+  const double scale = std::pow(diag, dim);
   double x[kMaxNodes * 3];
-  const double xi[3] = {0.25, 0.25, 0.25};
-  const double xi2[2] = {1.0 / 3.0, 1.0 / 3.0};
   PointMap pm;
   for (size_t c = 0; c < m.num_cells(); ++c) {
     m.cell_coords(c, x);
-    const bool ok = map_point(m.cell_type, m.dim, x, m.dim == 3 ? xi : xi2, pm) && pm.measure > 0;
-    DOPPEL_VERIFY(ok, path, "cell " + std::to_string(c) + " is degenerate (zero area or volume)");
+    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+    for (size_t q = 0; q < npoints; ++q) {
+      pm.det = 0;
+      map_point(m.cell_type, m.dim, x, &points[q * static_cast<size_t>(dim)], pm);
+      DOPPEL_VERIFY(std::isfinite(pm.det), path, "cell " + std::to_string(c) + "'s element map is not finite");
+      lo = std::min(lo, pm.det);
+      hi = std::max(hi, pm.det);
+    }
+    DOPPEL_VERIFY(std::max(std::fabs(lo), std::fabs(hi)) > 1e-14 * scale, path,
+                  "cell " + std::to_string(c) + " is degenerate (zero area or volume)");
+    DOPPEL_VERIFY(lo * hi > 0 && std::min(std::fabs(lo), std::fabs(hi)) > 1e-10 * std::max(std::fabs(lo), std::fabs(hi)), path,
+                  "cell " + std::to_string(c) + " is tangled: its Jacobian " +
+                      (lo * hi <= 0 ? std::string("changes sign inside it") : std::string("almost vanishes at a point")) +
+                      " (a curved cell folded over itself, or mid-edge nodes out of place)");
   }
+  // The same cell twice (its nodes as a set): its stiffness would be counted twice.
+  const int nv = dim + 1;
+  std::map<std::vector<int>, size_t> seen;
+  for (size_t c = 0; c < m.num_cells(); ++c) {
+    std::vector<int> key(m.cell(c), m.cell(c) + nv);
+    std::sort(key.begin(), key.end());
+    const auto [it, fresh] = seen.emplace(std::move(key), c);
+    DOPPEL_VERIFY(fresh, path, "cells " + std::to_string(it->second) + " and " + std::to_string(c) + " have the same nodes (a duplicated cell)");
+  }
+  // Two nodes at one point: the cells on either side are not connected (a crack nobody meant).
+  std::vector<size_t> order(m.num_nodes());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  const double tol = 1e-10 * diag;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return m.coords[3 * a] < m.coords[3 * b]; });
+  for (size_t i = 0; i < order.size(); ++i)
+    for (size_t j = i + 1; j < order.size() && m.coords[3 * order[j]] - m.coords[3 * order[i]] <= tol; ++j) {
+      const size_t a = order[i], b = order[j];
+      const double dy = m.coords[3 * a + 1] - m.coords[3 * b + 1], dz = m.coords[3 * a + 2] - m.coords[3 * b + 2];
+      DOPPEL_VERIFY(std::sqrt(dy * dy + dz * dz) > tol, path,
+                    "nodes " + std::to_string(std::min(a, b)) + " and " + std::to_string(std::max(a, b)) +
+                        " lie at one point: the cells on either side are not connected (merge the duplicate nodes)");
+    }
+}
+
+std::vector<size_t> mesh_parts(const Mesh& m) {
+  std::vector<size_t> parent(m.num_nodes());
+  for (size_t i = 0; i < parent.size(); ++i) parent[i] = i;
+  auto find = [&](size_t i) {
+    while (parent[i] != i) i = parent[i] = parent[parent[i]];
+    return i;
+  };
+  for (size_t c = 0; c < m.num_cells(); ++c) {
+    const int* n = m.cell(c);
+    for (int k = 1; k < m.nodes_per_cell(); ++k) {
+      const size_t a = find(static_cast<size_t>(n[0])), b = find(static_cast<size_t>(n[k]));
+      if (a != b) parent[std::max(a, b)] = std::min(a, b);
+    }
+  }
+  std::vector<size_t> first;
+  std::vector<char> listed(m.num_nodes(), 0);
+  for (size_t c = 0; c < m.num_cells(); ++c) {
+    const size_t r = find(static_cast<size_t>(m.cell(c)[0]));
+    if (!listed[r]) {
+      listed[r] = 1;
+      first.push_back(c);
+    }
+  }
+  return first;
 }
 
 }  // namespace doppel

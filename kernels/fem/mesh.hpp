@@ -55,7 +55,12 @@ Mesh elevate_to_p2(const Mesh& p1);
 // if a facet is not a face of any cell.
 void attach_facets(Mesh& mesh, const std::string& path);
 
-// Checks the mesh is usable: non-empty, no degenerate cells.
+// Checks the mesh is usable (InvalidInput naming `path` and the cell or node): non-empty, finite
+// coordinates within 1e12, every cell's Jacobian of one sign and not vanishing at every
+// quadrature point and vertex (no degenerate or tangled cells), no cell twice, no two nodes at
+// one point.
 void validate_mesh(const Mesh& mesh, const std::string& path);
+// The mesh's connected parts (cells sharing nodes): the first cell of each, in cell order.
+std::vector<size_t> mesh_parts(const Mesh& mesh);
 
 }  // namespace doppel

@@ -1,6 +1,9 @@
 #include "kernels/io/gmsh_reader.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <limits>
 #include <fstream>
 #include <map>
 #include <set>
@@ -8,6 +11,7 @@
 #include <unordered_map>
 
 #include "spec/errors.hpp"
+#include "spec/json_reader.hpp"
 
 namespace doppel {
 namespace {
@@ -74,13 +78,17 @@ bool supported(int type) {
          type == 11;
 }
 
+// The file's words, with the line each came from: every error names the file's line.
 class Tokens {
  public:
-  Tokens(const std::string& text, std::string path) : in_(text), path_(std::move(path)) {}
+  Tokens(const std::string& text, std::string path) : text_(text), path_(std::move(path)) {}
   std::string word() {
-    std::string w;
-    if (!(in_ >> w)) fail("unexpected end of file");
-    return w;
+    skip_space();
+    if (pos_ >= text_.size()) fail("unexpected end of file");
+    word_line_ = line_;
+    const size_t start = pos_;
+    while (pos_ < text_.size() && !std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
+    return text_.substr(start, pos_ - start);
   }
   long integer() {
     const std::string w = word();
@@ -92,20 +100,45 @@ class Tokens {
     }
     fail("expected an integer, found \"" + w + "\"");
   }
+  // An integer that fits an int (dimensions, tags, types).
+  int small_integer() {
+    const long v = integer();
+    if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
+      fail("the integer " + std::to_string(v) + " is out of range here");
+    return static_cast<int>(v);
+  }
+  // A count of `what`, each taking at least `min_words` words of the file: refused when
+  // negative or when the rest of the file cannot hold that many (before anything is allocated).
+  long count(const std::string& what, long min_words) {
+    const long n = integer();
+    if (n < 0) fail("a count of " + what + " cannot be negative (" + std::to_string(n) + ")");
+    const long left = static_cast<long>((text_.size() - pos_) / 2);  // a word and a separator each
+    if (min_words > 0 && n > left / min_words)
+      fail("declares " + std::to_string(n) + " " + what + ", more than the rest of the file can hold (" +
+           std::to_string(text_.size() - pos_) + " bytes)");
+    return n;
+  }
   double real() {
     const std::string w = word();
     try {
       size_t used = 0;
       double v = std::stod(w, &used);
-      if (used == w.size()) return v;
+      if (used == w.size() && std::isfinite(v)) return v;
     } catch (const std::exception&) {
     }
-    fail("expected a number, found \"" + w + "\"");
+    fail("expected a finite number, found \"" + w + "\"");
+  }
+  // A coordinate: finite and within 1e12 (m or whatever the unit: beyond it products of
+  // coordinates in the element maps lose every digit, or overflow).
+  double coordinate() {
+    const double v = real();
+    if (std::fabs(v) > 1e12) fail("the coordinate " + std::to_string(v) + " lies beyond 1e12");
+    return v;
   }
   std::string rest_of_line() {
-    std::string line;
-    std::getline(in_, line);
-    return line;
+    const size_t start = pos_;
+    while (pos_ < text_.size() && text_[pos_] != '\n') ++pos_;
+    return text_.substr(start, pos_ - start);
   }
   void expect(const std::string& w) {
     const std::string got = word();
@@ -113,19 +146,33 @@ class Tokens {
   }
   void skip_section(const std::string& name) {
     const std::string end = "$End" + name.substr(1);
-    std::string w;
-    while (in_ >> w)
-      if (w == end) return;
+    const size_t opened = word_line_;
+    skip_space();
+    while (pos_ < text_.size())
+      if (word() == end) return;
+    word_line_ = opened;
     fail("section " + name + " has no " + end);
   }
-  bool next_section(std::string& name) { return static_cast<bool>(in_ >> name); }
+  bool next_section(std::string& name) {
+    skip_space();
+    if (pos_ >= text_.size()) return false;
+    name = word();
+    return true;
+  }
   [[noreturn]] void fail(const std::string& msg) const {
-    throw InvalidInput(path_, "Gmsh file: " + msg);
+    throw InvalidInput(path_, "Gmsh file, line " + std::to_string(word_line_) + ": " + msg);
   }
 
  private:
-  std::istringstream in_;
+  void skip_space() {
+    while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) {
+      if (text_[pos_] == '\n') ++line_;
+      ++pos_;
+    }
+  }
+  const std::string& text_;
   std::string path_;
+  size_t pos_ = 0, line_ = 1, word_line_ = 1;
 };
 
 struct RawMesh {
@@ -136,10 +183,10 @@ struct RawMesh {
 };
 
 void read_physical_names(Tokens& t, RawMesh& raw) {
-  const long n = t.integer();
+  const long n = t.count("physical names", 3);
   for (long i = 0; i < n; ++i) {
-    const int dim = static_cast<int>(t.integer());
-    const int tag = static_cast<int>(t.integer());
+    const int dim = t.small_integer();
+    const int tag = t.small_integer();
     std::string name = t.rest_of_line();
     const auto a = name.find('"');
     const auto b = name.rfind('"');
@@ -155,22 +202,28 @@ void read_v2(Tokens& t, RawMesh& raw, const std::string& first_section) {
     if (section == "$PhysicalNames") {
       read_physical_names(t, raw);
     } else if (section == "$Nodes") {
-      const long n = t.integer();
+      const long n = t.count("nodes", 4);
+      raw.node_tags.reserve(static_cast<size_t>(n));
+      raw.coords.reserve(3 * static_cast<size_t>(n));
       for (long i = 0; i < n; ++i) {
         raw.node_tags.push_back(t.integer());
-        for (int d = 0; d < 3; ++d) raw.coords.push_back(t.real());
+        for (int d = 0; d < 3; ++d) raw.coords.push_back(t.coordinate());
       }
       t.expect("$EndNodes");
     } else if (section == "$Elements") {
-      const long n = t.integer();
+      const long n = t.count("elements", 4);
       for (long i = 0; i < n; ++i) {
         t.integer();  // element tag
         RawElement e;
-        e.type = static_cast<int>(t.integer());
-        const long ntags = t.integer();
+        e.type = t.small_integer();
+        const long ntags = t.count("element tags", 1);
         for (long k = 0; k < ntags; ++k) {
           const long tag = t.integer();
-          if (k == 0 && tag != 0) e.physical.push_back(static_cast<int>(tag));
+          if (k == 0 && tag != 0) {
+            if (tag < std::numeric_limits<int>::min() || tag > std::numeric_limits<int>::max())
+              t.fail("the physical tag " + std::to_string(tag) + " is out of range");
+            e.physical.push_back(static_cast<int>(tag));
+          }
         }
         const int nn = type_nodes(e.type);
         if (nn < 0) t.fail("unsupported element type " + std::to_string(e.type));
@@ -194,51 +247,53 @@ void read_v4(Tokens& t, RawMesh& raw, const std::string& first_section) {
       read_physical_names(t, raw);
     } else if (section == "$Entities") {
       long counts[4];
-      for (long& c : counts) c = t.integer();
+      for (long& c : counts) c = t.count("entities", 5);
       for (int dim = 0; dim < 4; ++dim) {
         for (long i = 0; i < counts[dim]; ++i) {
-          const int tag = static_cast<int>(t.integer());
+          const int tag = t.small_integer();
           const int nbox = dim == 0 ? 3 : 6;
           for (int k = 0; k < nbox; ++k) t.real();
-          const long nphys = t.integer();
+          const long nphys = t.count("physical tags", 1);
           std::vector<int> phys;
-          for (long k = 0; k < nphys; ++k) phys.push_back(static_cast<int>(t.integer()));
+          for (long k = 0; k < nphys; ++k) phys.push_back(t.small_integer());
           entity_physicals[{dim, tag}] = phys;
           if (dim > 0) {
-            const long nb = t.integer();
+            const long nb = t.count("bounding entities", 1);
             for (long k = 0; k < nb; ++k) t.integer();
           }
         }
       }
       t.expect("$EndEntities");
     } else if (section == "$Nodes") {
-      const long blocks = t.integer();
-      const long total = t.integer();
+      const long blocks = t.count("node blocks", 4);
+      const long total = t.count("nodes", 4);
       t.integer();
       t.integer();
       raw.node_tags.reserve(static_cast<size_t>(total));
+      raw.coords.reserve(3 * static_cast<size_t>(total));
       for (long b = 0; b < blocks; ++b) {
         const long edim = t.integer();
+        if (edim < 0 || edim > 3) t.fail("entity dimension " + std::to_string(edim) + " is not 0, 1, 2 or 3");
         t.integer();  // entity tag
         const long parametric = t.integer();
-        const long n = t.integer();
+        const long n = t.count("nodes in the block", 4);
         for (long i = 0; i < n; ++i) raw.node_tags.push_back(t.integer());
         for (long i = 0; i < n; ++i) {
-          for (int d = 0; d < 3; ++d) raw.coords.push_back(t.real());
+          for (int d = 0; d < 3; ++d) raw.coords.push_back(t.coordinate());
           if (parametric) for (long k = 0; k < edim; ++k) t.real();
         }
       }
       t.expect("$EndNodes");
     } else if (section == "$Elements") {
-      const long blocks = t.integer();
-      t.integer();
+      const long blocks = t.count("element blocks", 4);
+      t.count("elements", 2);
       t.integer();
       t.integer();
       for (long b = 0; b < blocks; ++b) {
-        const int edim = static_cast<int>(t.integer());
-        const int etag = static_cast<int>(t.integer());
-        const int type = static_cast<int>(t.integer());
-        const long n = t.integer();
+        const int edim = t.small_integer();
+        const int etag = t.small_integer();
+        const int type = t.small_integer();
+        const long n = t.count("elements in the block", 2);
         const int nn = type_nodes(type);
         if (nn < 0) t.fail("unsupported element type " + std::to_string(type));
         auto it = entity_physicals.find({edim, etag});
@@ -399,6 +454,7 @@ Mesh parse_gmsh(const std::string& text, const std::string& path) {
 }
 
 Mesh read_gmsh(const std::filesystem::path& file, const std::string& path) {
+  spec::require_regular_file(file, path, "mesh file");
   std::ifstream in(file);
   DOPPEL_VERIFY(in.good(), path, "cannot open " + file.string());
   std::ostringstream s;

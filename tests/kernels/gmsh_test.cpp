@@ -3,6 +3,10 @@
 #include "kernels/io/gmsh_reader.hpp"
 #include "tests/test_util.hpp"
 
+#include <unistd.h>
+
+#include <filesystem>
+
 namespace doppel {
 namespace {
 
@@ -104,6 +108,53 @@ TEST(Gmsh, RejectsBinaryUnsupportedVersionsAndTypes) {
     EXPECT_NE(std::string(e.what()).find("quadrangle"), std::string::npos) << e.what();
   }
   EXPECT_THROW(parse_gmsh("$MeshFormat\n2.2 0 8\n$EndMeshFormat\n$Nodes\n1\n1 0 0"), InvalidInput);
+}
+
+// Counts that no file of that size can hold (10^9, 4e18, -1 nodes) used to reach reserve():
+// std::bad_alloc or "vector::reserve", exit 1. Each is now refused before any allocation,
+// naming the line; so are coordinates that are not finite or beyond 1e12, and a file that is a
+// directory, a FIFO or a device.
+TEST(Gmsh, AbsurdCountsAndValuesAreRefusedByLineBeforeAnyAllocation) {
+  auto error = [](const std::string& text) {
+    try {
+      parse_gmsh(text, "mesh.file");
+    } catch (const InvalidInput& e) {
+      EXPECT_EQ(e.path(), "mesh.file");
+      return std::string(e.what());
+    }
+    ADD_FAILURE() << "accepted";
+    return std::string();
+  };
+  auto with = [](const char* base, const std::string& from, const std::string& to) {
+    std::string s = base;
+    s.replace(s.find(from), from.size(), to);
+    return s;
+  };
+  const std::string nodes = "$Nodes\n5\n";
+  EXPECT_NE(error(with(kV22, nodes, "$Nodes\n1000000000\n")).find("line 11: declares 1000000000 nodes, more than the rest"),
+            std::string::npos) << error(with(kV22, nodes, "$Nodes\n1000000000\n"));
+  EXPECT_NE(error(with(kV22, nodes, "$Nodes\n-1\n")).find("line 11: a count of nodes cannot be negative"), std::string::npos);
+  EXPECT_NE(error(with(kV22, nodes, "$Nodes\n4e18\n")).find("line 11: expected an integer, found \"4e18\""), std::string::npos);
+  EXPECT_NE(error(with(kV22, nodes, "$Nodes\n4000000000000000000\n")).find("more than the rest of the file"), std::string::npos);
+  EXPECT_NE(error(with(kV22, "$Elements\n5\n", "$Elements\n99999999999\n")).find("line 19: declares 99999999999 elements"),
+            std::string::npos);
+  EXPECT_NE(error(with(kV22, "30 1 1 0", "30 1 1e308 0")).find("line 14: the coordinate"), std::string::npos);
+  EXPECT_NE(error(with(kV22, "30 1 1 0", "30 1 nan 0")).find("line 14: expected a finite number"), std::string::npos);
+  EXPECT_NE(error(with(kV41, "$Nodes\n", "$Nodes\n999999999 ")).find("node blocks"), std::string::npos);
+  EXPECT_NE(error(with(kV22, "$EndNodes", "$EndNode")).find("line"), std::string::npos);
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("doppel_gmsh_dir_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  for (const auto& [file, says] : std::vector<std::pair<fs::path, std::string>>{
+           {dir, "is a directory"}, {"/dev/zero", "is not a regular file"}, {dir / "none.msh", "not found"}}) {
+    try {
+      read_gmsh(file, "mesh.file");
+      ADD_FAILURE() << file;
+    } catch (const InvalidInput& e) {
+      EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+    }
+  }
+  fs::remove_all(dir);
 }
 
 TEST(Gmsh, BladeExampleIsP2WithNamedGroups) {
