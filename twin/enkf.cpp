@@ -64,11 +64,25 @@ std::vector<Innovation> enkf_analysis(Eigen::MatrixXd& ensemble, const Eigen::Ma
     for (Eigen::Index k = 0; k < m; ++k) eps(k, j) = normal(rng) * std::sqrt(r(k));
   eps = eps.colwise() - eps.rowwise().mean();
   // K = C_xy (C_yy + R)^-1, applied to each member's innovation.
-  const Eigen::MatrixXd c_xy = a * ha.transpose() / nm1;
-  Eigen::MatrixXd s = ha * ha.transpose() / nm1;
-  s.diagonal() += r;
   const Eigen::MatrixXd innovations = (eps.colwise() + observed) - hx;
-  ensemble += c_xy * s.ldlt().solve(innovations);
+  if (m <= n_members) {
+    const Eigen::MatrixXd c_xy = a * ha.transpose() / nm1;
+    Eigen::MatrixXd s = ha * ha.transpose() / nm1;
+    s.diagonal() += r;
+    ensemble += c_xy * s.ldlt().solve(innovations);
+    return out;
+  }
+  // More readings than members: C_yy + R = R + HA HA^T / (N - 1) has rank N above the diagonal
+  // R, so (Woodbury) its inverse is R^-1 - R^-1 HA G^-1 HA^T R^-1 with the N x N matrix
+  // G = (N - 1) I + HA^T R^-1 HA: the same analysis in O(m N^2) time and O(m N) memory instead of
+  // O(m^3) and O(m^2) (10,000 readings in one request took 99 s and 1.9 GB).
+  const Eigen::VectorXd r_inv = r.cwiseInverse();
+  const Eigen::MatrixXd w = r_inv.asDiagonal() * innovations;  // R^-1 innovations
+  const Eigen::MatrixXd rha = r_inv.asDiagonal() * ha;           // R^-1 HA
+  Eigen::MatrixXd g = ha.transpose() * rha;
+  g.diagonal().array() += nm1;
+  const Eigen::MatrixXd x = w - rha * g.ldlt().solve(ha.transpose() * w);  // (C_yy + R)^-1 innovations
+  ensemble += a * (ha.transpose() * x) / nm1;
   return out;
 }
 
