@@ -158,13 +158,13 @@ void HttpServer::route(const std::string& method, const std::string& pattern, Ha
   r.regex = std::regex(re);
   d.routes.push_back(r);
   const std::vector<std::string> names = r.names;
-  auto wrapped = [this, names, handler, pattern](const httplib::Request& req, httplib::Response& res) {
+  auto wrapped = [this, names, handler, pattern](const httplib::Request& req, std::string body, httplib::Response& res) {
     Impl& i = *impl_;
     request_route = pattern;
     Request q;
     q.method = req.method;
     q.path = req.path;
-    q.body = req.body;
+    q.body = std::move(body);
     q.remote_addr = req.remote_addr;
     for (size_t k = 0; k < names.size() && k + 1 < req.matches.size(); ++k) q.params[names[k]] = req.matches[k + 1];
     // The URL's query only: httplib also files form-encoded bodies under params, and clients
@@ -205,10 +205,45 @@ void HttpServer::route(const std::string& method, const std::string& pattern, Ha
     }
     i.fill(out, res);
   };
-  if (method == "GET") d.server->Get(re, wrapped);
-  else if (method == "POST") d.server->Post(re, wrapped);
-  else if (method == "PUT") d.server->Put(re, wrapped);
-  else if (method == "DELETE") d.server->Delete(re, wrapped);
+  // Bodies are read here, piece by piece, and refused with 413 once past max_body_bytes whether
+  // they come with a Content-Length or chunked (httplib itself bounds only the former, and read
+  // a 200 MB chunked body whole). A body cut off leaves the stream mid-request: the connection
+  // closes after the answer.
+  auto with_body = [this, wrapped, pattern](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+    Impl& i = *impl_;
+    std::string body;
+    bool too_large = false;
+    const bool read = reader([&](const char* data, size_t length) {
+      if (body.size() + length > i.options.max_body_bytes) {
+        too_large = true;
+        return false;
+      }
+      body.append(data, length);
+      return true;
+    });
+    if (too_large || (!read && res.status == 413)) {
+      request_route = pattern;
+      i.fill(i.options.error ? i.options.error(413, "payload_too_large", "the request body exceeds " + std::to_string(i.options.max_body_bytes) + " bytes")
+                             : Response{413, "text/plain", "payload too large\n", {}, {}, {}},
+             res);
+      res.set_header("Connection", "close");
+      return;
+    }
+    if (!read) {
+      request_route = pattern;
+      i.fill(i.options.error ? i.options.error(400, "invalid_request", "the request body could not be read (malformed chunked encoding?)")
+                             : Response{400, "text/plain", "bad body\n", {}, {}, {}},
+             res);
+      res.set_header("Connection", "close");
+      return;
+    }
+    wrapped(req, std::move(body), res);
+  };
+  auto without_body = [wrapped](const httplib::Request& req, httplib::Response& res) { wrapped(req, req.body, res); };
+  if (method == "GET") d.server->Get(re, without_body);
+  else if (method == "POST") d.server->Post(re, with_body);
+  else if (method == "PUT") d.server->Put(re, with_body);
+  else if (method == "DELETE") d.server->Delete(re, with_body);
   else throw std::logic_error("HttpServer::route: unsupported method " + method);
 }
 

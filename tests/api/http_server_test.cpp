@@ -3,6 +3,13 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
 #include <stdexcept>
 #include <thread>
 
@@ -86,6 +93,71 @@ TEST(HttpServer, AStreamThatThrowsClosesItsConnectionAndTheServerGoesOn) {
   }
   HttpClient c("127.0.0.1", s.port, 10);
   EXPECT_EQ(c.request("GET", "/ok").status, 200);
+}
+
+// A raw HTTP/1.1 exchange on a new connection: the request's head, then `body_pieces` chunks
+// of `piece` bytes in chunked transfer encoding (stopping early if the server closes); returns
+// everything the server sent until it closed the connection or 5 s passed.
+std::string chunked_exchange(int port, const std::string& head, size_t body_pieces, size_t piece) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return "";
+  }
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::signal(SIGPIPE, SIG_IGN);
+  auto send_all = [&](const std::string& s) {
+    size_t sent = 0;
+    while (sent < s.size()) {
+      const ssize_t n = ::send(fd, s.data() + sent, s.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      sent += static_cast<size_t>(n);
+    }
+    return true;
+  };
+  bool open = send_all(head);
+  char size[32];
+  std::snprintf(size, sizeof size, "%zx\r\n", piece);
+  const std::string chunk = std::string(size) + std::string(piece, ' ') + "\r\n";
+  for (size_t i = 0; open && i < body_pieces; ++i) open = send_all(chunk);
+  if (open) send_all("0\r\n\r\n");
+  std::string got;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return got;
+}
+
+// httplib bounds a body by its Content-Length only: a chunked body was read whole (200 MB
+// against a 64 MB limit) and answered 400. Now it is read piece by piece and refused with 413
+// as soon as it passes the limit, and that connection closes.
+TEST(HttpServer, ChunkedBodiesAreBoundedLikeOthers) {
+  ServerOptions o = options();
+  o.max_body_bytes = 1 << 20;
+  Served s(o);
+  s.server.route("POST", "/echo", [](Request& r) { return Response{200, "text/plain", std::to_string(r.body.size()), {}, {}, {}}; });
+  s.start();
+  const std::string head = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string small = chunked_exchange(s.port, "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+                                                    "Transfer-Encoding: chunked\r\n\r\n", 4, 1000);
+  EXPECT_EQ(small.rfind("HTTP/1.1 200", 0), 0u) << small.substr(0, 200);
+  EXPECT_NE(small.find("\r\n\r\n4000"), std::string::npos) << small.substr(0, 300);
+  const std::string big = chunked_exchange(s.port, head, 64, 64 << 10);  // 4 MB
+  EXPECT_EQ(big.rfind("HTTP/1.1 413", 0), 0u) << big.substr(0, 200);
+  EXPECT_NE(big.find("payload_too_large"), std::string::npos);
+  EXPECT_NE(big.find("Connection: close"), std::string::npos) << big.substr(0, 300);
+  HttpClient c("127.0.0.1", s.port);
+  EXPECT_EQ(c.request("POST", "/echo", std::string(1000, 'x'), {{"Content-Type", "text/plain"}}).body, "1000");
+  EXPECT_EQ(c.request("POST", "/echo", std::string(2 << 20, 'x'), {{"Content-Type", "text/plain"}}).status, 413);
 }
 
 }  // namespace
