@@ -142,7 +142,8 @@ ServerConfig parse_server_config(const std::string& json_text, const std::string
   }
   if (root.contains("limits")) {
     const Json& l = root["limits"];
-    r.known(l, "limits", {"max_body_mb", "max_sync_scenarios", "max_job_scenarios"});
+    r.known(l, "limits", {"max_body_mb", "max_sync_scenarios", "max_job_scenarios", "max_compute_s"});
+    if (l.contains("max_compute_s")) c.max_compute_s = r.number(l["max_compute_s"], "limits.max_compute_s", 1, 86400);
     if (l.contains("max_body_mb")) c.max_body_mb = r.count(l["max_body_mb"], "limits.max_body_mb", 1, 4096);
     if (l.contains("max_sync_scenarios"))
       c.max_sync_scenarios = r.count(l["max_sync_scenarios"], "limits.max_sync_scenarios", 1, 1e7);

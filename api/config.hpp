@@ -26,6 +26,7 @@ struct ServerConfig {
   size_t max_body_mb = 64;
   size_t max_sync_scenarios = 1000;   // larger batches become jobs
   size_t max_job_scenarios = 1000000;
+  double max_compute_s = 120;  // a recommendation search answers 503 past this (and at shutdown)
   bool batching = true;               // gather concurrent requests into one device batch
   size_t max_batch = 4096;            // scenarios per gathered batch
   double max_queue_delay_ms = 2;      // longest a request waits for others to join it

@@ -104,6 +104,7 @@ int run_serve(const ServeArgs& args) {
   so.live.estimator.drift = config.drift;
   so.live.estimator.outlier_gate = config.outlier_gate;
   so.live.silent_after_s = config.silent_after_s;
+  so.live.max_compute_s = config.max_compute_s;
   so.live.alert_probability = config.alert_probability;
   so.live.alert_horizon_s = config.alert_horizon_s;
   so.live.drift_threshold = config.drift_threshold;

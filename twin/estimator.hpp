@@ -116,6 +116,7 @@ class Estimator {
   // Sensor and output predictions of every member (cached until the ensemble changes). For
   // transient twins `surrogate` and `fem` count how the members were last advanced.
   const EnsemblePrediction& prediction() const;
+  bool prediction_ready() const { return cached_.has_value(); }  // prediction() computes nothing
   // The same, computed again; fields, when set, is called (from this thread) with every
   // member's nodal temperature and displacement (either may be null).
   using FieldVisitor = std::function<void(size_t member, const double* T, const double* u)>;

@@ -1,6 +1,7 @@
 #include "twin/live_twin.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 
@@ -368,7 +369,9 @@ nlohmann::ordered_json LiveTwin::state_json(double now) {
 nlohmann::ordered_json LiveTwin::estimate_locked(double now) {
   const auto& t = model_.twin();
   const EnsemblePrediction* pred = nullptr;
-  {
+  if (estimator_.prediction_ready()) {
+    pred = &estimator_.prediction();  // computed at the analysis: no solve, no wait for the FE lock
+  } else {
     std::lock_guard<std::mutex> fem(fem_mutex_);
     pred = &estimator_.prediction();
   }
@@ -432,12 +435,33 @@ OJson forecast_body(const spec::TwinSpec& t, const Forecast& f) {
 }  // namespace
 
 nlohmann::ordered_json LiveTwin::recommend_json(const RecommendRequest& request) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  // The search runs on a copy of the ensemble: state and forecasts are served meanwhile, and
+  // new readings are analysed once it lets the finite-element lock go. It stops, Unavailable,
+  // at shutdown or past max_compute_s, between two candidates.
+  std::unique_lock<std::mutex> lock(mutex_);
+  const Estimator snapshot = estimator_;
+  const OJson start = analysis_time();
+  lock.unlock();
   const auto& t = model_.twin();
+  RecommendRequest req = request;
+  const auto began = std::chrono::steady_clock::now();
+  size_t judged = 0;
+  req.check = [&] {
+    {
+      std::lock_guard<std::mutex> q(queue_mutex_);
+      if (stopped_) throw Unavailable("the server is shutting down: the recommendation search stopped");
+    }
+    const double spent = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+    if (spent > options_.max_compute_s)
+      throw Unavailable("the recommendation search passed its limit of " + std::to_string(static_cast<long>(options_.max_compute_s)) +
+                        " s after " + std::to_string(judged) + " candidates: ask for fewer candidates or a shorter horizon");
+    if (request.check) request.check();
+    ++judged;
+  };
   Recommendation r;
   {
     std::lock_guard<std::mutex> fem(fem_mutex_);
-    r = recommend(estimator_, model_, request);
+    r = recommend(snapshot, model_, req);
   }
   auto candidate = [&](const Candidate& c) {
     OJson controls = OJson::object();
@@ -446,8 +470,8 @@ nlohmann::ordered_json LiveTwin::recommend_json(const RecommendRequest& request)
                  {"worst_excess", c.worst_excess}};
   };
   return {{"twin", t.name},
-          {"start", analysis_time()},
-          {"revision", estimator_.revision()},
+          {"start", start},
+          {"revision", snapshot.revision()},
           {"probability", request.probability},
           {"recommended", candidate(r.best)},
           {"current", candidate(r.current)},

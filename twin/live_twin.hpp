@@ -32,6 +32,7 @@ struct LiveOptions {
   double alert_probability = 0.2;  // limit alerts: probability of being (or getting) beyond the limit
   double alert_horizon_s = 3600;   // forecast alerts look this far ahead (0: none)
   double drift_threshold = 4;      // model drift: mean z^2 over healthy sensors above this
+  double max_compute_s = 120;      // a recommendation search stops (Unavailable) past this
 };
 
 struct SensorStats {

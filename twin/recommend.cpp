@@ -47,6 +47,7 @@ Recommendation recommend(const Estimator& estimator, const FemModel& model, cons
         fr.outputs.push_back(o);
   const Eigen::MatrixXd now = estimator.parameters();
   auto judge = [&](const std::vector<double>& controls, Forecast* keep) {
+    if (request.check) request.check();
     ForecastRequest r = fr;
     for (size_t i = 0; i < out.controls.size(); ++i) {
       spec::Schedule s;

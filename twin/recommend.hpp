@@ -6,6 +6,7 @@
 // narrower search around the best; infeasible everywhere, the candidate closest to feasible.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "twin/forecast.hpp"
@@ -17,6 +18,8 @@ struct RecommendRequest {
   double probability = 0.95;   // each limit kept with at least this probability
   int candidates = 64;         // per search round (two rounds)
   unsigned long seed = 1;
+  // Called before each candidate's forecast: throws to stop the search (a deadline, shutdown).
+  std::function<void()> check;
 };
 
 struct Candidate {

@@ -3,7 +3,9 @@
 // declared level. Reference: the hidden truth; convergence within two standard deviations.
 #include <algorithm>
 #include <cmath>
+#include <chrono>
 #include <filesystem>
+#include <future>
 #include <random>
 #include <set>
 
@@ -344,6 +346,73 @@ TEST(Recommend, BringsALimitViolatingAssetBackInsideAtTheLowestCost) {
   FemModel plain{spec::parse_twin(test::live_plate_json(), ".")};
   twin::Estimator e2(plain, nullptr, twin::EstimatorOptions{}, BatchOptions{});
   EXPECT_THROW(twin::recommend(e2, plain, req), InvalidInput);
+}
+
+// A recommendation search (here 1,024 candidates within the limits) held the twin's lock for its
+// whole run: GET /state waited throughout, and neither a deadline nor shutdown stopped it. It
+// now runs on a copy of the ensemble, so state is read meanwhile (checked while the search is
+// held between two candidates), and it stops with Unavailable past max_compute_s or at stop().
+TEST(LiveTwin, ARecommendationSearchBlocksNoReadAndStopsAtItsDeadlineOrShutdown) {
+  std::string json = test::live_plate_json();
+  json.replace(json.find("\"role\": \"control\"}"), 18, "\"role\": \"control\", \"cost\": -1}");
+  json.insert(json.find("\"outputs\""), "\"limits\": {\"T_max\": {\"max\": 130}},\n  ");
+  FemModel model{spec::parse_twin(json, ".")};
+  const auto db = std::filesystem::temp_directory_path() / ("doppel_recommend_" + std::to_string(getpid()) + ".sqlite");
+  std::filesystem::remove(db);
+  twin::HistoryStore history(db.string());
+  std::mutex fem;
+  twin::LiveOptions o;
+  o.alert_horizon_s = 0;
+  o.estimator.members = 16;
+  twin::LiveTwin live(model, nullptr, history, o, BatchOptions{}, fem);
+  live.recover();
+  Plant plant{model, {100, 1200, 3.2e4}};
+  std::vector<twin::Reading> r;
+  for (const auto& x : plant.read()) r.push_back({"s" + std::to_string(x.sensor + 1), 60, x.value});
+  ASSERT_TRUE(live.assimilate(r));
+  twin::RecommendRequest req;
+  req.horizon = 600;
+  req.step = 600;
+  req.candidates = 1024;
+  // The search waits at its second candidate until the state has been read.
+  std::promise<void> read_done, searching;
+  std::shared_future<void> read = read_done.get_future().share();
+  int seen = 0;
+  req.check = [&] {
+    if (++seen == 2) {
+      searching.set_value();
+      read.wait();
+      throw Unavailable("stopped by the test");
+    }
+  };
+  auto search = std::async(std::launch::async, [&] { return live.recommend_json(req); });
+  searching.get_future().wait();
+  auto state = std::async(std::launch::async, [&] { return live.state_json(60); });
+  ASSERT_EQ(state.wait_for(std::chrono::seconds(60)), std::future_status::ready) << "GET /state waited for the search";
+  EXPECT_TRUE(state.get()["parameters"].contains("h"));
+  read_done.set_value();
+  EXPECT_THROW(search.get(), Unavailable);
+  // Past max_compute_s (here at once): Unavailable naming the limit and how far it got.
+  twin::LiveOptions quick = o;
+  quick.max_compute_s = 0;
+  twin::LiveTwin hurried(model, nullptr, history, quick, BatchOptions{}, fem);
+  hurried.recover();
+  req.check = nullptr;
+  try {
+    hurried.recommend_json(req);
+    FAIL() << "no deadline";
+  } catch (const Unavailable& e) {
+    EXPECT_NE(std::string(e.what()).find("passed its limit of 0 s after 0 candidates"), std::string::npos) << e.what();
+  }
+  // At shutdown.
+  live.stop();
+  try {
+    live.recommend_json(req);
+    FAIL() << "no stop";
+  } catch (const Unavailable& e) {
+    EXPECT_NE(std::string(e.what()).find("shutting down"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(db);
 }
 
 }  // namespace
