@@ -21,6 +21,11 @@ thread_local Clock::time_point request_start;
 thread_local std::string request_route;
 thread_local std::string request_principal;
 
+// How much of a body over the limit is read (and dropped) so that the connection's next request
+// starts where it should: httplib keeps a connection whose body was cut off, and would read the
+// rest of it as requests. Past this the reading stops and the connection ends in 400s.
+size_t drain_limit(size_t max_body) { return max_body + std::max<size_t>(max_body, 64u << 20); }
+
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
@@ -45,6 +50,7 @@ struct HttpServer::Impl {
     std::regex regex;
   };
   std::vector<Route> routes;
+  bool catch_all = false;  // the handlers of unrouted bodies (bind)
 
   void fill(const Response& r, httplib::Response& out) {
     out.status = r.status;
@@ -207,16 +213,27 @@ void HttpServer::route(const std::string& method, const std::string& pattern, Ha
   };
   // Bodies are read here, piece by piece, and refused with 413 once past max_body_bytes whether
   // they come with a Content-Length or chunked (httplib itself bounds only the former, and read
-  // a 200 MB chunked body whole). A body cut off leaves the stream mid-request: the connection
-  // closes after the answer.
+  // a 200 MB chunked body whole into memory). Past the limit nothing more is kept; the rest is
+  // read and dropped up to drain_limit so that the connection stays in step.
   auto with_body = [this, wrapped, pattern](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
     Impl& i = *impl_;
+    if (req.is_multipart_form_data()) {  // httplib would call receivers doppel never gives it
+      request_route = pattern;
+      i.fill(i.options.error ? i.options.error(415, "unsupported_media_type", "multipart bodies are not accepted: send JSON")
+                             : Response{415, "text/plain", "unsupported media type\n", {}, {}, {}},
+             res);
+      res.set_header("Connection", "close");
+      return;
+    }
     std::string body;
     bool too_large = false;
+    size_t seen = 0;
     const bool read = reader([&](const char* data, size_t length) {
-      if (body.size() + length > i.options.max_body_bytes) {
-        too_large = true;
-        return false;
+      seen += length;
+      if (body.size() + length > i.options.max_body_bytes) too_large = true;
+      if (too_large) {  // drop what is kept; read on (bounded) so the next request starts in step
+        std::string().swap(body);
+        return seen <= drain_limit(i.options.max_body_bytes);
       }
       body.append(data, length);
       return true;
@@ -249,6 +266,24 @@ void HttpServer::route(const std::string& method, const std::string& pattern, Ha
 
 int HttpServer::bind() {
   Impl& d = *impl_;
+  // Requests with a body that no route takes (an unknown path, another method) are read within
+  // the same bound, then answered 404 or 405 by the error handler: httplib would read such a
+  // body whole.
+  if (!d.catch_all) {
+    d.catch_all = true;
+    auto drain = [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+      Impl& i = *impl_;
+      size_t seen = 0;
+      const bool read = req.is_multipart_form_data() ||
+                        reader([&](const char*, size_t length) { return (seen += length) <= drain_limit(i.options.max_body_bytes); });
+      res.status = 404;
+      if (!read || seen > i.options.max_body_bytes || req.is_multipart_form_data()) res.set_header("Connection", "close");
+    };
+    d.server->Post(".*", drain);
+    d.server->Put(".*", drain);
+    d.server->Patch(".*", drain);
+    d.server->Delete(".*", drain);
+  }
   if (d.options.port == 0) {
     d.port = d.server->bind_to_any_port(d.options.host);
   } else {

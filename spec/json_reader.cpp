@@ -130,8 +130,11 @@ Json parse_json_document(const std::string& text, const std::string& what, size_
   }
   Locator where;
   Json::sax_parse(text, &where);
-  // position is just past the offending token: point at its first character.
-  const size_t start = where.position >= where.token.size() ? where.position - where.token.size() : 0;
+  // position is just past the offending token: point at its first character (a token holding
+  // control characters is written <U+XXXX>, not as its bytes: point at its last byte then).
+  const bool raw_token = where.token.find("<U+") == std::string::npos;
+  const size_t start = raw_token && where.position >= where.token.size() ? where.position - where.token.size()
+                                                                         : where.position > 0 ? where.position - 1 : 0;
   const auto [line, column] = line_column(text, start);
   std::string reason = where.reason;
   if (where.id == 406) {

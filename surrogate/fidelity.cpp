@@ -154,10 +154,11 @@ AnswerSet answer_scenarios(const FemModel& model, const Surrogate* sur, const st
       if (!b.output_estimate.empty()) a.output_estimates.assign(1, b.output_estimates(s));
     }
     // One fidelity, and one tier: a batch mixing network and reduced answers is answered by the
-    // reduced tier throughout (under auto by FEM, below, when that exceeds the tolerance somewhere).
+    // reduced tier throughout (under auto by FEM, below, when that exceeds the tolerance somewhere;
+    // under surrogate the scenarios outside the training bounds stay FEM answers, as always).
     const bool mixed = std::any_of(set.answers.begin(), set.answers.end(), [](const ScenarioAnswer& a) { return a.tier == "reduced"; }) &&
                        std::any_of(set.answers.begin(), set.answers.end(), [](const ScenarioAnswer& a) { return a.tier == "network"; });
-    if (options.one_fidelity && fem.empty() && mixed) {
+    if (options.one_fidelity && (fem.empty() || options.fidelity == Fidelity::surrogate) && mixed) {
       const auto all = sur->evaluate_reduced(params);
       for (size_t s = 0; s < scenarios.size(); ++s) {
         ScenarioAnswer& a = set.answers[s];

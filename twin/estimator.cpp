@@ -429,6 +429,8 @@ std::vector<Innovation> Estimator::assimilate(double time, const std::vector<Sen
   const bool started0 = started_;
   const long revision0 = revision_;
   const size_t advanced0[2] = {advanced_surrogate_, advanced_fem_};
+  const std::mt19937_64 rng0 = rng_;
+  std::optional<EnsemblePrediction> cached0 = cached_;  // still the prediction of the state kept
   try {
     auto innovations = assimilate_unchecked(time, readings);
     const bool finite = z_.allFinite() && c_.allFinite() &&
@@ -446,7 +448,8 @@ std::vector<Innovation> Estimator::assimilate(double time, const std::vector<Sen
     revision_ = revision0;
     advanced_surrogate_ = advanced0[0];
     advanced_fem_ = advanced0[1];
-    cached_.reset();
+    rng_ = rng0;
+    cached_ = std::move(cached0);
     throw;
   }
 }

@@ -436,7 +436,7 @@ OJson forecast_body(const spec::TwinSpec& t, const Forecast& f) {
 
 nlohmann::ordered_json LiveTwin::recommend_json(const RecommendRequest& request) {
   // The search runs on a copy of the ensemble: state and forecasts are served meanwhile, and
-  // new readings are analysed once it lets the finite-element lock go. It stops, Unavailable,
+  // new readings are analysed between two candidates (it takes the FE lock for one at a time). It stops, Unavailable,
   // at shutdown or past max_compute_s, between two candidates.
   std::unique_lock<std::mutex> lock(mutex_);
   const Estimator snapshot = estimator_;
@@ -458,11 +458,11 @@ nlohmann::ordered_json LiveTwin::recommend_json(const RecommendRequest& request)
     if (request.check) request.check();
     ++judged;
   };
-  Recommendation r;
-  {
-    std::lock_guard<std::mutex> fem(fem_mutex_);
-    r = recommend(snapshot, model_, req);
-  }
+  req.run = [this](const std::function<void()>& forecast) {
+    std::lock_guard<std::mutex> fem(fem_mutex_);  // one candidate at a time: analyses go in between
+    forecast();
+  };
+  const Recommendation r = recommend(snapshot, model_, req);
   auto candidate = [&](const Candidate& c) {
     OJson controls = OJson::object();
     for (size_t i = 0; i < r.controls.size(); ++i) controls[t.parameters[r.controls[i]].name] = c.controls[i];

@@ -55,7 +55,9 @@ Recommendation recommend(const Estimator& estimator, const FemModel& model, cons
       s.points = {{0.0, controls[i]}};
       r.schedules.push_back(s);
     }
-    Forecast f = run_forecast(estimator, model, r);
+    Forecast f;
+    if (request.run) request.run([&] { f = run_forecast(estimator, model, r); });
+    else f = run_forecast(estimator, model, r);
     Candidate c;
     c.controls = controls;
     for (size_t i = 0; i < out.controls.size(); ++i) c.cost += t.parameters[out.controls[i]].cost * controls[i];

@@ -20,6 +20,9 @@ struct RecommendRequest {
   unsigned long seed = 1;
   // Called before each candidate's forecast: throws to stop the search (a deadline, shutdown).
   std::function<void()> check;
+  // Runs each candidate's forecast (the caller takes the finite-element lock around it, one
+  // candidate at a time, so analyses are not held up for the whole search). Empty: run it.
+  std::function<void(const std::function<void()>&)> run;
 };
 
 struct Candidate {

@@ -256,11 +256,19 @@ void validate_mesh(const Mesh& m, const std::string& path) {
   for (int v = 0; v <= dim; ++v)
     for (int d = 0; d < dim; ++d) points.push_back(v == d + 1 ? 1.0 : 0.0);
   const size_t npoints = points.size() / static_cast<size_t>(dim);
-  const double scale = std::pow(diag, dim);
   double x[kMaxNodes * 3];
   PointMap pm;
   for (size_t c = 0; c < m.num_cells(); ++c) {
     m.cell_coords(c, x);
+    // The cell's own size: its longest vertex-to-vertex distance, to the dimension's power.
+    double edge2 = 0;
+    for (int a = 0; a <= dim; ++a)
+      for (int b = a + 1; b <= dim; ++b) {
+        double d2 = 0;
+        for (int k = 0; k < 3; ++k) d2 += (x[3 * a + k] - x[3 * b + k]) * (x[3 * a + k] - x[3 * b + k]);
+        edge2 = std::max(edge2, d2);
+      }
+    const double scale = std::pow(std::sqrt(edge2), dim);
     double lo = std::numeric_limits<double>::infinity(), hi = -lo;
     for (size_t q = 0; q < npoints; ++q) {
       pm.det = 0;
@@ -286,18 +294,32 @@ void validate_mesh(const Mesh& m, const std::string& path) {
     DOPPEL_VERIFY(fresh, path, "cells " + std::to_string(it->second) + " and " + std::to_string(c) + " have the same nodes (a duplicated cell)");
   }
   // Two nodes at one point: the cells on either side are not connected (a crack nobody meant).
-  std::vector<size_t> order(m.num_nodes());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  // A hash grid of cells of the tolerance's size; each node is compared with the nodes of the
+  // 27 neighbouring grid cells (linear in the nodes, whatever the mesh's structure).
   const double tol = 1e-10 * diag;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return m.coords[3 * a] < m.coords[3 * b]; });
-  for (size_t i = 0; i < order.size(); ++i)
-    for (size_t j = i + 1; j < order.size() && m.coords[3 * order[j]] - m.coords[3 * order[i]] <= tol; ++j) {
-      const size_t a = order[i], b = order[j];
-      const double dy = m.coords[3 * a + 1] - m.coords[3 * b + 1], dz = m.coords[3 * a + 2] - m.coords[3 * b + 2];
-      DOPPEL_VERIFY(std::sqrt(dy * dy + dz * dz) > tol, path,
-                    "nodes " + std::to_string(std::min(a, b)) + " and " + std::to_string(std::max(a, b)) +
-                        " lie at one point: the cells on either side are not connected (merge the duplicate nodes)");
-    }
+  auto key = [&](long i, long j, long k) {
+    return (static_cast<uint64_t>(i) * 73856093u) ^ (static_cast<uint64_t>(j) * 19349663u) ^ (static_cast<uint64_t>(k) * 83492791u);
+  };
+  auto cell_of = [&](size_t n, int d) { return static_cast<long>(std::floor((m.coords[3 * n + d] - box[d]) / tol)); };
+  std::unordered_multimap<uint64_t, size_t> grid;
+  grid.reserve(m.num_nodes());
+  for (size_t n = 0; n < m.num_nodes(); ++n) {
+    const long ci = cell_of(n, 0), cj = cell_of(n, 1), ck = cell_of(n, 2);
+    for (long di = -1; di <= 1; ++di)
+      for (long dj = -1; dj <= 1; ++dj)
+        for (long dk = -1; dk <= 1; ++dk) {
+          const auto range = grid.equal_range(key(ci + di, cj + dj, ck + dk));
+          for (auto it = range.first; it != range.second; ++it) {
+            const size_t o = it->second;
+            double d2 = 0;
+            for (int d = 0; d < 3; ++d) d2 += (m.coords[3 * n + d] - m.coords[3 * o + d]) * (m.coords[3 * n + d] - m.coords[3 * o + d]);
+            DOPPEL_VERIFY(std::sqrt(d2) > tol, path,
+                          "nodes " + std::to_string(std::min(n, o)) + " and " + std::to_string(std::max(n, o)) +
+                              " lie at one point: the cells on either side are not connected (merge the duplicate nodes)");
+          }
+        }
+    grid.emplace(key(ci, cj, ck), n);
+  }
 }
 
 std::vector<size_t> mesh_parts(const Mesh& m) {

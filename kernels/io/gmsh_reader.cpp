@@ -147,8 +147,7 @@ class Tokens {
   void skip_section(const std::string& name) {
     const std::string end = "$End" + name.substr(1);
     const size_t opened = word_line_;
-    skip_space();
-    while (pos_ < text_.size())
+    for (skip_space(); pos_ < text_.size(); skip_space())
       if (word() == end) return;
     word_line_ = opened;
     fail("section " + name + " has no " + end);
@@ -162,6 +161,8 @@ class Tokens {
   [[noreturn]] void fail(const std::string& msg) const {
     throw InvalidInput(path_, "Gmsh file, line " + std::to_string(word_line_) + ": " + msg);
   }
+  // An error found after reading (duplicate tags, undefined nodes): no line to name.
+  [[noreturn]] void fail_whole(const std::string& msg) const { throw InvalidInput(path_, "Gmsh file: " + msg); }
 
  private:
   void skip_space() {
@@ -344,14 +345,14 @@ Mesh parse_gmsh(const std::string& text, const std::string& path) {
   int max_dim = -1;
   for (const auto& e : raw.elements) {
     const int d = type_dim(e.type);
-    if (d < 0) t.fail("unsupported element type " + std::to_string(e.type));
+    if (d < 0) t.fail_whole("unsupported element type " + std::to_string(e.type));
     max_dim = std::max(max_dim, d);
   }
   DOPPEL_VERIFY(max_dim >= 2, path, "the mesh has no triangles or tetrahedra (no cells)");
   for (const auto& e : raw.elements) {
     const int d = type_dim(e.type);
     if ((d == max_dim || d == max_dim - 1) && !supported(e.type))
-      t.fail(std::string("unsupported element type ") + std::to_string(e.type) + " (" +
+      t.fail_whole(std::string("unsupported element type ") + std::to_string(e.type) + " (" +
              element_type_name(e.type) +
              "); doppel reads 3/6-node triangles and 4/10-node tetrahedra");
   }
@@ -362,7 +363,7 @@ Mesh parse_gmsh(const std::string& text, const std::string& path) {
   node_index.reserve(raw.node_tags.size());
   for (size_t i = 0; i < raw.node_tags.size(); ++i) {
     if (!node_index.emplace(raw.node_tags[i], static_cast<int>(i)).second)
-      t.fail("node tag " + std::to_string(raw.node_tags[i]) + " appears twice");
+      t.fail_whole("node tag " + std::to_string(raw.node_tags[i]) + " appears twice");
   }
   m.coords = raw.coords;
   if (m.dim == 2)
@@ -378,10 +379,10 @@ Mesh parse_gmsh(const std::string& text, const std::string& path) {
     if (d != m.dim) continue;
     if (cell_type < 0) cell_type = e.type;
     if (e.type != cell_type)
-      t.fail(std::string("mixed cell types (") + element_type_name(cell_type) + " and " +
+      t.fail_whole(std::string("mixed cell types (") + element_type_name(cell_type) + " and " +
              element_type_name(e.type) + "); use one element order throughout");
     if (e.physical.size() > 1)
-      t.fail("a cell belongs to several physical groups; each cell needs exactly one region");
+      t.fail_whole("a cell belongs to several physical groups; each cell needs exactly one region");
     int region = 0;
     if (e.physical.empty()) {
       if (untagged_region < 0) {
@@ -400,7 +401,7 @@ Mesh parse_gmsh(const std::string& text, const std::string& path) {
     }
     for (long tag : e.nodes) {
       auto it = node_index.find(tag);
-      if (it == node_index.end()) t.fail("an element refers to undefined node " + std::to_string(tag));
+      if (it == node_index.end()) t.fail_whole("an element refers to undefined node " + std::to_string(tag));
       m.cells.push_back(it->second);
     }
     m.cell_region.push_back(region);
@@ -416,7 +417,7 @@ Mesh parse_gmsh(const std::string& text, const std::string& path) {
   for (const auto& e : raw.elements) {
     if (type_dim(e.type) != m.dim - 1 || e.physical.empty()) continue;
     if (e.type != want_facet)
-      t.fail(std::string("boundary element type ") + element_type_name(e.type) +
+      t.fail_whole(std::string("boundary element type ") + element_type_name(e.type) +
              " does not match the cells (" + element_type_name(cell_type) + ")");
     for (int tag : e.physical) {
       auto it = boundary_of_tag.find(tag);
@@ -426,7 +427,7 @@ Mesh parse_gmsh(const std::string& text, const std::string& path) {
       }
       for (long nt : e.nodes) {
         auto ni = node_index.find(nt);
-        if (ni == node_index.end()) t.fail("an element refers to undefined node " + std::to_string(nt));
+        if (ni == node_index.end()) t.fail_whole("an element refers to undefined node " + std::to_string(nt));
         m.facets.push_back(ni->second);
       }
       m.facet_boundary.push_back(it->second);

@@ -147,6 +147,7 @@ TEST(HttpServer, ChunkedBodiesAreBoundedLikeOthers) {
   s.server.route("POST", "/echo", [](Request& r) { return Response{200, "text/plain", std::to_string(r.body.size()), {}, {}, {}}; });
   s.start();
   const std::string head = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n";
+  HttpClient c("127.0.0.1", s.port);
   const std::string small = chunked_exchange(s.port, "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/plain\r\n"
                                                     "Transfer-Encoding: chunked\r\n\r\n", 4, 1000);
   EXPECT_EQ(small.rfind("HTTP/1.1 200", 0), 0u) << small.substr(0, 200);
@@ -155,7 +156,17 @@ TEST(HttpServer, ChunkedBodiesAreBoundedLikeOthers) {
   EXPECT_EQ(big.rfind("HTTP/1.1 413", 0), 0u) << big.substr(0, 200);
   EXPECT_NE(big.find("payload_too_large"), std::string::npos);
   EXPECT_NE(big.find("Connection: close"), std::string::npos) << big.substr(0, 300);
-  HttpClient c("127.0.0.1", s.port);
+  EXPECT_EQ(big.find("HTTP/1.1", 1), std::string::npos) << "the rest of the body was read as another request";
+  // A body no route takes (an unknown path, a method the path lacks) is read within the same
+  // bound and answered 404 / 405 with the one error body; multipart bodies are refused (415).
+  const std::string lost = chunked_exchange(s.port, "POST /nope HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 64, 64 << 10);
+  EXPECT_EQ(lost.rfind("HTTP/1.1 404", 0), 0u) << lost.substr(0, 200);
+  EXPECT_NE(lost.find("not_found"), std::string::npos) << lost.substr(0, 300);
+  const std::string patch = chunked_exchange(s.port, "PATCH /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n", 1, 10);
+  EXPECT_EQ(patch.rfind("HTTP/1.1 405", 0), 0u) << patch.substr(0, 200);
+  const auto multipart = c.request("POST", "/echo", "--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--b--\r\n",
+                                   {{"Content-Type", "multipart/form-data; boundary=b"}});
+  EXPECT_EQ(multipart.status, 415) << multipart.body;
   EXPECT_EQ(c.request("POST", "/echo", std::string(1000, 'x'), {{"Content-Type", "text/plain"}}).body, "1000");
   EXPECT_EQ(c.request("POST", "/echo", std::string(2 << 20, 'x'), {{"Content-Type", "text/plain"}}).status, 413);
 }

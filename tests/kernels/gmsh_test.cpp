@@ -142,6 +142,9 @@ TEST(Gmsh, AbsurdCountsAndValuesAreRefusedByLineBeforeAnyAllocation) {
   EXPECT_NE(error(with(kV22, "30 1 1 0", "30 1 nan 0")).find("line 14: expected a finite number"), std::string::npos);
   EXPECT_NE(error(with(kV41, "$Nodes\n", "$Nodes\n999999999 ")).find("node blocks"), std::string::npos);
   EXPECT_NE(error(with(kV22, "$EndNodes", "$EndNode")).find("line"), std::string::npos);
+  // A section that never ends names itself and the line it opened on (the file ends in a newline).
+  EXPECT_NE(error(std::string(kV22) + "$Comments\nsome text\n").find("line 26: section $Comments has no $EndComments"),
+            std::string::npos) << error(std::string(kV22) + "$Comments\nsome text\n");
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("doppel_gmsh_dir_" + std::to_string(::getpid()));
   fs::create_directories(dir);

@@ -108,6 +108,20 @@ TEST(MeshChecks, TwoNodesAtOnePointAndAbsurdCoordinatesAreNamed) {
   EXPECT_NE(mesh_error(far).find("node 1 has a coordinate that is not finite or lies beyond 1e12"), std::string::npos) << mesh_error(far);
 }
 
+// A cell is degenerate against its own size, not the mesh's: a sound cell of edge 1e-8 in a
+// mesh a metre across (a boundary layer, a fillet) is accepted; one flattened to a line is not.
+TEST(MeshChecks, SmallCellsAreJudgedByTheirOwnSize) {
+  Mesh m;
+  m.dim = 2;
+  m.cell_type = CellType::tri3;
+  m.coords = {0, 0, 0, 1, 0, 0, 0, 1, 0, 0.5, 0.5, 0, 0.5 + 1e-8, 0.5, 0, 0.5, 0.5 + 1e-8, 0};
+  m.cells = {0, 1, 2, 3, 4, 5};
+  m.cell_region = {0, 0};
+  EXPECT_NO_THROW(validate_mesh(m, "mesh"));
+  m.coords[16] = 0.5;  // node 5 onto the line of nodes 3 and 4
+  EXPECT_NE(mesh_error(m).find("cell 1 is degenerate"), std::string::npos) << mesh_error(m);
+}
+
 TEST(MeshChecks, DisconnectedPartsAreCounted) {
   Mesh m;
   m.dim = 2;

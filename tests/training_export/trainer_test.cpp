@@ -635,6 +635,16 @@ TEST(Training, SecondTierGalerkinSolveAnswersWhereTheNetworkIsTooCoarse) {
     EXPECT_EQ(one.answers[s].tier, "reduced") << s;
     EXPECT_EQ(one.answers[s].outputs[0], red[s].outputs) << s;
   }
+  // A scenario outside the training bounds is an FEM answer under surrogate; the others are
+  // still unified into the reduced tier.
+  auto with_outside = sc;
+  with_outside.push_back(sc[0]);
+  const size_t h = static_cast<size_t>(model.twin().parameter_index("h"));
+  with_outside.back().parameters[h] = 1.5 * model.twin().parameters[h].max;
+  const AnswerSet beyond = answer_scenarios(model, r.surrogate.get(), with_outside, ao);
+  EXPECT_EQ(beyond.answers.back().tier, "fem");
+  EXPECT_EQ(beyond.answers.back().fallback, "outside_training_bounds");
+  for (size_t s = 0; s < sc.size(); ++s) EXPECT_EQ(beyond.answers[s].tier, "reduced") << s;
 }
 
 // A twin whose loads vary in space (a wall temperature, a convection coefficient from a CSV

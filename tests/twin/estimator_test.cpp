@@ -387,6 +387,13 @@ TEST(LiveTwin, ARecommendationSearchBlocksNoReadAndStopsAtItsDeadlineOrShutdown)
   };
   auto search = std::async(std::launch::async, [&] { return live.recommend_json(req); });
   searching.get_future().wait();
+  // An analysis of new readings goes in between two candidates (the search holds the FE lock
+  // for one candidate at a time), and the state is read after it.
+  std::vector<twin::Reading> more;
+  for (const auto& x : plant.read()) more.push_back({"s" + std::to_string(x.sensor + 1), 120, x.value});
+  auto analysis = std::async(std::launch::async, [&] { return live.assimilate(more); });
+  ASSERT_EQ(analysis.wait_for(std::chrono::seconds(60)), std::future_status::ready) << "the analysis waited for the search";
+  EXPECT_TRUE(analysis.get().has_value());
   auto state = std::async(std::launch::async, [&] { return live.state_json(60); });
   ASSERT_EQ(state.wait_for(std::chrono::seconds(60)), std::future_status::ready) << "GET /state waited for the search";
   EXPECT_TRUE(state.get()["parameters"].contains("h"));
