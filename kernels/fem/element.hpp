@@ -65,7 +65,7 @@ DOPPEL_HOST_DEVICE inline void shape_functions(CellType t, const double* xi, dou
   double lam[4];
   barycentric(dim, xi, lam);
   // d lambda_k / d xi_d: lambda_0 -> -1 for all d, lambda_{d+1} -> delta.
-  auto dlam = [dim](int k, int d) -> double { return k == 0 ? -1.0 : (k - 1 == d ? 1.0 : 0.0); };
+  auto dlam = [](int k, int d) -> double { return k == 0 ? -1.0 : (k - 1 == d ? 1.0 : 0.0); };
   if (cell_order(t) == 1) {
     for (int k = 0; k < nv; ++k) {
       if (N) N[k] = lam[k];

@@ -330,7 +330,17 @@ TEST_F(Api, MetricsCountRequestsScenariosAndBatches) {
   ASSERT_EQ(post("/v1/twins/splate/scenarios", R"({"scenarios": [{}, {}, {}], "fidelity": "surrogate"})").status, 200);
   doppel::api::HttpClient c("127.0.0.1", port_);
   c.request("GET", "/v1/nothing");
-  const auto r = c.request("GET", "/metrics");
+  // A request is counted by the request log, which httplib runs just after the answer went out:
+  // under load the client can scrape before the server thread got there. Scrape until both
+  // requests are counted (a bound, not a timing claim).
+  doppel::api::Response r;
+  for (int i = 0; i < 100; ++i) {
+    r = c.request("GET", "/metrics");
+    if (r.body.find("route=\"/v1/twins/{id}/scenarios\",method=\"POST\"") != std::string::npos &&
+        r.body.find("route=\"unmatched\"") != std::string::npos)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   ASSERT_EQ(r.status, 200);
   EXPECT_NE(r.content_type.find("text/plain"), std::string::npos);
   const std::string& m = r.body;

@@ -615,7 +615,9 @@ TEST(Training, SecondTierGalerkinSolveAnswersWhereTheNetworkIsTooCoarse) {
     const ScenarioAnswer& a = only.answers[s];
     EXPECT_TRUE(a.surrogate) << s;
     EXPECT_EQ(a.tier, red[s].estimate < net.estimate[s] ? "reduced" : "network") << s;
-    if (a.tier == "reduced") EXPECT_EQ(a.outputs[0], red[s].outputs);
+    if (a.tier == "reduced") {
+      EXPECT_EQ(a.outputs[0], red[s].outputs);
+    }
   }
   // A tolerance above every network estimate leaves every answer to the network.
   ao.tolerance = 0.5;
