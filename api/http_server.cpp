@@ -57,6 +57,12 @@ struct HttpServer::Impl {
     for (const auto& [k, v] : r.headers) out.set_header(k, v);
     out.set_content(r.body, r.content_type.c_str());
   }
+  // An answer of the server's own (the one error body), with Connection: close: a body it did
+  // not read whole.
+  void refuse(httplib::Response& out, int status, const std::string& type, const std::string& message) {
+    fill(options.error ? options.error(status, type, message) : Response{status, "text/plain", message + "\n", {}, {}, {}}, out);
+    out.set_header("Connection", "close");
+  }
 };
 
 HttpServer::HttpServer(ServerOptions options) : impl_(std::make_unique<Impl>()) {
@@ -219,10 +225,7 @@ void HttpServer::route(const std::string& method, const std::string& pattern, Ha
     Impl& i = *impl_;
     if (req.is_multipart_form_data()) {  // httplib would call receivers doppel never gives it
       request_route = pattern;
-      i.fill(i.options.error ? i.options.error(415, "unsupported_media_type", "multipart bodies are not accepted: send JSON")
-                             : Response{415, "text/plain", "unsupported media type\n", {}, {}, {}},
-             res);
-      res.set_header("Connection", "close");
+      i.refuse(res, 415, "unsupported_media_type", "multipart bodies are not accepted: send JSON");
       return;
     }
     std::string body;
@@ -240,18 +243,12 @@ void HttpServer::route(const std::string& method, const std::string& pattern, Ha
     });
     if (too_large || (!read && res.status == 413)) {
       request_route = pattern;
-      i.fill(i.options.error ? i.options.error(413, "payload_too_large", "the request body exceeds " + std::to_string(i.options.max_body_bytes) + " bytes")
-                             : Response{413, "text/plain", "payload too large\n", {}, {}, {}},
-             res);
-      res.set_header("Connection", "close");
+      i.refuse(res, 413, "payload_too_large", "the request body exceeds " + std::to_string(i.options.max_body_bytes) + " bytes");
       return;
     }
     if (!read) {
       request_route = pattern;
-      i.fill(i.options.error ? i.options.error(400, "invalid_request", "the request body could not be read (malformed chunked encoding?)")
-                             : Response{400, "text/plain", "bad body\n", {}, {}, {}},
-             res);
-      res.set_header("Connection", "close");
+      i.refuse(res, 400, "invalid_request", "the request body could not be read (malformed chunked encoding?)");
       return;
     }
     wrapped(req, std::move(body), res);
