@@ -142,7 +142,13 @@ ServerConfig parse_server_config(const std::string& json_text, const std::string
   }
   if (root.contains("limits")) {
     const Json& l = root["limits"];
-    r.known(l, "limits", {"max_body_mb", "max_sync_scenarios", "max_job_scenarios", "max_compute_s"});
+    r.known(l, "limits", {"max_body_mb", "max_sync_scenarios", "max_job_scenarios", "max_compute_s", "max_connections",
+                          "idle_timeout_s", "header_timeout_s", "body_timeout_s", "io_timeout_s"});
+    if (l.contains("max_connections")) c.max_connections = r.count(l["max_connections"], "limits.max_connections", 1, 1e6);
+    if (l.contains("idle_timeout_s")) c.idle_timeout_s = r.number(l["idle_timeout_s"], "limits.idle_timeout_s", 0.1, 3600);
+    if (l.contains("header_timeout_s")) c.header_timeout_s = r.number(l["header_timeout_s"], "limits.header_timeout_s", 0.1, 3600);
+    if (l.contains("body_timeout_s")) c.body_timeout_s = r.number(l["body_timeout_s"], "limits.body_timeout_s", 0.1, 86400);
+    if (l.contains("io_timeout_s")) c.io_timeout_s = r.number(l["io_timeout_s"], "limits.io_timeout_s", 0.1, 3600);
     if (l.contains("max_compute_s")) c.max_compute_s = r.number(l["max_compute_s"], "limits.max_compute_s", 1, 86400);
     if (l.contains("max_body_mb")) c.max_body_mb = r.count(l["max_body_mb"], "limits.max_body_mb", 1, 4096);
     if (l.contains("max_sync_scenarios"))

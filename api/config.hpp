@@ -44,7 +44,10 @@ struct ServerConfig {
   double alert_probability = 0.2;
   double alert_horizon_s = 3600;
   double drift_threshold = 4;
-  int http_threads = 64;              // concurrent connections served
+  int http_threads = 64;              // requests answered at once
+  // Connections (api/connection_front.hpp): "limits" in server.json.
+  size_t max_connections = 1024;
+  double idle_timeout_s = 5, header_timeout_s = 10, body_timeout_s = 60, io_timeout_s = 10;
 };
 
 // Reads and checks a server.json; InvalidInput naming the field ("tokens[1].scopes[0]") and

@@ -11,11 +11,61 @@
 
 #include <sys/socket.h>
 
+#include "api/connection_front.hpp"
 #include "spec/errors.hpp"
 
 namespace doppel::api {
 
 namespace {
+// An httplib stream over a connection of the front (connection_front.hpp): the request head is
+// already buffered there, the body and the answer go through its deadlines.
+class FrontStream : public httplib::Stream {
+ public:
+  explicit FrontStream(Connection& c) : c_(c) {}
+  bool is_readable() const override { return c_.readable(); }
+  bool is_writable() const override { return c_.writable(); }
+  ssize_t read(char* ptr, size_t size) override { return c_.read(ptr, size); }
+  ssize_t write(const char* ptr, size_t size) override { return c_.write(ptr, size); }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = c_.peer_ip();
+    port = c_.peer_port();
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    ip = c_.local_ip();
+    port = c_.local_port();
+  }
+  socket_t socket() const override { return c_.fd(); }
+
+ private:
+  Connection& c_;
+};
+
+// httplib's server with its per-connection threads replaced by the front: every accepted socket
+// is handed over at once (the task queue runs the hand-over inline, on the accepting thread), and
+// the front's workers call back to answer one request at a time.
+class FrontServer : public httplib::Server {
+ public:
+  std::function<void(int)> adopt;
+  // One request on the stream; false: the connection is to close.
+  bool serve_one(httplib::Stream& stream) {
+    bool closed = false;
+    const bool ok = process_request(stream, false, closed, nullptr);
+    return ok && !closed;
+  }
+
+ private:
+  bool process_and_close_socket(socket_t sock) override {
+    adopt(static_cast<int>(sock));
+    return true;
+  }
+};
+
+class InlineQueue : public httplib::TaskQueue {
+ public:
+  void enqueue(std::function<void()> fn) override { fn(); }
+  void shutdown() override {}
+};
+
 using Clock = std::chrono::steady_clock;
 thread_local Clock::time_point request_start;
 thread_local std::string request_route;
@@ -40,6 +90,7 @@ std::string Request::header(const std::string& lower_name) const {
 struct HttpServer::Impl {
   ServerOptions options;
   std::unique_ptr<httplib::Server> server;
+  std::unique_ptr<ConnectionFront> front;  // plain HTTP; TLS keeps httplib's thread per connection
   int port = -1;
   int listen_fd = -1;
   // stop() may come from another thread before run() listens: never lose it.
@@ -75,10 +126,33 @@ HttpServer::HttpServer(ServerOptions options) : impl_(std::make_unique<Impl>()) 
                                     " (PEM files of one key pair expected)");
     d.server = std::move(tls);
   } else {
-    d.server = std::make_unique<httplib::Server>();
+    auto plain = std::make_unique<FrontServer>();
+    FrontOptions f;
+    f.workers = std::max(1, d.options.threads);
+    f.max_connections = d.options.max_connections;
+    f.idle_timeout_s = d.options.idle_timeout_s;
+    f.header_timeout_s = d.options.header_timeout_s;
+    f.body_timeout_s = d.options.body_timeout_s;
+    f.read_timeout_s = d.options.io_timeout_s;
+    f.write_timeout_s = d.options.io_timeout_s;
+    f.refusal = [this](int status, const std::string& type, const std::string& message) {
+      const ServerOptions& o = impl_->options;
+      return o.error ? o.error(status, type, message).body : message + "\n";
+    };
+    FrontServer* raw = plain.get();
+    d.front = std::make_unique<ConnectionFront>(std::move(f), [raw](Connection& c) {
+      FrontStream stream(c);
+      return raw->serve_one(stream);
+    });
+    ConnectionFront* front = d.front.get();
+    plain->adopt = [front](int fd) { front->adopt(fd); };
+    plain->new_task_queue = [] { return new InlineQueue; };
+    d.server = std::move(plain);
   }
-  const int threads = std::max(1, d.options.threads);
-  d.server->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  if (!d.front) {
+    const int threads = std::max(1, d.options.threads);
+    d.server->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  }
   d.server->set_keep_alive_max_count(100000);
   d.server->set_tcp_nodelay(true);  // headers and body go out as separate writes: no Nagle stall
   // httplib listens with a backlog of 5: a burst of new connections (64 clients at once)
@@ -151,6 +225,8 @@ HttpServer::HttpServer(ServerOptions options) : impl_(std::make_unique<Impl>()) 
 }
 
 HttpServer::~HttpServer() { stop(); }
+
+FrontStats HttpServer::connections() const { return impl_->front ? impl_->front->stats() : FrontStats{}; }
 
 void HttpServer::route(const std::string& method, const std::string& pattern, Handler handler) {
   Impl& d = *impl_;
@@ -296,7 +372,11 @@ int HttpServer::bind() {
 void HttpServer::run() {
   Impl& d = *impl_;
   d.run_entered = true;
-  if (!d.stop_requested) d.server->listen_after_bind();
+  if (!d.stop_requested) {
+    if (d.front) d.front->start();
+    d.server->listen_after_bind();
+    if (d.front) d.front->stop();  // requests being answered finish; waiting connections close
+  }
   d.run_exited = true;
 }
 

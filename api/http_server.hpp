@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "api/connection_front.hpp"
+
 namespace doppel::api {
 
 struct Request {
@@ -55,7 +57,14 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                     // 0: any free port (see HttpServer::bind)
   size_t max_body_bytes = 64u << 20;   // larger bodies get 413
-  int threads = 64;                    // connections served at once
+  int threads = 64;                    // requests answered at once (workers of the front)
+  // Connections (plain HTTP; api/connection_front.hpp). TLS connections keep cpp-httplib's own
+  // thread per connection and its timeouts.
+  size_t max_connections = 1024;       // open at once; more are answered 503
+  double idle_timeout_s = 5;           // an idle keep-alive connection closes
+  double header_timeout_s = 10;        // a request head must arrive whole within (408)
+  double body_timeout_s = 60;          // a body must arrive within, after its head
+  double io_timeout_s = 10;            // longest wait for progress reading a body or writing
   std::string tls_cert, tls_key;       // PEM files: HTTPS when set
   std::function<void(const RequestLog&)> log;
   // The body of every error the server itself produces (404, 405, 413, exceptions).
@@ -77,6 +86,8 @@ class HttpServer {
   // Serves until stop() (from any thread); returns after in-flight requests finish.
   void run();
   void stop();
+  // The front's counters (zeros under TLS).
+  FrontStats connections() const;
 
  private:
   struct Impl;

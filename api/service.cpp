@@ -271,6 +271,7 @@ std::vector<Service::Route> Service::table() {
 
 void Service::add_routes(HttpServer& server) {
   docs_.clear();
+  connection_stats_ = [&server] { return server.connections(); };
   for (auto& route : table()) {
     docs_.push_back(route.doc);
     Handler h = route.handler;
@@ -880,6 +881,23 @@ void Service::render_gauges(std::string& out) const {
   }
   for (const char* s : {"queued", "running", "done", "failed", "cancelled"})
     out += std::string("doppel_jobs{state=\"") + s + "\"} " + std::to_string(states.count(s) ? states.at(s) : 0) + "\n";
+  if (connection_stats_) {
+    const FrontStats c = connection_stats_();
+    out += "# HELP doppel_http_connections Client connections: open, and with a complete request waiting for a worker.\n";
+    out += "# TYPE doppel_http_connections gauge\n";
+    out += "doppel_http_connections{state=\"open\"} " + std::to_string(c.open) + "\n";
+    out += "doppel_http_connections{state=\"waiting\"} " + std::to_string(c.waiting) + "\n";
+    out += "# HELP doppel_http_connections_accepted_total Client connections accepted.\n";
+    out += "# TYPE doppel_http_connections_accepted_total counter\n";
+    out += "doppel_http_connections_accepted_total " + std::to_string(c.accepted) + "\n";
+    out += "# HELP doppel_http_connections_closed_total Connections the server closed on its own, by reason.\n";
+    out += "# TYPE doppel_http_connections_closed_total counter\n";
+    const std::pair<const char*, uint64_t> closed[] = {{"refused", c.refused},        {"head_timeout", c.head_timeouts},
+                                                       {"idle", c.idle_closed},       {"oversized_head", c.oversized_heads},
+                                                       {"io_timeout", c.io_timeouts}};
+    for (const auto& [reason, n] : closed)
+      out += std::string("doppel_http_connections_closed_total{reason=\"") + reason + "\"} " + std::to_string(n) + "\n";
+  }
   if (options_.gpu_metrics) {
     out += "# HELP doppel_gpu_memory_bytes Device memory (all allocations on the device, LibTorch's cache included).\n";
     out += "# TYPE doppel_gpu_memory_bytes gauge\n";

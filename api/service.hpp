@@ -96,6 +96,7 @@ class Service {
   Authenticator auth_;
   std::vector<RouteDoc> docs_;
   Metrics metrics_;
+  std::function<FrontStats()> connection_stats_;  // the server's front (add_routes)
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<JobManager> jobs_;
   std::unique_ptr<twin::HistoryStore> history_;

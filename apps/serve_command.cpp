@@ -119,6 +119,11 @@ int run_serve(const ServeArgs& args) {
   options.port = args.port;
   options.max_body_bytes = config.max_body_mb << 20;
   options.threads = config.http_threads;
+  options.max_connections = config.max_connections;
+  options.idle_timeout_s = config.idle_timeout_s;
+  options.header_timeout_s = config.header_timeout_s;
+  options.body_timeout_s = config.body_timeout_s;
+  options.io_timeout_s = config.io_timeout_s;
   options.tls_cert = config.tls_cert;
   options.tls_key = config.tls_key;
   options.error = [](int status, const std::string& type, const std::string& message) {

@@ -76,7 +76,8 @@ TEST(ServerConfig, ReadsEveryField) {
   const ServerConfig c = parse_server_config(R"({
     "tokens": [{"name": "a", "token": "literal-token-0123456789", "scopes": ["read", "simulate"]},
                {"name": "b", "token_env": "DOPPEL_TEST_TOKEN", "scopes": ["admin"]}],
-    "limits": {"max_body_mb": 8, "max_sync_scenarios": 10, "max_job_scenarios": 100},
+    "limits": {"max_body_mb": 8, "max_sync_scenarios": 10, "max_job_scenarios": 100, "max_connections": 300,
+               "idle_timeout_s": 2, "header_timeout_s": 3, "body_timeout_s": 30, "io_timeout_s": 4},
     "batching": {"enabled": false, "max_batch": 64, "max_queue_delay_ms": 0.5},
     "database": "jobs.sqlite", "jobs": {"chunk": 32, "fem_chunk": 8},
     "twins": {"max_readings": 500, "max_clock_skew_s": 5, "members": 32, "drift": 0.05},
@@ -86,6 +87,11 @@ TEST(ServerConfig, ReadsEveryField) {
   EXPECT_TRUE(c.tokens[0].scopes.count(Scope::simulate));
   EXPECT_EQ(c.max_body_mb, 8u);
   EXPECT_EQ(c.max_sync_scenarios, 10u);
+  EXPECT_EQ(c.max_connections, 300u);
+  EXPECT_DOUBLE_EQ(c.idle_timeout_s, 2);
+  EXPECT_DOUBLE_EQ(c.header_timeout_s, 3);
+  EXPECT_DOUBLE_EQ(c.body_timeout_s, 30);
+  EXPECT_DOUBLE_EQ(c.io_timeout_s, 4);
   EXPECT_FALSE(c.batching);
   EXPECT_DOUBLE_EQ(c.max_queue_delay_ms, 0.5);
   EXPECT_EQ(c.database, "/srv/doppel/jobs.sqlite");  // relative to the file's folder
@@ -113,6 +119,9 @@ TEST(ServerConfig, BadFieldsAreNamed) {
   EXPECT_EQ(error_path(R"({"tls": {"cert": "/nonexistent.pem"}})"), "tls");
   EXPECT_EQ(error_path(R"({"limits": {"max_body_mb": 0}})"), "limits.max_body_mb");
   EXPECT_EQ(error_path(R"({"limits": {"max_sync_scenarios": 1.5}})"), "limits.max_sync_scenarios");
+  EXPECT_EQ(error_path(R"({"limits": {"max_connections": 0}})"), "limits.max_connections");
+  EXPECT_EQ(error_path(R"({"limits": {"header_timeout_s": 0}})"), "limits.header_timeout_s");
+  EXPECT_EQ(error_path(R"({"limits": {"idle_timeout_s": "5"}})"), "limits.idle_timeout_s");
   EXPECT_EQ(error_path(R"({"batching": {"enabled": "yes"}})"), "batching.enabled");
   EXPECT_EQ(error_path(R"({"batching": {"max_queue_delay_ms": -1}})"), "batching.max_queue_delay_ms");
   EXPECT_EQ(error_path(R"({"jobs": {"chunk": 0}})"), "jobs.chunk");

@@ -8,10 +8,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <stdexcept>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "api/errors.hpp"
 #include "api/http_server.hpp"
@@ -169,6 +172,219 @@ TEST(HttpServer, ChunkedBodiesAreBoundedLikeOthers) {
   EXPECT_EQ(multipart.status, 415) << multipart.body;
   EXPECT_EQ(c.request("POST", "/echo", std::string(1000, 'x'), {{"Content-Type", "text/plain"}}).body, "1000");
   EXPECT_EQ(c.request("POST", "/echo", std::string(2 << 20, 'x'), {{"Content-Type", "text/plain"}}).status, 413);
+}
+
+// A raw client connection, for what HttpClient cannot do: send part of a request, stay idle,
+// pipeline, half-close. Every receive waits at most `wait_s`.
+struct Raw {
+  explicit Raw(int port, double wait_s = 15) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    timeval tv{static_cast<time_t>(wait_s), 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~Raw() { ::close(fd); }
+  bool send(const std::string& s) const {
+    size_t sent = 0;
+    while (sent < s.size()) {
+      const ssize_t n = ::send(fd, s.data() + sent, s.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      sent += static_cast<size_t>(n);
+    }
+    return true;
+  }
+  // Everything until the server closes (or the wait passes: then `closed` stays false).
+  std::string until_closed() {
+    std::string got;
+    char buf[4096];
+    for (;;) {
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n == 0 || (n < 0 && errno == ECONNRESET)) closed = true;
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+    }
+    return got;
+  }
+  // Reads until `count` answers with Content-Length bodies are in (or the wait passes).
+  std::string answers(size_t count) {
+    std::string got;
+    char buf[4096];
+    auto complete = [&] {
+      size_t at = 0;
+      for (size_t k = 0; k < count; ++k) {
+        const size_t head = got.find("\r\n\r\n", at);
+        if (head == std::string::npos) return false;
+        const size_t len = got.find("Content-Length: ", at);
+        if (len == std::string::npos || len > head) return false;
+        at = head + 4 + std::stoul(got.substr(len + 16));
+        if (at > got.size()) return false;
+      }
+      return true;
+    };
+    while (!complete()) {
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+    }
+    return got;
+  }
+  size_t count(const std::string& text, const std::string& what) const {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  }
+  int fd = -1;
+  bool connected = false, closed = false;
+};
+
+ServerOptions quick_options() {
+  ServerOptions o = options();
+  o.idle_timeout_s = 1;
+  o.header_timeout_s = 1;
+  o.body_timeout_s = 1;
+  o.io_timeout_s = 1;
+  return o;
+}
+
+void add_health(HttpServer& server) {
+  server.route("GET", "/healthz", [](Request&) { return Response{200, "application/json", "{\"ok\": true}\n", {}, {}, {}}; });
+  server.route("POST", "/echo", [](Request& r) { return Response{200, "text/plain", std::to_string(r.body.size()), {}, {}, {}}; });
+}
+
+// Waits (bounded) until the front holds `open` connections.
+void await_open(const HttpServer& server, size_t open) {
+  for (int i = 0; i < 500 && server.connections().open != open; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(server.connections().open, open);
+}
+
+// With httplib's thread per connection, 4 threads were held by whoever connected first: idle
+// keep-alive connections, heads sent a byte at a time (slowloris), bodies that never come.
+// /healthz then waited behind them all (70 such connections denied 30 of 30 probes for 10 s).
+// Now connections wait for a complete head without a thread, heads and bodies have deadlines,
+// and bodyless requests keep workers of their own: every probe is answered while 100 idle, 100
+// slowloris and 20 slow-body connections are open, and each of those is closed by its deadline.
+TEST(HttpServer, SlowAndIdleConnectionsCannotStarveTheWorkers) {
+  Served s(quick_options());
+  add_health(s.server);
+  s.start();
+  std::vector<std::unique_ptr<Raw>> idle, loris, bodies;
+  for (int i = 0; i < 100; ++i) idle.push_back(std::make_unique<Raw>(s.port));
+  for (int i = 0; i < 100; ++i) {
+    loris.push_back(std::make_unique<Raw>(s.port));
+    ASSERT_TRUE(loris.back()->send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "));
+  }
+  for (int i = 0; i < 20; ++i) {
+    bodies.push_back(std::make_unique<Raw>(s.port));
+    ASSERT_TRUE(bodies.back()->send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nx"));
+  }
+  for (const auto& r : idle) ASSERT_TRUE(r->connected);
+  for (int i = 0; i < 20; ++i) {
+    HttpClient probe("127.0.0.1", s.port, 5);
+    const Response r = probe.request("GET", "/healthz");
+    ASSERT_EQ(r.status, 200) << "probe " << i << " starved";
+  }
+  for (auto& r : loris) {
+    r->send("a");  // still trickling
+    const std::string got = r->until_closed();
+    EXPECT_TRUE(r->closed) << "a slowloris connection stayed open";
+    EXPECT_EQ(got.rfind("HTTP/1.1 408", 0), 0u) << got.substr(0, 200);
+    EXPECT_NE(got.find("\"request_timeout\""), std::string::npos) << got;
+  }
+  for (auto& r : idle) {
+    EXPECT_EQ(r->until_closed(), "");
+    EXPECT_TRUE(r->closed) << "an idle connection stayed open";
+  }
+  for (auto& r : bodies) {
+    const std::string got = r->until_closed();
+    EXPECT_TRUE(r->closed) << "a connection whose body never came stayed open";
+    if (!got.empty()) EXPECT_EQ(got.rfind("HTTP/1.1 400", 0), 0u) << got.substr(0, 200);
+  }
+  const FrontStats st = s.server.connections();
+  EXPECT_GE(st.head_timeouts, 100u);
+  EXPECT_GE(st.idle_closed, 100u);
+  EXPECT_GE(st.io_timeouts, 20u);
+  HttpClient after("127.0.0.1", s.port, 5);
+  EXPECT_EQ(after.request("GET", "/healthz").status, 200);
+}
+
+// Past max_connections a new connection is answered 503 (the one error body, Retry-After) at
+// once and closed, instead of waiting unseen in a queue; once others close, it is served again.
+TEST(HttpServer, ConnectionsPastTheCapAreRefusedAtOnce) {
+  ServerOptions o = options();
+  o.max_connections = 8;
+  Served s(o);
+  add_health(s.server);
+  s.start();
+  std::vector<std::unique_ptr<Raw>> held;
+  for (int i = 0; i < 8; ++i) held.push_back(std::make_unique<Raw>(s.port));
+  await_open(s.server, 8);
+  Raw extra(s.port);
+  extra.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string got = extra.until_closed();
+  EXPECT_TRUE(extra.closed);
+  ASSERT_EQ(got.rfind("HTTP/1.1 503", 0), 0u) << got.substr(0, 200);
+  EXPECT_NE(got.find("Retry-After: 1"), std::string::npos);
+  const auto body = nlohmann::json::parse(got.substr(got.find("\r\n\r\n") + 4));
+  EXPECT_EQ(body["error"]["type"], "unavailable");
+  EXPECT_EQ(body["error"]["code"], 503);
+  EXPECT_EQ(s.server.connections().refused, 1u);
+  held.clear();
+  await_open(s.server, 0);
+  HttpClient c("127.0.0.1", s.port, 5);
+  EXPECT_EQ(c.request("GET", "/healthz").status, 200);
+}
+
+// The front's own handling of a connection's requests: a head over the bound is 431;
+// pipelined requests are answered in order on one connection; a request followed by a
+// half-close is still answered; a handler's "Connection: close" now closes the connection
+// (httplib kept it open, and read whatever followed as a new request).
+TEST(HttpServer, HeadsPipelinesHalfClosesAndConnectionClose) {
+  Served s(options());
+  add_health(s.server);
+  s.server.route("GET", "/bye", [](Request&) { return Response{200, "application/json", "{}\n", {{"Connection", "close"}}, {}, {}}; });
+  s.start();
+  {
+    Raw r(s.port);
+    r.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(100000, 'a') + "\r\n\r\n");
+    const std::string got = r.until_closed();
+    EXPECT_EQ(got.rfind("HTTP/1.1 431", 0), 0u) << got.substr(0, 200);
+    EXPECT_NE(got.find("\"header_too_large\""), std::string::npos);
+  }
+  {
+    Raw r(s.port);
+    r.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nabc"
+           "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    const std::string got = r.answers(3);
+    EXPECT_EQ(r.count(got, "HTTP/1.1 200"), 3u) << got;
+    EXPECT_NE(got.find("\r\n\r\n3HTTP/1.1 200"), std::string::npos) << got;
+    EXPECT_FALSE(r.closed);
+  }
+  {
+    Raw r(s.port);
+    r.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    ::shutdown(r.fd, SHUT_WR);
+    const std::string got = r.until_closed();
+    EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got;
+    EXPECT_TRUE(r.closed);
+  }
+  {
+    Raw r(s.port);
+    r.send("GET /bye HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    const std::string got = r.until_closed();
+    EXPECT_TRUE(r.closed);
+    EXPECT_EQ(r.count(got, "HTTP/1.1 "), 1u) << "the request after Connection: close was answered: " << got;
+  }
+  {
+    Raw r(s.port);
+    r.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const std::string got = r.until_closed();
+    EXPECT_TRUE(r.closed);
+    EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got;
+  }
 }
 
 }  // namespace

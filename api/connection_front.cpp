@@ -1,0 +1,462 @@
+#include "api/connection_front.hpp"
+
+#include <netdb.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace doppel::api {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t, Clock::time_point now) { return std::chrono::duration<double>(now - t).count(); }
+
+int timeout_ms(double seconds) { return seconds <= 0 ? 0 : static_cast<int>(std::min(seconds * 1000.0 + 0.999, 3.6e6)); }
+
+// The end of a request head ("\r\n\r\n", or bare "\n\n" as lenient parsers accept) at or after
+// `from`, as the offset just past it; npos while incomplete.
+size_t head_end(const std::string& b, size_t from) {
+  for (size_t i = from; i < b.size(); ++i) {
+    if (b[i] != '\n') continue;
+    if (i + 1 < b.size() && b[i + 1] == '\n') return i + 2;
+    if (i + 2 < b.size() && b[i + 1] == '\r' && b[i + 2] == '\n') return i + 3;
+  }
+  return std::string::npos;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// Whether a head announces a body: a Content-Length other than 0, or any Transfer-Encoding.
+bool announces_body(const std::string& head) {
+  const std::string h = lower(head);
+  if (h.find("\ntransfer-encoding:") != std::string::npos) return true;
+  for (size_t at = h.find("\ncontent-length:"); at != std::string::npos; at = h.find("\ncontent-length:", at + 1)) {
+    size_t i = at + 16;
+    while (i < h.size() && (h[i] == ' ' || h[i] == '\t')) ++i;
+    bool zero = true;
+    for (; i < h.size() && h[i] != '\r' && h[i] != '\n'; ++i)
+      if (h[i] != '0' && h[i] != ' ' && h[i] != '\t') zero = false;
+    if (!zero) return true;
+  }
+  return false;
+}
+
+const char* reason(int status) {
+  switch (status) {
+    case 408: return "Request Timeout";
+    case 431: return "Request Header Fields Too Large";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+  }
+}
+
+void address_of(int fd, bool peer, std::string& ip, int& port) {
+  sockaddr_storage a{};
+  socklen_t n = sizeof a;
+  const int r = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&a), &n) : ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
+  if (r != 0) return;
+  char host[NI_MAXHOST], serv[NI_MAXSERV];
+  if (::getnameinfo(reinterpret_cast<sockaddr*>(&a), n, host, sizeof host, serv, sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
+    ip = host;
+    port = std::atoi(serv);
+  }
+}
+}  // namespace
+
+struct ConnectionFront::Impl {
+  FrontOptions options;
+  std::function<bool(Connection&)> serve;
+  int epoll_fd = -1, wake_fd = -1;
+  mutable std::mutex m;
+  std::condition_variable work;
+  std::unordered_map<int, std::unique_ptr<Connection>> connections;
+  std::deque<Connection*> light, heavy;  // complete heads waiting for a worker
+  int heavy_active = 0, heavy_cap = 1;
+  uint64_t sequence = 0;
+  FrontStats stats;
+  std::atomic<bool> stopping{false};
+  bool started = false;
+  std::thread loop;
+  std::vector<std::thread> workers;
+
+  // Sends a refusal of the front's own and closes (with m held, or before the connection is
+  // shared). Best effort: the socket is not waited on.
+  void refuse_and_close(Connection& c, int status, const std::string& type, const std::string& message) {
+    const std::string body = options.refusal ? options.refusal(status, type, message) : message + "\n";
+    std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reason(status) + "\r\nContent-Type: " +
+                      (options.refusal ? "application/json" : "text/plain") + "\r\nContent-Length: " + std::to_string(body.size()) +
+                      "\r\nConnection: close\r\n";
+    if (status == 503) out += "Retry-After: 1\r\n";
+    out += "\r\n" + body;
+    (void)::send(c.fd_, out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    close_locked(c, true);
+  }
+
+  void close_locked(Connection& c, bool graceful) {
+    const int fd = c.fd_;
+    ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
+    if (graceful) {
+      // Unread input would make the close a reset that can destroy the answer just sent.
+      ::shutdown(fd, SHUT_WR);
+      char sink[4096];
+      for (int i = 0; i < 16 && ::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; ++i) {
+      }
+    }
+    ::close(fd);
+    connections.erase(fd);  // destroys c
+  }
+
+  void arm(Connection& c, int op) {
+    epoll_event e{};
+    e.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+    e.data.ptr = &c;
+    ::epoll_ctl(epoll_fd, op, c.fd_, &e);
+  }
+
+  // With m held: a connection whose buffer may hold a complete head goes to the workers,
+  // otherwise back to the loop. False: it was closed.
+  void settle(Connection& c, bool fresh) {
+    // Scan only what is new (a head trickling in byte by byte is not rescanned from its start).
+    const size_t end = head_end(c.buffer_, std::max(c.consumed_, c.scanned_ > 2 ? c.scanned_ - 2 : 0));
+    c.scanned_ = c.buffer_.size();
+    if (end != std::string::npos) {
+      c.state_ = Connection::State::ready;
+      c.heavy_ = announces_body(c.buffer_.substr(c.consumed_, end - c.consumed_));
+      c.sequence_ = ++sequence;
+      (c.heavy_ ? heavy : light).push_back(&c);
+      work.notify_one();
+      return;
+    }
+    if (c.buffer_.size() - c.consumed_ > options.max_head_bytes) {
+      ++stats.oversized_heads;
+      return refuse_and_close(c, 431, "header_too_large",
+                              "the request line and headers exceed " + std::to_string(options.max_head_bytes) + " bytes");
+    }
+    if (c.peer_done_) return close_locked(c, false);
+    c.state_ = Connection::State::idle;
+    arm(c, fresh ? EPOLL_CTL_ADD : EPOLL_CTL_MOD);
+  }
+
+  // With m held: reads what the socket has for an idle connection.
+  void on_readable(Connection& c) {
+    char chunk[16384];
+    for (;;) {
+      const ssize_t r = ::recv(c.fd_, chunk, sizeof chunk, MSG_DONTWAIT);
+      if (r > 0) {
+        if (!c.head_started_) {
+          c.head_started_ = true;
+          c.since_ = Clock::now();
+        }
+        c.buffer_.append(chunk, static_cast<size_t>(r));
+        if (c.buffer_.size() - c.consumed_ > options.max_head_bytes) break;
+        continue;
+      }
+      if (r == 0) {
+        c.peer_done_ = true;
+        break;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return close_locked(c, false);
+    }
+    settle(c, false);
+  }
+
+  void sweep(Clock::time_point now) {
+    std::vector<Connection*> late_heads, idle;
+    for (auto& [fd, c] : connections) {
+      if (c->state_ != Connection::State::idle) continue;
+      if (c->head_started_ && seconds_since(c->since_, now) > options.header_timeout_s) late_heads.push_back(c.get());
+      else if (!c->head_started_ && seconds_since(c->since_, now) > options.idle_timeout_s) idle.push_back(c.get());
+    }
+    for (Connection* c : late_heads) {
+      ++stats.head_timeouts;
+      refuse_and_close(*c, 408, "request_timeout",
+                       "the request head did not arrive within " + std::to_string(options.header_timeout_s) + " s");
+    }
+    for (Connection* c : idle) {
+      ++stats.idle_closed;
+      close_locked(*c, false);
+    }
+  }
+
+  void run_loop() {
+    std::vector<epoll_event> events(256);
+    auto last_sweep = Clock::now();
+    while (!stopping) {
+      const int n = ::epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), 100);
+      std::lock_guard<std::mutex> lock(m);
+      for (int i = 0; i < n; ++i) {
+        if (events[i].data.ptr == nullptr) {  // the wake-up
+          uint64_t v;
+          (void)::read(wake_fd, &v, sizeof v);
+          continue;
+        }
+        auto* c = static_cast<Connection*>(events[i].data.ptr);
+        if (c->state_ == Connection::State::idle) on_readable(*c);
+      }
+      const auto now = Clock::now();
+      if (seconds_since(last_sweep, now) >= 0.1) {
+        sweep(now);
+        last_sweep = now;
+      }
+    }
+  }
+
+  void run_worker() {
+    for (;;) {
+      Connection* c = nullptr;
+      {
+        std::unique_lock<std::mutex> lock(m);
+        work.wait(lock, [&] { return stopping || !light.empty() || (!heavy.empty() && heavy_active < heavy_cap); });
+        if (stopping && light.empty() && heavy.empty()) return;
+        const bool heavy_ok = !heavy.empty() && heavy_active < heavy_cap;
+        if (!light.empty() && (!heavy_ok || light.front()->sequence_ < heavy.front()->sequence_)) {
+          c = light.front();
+          light.pop_front();
+        } else if (heavy_ok) {
+          c = heavy.front();
+          heavy.pop_front();
+          ++heavy_active;
+        } else {
+          continue;
+        }
+        c->state_ = Connection::State::busy;
+      }
+      bool keep = false;
+      c->begin_request();
+      try {
+        keep = serve(*c);
+      } catch (...) {
+        keep = false;
+      }
+      std::lock_guard<std::mutex> lock(m);
+      if (c->heavy_) {
+        --heavy_active;
+        work.notify_one();
+      }
+      if (!keep || c->must_close()) {
+        close_locked(*c, keep);
+        continue;
+      }
+      // Keep-alive: what was read of the next request stays; the rest comes through the loop.
+      if (c->consumed_ >= c->buffer_.size()) {
+        c->buffer_.clear();
+      } else {
+        c->buffer_.erase(0, c->consumed_);
+      }
+      c->consumed_ = 0;
+      c->scanned_ = 0;
+      c->head_started_ = !c->buffer_.empty();
+      c->since_ = Clock::now();
+      c->heavy_ = false;
+      c->close_after_ = false;
+      c->response_head_seen_ = false;
+      settle(*c, false);
+    }
+  }
+};
+
+Connection::Connection(ConnectionFront& front, int fd) : front_(front), fd_(fd), since_(Clock::now()) {
+  address_of(fd, true, peer_ip_, peer_port_);
+  address_of(fd, false, local_ip_, local_port_);
+}
+
+void Connection::begin_request() { body_deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(front_.options().body_timeout_s)); }
+
+bool Connection::must_close() const { return close_after_ || peer_done_ || front_.impl_->stopping; }
+
+bool Connection::wait(short events, double timeout_s) {
+  pollfd p{fd_, events, 0};
+  for (;;) {
+    const int r = ::poll(&p, 1, timeout_ms(timeout_s));
+    if (r < 0 && errno == EINTR) continue;
+    return r > 0;
+  }
+}
+
+bool Connection::readable() {
+  if (consumed_ < buffer_.size() || peer_done_) return true;
+  return wait(POLLIN, front_.options().read_timeout_s);
+}
+
+bool Connection::writable() {
+  pollfd p{fd_, POLLOUT, 0};
+  int r;
+  do {
+    r = ::poll(&p, 1, timeout_ms(front_.options().write_timeout_s));
+  } while (r < 0 && errno == EINTR);
+  return r > 0 && !(p.revents & (POLLERR | POLLHUP | POLLNVAL));
+}
+
+ssize_t Connection::read(char* data, size_t size) {
+  if (consumed_ < buffer_.size()) {
+    const size_t n = std::min(size, buffer_.size() - consumed_);
+    std::memcpy(data, buffer_.data() + consumed_, n);
+    consumed_ += n;
+    if (consumed_ == buffer_.size()) {
+      buffer_.clear();
+      consumed_ = 0;
+      scanned_ = 0;
+    }
+    return static_cast<ssize_t>(n);
+  }
+  if (peer_done_) return 0;
+  const FrontOptions& o = front_.options();
+  for (;;) {
+    const double left = std::min(o.read_timeout_s, std::chrono::duration<double>(body_deadline_ - Clock::now()).count());
+    if (left <= 0 || !wait(POLLIN, left)) {
+      std::lock_guard<std::mutex> lock(front_.impl_->m);
+      ++front_.impl_->stats.io_timeouts;
+      return -1;
+    }
+    const ssize_t r = ::recv(fd_, data, size, MSG_DONTWAIT);
+    if (r > 0) return r;
+    if (r == 0) {
+      peer_done_ = true;
+      return 0;
+    }
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -1;
+  }
+}
+
+ssize_t Connection::write(const char* data, size_t size) {
+  if (!response_head_seen_ && !(size >= 10 && std::memcmp(data, "HTTP/1.1 1", 10) == 0)) {
+    // The response head comes in one write (httplib buffers it): does it close the connection?
+    response_head_seen_ = true;
+    std::string head(data, size);
+    const size_t end = head.find("\r\n\r\n");
+    if (end != std::string::npos) head.resize(end + 2);
+    if (lower(head).find("\r\nconnection: close\r\n") != std::string::npos) close_after_ = true;
+  }
+  size_t sent = 0;
+  while (sent < size) {
+    const ssize_t r = ::send(fd_, data + sent, size - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (r > 0) {
+      sent += static_cast<size_t>(r);
+      continue;
+    }
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (wait(POLLOUT, front_.options().write_timeout_s)) continue;
+      std::lock_guard<std::mutex> lock(front_.impl_->m);
+      ++front_.impl_->stats.io_timeouts;
+    }
+    return -1;
+  }
+  return static_cast<ssize_t>(size);
+}
+
+ConnectionFront::ConnectionFront(FrontOptions options, std::function<bool(Connection&)> serve) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->serve = std::move(serve);
+  FrontOptions& o = impl_->options;
+  o.workers = std::max(1, o.workers);
+  if (o.reserved_light <= 0) o.reserved_light = std::max(2, o.workers / 8);
+  impl_->heavy_cap = std::max(1, o.workers - o.reserved_light);
+  o.max_connections = std::max<size_t>(1, o.max_connections);
+}
+
+ConnectionFront::~ConnectionFront() { stop(); }
+
+const FrontOptions& ConnectionFront::options() const { return impl_->options; }
+
+void ConnectionFront::start() {
+  Impl& d = *impl_;
+  if (d.started) return;
+  // Each connection is a descriptor: make room for max_connections (the soft limit is often 1024).
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+    const rlim_t want = static_cast<rlim_t>(d.options.max_connections + 256);
+    if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < want) {
+      lim.rlim_cur = lim.rlim_max == RLIM_INFINITY ? want : std::min(want, lim.rlim_max);
+      ::setrlimit(RLIMIT_NOFILE, &lim);
+    }
+  }
+  d.epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
+  d.wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (d.epoll_fd < 0 || d.wake_fd < 0) throw std::runtime_error(std::string("connection front: ") + std::strerror(errno));
+  epoll_event e{};
+  e.events = EPOLLIN;
+  e.data.ptr = nullptr;
+  ::epoll_ctl(d.epoll_fd, EPOLL_CTL_ADD, d.wake_fd, &e);
+  d.started = true;
+  d.loop = std::thread([&d] { d.run_loop(); });
+  for (int i = 0; i < d.options.workers; ++i) d.workers.emplace_back([&d] { d.run_worker(); });
+}
+
+void ConnectionFront::adopt(int fd) {
+  Impl& d = *impl_;
+  std::lock_guard<std::mutex> lock(d.m);
+  if (!d.started || d.stopping) {
+    ::close(fd);
+    return;
+  }
+  ++d.stats.accepted;
+  auto owned = std::unique_ptr<Connection>(new Connection(*this, fd));
+  Connection& c = *owned;
+  d.connections[fd] = std::move(owned);
+  if (d.connections.size() > d.options.max_connections) {
+    ++d.stats.refused;
+    return d.refuse_and_close(c, 503, "unavailable",
+                              "too many open connections (" + std::to_string(d.options.max_connections) + "): retry later");
+  }
+  d.settle(c, true);
+}
+
+void ConnectionFront::stop() {
+  Impl& d = *impl_;
+  if (!d.started) return;
+  d.stopping = true;
+  uint64_t one = 1;
+  (void)::write(d.wake_fd, &one, sizeof one);
+  if (d.loop.joinable()) d.loop.join();
+  {
+    std::lock_guard<std::mutex> lock(d.m);
+    d.light.clear();
+    d.heavy.clear();
+    std::vector<Connection*> waiting;
+    for (auto& [fd, c] : d.connections)
+      if (c->state_ != Connection::State::busy) waiting.push_back(c.get());
+    for (Connection* c : waiting) d.close_locked(*c, false);
+    d.work.notify_all();
+  }
+  for (auto& t : d.workers)
+    if (t.joinable()) t.join();
+  d.workers.clear();
+  std::lock_guard<std::mutex> lock(d.m);
+  for (auto& [fd, c] : d.connections) ::close(fd);
+  d.connections.clear();
+  ::close(d.epoll_fd);
+  ::close(d.wake_fd);
+  d.started = false;
+}
+
+FrontStats ConnectionFront::stats() const {
+  std::lock_guard<std::mutex> lock(impl_->m);
+  FrontStats s = impl_->stats;
+  s.open = impl_->connections.size();
+  s.waiting = impl_->light.size() + impl_->heavy.size();
+  return s;
+}
+
+}  // namespace doppel::api
