@@ -45,19 +45,38 @@ std::string lower(std::string s) {
   return s;
 }
 
-// Whether a head announces a body: a Content-Length other than 0, or any Transfer-Encoding.
-bool announces_body(const std::string& head) {
+// What a request head says of its body.
+struct HeadFacts {
+  long long content_length = -1;  // -1: none
+  bool chunked = false, expect_continue = false, malformed_length = false;
+};
+
+HeadFacts head_facts(const std::string& head) {
+  HeadFacts f;
   const std::string h = lower(head);
-  if (h.find("\ntransfer-encoding:") != std::string::npos) return true;
+  auto value = [&](size_t at) {
+    size_t i = h.find(':', at) + 1, e = h.find('\n', i);
+    std::string v = h.substr(i, e == std::string::npos ? std::string::npos : e - i);
+    while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.pop_back();
+    size_t b = 0;
+    while (b < v.size() && std::isspace(static_cast<unsigned char>(v[b]))) ++b;
+    return v.substr(b);
+  };
+  for (size_t at = h.find("\ntransfer-encoding:"); at != std::string::npos; at = h.find("\ntransfer-encoding:", at + 1))
+    f.chunked = true;  // any transfer coding: framed by chunks (httplib reads chunked only)
+  for (size_t at = h.find("\nexpect:"); at != std::string::npos; at = h.find("\nexpect:", at + 1))
+    if (value(at + 1) == "100-continue") f.expect_continue = true;
   for (size_t at = h.find("\ncontent-length:"); at != std::string::npos; at = h.find("\ncontent-length:", at + 1)) {
-    size_t i = at + 16;
-    while (i < h.size() && (h[i] == ' ' || h[i] == '\t')) ++i;
-    bool zero = true;
-    for (; i < h.size() && h[i] != '\r' && h[i] != '\n'; ++i)
-      if (h[i] != '0' && h[i] != ' ' && h[i] != '\t') zero = false;
-    if (!zero) return true;
+    const std::string v = value(at + 1);
+    if (v.empty() || v.size() > 15 || v.find_first_not_of("0123456789") != std::string::npos) {
+      f.malformed_length = true;
+      continue;
+    }
+    const long long n = std::stoll(v);
+    if (f.content_length >= 0 && f.content_length != n) f.malformed_length = true;
+    f.content_length = n;
   }
-  return false;
+  return f;
 }
 
 const char* reason(int status) {
@@ -89,7 +108,9 @@ struct ConnectionFront::Impl {
   mutable std::mutex m;
   std::condition_variable work;
   std::unordered_map<int, std::unique_ptr<Connection>> connections;
-  std::deque<Connection*> light, heavy;  // complete heads waiting for a worker
+  std::deque<Connection*> light, heavy;  // complete requests waiting for a worker
+  std::vector<Connection*> paused;       // waiting for body budget
+  size_t body_charged = 0;               // buffered body bytes past the free allowances
   int heavy_active = 0, heavy_cap = 1;
   uint64_t sequence = 0;
   FrontStats stats;
@@ -113,6 +134,9 @@ struct ConnectionFront::Impl {
 
   void close_locked(Connection& c, bool graceful) {
     const int fd = c.fd_;
+    if (c.paused_) paused.erase(std::remove(paused.begin(), paused.end(), &c), paused.end());
+    c.paused_ = false;
+    release(c);
     ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
     if (graceful) {
       // Unread input would make the close a reset that can destroy the answer just sent.
@@ -132,32 +156,147 @@ struct ConnectionFront::Impl {
     ::epoll_ctl(epoll_fd, op, c.fd_, &e);
   }
 
-  // With m held: a connection whose buffer may hold a complete head goes to the workers,
-  // otherwise back to the loop. False: it was closed.
+  // With m held: gives back what a connection's buffered body held of the budget, and lets the
+  // connections that waited for it read again.
+  void release(Connection& c) {
+    if (c.charged_ == 0) return;
+    body_charged -= c.charged_;
+    c.charged_ = 0;
+    for (Connection* p : paused) {
+      p->paused_ = false;
+      arm(*p, EPOLL_CTL_MOD);
+    }
+    paused.clear();
+  }
+
+  // The body stays charged while the request waits in the queue: the budget bounds those too.
+  void dispatch(Connection& c) {
+    c.state_ = Connection::State::ready;
+    c.sequence_ = ++sequence;
+    (c.heavy_ ? heavy : light).push_back(&c);
+    work.notify_one();
+  }
+
+  // With m held: where the connection stands once new bytes are in (or after a request): a
+  // complete request goes to the workers, anything else back to the loop.
   void settle(Connection& c, bool fresh) {
-    // Scan only what is new (a head trickling in byte by byte is not rescanned from its start).
-    const size_t end = head_end(c.buffer_, std::max(c.consumed_, c.scanned_ > 2 ? c.scanned_ - 2 : 0));
-    c.scanned_ = c.buffer_.size();
-    if (end != std::string::npos) {
-      c.state_ = Connection::State::ready;
-      c.heavy_ = announces_body(c.buffer_.substr(c.consumed_, end - c.consumed_));
-      c.sequence_ = ++sequence;
-      (c.heavy_ ? heavy : light).push_back(&c);
-      work.notify_one();
-      return;
+    if (!c.head_complete_) {
+      // Scan only what is new (a head trickling in byte by byte is not rescanned from its start).
+      const size_t end = head_end(c.buffer_, c.scanned_ > 2 ? c.scanned_ - 2 : 0);
+      c.scanned_ = c.buffer_.size();
+      if (end == std::string::npos) {
+        if (c.buffer_.size() > options.max_head_bytes) {
+          ++stats.oversized_heads;
+          return refuse_and_close(c, 431, "header_too_large",
+                                  "the request line and headers exceed " + std::to_string(options.max_head_bytes) + " bytes");
+        }
+        if (c.peer_done_) return close_locked(c, false);
+        c.state_ = Connection::State::idle;
+        return arm(c, fresh ? EPOLL_CTL_ADD : EPOLL_CTL_MOD);
+      }
+      c.head_complete_ = true;
+      c.head_end_ = end;
+      c.body_from_ = Clock::now();
+      const HeadFacts f = head_facts(c.buffer_.substr(0, end));
+      c.heavy_ = f.chunked || f.content_length > 0;
+      c.body_ = Connection::Body::none;
+      if (f.chunked) c.body_ = Connection::Body::chunked;
+      else if (f.content_length > 0) c.body_ = Connection::Body::length;
+      // Read by the worker as it comes: a client waiting for "100 Continue", a body the handler
+      // refuses unread (too large, or a length that is no number).
+      if (f.expect_continue || f.malformed_length || (c.body_ == Connection::Body::length && static_cast<size_t>(f.content_length) > options.max_body_bytes))
+        c.body_ = Connection::Body::streamed;
+      c.content_length_ = f.content_length;
+      c.chunk_at_ = end;
+      c.chunk_state_ = 0;
     }
-    if (c.buffer_.size() - c.consumed_ > options.max_head_bytes) {
-      ++stats.oversized_heads;
-      return refuse_and_close(c, 431, "header_too_large",
-                              "the request line and headers exceed " + std::to_string(options.max_head_bytes) + " bytes");
-    }
+    if (body_complete(c)) return dispatch(c);
     if (c.peer_done_) return close_locked(c, false);
     c.state_ = Connection::State::idle;
+    if (!may_read(c)) return;  // resumed by release() (a fresh connection has no head yet)
     arm(c, fresh ? EPOLL_CTL_ADD : EPOLL_CTL_MOD);
   }
 
-  // With m held: reads what the socket has for an idle connection.
+  // Whether the buffer holds the whole request (a streamed body: as soon as the head is in).
+  bool body_complete(Connection& c) {
+    switch (c.body_) {
+      case Connection::Body::none:
+      case Connection::Body::streamed:
+        return true;
+      case Connection::Body::length:
+        return c.buffer_.size() - c.head_end_ >= static_cast<size_t>(c.content_length_);
+      case Connection::Body::chunked:
+        break;
+    }
+    // Chunked framing, resumed where the last look stopped: size line, data, CRLF, ...; a zero
+    // size, trailers, an empty line. Anything malformed is handed on for the parser to refuse.
+    const std::string& b = c.buffer_;
+    for (;;) {
+      if (c.chunk_state_ == 1) {  // data and its CRLF
+        if (b.size() - c.chunk_at_ < c.chunk_left_ + 2) return false;
+        c.chunk_at_ += c.chunk_left_ + 2;
+        c.chunk_state_ = 0;
+        continue;
+      }
+      const size_t eol = b.find("\r\n", c.chunk_at_);
+      if (eol == std::string::npos) {
+        if (b.size() - c.chunk_at_ > 4096) return hand_on(c);
+        return false;
+      }
+      const std::string line = b.substr(c.chunk_at_, eol - c.chunk_at_);
+      c.chunk_at_ = eol + 2;
+      if (c.chunk_state_ == 2) {  // trailers
+        if (line.empty()) return true;
+        continue;
+      }
+      size_t size = 0, digits = 0;
+      for (char ch : line) {
+        if (ch == ';' || ch == ' ' || ch == '\t') break;
+        const int v = std::isdigit(static_cast<unsigned char>(ch)) ? ch - '0'
+                      : (ch >= 'a' && ch <= 'f') ? ch - 'a' + 10 : (ch >= 'A' && ch <= 'F') ? ch - 'A' + 10 : -1;
+        if (v < 0 || ++digits > 15) return hand_on(c);
+        size = size * 16 + static_cast<size_t>(v);
+      }
+      if (digits == 0) return hand_on(c);
+      if (size == 0) {
+        c.chunk_state_ = 2;
+        continue;
+      }
+      if (c.chunk_at_ - c.head_end_ + size > options.max_body_bytes) return hand_on(c);  // the handler answers 413
+      c.chunk_left_ = size;
+      c.chunk_state_ = 1;
+    }
+  }
+  bool hand_on(Connection& c) {
+    c.body_ = Connection::Body::streamed;
+    return true;
+  }
+
+  // With m held: whether the loop may read the connection's body now. A Content-Length body
+  // past the free allowance is read only once its whole length is reserved in the budget; a
+  // reservation is granted when it fits, or when no other is held (so one always proceeds and
+  // reservations cannot deadlock). Otherwise the connection waits, unread (TCP holds the client
+  // back), until a reservation is released.
+  bool may_read(Connection& c) {
+    if (!c.head_complete_ || c.body_ != Connection::Body::length || c.charged_ > 0 ||
+        static_cast<size_t>(c.content_length_) <= options.free_body_bytes)
+      return true;
+    const size_t want = static_cast<size_t>(c.content_length_);
+    if (body_charged == 0 || body_charged + want <= options.body_budget_bytes) {
+      c.charged_ = want;
+      body_charged += want;
+      return true;
+    }
+    if (!c.paused_) {
+      c.paused_ = true;
+      paused.push_back(&c);
+    }
+    return false;
+  }
+
+  // With m held: reads what the socket has for a connection in the loop.
   void on_readable(Connection& c) {
+    if (!may_read(c)) return;
     char chunk[16384];
     for (;;) {
       const ssize_t r = ::recv(c.fd_, chunk, sizeof chunk, MSG_DONTWAIT);
@@ -167,7 +306,16 @@ struct ConnectionFront::Impl {
           c.since_ = Clock::now();
         }
         c.buffer_.append(chunk, static_cast<size_t>(r));
-        if (c.buffer_.size() - c.consumed_ > options.max_head_bytes) break;
+        if (c.head_complete_) {
+          // A chunked body has no length to reserve: past the allowance its worker reads it.
+          if (c.body_ == Connection::Body::chunked && c.buffer_.size() - c.head_end_ > options.free_body_bytes) hand_on(c);
+          if (body_complete(c)) break;
+        } else {
+          // settle() takes it from here once the head is whole (then perhaps its body).
+          if (c.buffer_.size() > options.max_head_bytes || head_end(c.buffer_, c.scanned_ > 2 ? c.scanned_ - 2 : 0) != std::string::npos)
+            break;
+          c.scanned_ = c.buffer_.size();
+        }
         continue;
       }
       if (r == 0) {
@@ -182,16 +330,26 @@ struct ConnectionFront::Impl {
   }
 
   void sweep(Clock::time_point now) {
-    std::vector<Connection*> late_heads, idle;
+    std::vector<Connection*> late_heads, late_bodies, idle;
     for (auto& [fd, c] : connections) {
       if (c->state_ != Connection::State::idle) continue;
-      if (c->head_started_ && seconds_since(c->since_, now) > options.header_timeout_s) late_heads.push_back(c.get());
-      else if (!c->head_started_ && seconds_since(c->since_, now) > options.idle_timeout_s) idle.push_back(c.get());
+      if (c->head_complete_) {
+        if (seconds_since(c->body_from_, now) > options.body_timeout_s) late_bodies.push_back(c.get());
+      } else if (c->head_started_) {
+        if (seconds_since(c->since_, now) > options.header_timeout_s) late_heads.push_back(c.get());
+      } else if (seconds_since(c->since_, now) > options.idle_timeout_s) {
+        idle.push_back(c.get());
+      }
     }
     for (Connection* c : late_heads) {
       ++stats.head_timeouts;
       refuse_and_close(*c, 408, "request_timeout",
                        "the request head did not arrive within " + std::to_string(options.header_timeout_s) + " s");
+    }
+    for (Connection* c : late_bodies) {
+      ++stats.body_timeouts;
+      refuse_and_close(*c, 408, "request_timeout",
+                       "the request body did not arrive within " + std::to_string(options.body_timeout_s) + " s of its head");
     }
     for (Connection* c : idle) {
       ++stats.idle_closed;
@@ -241,6 +399,7 @@ struct ConnectionFront::Impl {
           continue;
         }
         c->state_ = Connection::State::busy;
+        release(*c);  // from here the body is the worker's (at most max_body_bytes per worker)
       }
       bool keep = false;
       c->begin_request();
@@ -267,6 +426,7 @@ struct ConnectionFront::Impl {
       c->consumed_ = 0;
       c->scanned_ = 0;
       c->head_started_ = !c->buffer_.empty();
+      c->head_complete_ = false;
       c->since_ = Clock::now();
       c->heavy_ = false;
       c->close_after_ = false;
@@ -456,6 +616,8 @@ FrontStats ConnectionFront::stats() const {
   FrontStats s = impl_->stats;
   s.open = impl_->connections.size();
   s.waiting = impl_->light.size() + impl_->heavy.size();
+  s.paused = impl_->paused.size();
+  s.buffered_body_bytes = impl_->body_charged;
   return s;
 }
 

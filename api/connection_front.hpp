@@ -37,16 +37,29 @@ struct FrontOptions {
   double read_timeout_s = 5;     // longest wait for any progress while reading a body
   double write_timeout_s = 10;   // longest wait for any progress while writing an answer
   size_t max_head_bytes = 64 << 10;  // request line and headers (431 past it)
+  // Bodies are read in the loop and the request handed on whole, so a slow body holds no
+  // worker. A Content-Length body up to free_body_bytes is read at once; a longer one first
+  // reserves its length in body_budget_bytes (shared by all connections; granted when it fits
+  // or when no other reservation is held) and waits unread - TCP holds its client back - until
+  // it can. Chunked bodies past free_body_bytes, bodies over max_body_bytes and clients that
+  // wait for "100 Continue" are read by the worker (within body_timeout_s), so the handler can
+  // refuse them early.
+  size_t max_body_bytes = 64u << 20;
+  size_t free_body_bytes = 64 << 10;
+  size_t body_budget_bytes = 256u << 20;
   // The JSON body of a refusal the front itself sends (408, 431, 503).
   std::function<std::string(int status, const std::string& type, const std::string& message)> refusal;
 };
 
 struct FrontStats {
   size_t open = 0;                 // connections now open
-  size_t waiting = 0;              // with a complete head, waiting for a worker
+  size_t waiting = 0;              // with a complete request, waiting for a worker
+  size_t paused = 0;               // reading stopped: the body budget is spent
+  size_t buffered_body_bytes = 0;  // charged to the body budget
   uint64_t accepted = 0;           // since start
   uint64_t refused = 0;            // answered 503: max_connections reached
   uint64_t head_timeouts = 0;      // answered 408: head not complete in header_timeout_s
+  uint64_t body_timeouts = 0;      // answered 408: body not complete in body_timeout_s
   uint64_t idle_closed = 0;        // keep-alive connections closed after idle_timeout_s
   uint64_t oversized_heads = 0;    // answered 431
   uint64_t io_timeouts = 0;        // reads or writes that made no progress in time (closed)
@@ -78,6 +91,7 @@ class Connection {
   friend class ConnectionFront;
   using Clock = std::chrono::steady_clock;
   enum class State { idle, ready, busy };
+  enum class Body { none, length, chunked, streamed };  // streamed: read by the worker
   Connection(ConnectionFront& front, int fd);
   bool wait(short events, double timeout_s);
   void begin_request();
@@ -92,6 +106,15 @@ class Connection {
   State state_ = State::idle;
   bool heavy_ = false;
   bool head_started_ = false;
+  bool head_complete_ = false;
+  size_t head_end_ = 0;           // offset in buffer_ just past the head
+  Body body_ = Body::none;
+  long long content_length_ = -1;
+  size_t chunk_at_ = 0, chunk_left_ = 0;  // chunked framing scanned so far
+  int chunk_state_ = 0;           // 0 size line, 1 data, 2 trailers
+  size_t charged_ = 0;            // of the body budget
+  bool paused_ = false;           // waiting for body budget
+  Clock::time_point body_from_;   // the head's end
   bool peer_done_ = false;        // the client shut down its side (half-close)
   bool close_after_ = false;      // the answer said "Connection: close"
   bool response_head_seen_ = false;

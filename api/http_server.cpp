@@ -130,6 +130,7 @@ HttpServer::HttpServer(ServerOptions options) : impl_(std::make_unique<Impl>()) 
     FrontOptions f;
     f.workers = std::max(1, d.options.threads);
     f.max_connections = d.options.max_connections;
+    f.max_body_bytes = d.options.max_body_bytes;
     f.idle_timeout_s = d.options.idle_timeout_s;
     f.header_timeout_s = d.options.header_timeout_s;
     f.body_timeout_s = d.options.body_timeout_s;

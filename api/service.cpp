@@ -883,17 +883,21 @@ void Service::render_gauges(std::string& out) const {
     out += std::string("doppel_jobs{state=\"") + s + "\"} " + std::to_string(states.count(s) ? states.at(s) : 0) + "\n";
   if (connection_stats_) {
     const FrontStats c = connection_stats_();
-    out += "# HELP doppel_http_connections Client connections: open, and with a complete request waiting for a worker.\n";
+    out += "# HELP doppel_http_connections Client connections: open, with a complete request waiting for a worker, and waiting for body budget.\n";
     out += "# TYPE doppel_http_connections gauge\n";
     out += "doppel_http_connections{state=\"open\"} " + std::to_string(c.open) + "\n";
     out += "doppel_http_connections{state=\"waiting\"} " + std::to_string(c.waiting) + "\n";
+    out += "doppel_http_connections{state=\"paused\"} " + std::to_string(c.paused) + "\n";
+    out += "# HELP doppel_http_buffered_body_bytes Request body bytes reserved in the body budget.\n";
+    out += "# TYPE doppel_http_buffered_body_bytes gauge\n";
+    out += "doppel_http_buffered_body_bytes " + std::to_string(c.buffered_body_bytes) + "\n";
     out += "# HELP doppel_http_connections_accepted_total Client connections accepted.\n";
     out += "# TYPE doppel_http_connections_accepted_total counter\n";
     out += "doppel_http_connections_accepted_total " + std::to_string(c.accepted) + "\n";
     out += "# HELP doppel_http_connections_closed_total Connections the server closed on its own, by reason.\n";
     out += "# TYPE doppel_http_connections_closed_total counter\n";
     const std::pair<const char*, uint64_t> closed[] = {{"refused", c.refused},        {"head_timeout", c.head_timeouts},
-                                                       {"idle", c.idle_closed},       {"oversized_head", c.oversized_heads},
+                                                       {"body_timeout", c.body_timeouts},  {"idle", c.idle_closed},       {"oversized_head", c.oversized_heads},
                                                        {"io_timeout", c.io_timeouts}};
     for (const auto& [reason, n] : closed)
       out += std::string("doppel_http_connections_closed_total{reason=\"") + reason + "\"} " + std::to_string(n) + "\n";

@@ -350,6 +350,13 @@ TEST_F(Api, MetricsCountRequestsScenariosAndBatches) {
   EXPECT_EQ(m.find("doppel_scenarios_total{fidelity=\"surrogate\"} 0\n"), std::string::npos) << m;
   EXPECT_NE(m.find("doppel_scenario_batch_size_bucket{le=\"4\"}"), std::string::npos) << m;
   EXPECT_NE(m.find("doppel_http_requests_in_flight 1"), std::string::npos) << m;  // this request
+  // The connection front's gauges and counters (api/connection_front.hpp): this client's
+  // connection is open, and none was closed for a timeout.
+  const size_t open = m.find("doppel_http_connections{state=\"open\"} ");
+  ASSERT_NE(open, std::string::npos) << m;
+  EXPECT_GE(std::stoul(m.substr(open + 37)), 1u) << m.substr(open, 60);
+  EXPECT_NE(m.find("doppel_http_connections_closed_total{reason=\"head_timeout\"} 0\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("doppel_http_buffered_body_bytes 0\n"), std::string::npos) << m;
 }
 
 struct Bad {
