@@ -19,6 +19,15 @@ Database::Database(const std::string& path) : path_(path) {
     db_ = nullptr;
     throw Unavailable("cannot open the database " + path + ": " + why);
   }
+  // SQLite falls back to reading only when the file is not writable (permissions, a read-only
+  // mount), and every write would then fail later: refuse now, saying why.
+  if (sqlite3_db_readonly(db_, "main") == 1) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw Unavailable("the database " + path +
+                      " is read-only (the file or its folder is not writable by this user, or the file system is mounted "
+                      "read-only): doppel stores readings, jobs and state in it and needs to write");
+  }
   sqlite3_busy_timeout(db_, 5000);
   try {
     exec("PRAGMA journal_mode=WAL");
