@@ -162,11 +162,13 @@ struct ConnectionFront::Impl {
     if (c.charged_ == 0) return;
     body_charged -= c.charged_;
     c.charged_ = 0;
-    for (Connection* p : paused) {
+    std::vector<Connection*> waiting;
+    waiting.swap(paused);
+    for (Connection* p : waiting) {
       p->paused_ = false;
-      arm(*p, EPOLL_CTL_MOD);
+      if (p->expect_) settle(*p, false);  // its client sends nothing until answered
+      else arm(*p, EPOLL_CTL_MOD);
     }
-    paused.clear();
   }
 
   // The body stays charged while the request waits in the queue: the budget bounds those too.
@@ -202,17 +204,23 @@ struct ConnectionFront::Impl {
       c.body_ = Connection::Body::none;
       if (f.chunked) c.body_ = Connection::Body::chunked;
       else if (f.content_length > 0) c.body_ = Connection::Body::length;
-      // Read by the worker as it comes: a client waiting for "100 Continue", a body the handler
-      // refuses unread (too large, or a length that is no number).
-      if (f.expect_continue || f.malformed_length || (c.body_ == Connection::Body::length && static_cast<size_t>(f.content_length) > options.max_body_bytes))
-        c.body_ = Connection::Body::streamed;
       c.content_length_ = f.content_length;
+      // What the body may hold in memory, to reserve past the free allowance: its length, or
+      // for chunked bodies the most they may be.
+      const bool refused = f.malformed_length || (f.content_length > 0 && static_cast<size_t>(f.content_length) > options.max_body_bytes);
+      c.reserve_ = refused ? 0 : f.content_length > 0 ? static_cast<size_t>(f.content_length) : f.chunked ? options.max_body_bytes : 0;
+      // Read by the worker as it comes: a body the handler refuses unread (too large, or a
+      // length that is no number), and the body of a client waiting for "100 Continue" (once
+      // its reservation is granted).
+      c.expect_ = f.expect_continue && !refused;
+      if (refused || c.expect_) c.body_ = Connection::Body::streamed;
       c.chunk_at_ = end;
       c.chunk_state_ = 0;
     }
+    c.state_ = Connection::State::idle;
+    if (c.expect_ && !may_read(c)) return;  // settled again by release()
     if (body_complete(c)) return dispatch(c);
     if (c.peer_done_) return close_locked(c, false);
-    c.state_ = Connection::State::idle;
     if (!may_read(c)) return;  // resumed by release() (a fresh connection has no head yet)
     arm(c, fresh ? EPOLL_CTL_ADD : EPOLL_CTL_MOD);
   }
@@ -272,19 +280,21 @@ struct ConnectionFront::Impl {
     return true;
   }
 
-  // With m held: whether the loop may read the connection's body now. A Content-Length body
-  // past the free allowance is read only once its whole length is reserved in the budget; a
-  // reservation is granted when it fits, or when no other is held (so one always proceeds and
-  // reservations cannot deadlock). Otherwise the connection waits, unread (TCP holds the client
-  // back), until a reservation is released.
+  // With m held: whether the loop may read the connection's body now. A body that may hold
+  // more than the free allowance is read (or, waiting for "100 Continue", handed on) only once
+  // it holds a reservation of that size in the budget - a Content-Length body at once, a
+  // chunked one when it passes the allowance. A reservation is granted when it fits, or when no
+  // other is held (so one always proceeds and reservations cannot deadlock); it is given back
+  // when the request has been answered. Otherwise the connection waits, unread (TCP holds the
+  // client back), until one is released.
   bool may_read(Connection& c) {
-    if (!c.head_complete_ || c.body_ != Connection::Body::length || c.charged_ > 0 ||
-        static_cast<size_t>(c.content_length_) <= options.free_body_bytes)
-      return true;
-    const size_t want = static_cast<size_t>(c.content_length_);
-    if (body_charged == 0 || body_charged + want <= options.body_budget_bytes) {
-      c.charged_ = want;
-      body_charged += want;
+    if (!c.head_complete_ || c.charged_ > 0 || c.reserve_ <= options.free_body_bytes) return true;
+    const bool needed = c.expect_ || c.body_ == Connection::Body::length ||
+                        (c.body_ == Connection::Body::chunked && c.buffer_.size() - c.head_end_ > options.free_body_bytes);
+    if (!needed) return true;
+    if (body_charged == 0 || body_charged + c.reserve_ <= options.body_budget_bytes) {
+      c.charged_ = c.reserve_;
+      body_charged += c.reserve_;
       return true;
     }
     if (!c.paused_) {
@@ -307,8 +317,11 @@ struct ConnectionFront::Impl {
         }
         c.buffer_.append(chunk, static_cast<size_t>(r));
         if (c.head_complete_) {
-          // A chunked body has no length to reserve: past the allowance its worker reads it.
-          if (c.body_ == Connection::Body::chunked && c.buffer_.size() - c.head_end_ > options.free_body_bytes) hand_on(c);
+          // A chunked body past the allowance is read by its worker, within its reservation.
+          if (c.body_ == Connection::Body::chunked && c.buffer_.size() - c.head_end_ > options.free_body_bytes) {
+            if (!may_read(c)) return;  // paused
+            hand_on(c);
+          }
           if (body_complete(c)) break;
         } else {
           // settle() takes it from here once the head is whole (then perhaps its body).
@@ -399,7 +412,6 @@ struct ConnectionFront::Impl {
           continue;
         }
         c->state_ = Connection::State::busy;
-        release(*c);  // from here the body is the worker's (at most max_body_bytes per worker)
       }
       bool keep = false;
       c->begin_request();
@@ -409,6 +421,7 @@ struct ConnectionFront::Impl {
         keep = false;
       }
       std::lock_guard<std::mutex> lock(m);
+      release(*c);  // the body and what was made of it are gone
       if (c->heavy_) {
         --heavy_active;
         work.notify_one();
@@ -429,6 +442,8 @@ struct ConnectionFront::Impl {
       c->head_complete_ = false;
       c->since_ = Clock::now();
       c->heavy_ = false;
+      c->expect_ = false;
+      c->reserve_ = 0;
       c->close_after_ = false;
       c->response_head_seen_ = false;
       settle(*c, false);

@@ -38,12 +38,14 @@ struct FrontOptions {
   double write_timeout_s = 10;   // longest wait for any progress while writing an answer
   size_t max_head_bytes = 64 << 10;  // request line and headers (431 past it)
   // Bodies are read in the loop and the request handed on whole, so a slow body holds no
-  // worker. A Content-Length body up to free_body_bytes is read at once; a longer one first
-  // reserves its length in body_budget_bytes (shared by all connections; granted when it fits
-  // or when no other reservation is held) and waits unread - TCP holds its client back - until
-  // it can. Chunked bodies past free_body_bytes, bodies over max_body_bytes and clients that
-  // wait for "100 Continue" are read by the worker (within body_timeout_s), so the handler can
-  // refuse them early.
+  // worker. A body up to free_body_bytes is read at once. A longer one first reserves what it
+  // may hold - its Content-Length, or max_body_bytes when chunked - in body_budget_bytes, which
+  // all connections share; the reservation is granted when it fits or when no other is held,
+  // and given back once the request is answered, so the bodies in memory (waiting or being
+  // served) never pass the budget plus the allowances. Without one, the connection waits
+  // unread: TCP holds its client back. Chunked bodies past the allowance and clients waiting
+  // for "100 Continue" are then read by their worker (within body_timeout_s); bodies over
+  // max_body_bytes too, kept by nobody, so the handler refuses them early.
   size_t max_body_bytes = 64u << 20;
   size_t free_body_bytes = 64 << 10;
   size_t body_budget_bytes = 256u << 20;
@@ -112,7 +114,9 @@ class Connection {
   long long content_length_ = -1;
   size_t chunk_at_ = 0, chunk_left_ = 0;  // chunked framing scanned so far
   int chunk_state_ = 0;           // 0 size line, 1 data, 2 trailers
-  size_t charged_ = 0;            // of the body budget
+  size_t reserve_ = 0;            // what the body may hold, to reserve past the allowance
+  bool expect_ = false;           // the client waits for "100 Continue"
+  size_t charged_ = 0;            // of the body budget (until the request is answered)
   bool paused_ = false;           // waiting for body budget
   Clock::time_point body_from_;   // the head's end
   bool peer_done_ = false;        // the client shut down its side (half-close)

@@ -467,6 +467,27 @@ TEST(HttpServer, HeadsPipelinesHalfClosesAndConnectionClose) {
     EXPECT_EQ(r.count(got, "HTTP/1.1 "), 1u) << "the request after Connection: close was answered: " << got;
   }
   {
+    // A client that waits for "100 Continue" before its body (curl does, for large bodies).
+    Raw r(s.port);
+    r.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    std::string got;
+    char buf[1024];
+    while (got.find("\r\n\r\n") == std::string::npos) {
+      const ssize_t n = ::recv(r.fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+    }
+    EXPECT_EQ(got.rfind("HTTP/1.1 100", 0), 0u) << got;
+    r.send("hello");
+    while (got.find("\r\n\r\n5") == std::string::npos) {
+      const ssize_t n = ::recv(r.fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+    }
+    EXPECT_NE(got.find("HTTP/1.1 200"), std::string::npos) << got;
+    EXPECT_NE(got.find("\r\n\r\n5"), std::string::npos) << got;
+  }
+  {
     Raw r(s.port);
     r.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     const std::string got = r.until_closed();
