@@ -240,6 +240,7 @@ struct ConnectionFront::Impl {
     // size, trailers, an empty line. Anything malformed is handed on for the parser to refuse.
     const std::string& b = c.buffer_;
     for (;;) {
+      if (c.chunk_state_ == 3) return true;  // found before: asking again changes nothing
       if (c.chunk_state_ == 1) {  // data and its CRLF
         if (b.size() - c.chunk_at_ < c.chunk_left_ + 2) return false;
         c.chunk_at_ += c.chunk_left_ + 2;
@@ -254,7 +255,7 @@ struct ConnectionFront::Impl {
       const std::string line = b.substr(c.chunk_at_, eol - c.chunk_at_);
       c.chunk_at_ = eol + 2;
       if (c.chunk_state_ == 2) {  // trailers
-        if (line.empty()) return true;
+        if (line.empty()) c.chunk_state_ = 3;
         continue;
       }
       size_t size = 0, digits = 0;

@@ -113,7 +113,7 @@ class Connection {
   Body body_ = Body::none;
   long long content_length_ = -1;
   size_t chunk_at_ = 0, chunk_left_ = 0;  // chunked framing scanned so far
-  int chunk_state_ = 0;           // 0 size line, 1 data, 2 trailers
+  int chunk_state_ = 0;           // 0 size line, 1 data, 2 trailers, 3 complete
   size_t reserve_ = 0;            // what the body may hold, to reserve past the allowance
   bool expect_ = false;           // the client waits for "100 Continue"
   size_t charged_ = 0;            // of the body budget (until the request is answered)
