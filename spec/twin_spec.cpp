@@ -1,6 +1,7 @@
 #include "spec/twin_spec.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -51,7 +52,7 @@ class TwinParser {
                                   "boundaries", "sources", "parameters", "sensors", "outputs",
                                   "limits", "description"});
     twin_.name = read_string(require_key(root, "", "name"), "name");
-    DOPPEL_VERIFY(!twin_.name.empty(), "name", "must not be empty");
+    check_twin_name(twin_.name);
     if (root.contains("parameters")) parse_parameters(root["parameters"]);
     parse_mesh(require_key(root, "", "mesh"));
     parse_physics(require_key(root, "", "physics"));
@@ -74,6 +75,17 @@ class TwinParser {
   TwinSpec twin_;
 
   int dimension() const { return twin_.declared_dimension(); }
+
+  // The twin's name is its id in every URL (/v1/twins/{id}/...), in metrics labels, bundles and
+  // the database: letters, digits, '_', '.' and '-' only, so it never needs escaping.
+  static void check_twin_name(const std::string& name) {
+    DOPPEL_VERIFY(!name.empty(), "name", "must not be empty");
+    DOPPEL_VERIFY(name.size() <= 128, "name", "is " + std::to_string(name.size()) + " characters long; at most 128");
+    for (unsigned char c : name)
+      DOPPEL_VERIFY(std::isalnum(c) || c == '_' || c == '.' || c == '-', "name",
+                    "'" + name + "' may hold only letters, digits, '_', '.' and '-' (it is the twin's id in URLs)");
+    DOPPEL_VERIFY(name != "." && name != "..", "name", "'" + name + "' is not a usable id");
+  }
 
   static void check_name(const std::string& name, const std::string& path) {
     DOPPEL_VERIFY(!name.empty(), path, "names must not be empty");

@@ -41,6 +41,11 @@ inline std::vector<BadTwin> bad_twins() {
       {"RootNotObject", "[1, 2]", ""},
       {"MissingName", replace(g, R"("name": "t",)", ""), "name"},
       {"NameWrongType", replace(g, R"("name": "t")", R"("name": 5)"), "name"},
+      // The name is the twin's id in URLs: "a/b" was accepted and listed, then every route 404.
+      {"NameWithASlash", replace(g, R"("name": "t")", R"("name": "a/b")"), "name"},
+      {"NameWithASpace", replace(g, R"("name": "t")", R"("name": "my twin")"), "name"},
+      {"NameDotDot", replace(g, R"("name": "t")", R"("name": "..")"), "name"},
+      {"NameTooLong", replace(g, R"("name": "t")", R"("name": ")" + std::string(129, 'a') + R"(")"), "name"},
       {"UnknownTopLevelKey", replace(g, R"("name": "t",)", R"("name": "t", "colour": "red",)"), "colour"},
       {"UnknownMaterialKey", replace(g, R"("conductivity": 10,)", R"("conductivity": 10, "conductivty": 3,)"), "materials.m.conductivty"},
       {"NegativeConductivity", replace(g, R"("conductivity": 10)", R"("conductivity": -10)"), "materials.m.conductivity"},
