@@ -726,10 +726,28 @@ TwinSpec parse_twin(const std::string& json_text, const std::filesystem::path& b
   const Json root = parse_json_text(json_text, "twin definition");
   require_object(root, "");
   TwinSpec twin = TwinParser(base_dir).parse(root);
-  uint64_t h = fnv1a(root.dump());
-  if (twin.mesh.kind == MeshSpec::Kind::file) h = fnv1a(read_file(twin.mesh.file, "mesh.file"), h);
-  for (const auto& f : twin.data_files) h = fnv1a(read_file(f, f.filename().string()), h);
-  twin.content_hash = hex64(h);
+  const std::string mesh_file = twin.mesh.kind == MeshSpec::Kind::file ? read_file(twin.mesh.file, "mesh.file") : std::string();
+  std::string data;
+  for (const auto& f : twin.data_files) data += read_file(f, f.filename().string());
+  twin.content_hash = hex64(fnv1a(data, fnv1a(mesh_file, fnv1a(root.dump()))));
+  // What a trained bundle depends on, section by section (so a changed one can be named): not
+  // the name, descriptions, sensors, limits, units or parameter bounds and defaults (a bundle
+  // keeps its own training bounds), nor the list of outputs (each output has its own hash).
+  auto section = [&](const char* key) { return root.contains(key) ? root[key].dump() : std::string("-"); };
+  for (const char* key : {"physics", "analysis", "materials", "regions", "boundaries", "sources"})
+    twin.physics_hashes[key] = hex64(fnv1a(section(key)));
+  twin.physics_hashes["mesh"] = hex64(fnv1a(mesh_file, fnv1a(section("mesh"))));
+  Json params = root.contains("parameters") ? root["parameters"] : Json::object();
+  for (auto& [name, p] : params.items())
+    if (p.is_object())
+      for (const char* k : {"description", "min", "max", "default", "unit", "role", "cost"}) p.erase(k);
+  twin.physics_hashes["parameters"] = hex64(fnv1a(params.dump()));
+  twin.physics_hashes["data_files"] = hex64(fnv1a(data));
+  for (auto& o : twin.outputs) {
+    Json d = root.at("outputs").at(o.name);
+    for (const char* k : {"description", "unit"}) d.erase(k);
+    o.definition_hash = hex64(fnv1a(d.dump()));
+  }
   return twin;
 }
 

@@ -132,6 +132,7 @@ struct OutputSpec {
   std::vector<double> at;          // a probe when reduce == none
   Reduction reduce = Reduction::none;
   std::string region;              // a reduction's region
+  std::string definition_hash;     // over its definition (not its description or unit)
 };
 
 enum class Severity { info, warning, critical };
@@ -161,6 +162,9 @@ struct TwinSpec {
   std::vector<std::filesystem::path> data_files;  // tables of space-varying values (spec/field.hpp)
   std::vector<std::string> time_varying;  // the values that depend on t (their paths; spec/field.hpp)
   std::string content_hash;  // 16 hex digits over the canonical JSON, the mesh file and the data files
+  // What a surrogate bundle is keyed to, by section ("mesh", "physics", "analysis", "materials",
+  // "regions", "boundaries", "sources", "parameters" without bounds and defaults, "data_files").
+  std::map<std::string, std::string> physics_hashes;
 
   int parameter_index(const std::string& name) const;  // -1 when absent
   std::vector<double> default_parameters() const;

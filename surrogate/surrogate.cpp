@@ -526,7 +526,7 @@ void Surrogate::save(const std::string& dir, const Json& training, const Json& v
   Json meta;
   meta["format"] = kBundleFormat;
   meta["kind"] = "doppel-surrogate";
-  meta["twin"] = {{"name", twin.name}, {"content_hash", twin.content_hash}};
+  meta["twin"] = {{"name", twin.name}, {"content_hash", twin.content_hash}, {"physics", twin.physics_hashes}};
   meta["mesh"] = {{"hash", mesh_hash(mesh)}, {"nodes", mesh.num_nodes()}, {"cells", mesh.num_cells()},
                   {"dim", mesh.dim}, {"order", mesh.order()}};
   Json params = Json::array();
@@ -597,7 +597,7 @@ void Surrogate::save(const std::string& dir, const Json& training, const Json& v
   }
   Json outs = Json::array();
   for (size_t k = 0; k < twin.outputs.size(); ++k) {
-    Json o = {{"name", twin.outputs[k].name}};
+    Json o = {{"name", twin.outputs[k].name}, {"definition", twin.outputs[k].definition_hash}};
     if (!parts_.sites[k].empty()) o["sites"] = parts_.sites[k];
     outs.push_back(o);
   }
@@ -631,15 +631,44 @@ std::unique_ptr<Surrogate> Surrogate::load(const std::string& dir, const FemMode
                   "format " + meta["format"].dump() + " is not supported (this doppel reads format " + std::to_string(kBundleFormat) + ")");
     const auto& twin = model.twin();
     const std::string name = get(get(meta, "twin", "twin"), "name", "twin.name").get<std::string>();
-    const std::string hash = meta["twin"]["content_hash"].get<std::string>();
     DOPPEL_VERIFY(name == twin.name, "bundle", "was trained for twin '" + name + "', not '" + twin.name + "'");
-    DOPPEL_VERIFY(hash == twin.content_hash, "bundle",
-                  "was trained for another version of twin '" + name + "' (content hash " + hash + ", this twin.json has " +
-                      twin.content_hash + "); retrain with doppel train");
+    if (meta["twin"].contains("physics") && meta["twin"]["physics"].is_object()) {
+      // Keyed to the physics: edits to descriptions, sensors, limits, units, parameter bounds
+      // and defaults or the list of outputs keep the bundle; a changed section is named.
+      std::vector<std::string> changed;
+      for (const auto& [section, h] : twin.physics_hashes)
+        if (meta["twin"]["physics"].value(section, std::string()) != h) changed.push_back(section);
+      if (!changed.empty()) {
+        std::string list;
+        for (size_t i = 0; i < changed.size(); ++i) list += (i ? (i + 1 == changed.size() ? " and " : ", ") : "") + changed[i];
+        throw InvalidInput("bundle", "was trained for another version of twin '" + name + "': its " + list +
+                                         (changed.size() == 1 ? " differs" : " differ") + " from this twin.json; retrain with doppel train");
+      }
+    } else {
+      const std::string hash = meta["twin"]["content_hash"].get<std::string>();  // an older bundle: the whole file
+      DOPPEL_VERIFY(hash == twin.content_hash, "bundle",
+                    "was trained for another version of twin '" + name + "' (content hash " + hash + ", this twin.json has " +
+                        twin.content_hash + "); retrain with doppel train");
+    }
     const std::string mh = get(get(meta, "mesh", "mesh"), "hash", "mesh.hash").get<std::string>();
     DOPPEL_VERIFY(mh == mesh_hash(model.mesh()), "bundle",
                   "was trained on another mesh (mesh hash " + mh + ", this mesh " + mesh_hash(model.mesh()) + ")");
     SurrogateParts parts;
+    // Outputs by name: the twin may list fewer, or in another order, than it was trained with.
+    const Json& outs = get(meta, "outputs", "outputs");
+    DOPPEL_VERIFY(outs.is_array(), "bundle", "meta.json outputs must be an array");
+    std::string trained;
+    for (const auto& o : outs) trained += (trained.empty() ? "" : ", ") + o.value("name", std::string("?"));
+    for (const auto& t : twin.outputs) {
+      const Json* found = nullptr;
+      for (const auto& o : outs)
+        if (o.value("name", std::string()) == t.name) found = &o;
+      DOPPEL_VERIFY(found, "bundle",
+                    "has no output '" + t.name + "' (trained with " + trained + "): retrain with doppel train to estimate its error");
+      DOPPEL_VERIFY(!found->contains("definition") || (*found)["definition"] == t.definition_hash, "bundle",
+                    "output '" + t.name + "' is defined differently than when the bundle was trained: retrain with doppel train");
+      parts.sites.push_back(found->contains("sites") ? (*found)["sites"].get<std::vector<size_t>>() : std::vector<size_t>());
+    }
     const Json& params = get(meta, "parameters", "parameters");
     DOPPEL_VERIFY(params.size() == twin.parameters.size(), "bundle", "parameter list does not match the twin");
     for (size_t i = 0; i < params.size(); ++i) {
@@ -709,12 +738,6 @@ std::unique_ptr<Surrogate> Surrogate::load(const std::string& dir, const FemMode
           parts.reduced_output_calibration.push_back(factors[o.name].get<double>());
         }
       }
-    }
-    const Json& outs = get(meta, "outputs", "outputs");
-    DOPPEL_VERIFY(outs.size() == twin.outputs.size(), "bundle", "output list does not match the twin");
-    for (size_t k = 0; k < outs.size(); ++k) {
-      DOPPEL_VERIFY(outs[k]["name"] == twin.outputs[k].name, "bundle", "output " + std::to_string(k) + " does not match the twin");
-      parts.sites.push_back(outs[k].contains("sites") ? outs[k]["sites"].get<std::vector<size_t>>() : std::vector<size_t>());
     }
     auto s = std::make_unique<Surrogate>(model, std::move(parts), device);
     s->meta_ = meta;

@@ -330,6 +330,8 @@ TEST_F(Tables, TheTwinsContentHashCoversTheDataFile) {
   write("ambient.csv", "x,y,value\n0,0,20\n1,0,20\n0,1,31\n1,1,31\n");
   const TwinSpec b = parse_twin(twin, dir_);
   EXPECT_NE(a.content_hash, b.content_hash);
+  EXPECT_NE(a.physics_hashes.at("data_files"), b.physics_hashes.at("data_files"));  // what bundles are keyed to
+  EXPECT_EQ(a.physics_hashes.at("boundaries"), b.physics_hashes.at("boundaries"));
   // Space-varying values whose range is physical keep their parameters inside the declared bounds.
   const std::string neg = R"({"name": "t", "mesh": {"generate": "rectangle", "size": [1, 1], "cells": [4, 4]},
     "physics": {"thermal": {}}, "materials": {"m": {"conductivity": 1}}, "regions": {"domain": "m"},

@@ -290,13 +290,13 @@ TEST_F(Trained, BundleForAnotherTwinOrMeshIsRefusedByName) {
   } catch (const InvalidInput& e) {
     EXPECT_NE(std::string(e.what()).find("trained for twin 'splate'"), std::string::npos) << e.what();
   }
-  // The same twin name, another mesh (so another content hash).
+  // The same twin name, another mesh: the section that differs is named.
   FemModel finer(test::twin_from(test::surrogate_plate_json(10, 12)));
   try {
     Surrogate::load(dir_, finer);
     FAIL() << "loaded a bundle for another version of the twin";
   } catch (const InvalidInput& e) {
-    EXPECT_NE(std::string(e.what()).find("content hash"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("its mesh differs"), std::string::npos) << e.what();
   }
   // Same twin hash, another mesh hash (a tampered bundle): named as a mesh mismatch.
   const std::string copy = dir_ + "_mesh";
@@ -312,6 +312,54 @@ TEST_F(Trained, BundleForAnotherTwinOrMeshIsRefusedByName) {
     EXPECT_NE(std::string(e.what()).find("another mesh"), std::string::npos) << e.what();
   }
   EXPECT_THROW(Surrogate::load(dir_ + "_missing", *model_), InvalidInput);
+}
+
+// A bundle was refused after any edit of twin.json (a description, a limit, a sensor's noise),
+// and the message did not say what changed. Bundles are now keyed to the physics: edits that
+// leave the solution alone - descriptions, parameter bounds and defaults, fewer outputs - keep
+// the bundle, and its answers for the outputs left are the same; a changed section, a changed
+// output and a new output are refused by name.
+TEST_F(Trained, EditsThatLeaveThePhysicsKeepTheBundle) {
+  auto edit = [](std::string s, const std::string& from, const std::string& to) {
+    const auto at = s.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    if (at != std::string::npos) s.replace(at, from.size(), to);
+    return s;
+  };
+  const std::string base = test::surrogate_plate_json();
+  std::string j = edit(base, R"("name": "splate",)", R"("name": "splate", "description": "edited after training",)");
+  j = edit(j, R"("h":  {"default": 500, "min": 100, "max": 2000})",
+           R"("h":  {"default": 700, "min": 150, "max": 1800, "description": "film coefficient", "unit": "W/m2/K"})");
+  j = edit(j, R"("T_mean":  {"quantity": "temperature", "reduce": "mean", "region": "domain"},)", "");
+  FemModel edited(test::twin_from(j));
+  ASSERT_NE(edited.twin().content_hash, model_->twin().content_hash);
+  const auto loaded = Surrogate::load(dir_, edited);
+  const std::vector<Params> p = {model_->twin().default_parameters()};
+  const SurrogateBatch a = result_->surrogate->evaluate(p), b = loaded->evaluate(p);
+  const auto& before = model_->twin().outputs;
+  const auto& after = edited.twin().outputs;
+  ASSERT_EQ(after.size() + 1, before.size());
+  for (size_t k = 0; k < after.size(); ++k) {
+    size_t o = 0;
+    while (before[o].name != after[k].name) ++o;
+    EXPECT_NEAR(b.output(0, k), a.output(0, o), 1e-9 * std::max(1.0, std::abs(a.output(0, o)))) << after[k].name;
+    if (!a.output_estimate.empty())
+      EXPECT_NEAR(b.output_estimates(0)[k], a.output_estimates(0)[o], 1e-9 * std::abs(a.output_estimates(0)[o])) << after[k].name;
+  }
+  auto refused = [&](const std::string& json, const std::string& says) {
+    FemModel m(test::twin_from(json));
+    try {
+      Surrogate::load(dir_, m);
+      ADD_FAILURE() << "loaded, expected: " << says;
+    } catch (const InvalidInput& e) {
+      EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+    }
+  };
+  refused(edit(base, R"("conductivity": 40)", R"("conductivity": 45)"), "its materials differs");
+  refused(edit(edit(base, R"("conductivity": 40)", R"("conductivity": 45)"), R"("value": 2000)", R"("value": 2500)"),
+          "its boundaries and materials differ");
+  refused(edit(base, R"("at": [0.3, 0.45])", R"("at": [0.3, 0.4])"), "output 'T_probe' is defined differently");
+  refused(edit(base, R"("T_mean":)", R"("T_extra": {"quantity": "temperature", "at": [0.1, 0.1]}, "T_mean":)"), "has no output 'T_extra'");
 }
 
 TEST_F(Trained, OutOfBoundsIsFlagged) {
