@@ -2,6 +2,11 @@
 
 #include <cmath>
 #include <sstream>
+#include <vector>
+#include <unistd.h>
+#include <iterator>
+#include <filesystem>
+#include <fstream>
 
 namespace doppel::api {
 
@@ -12,6 +17,47 @@ std::string number(double v) {
   s << v;
   return s.str();
 }
+std::string escape(const std::string& v);
+}  // namespace
+
+std::string label_value(const std::string& v) { return escape(v); }
+
+void render_process_metrics(std::string& out) {
+  // /proc/self/stat: utime and stime (fields 14, 15, clock ticks), num_threads (20), starttime (22).
+  std::ifstream stat("/proc/self/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos) return;
+  std::istringstream rest(text.substr(close + 2));
+  std::vector<std::string> f((std::istream_iterator<std::string>(rest)), std::istream_iterator<std::string>());
+  if (f.size() < 20) return;  // f[0] is field 3
+  const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  const double cpu = (std::stod(f[11]) + std::stod(f[12])) / tick;
+  double boot = 0;
+  std::ifstream s("/proc/stat");
+  for (std::string line; std::getline(s, line);)
+    if (line.rfind("btime ", 0) == 0) boot = std::stod(line.substr(6));
+  const double start = boot + std::stod(f[19]) / tick;
+  long rss_pages = 0;
+  std::ifstream statm("/proc/self/statm");
+  long size_pages = 0;
+  statm >> size_pages >> rss_pages;
+  size_t fds = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec); !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) ++fds;
+  out += "# HELP process_cpu_seconds_total User and system CPU time spent in seconds.\n# TYPE process_cpu_seconds_total counter\n";
+  out += "process_cpu_seconds_total " + number(cpu) + "\n";
+  out += "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\n";
+  out += "process_resident_memory_bytes " + std::to_string(rss_pages * ::sysconf(_SC_PAGESIZE)) + "\n";
+  out += "# HELP process_open_fds Number of open file descriptors.\n# TYPE process_open_fds gauge\n";
+  out += "process_open_fds " + std::to_string(fds) + "\n";
+  out += "# HELP process_threads Threads of the process.\n# TYPE process_threads gauge\n";
+  out += "process_threads " + f[17] + "\n";
+  out += "# HELP process_start_time_seconds Start time of the process since the Unix epoch in seconds.\n# TYPE process_start_time_seconds gauge\n";
+  out += "process_start_time_seconds " + number(start) + "\n";
+}
+
+namespace {
 std::string escape(const std::string& v) {
   std::string out;
   for (char c : v) {

@@ -27,6 +27,12 @@ class Histogram {
   unsigned long long count_ = 0;
 };
 
+// A label value in the Prometheus text format: backslash, double quote and newline escaped.
+std::string label_value(const std::string& v);
+// Standard process metrics from /proc (process_resident_memory_bytes, process_open_fds,
+// process_cpu_seconds_total, process_start_time_seconds, process_threads).
+void render_process_metrics(std::string& out);
+
 class Metrics {
  public:
   void request(const std::string& route, const std::string& method, int status, double seconds);

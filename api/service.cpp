@@ -867,11 +867,11 @@ void Service::render_gauges(std::string& out) const {
   out += "# HELP doppel_queue_depth Requests waiting in a twin's batching queue.\n";
   out += "# TYPE doppel_queue_depth gauge\n";
   for (const auto& [id, w] : workers_)
-    out += "doppel_queue_depth{twin=\"" + id + "\"} " + std::to_string(w->queued_requests()) + "\n";
+    out += "doppel_queue_depth{twin=\"" + label_value(id) + "\"} " + std::to_string(w->queued_requests()) + "\n";
   out += "# HELP doppel_queue_scenarios Scenarios waiting in a twin's batching queue.\n";
   out += "# TYPE doppel_queue_scenarios gauge\n";
   for (const auto& [id, w] : workers_)
-    out += "doppel_queue_scenarios{twin=\"" + id + "\"} " + std::to_string(w->queued_scenarios()) + "\n";
+    out += "doppel_queue_scenarios{twin=\"" + label_value(id) + "\"} " + std::to_string(w->queued_scenarios()) + "\n";
   out += "# HELP doppel_jobs Stored jobs by state.\n";
   out += "# TYPE doppel_jobs gauge\n";
   std::map<std::string, size_t> states;
@@ -881,6 +881,49 @@ void Service::render_gauges(std::string& out) const {
   }
   for (const char* s : {"queued", "running", "done", "failed", "cancelled"})
     out += std::string("doppel_jobs{state=\"") + s + "\"} " + std::to_string(states.count(s) ? states.at(s) : 0) + "\n";
+  // Live twins, as of their latest analysis (kept aside by each analysis: never waits for one).
+  std::vector<std::pair<std::string, twin::LiveGauges>> live;
+  for (const auto& [id, t] : live_) live.emplace_back(id, t->gauges());
+  auto num = [](double v) {
+    std::ostringstream o;
+    o.precision(10);
+    o << v;
+    return o.str();
+  };
+  out += "# HELP doppel_twin_output Each output's estimate at the latest analysis: ensemble mean and standard deviation.\n";
+  out += "# TYPE doppel_twin_output gauge\n";
+  for (const auto& [id, g] : live)
+    for (const auto& o : g.outputs)
+      for (const auto& [stat, v] : {std::pair<const char*, double>{"mean", o.mean}, {"std", o.std}})
+        out += "doppel_twin_output{twin=\"" + label_value(id) + "\",output=\"" + label_value(o.name) + "\",stat=\"" + stat + "\"} " + num(v) + "\n";
+  out += "# HELP doppel_twin_sensor_innovation_z Normalized innovation of each sensor's latest assimilated reading.\n";
+  out += "# TYPE doppel_twin_sensor_innovation_z gauge\n";
+  for (const auto& [id, g] : live)
+    for (const auto& z : g.sensors)
+      if (z.assimilated)
+        out += "doppel_twin_sensor_innovation_z{twin=\"" + label_value(id) + "\",sensor=\"" + label_value(z.name) + "\"} " + num(z.z) + "\n";
+  out += "# HELP doppel_twin_sensor_mean_z2 Exponentially weighted mean of each sensor's squared innovation (near 1 when the model fits).\n";
+  out += "# TYPE doppel_twin_sensor_mean_z2 gauge\n";
+  for (const auto& [id, g] : live)
+    for (const auto& z : g.sensors)
+      if (z.assimilated)
+        out += "doppel_twin_sensor_mean_z2{twin=\"" + label_value(id) + "\",sensor=\"" + label_value(z.name) + "\"} " + num(z.mean_z2) + "\n";
+  out += "# HELP doppel_twin_analyses Analyses of a live twin's state so far.\n# TYPE doppel_twin_analyses gauge\n";
+  for (const auto& [id, g] : live) out += "doppel_twin_analyses{twin=\"" + label_value(id) + "\"} " + std::to_string(g.revision) + "\n";
+  out += "# HELP doppel_twin_analysis_time_seconds The twin's clock (time of its latest readings) at the latest analysis, Unix seconds.\n";
+  out += "# TYPE doppel_twin_analysis_time_seconds gauge\n";
+  for (const auto& [id, g] : live)
+    if (g.revision > 0) out += "doppel_twin_analysis_time_seconds{twin=\"" + label_value(id) + "\"} " + num(g.analysis_time) + "\n";
+  out += "# HELP doppel_twin_seconds_since_analysis Wall-clock seconds since this process last analysed the twin's state.\n";
+  out += "# TYPE doppel_twin_seconds_since_analysis gauge\n";
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& [id, g] : live)
+    if (g.analysed_here)
+      out += "doppel_twin_seconds_since_analysis{twin=\"" + label_value(id) + "\"} " +
+             num(std::chrono::duration<double>(now - g.analysed_at).count()) + "\n";
+  out += "# HELP doppel_build_info The running doppel: version and compute backend.\n# TYPE doppel_build_info gauge\n";
+  out += std::string("doppel_build_info{version=\"") + DOPPEL_VERSION + "\",backend=\"" + (options_.gpu_metrics ? "cuda" : "cpu") + "\"} 1\n";
+  render_process_metrics(out);
   if (connection_stats_) {
     const FrontStats c = connection_stats_();
     out += "# HELP doppel_http_connections Client connections: open, with a complete request waiting for a worker, and waiting for body budget.\n";

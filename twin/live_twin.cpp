@@ -72,6 +72,18 @@ bool LiveTwin::recover() {
   }
   revision_seen_ = estimator_.revision();
   time_seen_ = estimator_.time();
+  {
+    // A restored state that no analysis has followed yet: its clock and sensors, no outputs
+    // (their prediction waits for the first request or analysis).
+    std::lock_guard<std::mutex> g(gauges_mutex_);
+    if (gauges_.revision != estimator_.revision() || !gauges_.analysed_here) {
+      gauges_ = LiveGauges{};
+      for (size_t k = 0; k < model_.twin().sensors.size(); ++k)
+        gauges_.sensors.push_back({model_.twin().sensors[k].name, sensors_[k].assimilated > 0, sensors_[k].z, sensors_[k].mean_z2});
+      gauges_.revision = estimator_.revision();
+      gauges_.analysis_time = estimator_.time();
+    }
+  }
   if (!failure.empty())
     throw SolverDiverged("readings stored before the restart could not all be analysed (" + failure +
                          "); the twin goes on from its last good state");
@@ -349,7 +361,30 @@ void LiveTwin::save() {
                        {"assimilated", s.assimilated}});
   const OJson doc = {{"estimator", estimator_.save()}, {"sensors", sensors}};
   // The summary's sensor statuses are as of the analysis time.
-  history_.save_state(twin(), {estimator_.revision(), estimator_.time(), doc.dump(), estimate_locked(estimator_.time()).dump()});
+  const OJson estimate = estimate_locked(estimator_.time());
+  history_.save_state(twin(), {estimator_.revision(), estimator_.time(), doc.dump(), estimate.dump()});
+  publish_gauges(estimate);
+}
+
+void LiveTwin::publish_gauges(const OJson& estimate) {
+  const auto& t = model_.twin();
+  LiveGauges g;
+  for (const auto& o : t.outputs)
+    if (estimate.contains("outputs") && estimate["outputs"].contains(o.name))
+      g.outputs.push_back({o.name, estimate["outputs"][o.name]["mean"].get<double>(), estimate["outputs"][o.name]["std"].get<double>()});
+  for (size_t k = 0; k < t.sensors.size(); ++k)
+    g.sensors.push_back({t.sensors[k].name, sensors_[k].assimilated > 0, sensors_[k].z, sensors_[k].mean_z2});
+  g.revision = estimator_.revision();
+  g.analysis_time = estimator_.time();
+  g.analysed_at = std::chrono::steady_clock::now();
+  g.analysed_here = true;
+  std::lock_guard<std::mutex> lock(gauges_mutex_);
+  gauges_ = std::move(g);
+}
+
+LiveGauges LiveTwin::gauges() const {
+  std::lock_guard<std::mutex> lock(gauges_mutex_);
+  return gauges_;
 }
 
 std::string LiveTwin::sensor_status(const SensorStats& s, double now) const {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <map>
@@ -45,6 +46,26 @@ struct SensorStats {
   size_t assimilated = 0;
 };
 
+// What /metrics shows of a live twin, as of its latest analysis (kept aside at each analysis,
+// so reading it never waits for one).
+struct LiveGauges {
+  struct Output {
+    std::string name;
+    double mean = 0, std = 0;
+  };
+  struct SensorZ {
+    std::string name;
+    bool assimilated = false;
+    double z = 0, mean_z2 = 1;
+  };
+  std::vector<Output> outputs;   // empty before the first prediction
+  std::vector<SensorZ> sensors;
+  long revision = 0;             // analyses so far (0: none)
+  double analysis_time = 0;      // the twin's clock at the latest analysis (Unix seconds)
+  bool analysed_here = false;    // it ran in this process (a restored state: not yet)
+  std::chrono::steady_clock::time_point analysed_at{};  // when it ran (analysed_here)
+};
+
 class LiveTwin {
  public:
   // fem_mutex: held while the estimator runs FE solves (one FE batch per twin at a time).
@@ -54,6 +75,7 @@ class LiveTwin {
   // Restores the saved state (a state of another twin version starts afresh: false) and
   // assimilates the readings stored after it.
   bool recover();
+  LiveGauges gauges() const;
 
   struct Analysis {
     double time = 0;
@@ -131,6 +153,9 @@ class LiveTwin {
   Estimator estimator_;
   std::vector<SensorStats> sensors_;
   ReadingCheck check_;  // stored readings that cannot be measurements are not analysed
+  mutable std::mutex gauges_mutex_;
+  LiveGauges gauges_;
+  void publish_gauges(const nlohmann::ordered_json& estimate);
 };
 
 nlohmann::ordered_json alert_json(const HistoryStore::AlertRecord& a);

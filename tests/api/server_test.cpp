@@ -1128,6 +1128,27 @@ TEST(ApiProcess, StateFollowsReadingsAndSurvivesAKill) {
     for (size_t i = 0; i < estimates.size(); ++i) EXPECT_EQ(estimates[i]["revision"], i + 1);
     EXPECT_EQ(estimates.back()["parameters"]["h"]["mean"], before["parameters"]["h"]["mean"]);
     EXPECT_EQ(estimates.back()["outputs"], before["outputs"]);
+    // The twin in /metrics: each output's mean and std as in the state, each sensor's latest
+    // innovation, the analyses and their age, the build and the process.
+    {
+      doppel::api::HttpClient c("127.0.0.1", port);
+      const std::string m = c.request("GET", "/metrics").body;
+      for (const auto& [name, o] : before["outputs"].items()) {
+        const std::string line = "doppel_twin_output{twin=\"lplate\",output=\"" + name + "\",stat=\"mean\"} ";
+        const size_t at = m.find(line);
+        ASSERT_NE(at, std::string::npos) << line << "\n" << m;
+        EXPECT_NEAR(std::stod(m.substr(at + line.size())), o["mean"].get<double>(), 1e-6 * std::max(1.0, std::abs(o["mean"].get<double>())));
+        EXPECT_NE(m.find("doppel_twin_output{twin=\"lplate\",output=\"" + name + "\",stat=\"std\"} "), std::string::npos);
+      }
+      EXPECT_NE(m.find("doppel_twin_sensor_innovation_z{twin=\"lplate\",sensor=\"s1\"} "), std::string::npos) << m;
+      EXPECT_NE(m.find("doppel_twin_analyses{twin=\"lplate\"} 12\n"), std::string::npos) << m;
+      EXPECT_NE(m.find("doppel_twin_seconds_since_analysis{twin=\"lplate\"} "), std::string::npos) << m;
+      EXPECT_NE(m.find("doppel_build_info{version=\""), std::string::npos) << m;
+      const size_t rss = m.find("\nprocess_resident_memory_bytes ");
+      ASSERT_NE(rss, std::string::npos) << m;
+      EXPECT_GT(std::stod(m.substr(rss + 31)), 1e6);
+      EXPECT_NE(m.find("\nprocess_open_fds "), std::string::npos);
+    }
     EXPECT_FALSE(estimates.back().contains("alerts"));
     // The spread of the latent parameter shrinks as readings come in.
     EXPECT_LT(estimates.back()["parameters"]["h"]["std"].get<double>(), estimates.front()["parameters"]["h"]["std"].get<double>());
