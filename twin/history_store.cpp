@@ -201,7 +201,16 @@ std::vector<HistoryStore::AlertEvent> HistoryStore::sync_alerts(const std::strin
     if (k < active.size()) {
       still[k] = true;
       AlertRecord& a = active[k];
-      if (a.message == c.message && a.severity == c.severity && a.details == c.details) continue;
+      // An alert keeps its identity and message while it holds; its values move in details,
+      // stored without an event. "updated" is a change of severity or of what it says.
+      const bool changed = a.message != c.message || a.severity != c.severity;
+      if (!changed && a.details == c.details) continue;
+      if (!changed) {
+        Statement d(db_, "UPDATE alerts SET details = ?2 WHERE id = ?1");
+        d.bind(1, static_cast<int64_t>(a.id)).bind(2, c.details);
+        d.step();
+        continue;
+      }
       Statement u(db_, "UPDATE alerts SET severity = ?2, message = ?3, details = ?4, updated = ?5 WHERE id = ?1");
       u.bind(1, static_cast<int64_t>(a.id)).bind(2, c.severity).bind(3, c.message).bind(4, c.details).bind(5, time);
       u.step();

@@ -1,6 +1,7 @@
 #include "twin/live_twin.hpp"
 
 #include <algorithm>
+#include <set>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -10,6 +11,12 @@
 #include "spec/time.hpp"
 
 namespace doppel::twin {
+
+namespace {
+double wall_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+}  // namespace
 
 using OJson = nlohmann::ordered_json;
 
@@ -277,6 +284,7 @@ std::optional<LiveTwin::Analysis> LiveTwin::assimilate_locked(const std::vector<
       s.last_time = r.time;
       s.last_value = r.value;
     }
+    last_arrival_ = wall_seconds();
     if (started && r.time <= estimator_.time()) {
       ++a.late;
       continue;
@@ -361,7 +369,7 @@ void LiveTwin::save() {
                        {"assimilated", s.assimilated}});
   const OJson doc = {{"estimator", estimator_.save()}, {"sensors", sensors}};
   // The summary's sensor statuses are as of the analysis time.
-  const OJson estimate = estimate_locked(estimator_.time());
+  const OJson estimate = estimate_locked(last_arrival_);  // as of the analysis
   history_.save_state(twin(), {estimator_.revision(), estimator_.time(), doc.dump(), estimate.dump()});
   publish_gauges(estimate);
 }
@@ -387,8 +395,17 @@ LiveGauges LiveTwin::gauges() const {
   return gauges_;
 }
 
+// Silence is judged on the twin's clock - the time of the latest reading of any sensor - not on
+// the wall clock, whose offset from the readings' times says nothing (a plant replaying the
+// past, or running faster than real time): a sensor is silent when it never reported, or its
+// latest reading is more than silent_after_s older than the twin's latest. When no reading at
+// all has arrived for silent_after_s of wall-clock time (at `now`), every sensor is silent.
 std::string LiveTwin::sensor_status(const SensorStats& s, double now) const {
-  if (!s.seen || now - s.last_time > options_.silent_after_s) return "silent";
+  double clock = estimator_.time();
+  for (const auto& x : sensors_)
+    if (x.seen) clock = std::max(clock, x.last_time);
+  const bool stale = now - last_arrival_ > options_.silent_after_s;
+  if (!s.seen || clock - s.last_time > options_.silent_after_s || stale) return "silent";
   if (s.outlier_streak >= options_.faulty_after) return "faulty";
   if (s.outlier || s.mean_z2 > 9) return "suspect";
   return "ok";
@@ -585,6 +602,14 @@ std::vector<HistoryStore::AlertCondition> LiveTwin::alert_conditions() {
     }
   }
   const double n = static_cast<double>(pred->outputs.cols());
+  // Hysteresis: an active limit alert holds until its probability falls below half the
+  // probability that raises one, so an estimate hovering at the threshold does not raise and
+  // clear it (a new alert each time) analysis after analysis.
+  std::map<std::string, HistoryStore::AlertRecord> holding;
+  for (auto& a : history_.alerts(twin(), "active", -1e300, 1e300, 10000)) holding[a.kind + "\n" + a.subject] = a;
+  auto threshold = [&](const char* kind, const std::string& subject) {
+    return holding.count(std::string(kind) + "\n" + subject) ? 0.5 * options_.alert_probability : options_.alert_probability;
+  };
   for (const auto& l : t.limits) {
     size_t o = 0;
     while (o < t.outputs.size() && t.outputs[o].name != l.output) ++o;
@@ -596,23 +621,22 @@ std::vector<HistoryStore::AlertCondition> LiveTwin::alert_conditions() {
       const Eigen::RowVectorXd row = pred->outputs.row(static_cast<Eigen::Index>(o));
       const double beyond =
           static_cast<double>(side == 0 ? (row.array() > *bound).count() : (row.array() < *bound).count()) / n;
-      if (beyond >= options_.alert_probability) {
+      if (beyond >= threshold("limit_exceeded", subject)) {
         nlohmann::json d = {{"probability", beyond}, {"mean", row.mean()}, {"limit", *bound}, {"bound", side == 0 ? "max" : "min"}};
         out.push_back({"limit_exceeded", subject, severity_name(l.severity),
-                       l.output + " is " + (side == 0 ? "above" : "below") + " its limit " + number(*bound) +
-                           " with probability " + number(beyond) + " (estimate " + number(row.mean()) + ")",
+                       l.output + " is " + (side == 0 ? "above" : "below") + " its limit " + number(*bound),
                        d.dump()});
         continue;
       }
       if (!ahead) continue;
       for (const auto& e : ahead->exceedance) {
-        if (e.output != o || e.bound != (side == 0 ? "max" : "min") || e.probability < options_.alert_probability) continue;
+        if (e.output != o || e.bound != (side == 0 ? "max" : "min") || e.probability < threshold("limit_forecast", subject)) continue;
         nlohmann::json d = {{"probability", e.probability}, {"limit", *bound}, {"bound", e.bound},
                             {"horizon", options_.alert_horizon_s}, {"expected_time", e.expected_time ? *e.expected_time : 0.0},
                             {"expected_at", spec::format_rfc3339(estimator_.time() + (e.expected_time ? *e.expected_time : 0.0))}};
         out.push_back({"limit_forecast", subject, severity_name(l.severity),
-                       l.output + " is forecast to cross its limit " + number(*bound) + " with probability " +
-                           number(e.probability) + ", in about " + number((e.expected_time ? *e.expected_time : 0) / 60) + " min",
+                       l.output + " is forecast to cross its limit " + number(*bound) + " within " +
+                           number(options_.alert_horizon_s / 60) + " min",
                        d.dump()});
       }
     }
@@ -622,11 +646,10 @@ std::vector<HistoryStore::AlertCondition> LiveTwin::alert_conditions() {
   int healthy = 0;
   for (size_t k = 0; k < t.sensors.size(); ++k) {
     const SensorStats& s = sensors_[k];
-    const std::string status = sensor_status(s, estimator_.time());
+    const std::string status = sensor_status(s, last_arrival_);  // as of the analysis
     if (status == "faulty")
       out.push_back({"sensor_fault", t.sensors[k].name, "warning",
-                     "sensor " + t.sensors[k].name + ": its last " + std::to_string(s.outlier_streak) +
-                         " readings were gross outliers (latest z = " + number(s.z) + ")",
+                     "sensor " + t.sensors[k].name + ": its latest readings are gross outliers",
                      nlohmann::json{{"z", s.z}, {"outlier_streak", s.outlier_streak}}.dump()});
     else if (status == "silent" && s.seen)
       out.push_back({"sensor_silent", t.sensors[k].name, "warning",
@@ -639,9 +662,20 @@ std::vector<HistoryStore::AlertCondition> LiveTwin::alert_conditions() {
   }
   if (healthy > 0 && z2 / healthy > options_.drift_threshold)
     out.push_back({"model_drift", "twin", "warning",
-                   "the sensors' normalized innovations are too large for the model (mean z^2 = " + number(z2 / healthy) +
-                       ", expected near 1): the twin no longer explains the asset",
+                   "the sensors' normalized innovations are too large for the model (mean z^2 expected near 1): "
+                   "the twin no longer explains the asset",
                    nlohmann::json{{"mean_z2", z2 / healthy}, {"sensors", healthy}}.dump()});
+  // Off-delay: an active alert whose condition is absent clears only after clear_after
+  // analyses in a row without it (an estimate swinging back for one analysis after a sudden
+  // change would clear it and raise a new one).
+  std::set<std::string> now_holding;
+  for (const auto& c : out) now_holding.insert(c.kind + "\n" + c.subject);
+  for (auto it = alert_misses_.begin(); it != alert_misses_.end();)
+    it = holding.count(it->first) && !now_holding.count(it->first) ? std::next(it) : alert_misses_.erase(it);
+  for (const auto& [key, a] : holding) {
+    if (now_holding.count(key)) continue;
+    if (++alert_misses_[key] < options_.alert_clear_after) out.push_back({a.kind, a.subject, a.severity, a.message, a.details});
+  }
   return out;
 }
 

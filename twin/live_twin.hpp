@@ -33,6 +33,7 @@ struct LiveOptions {
   double alert_probability = 0.2;  // limit alerts: probability of being (or getting) beyond the limit
   double alert_horizon_s = 3600;   // forecast alerts look this far ahead (0: none)
   double drift_threshold = 4;      // model drift: mean z^2 over healthy sensors above this
+  int alert_clear_after = 2;       // analyses in a row without its condition before an alert clears
   double max_compute_s = 120;      // a recommendation search stops (Unavailable) past this
 };
 
@@ -105,7 +106,8 @@ class LiveTwin {
   double time() const { return time_seen_; }
 
   // GET /v1/twins/{id}/state: the latest estimate (also stored after every analysis: history
-  // kind=estimates) and the active alerts.
+  // kind=estimates) and the active alerts. now: the wall clock (Unix seconds); sensors' status
+  // is judged on the twin's clock, and now only tells whether readings stopped altogether.
   nlohmann::ordered_json state_json(double now);
   // POST /v1/twins/{id}/forecast: the current ensemble run forward.
   nlohmann::ordered_json forecast_json(const ForecastRequest& request);
@@ -153,6 +155,9 @@ class LiveTwin {
   Estimator estimator_;
   std::vector<SensorStats> sensors_;
   ReadingCheck check_;  // stored readings that cannot be measurements are not analysed
+  // When this process last received a reading (wall clock, Unix seconds; its start at first).
+  double last_arrival_ = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  std::map<std::string, int> alert_misses_;  // active alerts whose condition is absent: analyses in a row
   mutable std::mutex gauges_mutex_;
   LiveGauges gauges_;
   void publish_gauges(const nlohmann::ordered_json& estimate);
