@@ -81,6 +81,7 @@ HeadFacts head_facts(const std::string& head) {
 
 const char* reason(int status) {
   switch (status) {
+    case 400: return "Bad Request";
     case 408: return "Request Timeout";
     case 431: return "Request Header Fields Too Large";
     case 503: return "Service Unavailable";
@@ -200,6 +201,12 @@ struct ConnectionFront::Impl {
       c.head_end_ = end;
       c.body_from_ = Clock::now();
       const HeadFacts f = head_facts(c.buffer_.substr(0, end));
+      if (f.malformed_length) {
+        // Two parsers that frame the body differently are how requests get smuggled: refuse.
+        ++stats.malformed_heads;
+        return refuse_and_close(c, 400, "invalid_request",
+                                "Content-Length is not a decimal number, or is given twice with different values");
+      }
       c.heavy_ = f.chunked || f.content_length > 0;
       c.body_ = Connection::Body::none;
       if (f.chunked) c.body_ = Connection::Body::chunked;

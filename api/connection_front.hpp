@@ -64,6 +64,7 @@ struct FrontStats {
   uint64_t body_timeouts = 0;      // answered 408: body not complete in body_timeout_s
   uint64_t idle_closed = 0;        // keep-alive connections closed after idle_timeout_s
   uint64_t oversized_heads = 0;    // answered 431
+  uint64_t malformed_heads = 0;    // answered 400: a Content-Length that frames no body
   uint64_t io_timeouts = 0;        // reads or writes that made no progress in time (closed)
 };
 

@@ -940,7 +940,7 @@ void Service::render_gauges(std::string& out) const {
     out += "# HELP doppel_http_connections_closed_total Connections the server closed on its own, by reason.\n";
     out += "# TYPE doppel_http_connections_closed_total counter\n";
     const std::pair<const char*, uint64_t> closed[] = {{"refused", c.refused},        {"head_timeout", c.head_timeouts},
-                                                       {"body_timeout", c.body_timeouts},  {"idle", c.idle_closed},       {"oversized_head", c.oversized_heads},
+                                                       {"body_timeout", c.body_timeouts},  {"idle", c.idle_closed},       {"oversized_head", c.oversized_heads}, {"malformed_head", c.malformed_heads},
                                                        {"io_timeout", c.io_timeouts}};
     for (const auto& [reason, n] : closed)
       out += std::string("doppel_http_connections_closed_total{reason=\"") + reason + "\"} " + std::to_string(n) + "\n";

@@ -466,6 +466,31 @@ TEST(HttpServer, HeadsPipelinesHalfClosesAndConnectionClose) {
     EXPECT_TRUE(r.closed);
     EXPECT_EQ(r.count(got, "HTTP/1.1 "), 1u) << "the request after Connection: close was answered: " << got;
   }
+  for (const std::string& lengths : {std::string("Content-Length: 3\r\nContent-Length: 4\r\n"), std::string("Content-Length: +3\r\n"),
+                                     std::string("Content-Length: 3x\r\n")}) {
+    // Lengths two parsers could read differently (request smuggling) are refused.
+    Raw r(s.port);
+    r.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n" + lengths + "\r\nabcd");
+    const std::string got = r.until_closed();
+    EXPECT_EQ(got.rfind("HTTP/1.1 400", 0), 0u) << lengths << got.substr(0, 200);
+    EXPECT_TRUE(r.closed);
+  }
+  {
+    // 100 requests in one packet: all answered, in order, on the one connection.
+    Raw r(s.port);
+    std::string many;
+    for (int i = 0; i < 100; ++i)
+      many += "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(i % 10) + "\r\n\r\n" +
+              std::string(static_cast<size_t>(i % 10), 'z');
+    r.send(many);
+    const std::string got = r.answers(100);
+    EXPECT_EQ(r.count(got, "HTTP/1.1 200"), 100u);
+    std::string bodies;
+    for (size_t at = got.find("\r\n\r\n"); at != std::string::npos; at = got.find("\r\n\r\n", at + 4)) bodies += got[at + 4];
+    std::string expected;
+    for (int i = 0; i < 100; ++i) expected += static_cast<char>('0' + i % 10);
+    EXPECT_EQ(bodies, expected);
+  }
   {
     // A chunked body whose last chunk comes in a later packet than its head and first chunk:
     // the end was found twice, and the second look (from past the end) said "not yet", so the
