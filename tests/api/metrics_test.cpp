@@ -28,8 +28,11 @@ TEST(Metrics, ProcessMetricsFromProc) {
     const size_t at = out.find(std::string("\n") + name);
     ASSERT_NE(at, std::string::npos) << name << "\n" << out;
     const double v = std::stod(out.substr(at + 1 + std::string(name).size()));
-    if (std::string(name) == "process_cpu_seconds_total ") EXPECT_GE(v, 0.0);  // counted in 10 ms ticks
-    else EXPECT_GT(v, 0.0) << name;
+    if (std::string(name) == "process_cpu_seconds_total ") {
+      EXPECT_GE(v, 0.0);  // counted in 10 ms ticks
+    } else {
+      EXPECT_GT(v, 0.0) << name;
+    }
   }
 }
 

@@ -343,8 +343,9 @@ TEST_F(Trained, EditsThatLeaveThePhysicsKeepTheBundle) {
     size_t o = 0;
     while (before[o].name != after[k].name) ++o;
     EXPECT_NEAR(b.output(0, k), a.output(0, o), 1e-9 * std::max(1.0, std::abs(a.output(0, o)))) << after[k].name;
-    if (!a.output_estimate.empty())
+    if (!a.output_estimate.empty()) {
       EXPECT_NEAR(b.output_estimates(0)[k], a.output_estimates(0)[o], 1e-9 * std::abs(a.output_estimates(0)[o])) << after[k].name;
+    }
   }
   auto refused = [&](const std::string& json, const std::string& says) {
     FemModel m(test::twin_from(json));
