@@ -6,6 +6,8 @@
 #include <atomic>
 #include <thread>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <regex>
 
@@ -373,12 +375,19 @@ int HttpServer::bind() {
 void HttpServer::run() {
   Impl& d = *impl_;
   d.run_entered = true;
+  bool listened = true;
+  int error = 0;
   if (!d.stop_requested) {
     if (d.front) d.front->start();
-    d.server->listen_after_bind();
+    listened = d.server->listen_after_bind();
+    error = errno;
     if (d.front) d.front->stop();  // requests being answered finish; waiting connections close
   }
   d.run_exited = true;
+  // httplib ends its accept loop on any accept() error but EMFILE, closing the socket: the
+  // process would live on without listening. Say so, so that it exits and is restarted.
+  if (!listened && !d.stop_requested)
+    throw Unavailable("the listening socket on port " + std::to_string(d.port) + " failed (accept: " + std::strerror(error) + ")");
 }
 
 void HttpServer::stop() {

@@ -83,7 +83,8 @@ class HttpServer {
   void route(const std::string& method, const std::string& pattern, Handler handler);
   // Binds the socket; returns the bound port. Throws Unavailable when the address is taken.
   int bind();
-  // Serves until stop() (from any thread); returns after in-flight requests finish.
+  // Serves until stop() (from any thread); returns after in-flight requests finish. Throws
+  // Unavailable when the listening socket fails (accept errors other than EMFILE end it).
   void run();
   void stop();
   // The front's counters (zeros under TLS).

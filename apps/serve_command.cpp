@@ -172,7 +172,14 @@ int run_serve(const ServeArgs& args) {
       server.stop();
     }
   });
-  server.run();
+  try {
+    server.run();
+  } catch (const std::exception& e) {
+    // The listener failed: stop cleanly and exit non-zero, so that a supervisor restarts us.
+    log_line({{"time", api::utc_now()}, {"event", "listener_failed"}, {"error", e.what()}});
+    exit_code = 1;
+    service.begin_shutdown();
+  }
   loader.join();
   // Wake the signal thread if the server stopped for another reason.
   const char zero = 0;
