@@ -23,6 +23,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DOPPEL = os.path.join(ROOT, "build", "bin", "doppel")
 TWIN = os.path.join(ROOT, "examples", "blade", "twin.json")
 LUA = os.path.join(ROOT, "benchmarks", "http", "single.lua")
+sys.path.insert(0, os.path.join(ROOT, "benchmarks", "soak"))
+from soak import percentile, proc_stats  # noqa: E402  (one copy of the helpers)
 
 
 def log(msg):
@@ -35,22 +37,6 @@ def free_port():
     p = s.getsockname()[1]
     s.close()
     return p
-
-
-def percentile(v, q):
-    if not v:
-        return None
-    v = sorted(v)
-    return v[min(len(v) - 1, int(q * len(v)))]
-
-
-def proc_stats(pid):
-    rss = 0
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1]) * 1024
-    return rss, len(os.listdir("/proc/%d/fd" % pid))
 
 
 class Prober(threading.Thread):
